@@ -1,0 +1,243 @@
+//! Load errors and warnings, each naming where in the input it comes from.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Which document of the input an error or warning is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DocumentRef {
+    /// The file the document came from, when it was loaded from a file.
+    pub file: Option<PathBuf>,
+    /// 1-based position of the document in its text (`---` separates documents).
+    pub index: usize,
+    /// The document's `kind`, once known.
+    pub kind: Option<String>,
+    /// The document's `metadata.namespace`, when given.
+    pub namespace: Option<String>,
+    /// The document's `metadata.name`, once known.
+    pub name: Option<String>,
+    /// 1-based line where the document starts.
+    pub line: usize,
+}
+
+impl fmt::Display for DocumentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}: ", file.display())?;
+        }
+        write!(f, "document {}", self.index)?;
+        match (&self.kind, &self.name) {
+            (Some(kind), Some(name)) => match &self.namespace {
+                Some(ns) => write!(f, " ({kind} {ns}/{name})"),
+                None => write!(f, " ({kind} {name})"),
+            },
+            (Some(kind), None) => write!(f, " ({kind})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What kind of problem a [`LoadError`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The text is not valid YAML or JSON.
+    Syntax,
+    /// A mapping has the same key twice.
+    DuplicateKey,
+    /// A bound of [`Limits`](crate::Limits) was exceeded.
+    Limit,
+    /// A field that the resource's schema does not have.
+    UnknownField,
+    /// A required field is absent.
+    MissingField,
+    /// A value of the wrong type (a list where a string belongs, ...).
+    WrongType,
+    /// A value of the right type that is not allowed (a bad regex, a percentage above 100, ...).
+    InvalidValue,
+    /// A route names a subset that no DestinationRule defines.
+    UnknownSubset,
+    /// Fields that cannot be used together.
+    Conflict,
+    /// A file could not be read.
+    Io,
+}
+
+impl ErrorKind {
+    fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Syntax => "syntax error",
+            ErrorKind::DuplicateKey => "duplicate key",
+            ErrorKind::Limit => "limit exceeded",
+            ErrorKind::UnknownField => "unknown field",
+            ErrorKind::MissingField => "missing field",
+            ErrorKind::WrongType => "wrong type",
+            ErrorKind::InvalidValue => "invalid value",
+            ErrorKind::UnknownSubset => "unknown subset",
+            ErrorKind::Conflict => "conflicting fields",
+            ErrorKind::Io => "cannot read",
+        }
+    }
+}
+
+/// Why a configuration could not be loaded, and where.
+///
+/// Its `Display` names the document (file, index, kind and name), the line and column when the
+/// format can tell them, the field path (`spec.http[0].match[1].headers.user-agent.regex`), the
+/// bad value and what is allowed:
+///
+/// ```
+/// let err = tower_mesh::RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - match:
+///     - headers:
+///         user-agent: {regex: "(Chrome"}
+///     route:
+///     - destination: {host: reviews}
+/// "#).unwrap_err();
+/// assert_eq!(err.kind(), tower_mesh::ErrorKind::InvalidValue);
+/// assert_eq!(err.path(), Some("spec.http[0].match[0].headers.user-agent.regex"));
+/// assert_eq!(err.line(), Some(10));
+/// assert!(err.to_string().starts_with("document 1 (VirtualService reviews), line 10"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    pub(crate) kind: ErrorKind,
+    pub(crate) document: Option<DocumentRef>,
+    pub(crate) path: Option<String>,
+    pub(crate) value: Option<String>,
+    pub(crate) message: String,
+    pub(crate) line: Option<usize>,
+    pub(crate) column: Option<usize>,
+}
+
+impl LoadError {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        LoadError {
+            kind,
+            document: None,
+            path: None,
+            value: None,
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// What kind of problem this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The document the problem is in, when it is in one.
+    pub fn document(&self) -> Option<&DocumentRef> {
+        self.document.as_ref()
+    }
+
+    /// The field path inside the document, e.g. `spec.http[0].route[1].weight`.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// The offending value, as written.
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+
+    /// What is wrong and what is allowed, without the location.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// 1-based line in the input, when the format can tell it.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// 1-based column in the input, when the format can tell it.
+    pub fn column(&self) -> Option<usize> {
+        self.column
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        if let Some(doc) = &self.document {
+            write!(f, "{doc}")?;
+            sep = ", ";
+        }
+        if let Some(line) = self.line {
+            write!(f, "{sep}line {line}")?;
+            if let Some(col) = self.column {
+                write!(f, ", column {col}")?;
+            }
+            sep = ", ";
+        }
+        if !sep.is_empty() {
+            f.write_str(": ")?;
+        }
+        if let Some(path) = &self.path {
+            write!(f, "{path}: ")?;
+        }
+        write!(f, "{}: {}", self.kind.label(), self.message)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Something in a configuration that loads, but probably does not do what its author meant,
+/// or that tower-mesh maps or ignores (a deprecated field, a rule no request can reach, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub(crate) document: DocumentRef,
+    pub(crate) path: Option<String>,
+    pub(crate) line: Option<usize>,
+    pub(crate) message: String,
+}
+
+impl Warning {
+    /// The document (resource) the warning is about.
+    pub fn document(&self) -> &DocumentRef {
+        &self.document
+    }
+
+    /// The field path inside the document, when the warning is about one field.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// 1-based line in the input, when known.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// What the warning says, without the location.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.document)?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(path) = &self.path {
+            write!(f, "{path}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}

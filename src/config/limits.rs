@@ -1,0 +1,41 @@
+//! Bounds the loader enforces on its input.
+
+/// Bounds on what the loader accepts, so that no configuration can exhaust memory or time.
+///
+/// Every limit that is exceeded is reported as a [`LoadError`](crate::LoadError) of kind
+/// [`ErrorKind::Limit`](crate::ErrorKind::Limit) that names the limit.
+///
+/// ```
+/// use tower_mesh::{Limits, LoadOptions};
+///
+/// let options = LoadOptions::default().limits(Limits { max_routes: 10, ..Limits::default() });
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest text accepted in one call, in bytes (default 16 MiB).
+    pub max_input_bytes: usize,
+    /// Deepest nesting of lists and mappings (default 64).
+    pub max_depth: usize,
+    /// Most values in one text, counting each use of an alias again (default 2,000,000).
+    pub max_nodes: usize,
+    /// Longest regular expression, in characters (default 1,024, Istio's own limit).
+    pub max_regex_len: usize,
+    /// Largest compiled size of one regular expression, in bytes (default 1 MiB).
+    pub max_regex_size: usize,
+    /// Most HTTP routes (RouteRules and VirtualService routes) in one rule set (default 100,000).
+    pub max_routes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_input_bytes: 16 << 20,
+            max_depth: 64,
+            max_nodes: 2_000_000,
+            max_regex_len: 1024,
+            max_regex_size: 1 << 20,
+            max_routes: 100_000,
+        }
+    }
+}

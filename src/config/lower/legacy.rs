@@ -1,0 +1,436 @@
+//! RouteRule → model (SEMANTICS.md §1).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use super::hosts::{ServiceHost, service_host};
+use super::{Lowerer, Result};
+use crate::config::error::ErrorKind;
+use crate::config::path::FieldPath;
+use crate::config::wire::legacy as wire;
+use crate::model::{
+    AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination, Fault, Field,
+    HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RequestMatch, Resource,
+    RetryPolicy, Rewrite, Route, RoutePolicy, Selector, StringMatch,
+    WeightedDestination,
+};
+
+/// A lowered RouteRule, before rules are grouped by host and sorted.
+pub(crate) struct LegacyRule {
+    pub(crate) host: ServiceHost,
+    /// The destination host as the rule names it, for the default route.
+    pub(crate) display_host: Arc<str>,
+    pub(crate) precedence: i32,
+    pub(crate) key: String,
+    pub(crate) route: Route,
+}
+
+/// The RouteRule default route timeout (Envoy v1's default).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Lowerer<'_> {
+    fn istio_service(
+        &mut self,
+        path: &FieldPath,
+        svc: &wire::IstioService,
+        namespace: &str,
+    ) -> Result<(ServiceHost, Arc<str>)> {
+        match (&svc.name, &svc.service) {
+            (Some(_), Some(_)) => Err(self.conflict(
+                path,
+                "set either `name` or `service`, not both",
+            )),
+            (None, None) => Err(self.missing(path, "a service needs `name` or `service`")),
+            (None, Some(fqdn)) => {
+                if svc.namespace.is_some() || svc.domain.is_some() {
+                    return Err(self.conflict(
+                        path,
+                        "`service` is a full name: `namespace` and `domain` must then be empty",
+                    ));
+                }
+                Ok((service_host(fqdn, namespace), fqdn.as_str().into()))
+            }
+            (Some(name), None) => {
+                if name.is_empty() {
+                    return Err(self.invalid(&path.key("name"), name, "a service name must not be empty"));
+                }
+                let ns = svc.namespace.as_deref().unwrap_or(namespace);
+                let host = match svc.domain.as_deref() {
+                    None | Some("svc.cluster.local") => service_host(name, ns),
+                    Some(domain) => {
+                        let fqdn = format!("{name}.{ns}.{domain}").to_ascii_lowercase();
+                        ServiceHost {
+                            canonical: fqdn.clone(),
+                            names: vec![name.to_ascii_lowercase(), format!("{name}.{ns}"), fqdn],
+                        }
+                    }
+                };
+                Ok((host, name.as_str().into()))
+            }
+        }
+    }
+
+    /// Lowers one RouteRule.
+    pub(crate) fn route_rule(
+        &mut self,
+        resource: Arc<Resource>,
+        spec: wire::RouteRule,
+    ) -> Result<LegacyRule> {
+        let spec_path = FieldPath::root().key("spec");
+        let ns = resource.namespace.to_string();
+
+        let dest_path = spec_path.key("destination");
+        let Some(destination) = &spec.destination else {
+            return Err(self.missing(&dest_path, "`destination` is required: the service the rule applies to"));
+        };
+        if destination.labels.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(self.invalid(
+                &dest_path.key("labels"),
+                "labels",
+                "route rule destination labels must be empty; put version labels in `route[].labels`",
+            ));
+        }
+        let (host, display_host) = self.istio_service(&dest_path, destination, &ns)?;
+
+        if spec.l4_fault.is_some() {
+            return Err(self.invalid(&spec_path.key("l4Fault"), "l4Fault", "L4 faults are not implemented (Istio rejects them too)"));
+        }
+
+        // Match.
+        let mut conditions = Vec::new();
+        let mut selector = Selector::default();
+        if let Some(m) = &spec.match_ {
+            let mpath = spec_path.key("match");
+            if m.udp.is_some() {
+                return Err(self.invalid(&mpath.key("udp"), "udp", "Istio does not support the UDP protocol"));
+            }
+            if m.tcp.is_some() {
+                self.warn(Some(&mpath.key("tcp")), "`match.tcp` (L4 attributes) does not apply to HTTP requests; ignored");
+            }
+            if let Some(source) = &m.source {
+                let spath = mpath.key("source");
+                let (src, _) = self.istio_service(&spath, source, &ns)?;
+                let labels = self.labels(&spath.key("labels"), source.labels.clone())?;
+                selector.legacy_source = Some(LegacySource {
+                    names: src.names.into_iter().map(String::into_boxed_str).collect(),
+                    labels,
+                });
+            }
+            if let Some(req) = &m.request {
+                for (name, sm) in req.headers.iter().flatten() {
+                    let hpath = mpath.key("request").key("headers").key(name);
+                    conditions.push(self.legacy_condition(&hpath, name, sm)?);
+                }
+            }
+        }
+
+        // Route or redirect.
+        let route_path = spec_path.key("route");
+        let action = if let Some(redirect) = &spec.redirect {
+            let rpath = spec_path.key("redirect");
+            for (present, field) in [
+                (spec.route.as_ref().is_some_and(|r| !r.is_empty()), "route"),
+                (spec.http_fault.is_some(), "httpFault"),
+                (spec.rewrite.is_some(), "rewrite"),
+                (spec.websocket_upgrade == Some(true), "websocketUpgrade"),
+            ] {
+                if present {
+                    return Err(self.conflict(&rpath, &format!("`redirect` cannot be combined with `{field}`")));
+                }
+            }
+            if redirect.uri.is_none() && redirect.authority.is_none() {
+                return Err(self.missing(&rpath, "a redirect needs `uri` or `authority`"));
+            }
+            Action::Redirect(Redirect {
+                uri: redirect.uri.as_deref().map(Into::into),
+                authority: redirect.authority.as_deref().map(Into::into),
+                port: None,
+                scheme: None,
+                code: StatusCode::MOVED_PERMANENTLY,
+            })
+        } else {
+            self.legacy_destinations(&route_path, spec.route.as_deref().unwrap_or_default(), &display_host, &ns)?
+        };
+
+        let mut policy = RoutePolicy {
+            timeout: Some(DEFAULT_TIMEOUT),
+            ..RoutePolicy::default()
+        };
+        if let Some(rw) = &spec.rewrite {
+            if rw.uri.is_none() && rw.authority.is_none() {
+                return Err(self.missing(&spec_path.key("rewrite"), "a rewrite needs `uri` or `authority`"));
+            }
+            policy.rewrite = Some(Rewrite {
+                uri: rw.uri.as_deref().map(Into::into),
+                authority: rw.authority.as_deref().map(Into::into),
+                uri_regex: None,
+            });
+        }
+        if let Some(t) = &spec.http_req_timeout {
+            let tpath = spec_path.key("httpReqTimeout");
+            if t.custom.is_some() {
+                self.warn(Some(&tpath.key("custom")), "custom timeout policies are ignored (as Pilot did)");
+            }
+            if let Some(simple) = &t.simple_timeout {
+                if simple.override_header_name.is_some() {
+                    self.warn(Some(&tpath.key("simpleTimeout").key("overrideHeaderName")), "`overrideHeaderName` is ignored (as Pilot did)");
+                }
+                if let Some(d) = &simple.timeout {
+                    policy.timeout = Some(self.duration(&tpath.key("simpleTimeout").key("timeout"), d)?);
+                }
+            }
+        }
+        if let Some(r) = &spec.http_req_retries {
+            let rpath = spec_path.key("httpReqRetries");
+            if r.custom.is_some() {
+                self.warn(Some(&rpath.key("custom")), "custom retry policies are ignored (as Pilot did)");
+            }
+            if let Some(simple) = &r.simple_retry {
+                let spath = rpath.key("simpleRetry");
+                let attempts = simple.attempts.unwrap_or(0);
+                if attempts < 0 {
+                    return Err(self.invalid(&spath.key("attempts"), &attempts.to_string(), "attempts must not be negative"));
+                }
+                let per_try_timeout = match &simple.per_try_timeout {
+                    Some(d) => Some(self.duration(&spath.key("perTryTimeout"), d)?),
+                    None => None,
+                };
+                if simple.override_header_name.is_some() {
+                    self.warn(Some(&spath.key("overrideHeaderName")), "`overrideHeaderName` is ignored (as Pilot did)");
+                }
+                if attempts > 0 {
+                    policy.retries = Some(RetryPolicy {
+                        attempts: attempts as u32,
+                        per_try_timeout,
+                        retry_on: ["5xx", "connect-failure", "refused-stream"]
+                            .into_iter()
+                            .map(Into::into)
+                            .collect(),
+                        backoff: None,
+                    });
+                }
+            }
+        }
+        let fault = match &spec.http_fault {
+            Some(f) => Some(self.legacy_fault(&spec_path.key("httpFault"), f)?),
+            None => None,
+        };
+        if let Some(mirror) = &spec.mirror {
+            let mpath = spec_path.key("mirror");
+            let (_, mhost) = self.istio_service(&mpath, mirror, &ns)?;
+            let labels = self.labels(&mpath.key("labels"), mirror.labels.clone())?;
+            policy.mirrors.push(Mirror {
+                destination: Arc::new(Destination::new(mhost, labels)),
+                ppm: PPM,
+            });
+        }
+        if let Some(cors) = &spec.cors_policy {
+            let cpath = spec_path.key("corsPolicy");
+            let max_age = match &cors.max_age {
+                Some(d) => Some(self.duration(&cpath.key("maxAge"), d)?),
+                None => None,
+            };
+            policy.cors = Some(CorsPolicy {
+                allow_origins: cors
+                    .allow_origin
+                    .iter()
+                    .flatten()
+                    .map(|o| if o == "*" { StringMatch::present() } else { StringMatch::exact(o) })
+                    .collect(),
+                allow_methods: boxed(&cors.allow_methods),
+                allow_headers: boxed(&cors.allow_headers),
+                expose_headers: boxed(&cors.expose_headers),
+                max_age,
+                allow_credentials: cors.allow_credentials,
+                forward_unmatched_preflights: true,
+            });
+        }
+        if let Some(headers) = &spec.append_headers {
+            let hpath = spec_path.key("appendHeaders");
+            let mut headers_policy = HeaderPolicy::default();
+            for (name, value) in headers {
+                let p = hpath.key(name);
+                let header: HeaderName = self.header_name(&p, name)?;
+                let value = HeaderValue::from_str(value)
+                    .map_err(|_| self.invalid(&p, value, "not a valid HTTP header value"))?;
+                headers_policy.request.add.push((header, value));
+            }
+            policy.headers = headers_policy;
+        }
+
+        let precedence = spec.precedence.unwrap_or(0);
+        let matches = if conditions.is_empty() && selector.is_empty() {
+            Vec::new()
+        } else {
+            vec![RequestMatch {
+                name: None,
+                conditions,
+                selector,
+            }]
+        };
+        Ok(LegacyRule {
+            host,
+            display_host,
+            precedence,
+            key: format!("{}/{}", resource.namespace, resource.name),
+            route: Route {
+                resource,
+                name: None,
+                path: "spec".into(),
+                matches,
+                action,
+                fault,
+                policy,
+            },
+        })
+    }
+
+    fn legacy_condition(
+        &mut self,
+        path: &FieldPath,
+        name: &str,
+        sm: &crate::config::wire::StringMatch,
+    ) -> Result<Condition> {
+        let lower = name.to_ascii_lowercase();
+        let field = match lower.as_str() {
+            "uri" => Field::Uri,
+            "authority" => Field::Authority,
+            "scheme" => Field::Scheme,
+            "method" => Field::Method,
+            _ => Field::Header(self.header_name(path, name)?),
+        };
+        if sm.bare.is_none() && sm.exact.is_none() && sm.prefix.is_none() && sm.regex.is_none() {
+            return Err(self.missing(path, "a RouteRule string match needs `exact`, `prefix` or `regex`"));
+        }
+        if matches!(field, Field::Uri) {
+            for v in [&sm.exact, &sm.prefix, &sm.regex, &sm.bare].into_iter().flatten() {
+                if v.is_empty() {
+                    return Err(self.invalid(path, v, "a `uri` match value must not be empty"));
+                }
+            }
+        }
+        let matcher = self.string_match(path, sm, true, false, true)?;
+        Ok(Condition::new(field, matcher))
+    }
+
+    fn legacy_destinations(
+        &mut self,
+        path: &FieldPath,
+        routes: &[wire::DestinationWeight],
+        display_host: &Arc<str>,
+        ns: &str,
+    ) -> Result<Action> {
+        if routes.is_empty() {
+            return Ok(Action::Forward {
+                destinations: vec![WeightedDestination {
+                    destination: Arc::new(Destination::new(display_host.clone(), Labels::new())),
+                    weight: 100,
+                    headers: HeaderPolicy::default(),
+                }],
+                total_weight: 100,
+            });
+        }
+        let mut destinations = Vec::new();
+        let mut sum: i64 = 0;
+        for (i, dw) in routes.iter().enumerate() {
+            let p = path.index(i);
+            let weight = dw.weight.unwrap_or(0);
+            if !(0..=100).contains(&weight) {
+                return Err(self.invalid(&p.key("weight"), &weight.to_string(), "a weight must be between 0 and 100"));
+            }
+            sum += i64::from(weight);
+            let host = match &dw.destination {
+                Some(d) => self.istio_service(&p.key("destination"), d, ns)?.1,
+                None => display_host.clone(),
+            };
+            let labels = self.labels(&p.key("labels"), dw.labels.clone())?;
+            destinations.push(WeightedDestination {
+                destination: Arc::new(Destination::new(host, labels)),
+                weight: weight as u32,
+                headers: HeaderPolicy::default(),
+            });
+        }
+        if destinations.len() == 1 && sum == 0 {
+            destinations[0].weight = 100;
+        } else if sum != 100 {
+            return Err(self.error(
+                ErrorKind::InvalidValue,
+                path,
+                Some(&sum.to_string()),
+                format!("route weights total {sum}; they must total 100"),
+            ));
+        }
+        Ok(Action::Forward {
+            destinations,
+            total_weight: 100,
+        })
+    }
+
+    fn legacy_fault(&mut self, path: &FieldPath, f: &wire::HttpFaultInjection) -> Result<Fault> {
+        if f.delay.is_none() && f.abort.is_none() {
+            return Err(self.missing(path, "a fault needs `delay`, `abort` or both"));
+        }
+        let compat = self.options.pilot_fault_compat;
+        let percent_ppm = |lw: &mut Self, p: &FieldPath, percent: Option<f64>| -> Result<u32> {
+            match percent {
+                None if compat => Ok(0),
+                None => Ok(PPM),
+                Some(v) if !(0.0..=100.0).contains(&v) => Err(lw.invalid(p, &v.to_string(), "a percent must be between 0 and 100")),
+                Some(v) if compat => Ok((v.trunc() as u32) * 10_000),
+                Some(v) => Ok(super::ppm(v)),
+            }
+        };
+        let mut fault = Fault::default();
+        if let Some(d) = &f.delay {
+            let dpath = path.key("delay");
+            if d.exponential_delay.is_some() {
+                return Err(self.invalid(&dpath.key("exponentialDelay"), "exponentialDelay", "Istio does not support exponentialDelay"));
+            }
+            if d.override_header_name.is_some() {
+                self.warn(Some(&dpath.key("overrideHeaderName")), "`overrideHeaderName` is ignored (as Pilot did)");
+            }
+            let Some(fixed) = &d.fixed_delay else {
+                return Err(self.missing(&dpath, "a delay needs `fixedDelay`"));
+            };
+            let duration = self.duration(&dpath.key("fixedDelay"), fixed)?;
+            let ppm = percent_ppm(self, &dpath.key("percent"), d.percent)?;
+            fault.delay = Some(DelayFault { duration, ppm });
+        }
+        if let Some(a) = &f.abort {
+            let apath = path.key("abort");
+            if a.grpc_status.is_some() {
+                return Err(self.invalid(&apath.key("grpcStatus"), a.grpc_status.as_deref().unwrap_or_default(), "Istio does not support gRPC fault injection in RouteRules"));
+            }
+            if a.override_header_name.is_some() {
+                self.warn(Some(&apath.key("overrideHeaderName")), "`overrideHeaderName` is ignored (as Pilot did)");
+            }
+            if a.http2_error.is_some() {
+                self.warn(Some(&apath.key("http2Error")), "`http2Error` is ignored (as Pilot did)");
+            }
+            let Some(status) = a.http_status else {
+                return Err(self.missing(&apath, "an abort needs `httpStatus`"));
+            };
+            let status = self.abort_status(&apath.key("httpStatus"), status)?;
+            let ppm = percent_ppm(self, &apath.key("percent"), a.percent)?;
+            fault.abort = Some(AbortFault {
+                status: AbortStatus::Http(status),
+                ppm,
+            });
+        }
+        Ok(fault)
+    }
+
+    pub(crate) fn abort_status(&self, path: &FieldPath, status: i32) -> Result<StatusCode> {
+        u16::try_from(status)
+            .ok()
+            .filter(|s| (200..=599).contains(s))
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .ok_or_else(|| self.invalid(path, &status.to_string(), "an abort status must be between 200 and 599"))
+    }
+}
+
+fn boxed(v: &Option<Vec<String>>) -> Vec<Box<str>> {
+    v.iter().flatten().map(|s| s.as_str().into()).collect()
+}

@@ -1,0 +1,811 @@
+//! VirtualService and DestinationRule → model (SEMANTICS.md §2).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use super::hosts::{ServiceHost, service_host};
+use super::{Lowerer, Result, pseudo_header_field};
+use crate::config::error::ErrorKind;
+use crate::config::path::FieldPath;
+use crate::config::wire::StringMatch as WireMatch;
+use crate::config::wire::networking as wire;
+use crate::model::{
+    AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination,
+    DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect, RedirectPort,
+    RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector, StringMatch,
+    WeightedDestination,
+};
+
+/// Subsets by canonical host: name → labels.
+#[derive(Default)]
+pub(crate) struct SubsetIndex {
+    pub(crate) hosts: HashMap<String, (Arc<Resource>, Vec<(String, Labels)>)>,
+}
+
+impl SubsetIndex {
+    fn find(&self, host: &str, subset: &str) -> Option<Labels> {
+        let (_, subsets) = self.hosts.get(host)?;
+        subsets
+            .iter()
+            .find(|(name, _)| name == subset)
+            .map(|(_, l)| l.clone())
+    }
+}
+
+/// A lowered VirtualService.
+pub(crate) struct LoweredVirtualService {
+    pub(crate) resource: Arc<Resource>,
+    pub(crate) hosts: Vec<ServiceHost>,
+    pub(crate) gateways: Vec<Box<str>>,
+    pub(crate) routes: Vec<Route>,
+}
+
+const RETRY_ON: &[&str] = &[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+impl Lowerer<'_> {
+    /// Lowers one DestinationRule's subsets into `index`.
+    pub(crate) fn destination_rule(
+        &mut self,
+        resource: Arc<Resource>,
+        spec: wire::DestinationRule,
+        index: &mut SubsetIndex,
+    ) -> Result<()> {
+        let spec_path = FieldPath::root().key("spec");
+        let Some(host) = spec.host.as_deref().filter(|h| !h.is_empty()) else {
+            return Err(self.missing(&spec_path.key("host"), "`host` is required"));
+        };
+        if spec.traffic_policy.is_some() {
+            self.warn(
+                Some(&spec_path.key("trafficPolicy")),
+                "traffic policies (load balancing, TLS, connection pools) are not applied in-process",
+            );
+        }
+        let mut subsets = Vec::new();
+        for (i, s) in spec.subsets.into_iter().flatten().enumerate() {
+            let p = spec_path.key("subsets").index(i);
+            let Some(name) = s.name.filter(|n| !n.is_empty()) else {
+                return Err(self.missing(&p.key("name"), "a subset needs a `name`"));
+            };
+            if subsets.iter().any(|(n, _)| *n == name) {
+                return Err(self.invalid(&p.key("name"), &name, "this subset name is already defined above"));
+            }
+            let labels = self.labels(&p.key("labels"), s.labels)?;
+            subsets.push((name, labels));
+        }
+        let canonical = service_host(host, &resource.namespace).canonical;
+        if let Some((first, _)) = index.hosts.get(&canonical) {
+            let first = first.to_string();
+            self.warn(
+                Some(&spec_path.key("host")),
+                format!("{first} already defines subsets for host {host}; this DestinationRule is ignored"),
+            );
+            return Ok(());
+        }
+        index.hosts.insert(canonical, (resource, subsets));
+        Ok(())
+    }
+
+    /// Lowers one VirtualService.
+    pub(crate) fn virtual_service(
+        &mut self,
+        resource: Arc<Resource>,
+        spec: wire::VirtualService,
+        subsets: &SubsetIndex,
+    ) -> Result<LoweredVirtualService> {
+        let spec_path = FieldPath::root().key("spec");
+        let ns = resource.namespace.to_string();
+        let hosts: Vec<ServiceHost> = spec
+            .hosts
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, h)| {
+                if h.is_empty() {
+                    Err(self.invalid(&spec_path.key("hosts").index(i), h, "a host must not be empty"))
+                } else {
+                    Ok(service_host(h, &ns))
+                }
+            })
+            .collect::<Result<_>>()?;
+        if hosts.is_empty() {
+            self.warn(
+                Some(&spec_path),
+                "the VirtualService has no `hosts`: it can only be used as a delegate",
+            );
+        }
+        if spec.tls.is_some() {
+            self.warn(Some(&spec_path.key("tls")), "`tls` routes are not HTTP and are ignored");
+        }
+        if spec.tcp.is_some() {
+            self.warn(Some(&spec_path.key("tcp")), "`tcp` routes are not HTTP and are ignored");
+        }
+        let gateways: Vec<Box<str>> = spec
+            .gateways
+            .unwrap_or_default()
+            .into_iter()
+            .map(String::into_boxed_str)
+            .collect();
+        let mut routes: Vec<Route> = Vec::new();
+        let mut unconditional: Option<String> = None;
+        for (i, http) in spec.http.into_iter().flatten().enumerate() {
+            let path = spec_path.key("http").index(i);
+            let route = self.http_route(&resource, &path, http, &ns, subsets)?;
+            if let Some(first) = &unconditional {
+                self.warn(
+                    Some(&path),
+                    format!("this route is unreachable: {first} matches every request before it"),
+                );
+            } else if route.is_unconditional() {
+                unconditional = Some(path.to_string());
+            }
+            routes.push(route);
+        }
+        Ok(LoweredVirtualService {
+            resource,
+            hosts,
+            gateways,
+            routes,
+        })
+    }
+
+    fn http_route(
+        &mut self,
+        resource: &Arc<Resource>,
+        path: &FieldPath,
+        http: wire::HttpRoute,
+        ns: &str,
+        subsets: &SubsetIndex,
+    ) -> Result<Route> {
+        let actions = [
+            ("route", http.route.as_ref().is_some_and(|r| !r.is_empty())),
+            ("redirect", http.redirect.is_some()),
+            ("directResponse", http.direct_response.is_some()),
+            ("delegate", http.delegate.is_some()),
+        ];
+        let set: Vec<&str> = actions.iter().filter(|(_, s)| *s).map(|(n, _)| *n).collect();
+        match set.len() {
+            0 => {
+                return Err(self.missing(
+                    path,
+                    "an HTTP route needs one of `route`, `redirect`, `directResponse` or `delegate`",
+                ));
+            }
+            1 => {}
+            _ => {
+                return Err(self.conflict(
+                    path,
+                    &format!("only one of `route`, `redirect`, `directResponse` and `delegate` may be set; found {}", set.join(" and ")),
+                ));
+            }
+        }
+        if http.redirect.is_some() || http.direct_response.is_some() {
+            let which = if http.redirect.is_some() { "redirect" } else { "directResponse" };
+            for (present, field) in [(http.fault.is_some(), "fault"), (http.rewrite.is_some(), "rewrite")] {
+                if present {
+                    return Err(self.conflict(path, &format!("`{which}` cannot be combined with `{field}`")));
+                }
+            }
+        }
+        if http.delegate.is_some() {
+            return Err(self.error(
+                ErrorKind::InvalidValue,
+                &path.key("delegate"),
+                None,
+                "delegate VirtualServices are not supported yet by tower-mesh",
+            ));
+        }
+        if http.mirror.is_some() && http.mirrors.is_some() {
+            return Err(self.conflict(path, "`mirror` and `mirrors` cannot be used together"));
+        }
+
+        // Matches.
+        let mut matches = Vec::new();
+        for (i, m) in http.match_.into_iter().flatten().enumerate() {
+            matches.push(self.match_request(&path.key("match").index(i), m)?);
+        }
+
+        // Policy (including removed fields, mapped with warnings).
+        let mut policy = RoutePolicy::default();
+        let mut headers = self.headers(&path.key("headers"), http.headers)?;
+        if http.websocket_upgrade.is_some() {
+            self.warn(
+                Some(&path.key("websocketUpgrade")),
+                "`websocketUpgrade` was removed in Istio 1.5; upgrades are always allowed, so it is ignored",
+            );
+        }
+        self.removed_header_fields(
+            path,
+            &mut headers,
+            [
+                ("appendHeaders", http.append_headers, true),
+                ("appendRequestHeaders", http.append_request_headers, true),
+                ("appendResponseHeaders", http.append_response_headers, false),
+            ],
+            [
+                ("removeRequestHeaders", http.remove_request_headers, true),
+                ("removeResponseHeaders", http.remove_response_headers, false),
+            ],
+        )?;
+        if let Some(rw) = http.rewrite {
+            let rpath = path.key("rewrite");
+            if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
+                return Err(self.conflict(&rpath, "`uri` and `uriRegexRewrite` cannot be used together"));
+            }
+            if rw.authority.is_some() && headers.authority.is_some() {
+                return Err(self.conflict(&rpath, "the authority is rewritten twice: by `rewrite.authority` and by `headers.request` (`:authority`/`host`)"));
+            }
+            let uri_regex = match rw.uri_regex_rewrite {
+                Some(rr) => {
+                    let p = rpath.key("uriRegexRewrite");
+                    let Some(pattern) = rr.match_ else {
+                        return Err(self.missing(&p.key("match"), "`uriRegexRewrite` needs `match`"));
+                    };
+                    let Some(rewrite) = rr.rewrite else {
+                        return Err(self.missing(&p.key("rewrite"), "`uriRegexRewrite` needs `rewrite`"));
+                    };
+                    Some((self.regex(&p.key("match"), &pattern)?, rewrite.into_boxed_str()))
+                }
+                None => None,
+            };
+            policy.rewrite = Some(Rewrite {
+                uri: rw.uri.map(String::into_boxed_str),
+                authority: rw.authority.map(String::into_boxed_str),
+                uri_regex,
+            });
+        }
+        if let Some(t) = &http.timeout {
+            policy.timeout = Some(self.duration(&path.key("timeout"), t)?);
+        }
+        if let Some(r) = http.retries {
+            policy.retries = self.retries(&path.key("retries"), r)?;
+        }
+        let fault = match http.fault {
+            Some(f) => Some(self.fault(&path.key("fault"), f)?),
+            None => None,
+        };
+        if let Some(m) = http.mirror {
+            let mpath = path.key("mirror");
+            let destination = self.destination(&mpath, Some(m), ns, subsets)?;
+            let ppm = match (http.mirror_percentage, http.mirror_percent) {
+                (Some(p), _) => self.percentage(&path.key("mirrorPercentage").key("value"), p.value.unwrap_or(0.0))?,
+                (None, Some(pct)) => {
+                    self.warn(Some(&path.key("mirrorPercent")), "`mirrorPercent` is deprecated; use `mirrorPercentage`");
+                    if pct > 100 {
+                        return Err(self.invalid(&path.key("mirrorPercent"), &pct.to_string(), "a percent must be between 0 and 100"));
+                    }
+                    pct * 10_000
+                }
+                (None, None) => PPM,
+            };
+            policy.mirrors.push(Mirror { destination, ppm });
+        }
+        for (i, m) in http.mirrors.into_iter().flatten().enumerate() {
+            let mpath = path.key("mirrors").index(i);
+            let destination = self.destination(&mpath.key("destination"), m.destination, ns, subsets)?;
+            let ppm = match m.percentage {
+                Some(p) => self.percentage(&mpath.key("percentage").key("value"), p.value.unwrap_or(0.0))?,
+                None => PPM,
+            };
+            policy.mirrors.push(Mirror { destination, ppm });
+        }
+        if let Some(c) = http.cors_policy {
+            policy.cors = Some(self.cors(&path.key("corsPolicy"), c)?);
+        }
+
+        // Action.
+        let action = if let Some(r) = http.redirect {
+            self.redirect(&path.key("redirect"), r)?
+        } else if let Some(d) = http.direct_response {
+            self.direct_response(&path.key("directResponse"), d)?
+        } else {
+            let rpath = path.key("route");
+            let mut destinations = Vec::new();
+            for (i, d) in http.route.into_iter().flatten().enumerate() {
+                let p = rpath.index(i);
+                let weight = d.weight.unwrap_or(0);
+                if weight < 0 {
+                    return Err(self.invalid(&p.key("weight"), &weight.to_string(), "a weight must not be negative"));
+                }
+                let destination = self.destination(&p.key("destination"), d.destination, ns, subsets)?;
+                let mut dheaders = self.headers(&p.key("headers"), d.headers)?;
+                self.removed_header_fields(
+                    &p,
+                    &mut dheaders,
+                    [
+                        ("appendRequestHeaders", d.append_request_headers, true),
+                        ("appendResponseHeaders", d.append_response_headers, false),
+                        ("appendHeaders", None, true),
+                    ],
+                    [
+                        ("removeRequestHeaders", d.remove_request_headers, true),
+                        ("removeResponseHeaders", d.remove_response_headers, false),
+                    ],
+                )?;
+                destinations.push(WeightedDestination {
+                    destination,
+                    weight: weight as u32,
+                    headers: dheaders,
+                });
+            }
+            let total: u64 = destinations.iter().map(|d| u64::from(d.weight)).sum();
+            if destinations.len() > 1 && total == 0 {
+                return Err(self.invalid(&rpath, "0", "with several destinations, the weights must not all be 0"));
+            }
+            if total > u64::from(u32::MAX) {
+                return Err(self.invalid(&rpath, &total.to_string(), "the weights add up to more than 4294967295"));
+            }
+            Action::Forward {
+                destinations,
+                total_weight: total as u32,
+            }
+        };
+        policy.headers = headers;
+        Ok(Route {
+            resource: resource.clone(),
+            name: http.name.map(|n| n.into()),
+            path: path.to_string().into_boxed_str(),
+            matches,
+            action,
+            fault,
+            policy,
+        })
+    }
+
+    fn match_request(&mut self, path: &FieldPath, m: wire::HttpMatchRequest) -> Result<RequestMatch> {
+        let mut conditions = Vec::new();
+        let ignore_case = m.ignore_uri_case.unwrap_or(false);
+        if let Some(uri) = &m.uri {
+            let sm = self.string_match(&path.key("uri"), uri, true, ignore_case, false)?;
+            conditions.push(Condition::new(Field::Uri, sm));
+        }
+        for (key, field, value) in [
+            ("scheme", Field::Scheme, &m.scheme),
+            ("method", Field::Method, &m.method),
+            ("authority", Field::Authority, &m.authority),
+        ] {
+            if let Some(v) = value {
+                let sm = self.string_match(&path.key(key), v, false, false, false)?;
+                conditions.push(Condition::new(field, sm));
+            }
+        }
+        for (name, sm) in m.headers.iter().flatten() {
+            let p = path.key("headers").key(name);
+            let field = self.header_field(&p, name)?;
+            let matcher = self.string_match(&p, sm, false, false, false)?;
+            self.lint_literal_regex(&p, sm);
+            conditions.push(Condition::new(field, matcher));
+        }
+        for (name, sm) in m.without_headers.iter().flatten() {
+            let p = path.key("withoutHeaders").key(name);
+            let field = self.header_field(&p, name)?;
+            let matcher = if sm.regex.as_deref() == Some("*") {
+                StringMatch::present()
+            } else {
+                self.string_match(&p, sm, false, false, false)?
+            };
+            conditions.push(Condition::without(field, matcher));
+        }
+        for (name, sm) in m.query_params.iter().flatten() {
+            let p = path.key("queryParams").key(name);
+            let matcher = self.string_match(&p, sm, false, false, false)?;
+            conditions.push(Condition::new(Field::Query(name.as_str().into()), matcher));
+        }
+        let selector = Selector {
+            port: m.port,
+            source_labels: self.labels(&path.key("sourceLabels"), m.source_labels)?,
+            source_namespace: m.source_namespace.map(String::into_boxed_str),
+            gateways: m
+                .gateways
+                .unwrap_or_default()
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
+            legacy_source: None,
+        };
+        Ok(RequestMatch {
+            name: m.name.map(Into::into),
+            conditions,
+            selector,
+        })
+    }
+
+    /// The field a `headers`/`withoutHeaders` key matches, with Istio's quirks.
+    fn header_field(&mut self, path: &FieldPath, name: &str) -> Result<Field> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(f) = pseudo_header_field(&lower) {
+            return Ok(f);
+        }
+        if lower.starts_with("@request.auth.claims") {
+            self.warn(
+                Some(path),
+                format!("`{name}` matches a JWT claim; tower-mesh has no claims, so it never matches"),
+            );
+            return Ok(Field::Absent(name.into()));
+        }
+        if lower == "host" {
+            self.warn(
+                Some(path),
+                "Istio never sees a `host` header (HTTP/1.1 Host becomes :authority), so this never matches; use `authority`",
+            );
+            return Ok(Field::Absent(name.into()));
+        }
+        if matches!(lower.as_str(), "uri" | "scheme" | "method" | "authority") {
+            self.warn(
+                Some(path),
+                format!(
+                    "the docs say the `{lower}` header key \"will be ignored\", but Istio matches a header literally named `{lower}`; use the `{lower}` match field instead"
+                ),
+            );
+        }
+        Ok(Field::Header(self.header_name(path, name)?))
+    }
+
+    fn lint_literal_regex(&mut self, path: &FieldPath, sm: &WireMatch) {
+        if let Some(r) = &sm.regex
+            && !r.is_empty()
+            && r.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | ' ' | '=' | ';' | ','))
+        {
+            self.warn(
+                Some(&path.key("regex")),
+                format!("regex \"{r}\" has no special characters and must match the whole value, like exact; did you mean \".*{r}.*\"?"),
+            );
+        }
+    }
+
+    fn destination(
+        &mut self,
+        path: &FieldPath,
+        d: Option<wire::Destination>,
+        ns: &str,
+        subsets: &SubsetIndex,
+    ) -> Result<Arc<Destination>> {
+        let Some(d) = d else {
+            return Err(self.missing(path, "`destination` is required"));
+        };
+        let Some(host) = d.host.filter(|h| !h.is_empty()) else {
+            return Err(self.missing(&path.key("host"), "a destination needs a `host`"));
+        };
+        let port = match d.port {
+            Some(p) => {
+                if p.name.is_some() {
+                    return Err(self.invalid(&path.key("port").key("name"), p.name.as_deref().unwrap_or_default(), "`port.name` was removed from Istio; use `port.number`"));
+                }
+                match p.number {
+                    Some(n) if (1..=65535).contains(&n) => Some(n),
+                    Some(n) => return Err(self.invalid(&path.key("port").key("number"), &n.to_string(), "a port must be between 1 and 65535")),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        let (subset, labels) = match d.subset.filter(|s| !s.is_empty()) {
+            Some(subset) => {
+                let canonical = service_host(&host, ns).canonical;
+                match subsets.find(&canonical, &subset) {
+                    Some(labels) => (Some(Arc::from(subset.as_str())), labels),
+                    None => {
+                        let known = subsets
+                            .hosts
+                            .get(&canonical)
+                            .map(|(_, s)| s.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
+                        let message = match known {
+                            Some(k) => format!("subset `{subset}` is not defined for host {host}; the DestinationRule defines: {k}"),
+                            None => format!("subset `{subset}` is not defined: no DestinationRule for host {host} was loaded (load it in the same set)"),
+                        };
+                        return Err(self.error(ErrorKind::UnknownSubset, &path.key("subset"), Some(&subset), message));
+                    }
+                }
+            }
+            None => (None, Labels::new()),
+        };
+        Ok(Arc::new(Destination {
+            host: host.into(),
+            subset,
+            labels,
+            port,
+        }))
+    }
+
+    fn headers(&mut self, path: &FieldPath, h: Option<wire::Headers>) -> Result<HeaderPolicy> {
+        let h = h.unwrap_or_default();
+        let (request, authority) = self.header_ops(&path.key("request"), h.request, true)?;
+        let (response, _) = self.header_ops(&path.key("response"), h.response, false)?;
+        Ok(HeaderPolicy {
+            request,
+            response,
+            authority,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn removed_header_fields(
+        &mut self,
+        path: &FieldPath,
+        headers: &mut HeaderPolicy,
+        appends: [(&str, Option<std::collections::BTreeMap<String, String>>, bool); 3],
+        removes: [(&str, Option<Vec<String>>, bool); 2],
+    ) -> Result<()> {
+        for (field, map, request) in appends {
+            let Some(map) = map else { continue };
+            let p = path.key(field);
+            let target = if request { "headers.request.add" } else { "headers.response.add" };
+            self.warn(Some(&p), format!("`{field}` was removed in Istio 1.5; read as `{target}`"));
+            let ops = wire::HeaderOperations {
+                add: Some(map),
+                ..Default::default()
+            };
+            let (lowered, _) = self.header_ops(&p, Some(ops), request)?;
+            let dest = if request { &mut headers.request } else { &mut headers.response };
+            dest.add.extend(lowered.add);
+        }
+        for (field, list, request) in removes {
+            let Some(list) = list else { continue };
+            let p = path.key(field);
+            let target = if request { "headers.request.remove" } else { "headers.response.remove" };
+            self.warn(Some(&p), format!("`{field}` was removed in Istio 1.5; read as `{target}`"));
+            let ops = wire::HeaderOperations {
+                remove: Some(list),
+                ..Default::default()
+            };
+            let (lowered, _) = self.header_ops(&p, Some(ops), request)?;
+            let dest = if request { &mut headers.request } else { &mut headers.response };
+            dest.remove.extend(lowered.remove);
+        }
+        Ok(())
+    }
+
+    fn redirect(&mut self, path: &FieldPath, r: wire::HttpRedirect) -> Result<Action> {
+        let code = match r.redirect_code {
+            None => StatusCode::MOVED_PERMANENTLY,
+            Some(c @ (301 | 302 | 303 | 307 | 308)) => StatusCode::from_u16(c as u16).unwrap_or(StatusCode::MOVED_PERMANENTLY),
+            Some(c) => return Err(self.invalid(&path.key("redirectCode"), &c.to_string(), "a redirect code must be 301, 302, 303, 307 or 308")),
+        };
+        let port = match (r.port, r.derive_port.as_deref()) {
+            (Some(_), Some(_)) => return Err(self.conflict(path, "`port` and `derivePort` cannot be used together")),
+            (Some(p), None) => match u16::try_from(p) {
+                Ok(p) if p > 0 => Some(RedirectPort::Number(p)),
+                _ => return Err(self.invalid(&path.key("port"), &p.to_string(), "a port must be between 1 and 65535")),
+            },
+            (None, Some("FROM_PROTOCOL_DEFAULT")) => Some(RedirectPort::FromProtocolDefault),
+            (None, Some("FROM_REQUEST_PORT")) => Some(RedirectPort::FromRequestPort),
+            (None, Some(other)) => return Err(self.invalid(&path.key("derivePort"), other, "allowed: FROM_PROTOCOL_DEFAULT, FROM_REQUEST_PORT")),
+            (None, None) => None,
+        };
+        Ok(Action::Redirect(Redirect {
+            uri: r.uri.map(String::into_boxed_str),
+            authority: r.authority.map(String::into_boxed_str),
+            port,
+            scheme: r.scheme.map(String::into_boxed_str),
+            code,
+        }))
+    }
+
+    fn direct_response(&mut self, path: &FieldPath, d: wire::HttpDirectResponse) -> Result<Action> {
+        let Some(status) = d.status else {
+            return Err(self.missing(&path.key("status"), "a direct response needs a `status`"));
+        };
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|s| (200..=599).contains(s))
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .ok_or_else(|| self.invalid(&path.key("status"), &status.to_string(), "a status must be between 200 and 599"))?;
+        let body = match d.body {
+            None => None,
+            Some(b) => {
+                let bpath = path.key("body");
+                let bytes = match (b.string, b.bytes) {
+                    (Some(_), Some(_)) => return Err(self.conflict(&bpath, "only one of `string` and `bytes` may be set")),
+                    (Some(s), None) => Bytes::from(s),
+                    (None, Some(b64)) => Bytes::from(decode_base64(&b64).ok_or_else(|| {
+                        self.invalid(&bpath.key("bytes"), &b64, "`bytes` must be base64")
+                    })?),
+                    (None, None) => Bytes::new(),
+                };
+                if bytes.len() > 4096 {
+                    return Err(self.invalid(&bpath, &format!("{} bytes", bytes.len()), "a direct response body is limited to 4096 bytes (Envoy's limit)"));
+                }
+                Some(bytes)
+            }
+        };
+        Ok(Action::DirectResponse(DirectResponse { status, body }))
+    }
+
+    fn retries(&mut self, path: &FieldPath, r: wire::HttpRetry) -> Result<Option<RetryPolicy>> {
+        let attempts = r.attempts.unwrap_or(0);
+        if attempts < 0 {
+            return Err(self.invalid(&path.key("attempts"), &attempts.to_string(), "attempts must not be negative"));
+        }
+        if attempts == 0 && (r.per_try_timeout.is_some() || r.retry_on.is_some() || r.backoff.is_some()) {
+            return Err(self.conflict(path, "`attempts: 0` disables retries, so `perTryTimeout`, `retryOn` and `backoff` must not be set"));
+        }
+        let per_try_timeout = match &r.per_try_timeout {
+            Some(d) => Some(self.duration(&path.key("perTryTimeout"), d)?),
+            None => None,
+        };
+        let backoff = match &r.backoff {
+            Some(d) => Some(self.duration(&path.key("backoff"), d)?),
+            None => None,
+        };
+        let mut retry_on = Vec::new();
+        for token in r.retry_on.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let is_code = token.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c));
+            if !is_code && !RETRY_ON.contains(&token) {
+                return Err(self.invalid(&path.key("retryOn"), token, &format!("unknown retry condition; allowed: {} or an HTTP status code", RETRY_ON.join(", "))));
+            }
+            retry_on.push(token.into());
+        }
+        if attempts == 0 {
+            return Ok(None);
+        }
+        Ok(Some(RetryPolicy {
+            attempts: attempts as u32,
+            per_try_timeout,
+            retry_on,
+            backoff,
+        }))
+    }
+
+    fn fault(&mut self, path: &FieldPath, f: wire::HttpFaultInjection) -> Result<Fault> {
+        if f.delay.is_none() && f.abort.is_none() {
+            return Err(self.missing(path, "a fault needs `delay`, `abort` or both"));
+        }
+        let mut fault = Fault::default();
+        if let Some(d) = f.delay {
+            let dpath = path.key("delay");
+            if d.exponential_delay.is_some() {
+                return Err(self.invalid(&dpath.key("exponentialDelay"), "exponentialDelay", "Istio does not support exponentialDelay"));
+            }
+            let ppm = self.fault_percent(&dpath, d.percentage, d.percent, "delay", false)?;
+            match &d.fixed_delay {
+                Some(fixed) => {
+                    let duration = self.duration(&dpath.key("fixedDelay"), fixed)?;
+                    fault.delay = Some(DelayFault { duration, ppm });
+                }
+                None => self.warn(Some(&dpath), "the delay has no `fixedDelay`, so Istio drops it; no delay is injected"),
+            }
+        }
+        if let Some(a) = f.abort {
+            let apath = path.key("abort");
+            if a.http2_error.is_some() {
+                return Err(self.invalid(&apath.key("http2Error"), a.http2_error.as_deref().unwrap_or_default(), "http2Error aborts are not supported by Istio"));
+            }
+            let ppm = self.fault_percent(&apath, a.percentage, a.percent, "abort", true)?;
+            let status = match (a.http_status, a.grpc_status.as_deref()) {
+                (Some(_), Some(_)) => return Err(self.conflict(&apath, "only one of `httpStatus` and `grpcStatus` may be set")),
+                (Some(s), None) => Some(AbortStatus::Http(self.abort_status(&apath.key("httpStatus"), s)?)),
+                (None, Some(g)) => Some(AbortStatus::Grpc(super::grpc_code(g).ok_or_else(|| {
+                    self.invalid(&apath.key("grpcStatus"), g, "expected a gRPC status name such as UNAVAILABLE (not a number)")
+                })?)),
+                (None, None) => {
+                    self.warn(Some(&apath), "abort configured, but no `httpStatus` or `grpcStatus`: Istio drops it");
+                    None
+                }
+            };
+            if let Some(status) = status {
+                fault.abort = Some(AbortFault { status, ppm });
+            }
+        }
+        Ok(fault)
+    }
+
+    fn fault_percent(
+        &mut self,
+        path: &FieldPath,
+        percentage: Option<wire::Percent>,
+        percent: Option<i32>,
+        what: &str,
+        removed: bool,
+    ) -> Result<u32> {
+        if let Some(p) = percentage {
+            return self.percentage(&path.key("percentage").key("value"), p.value.unwrap_or(0.0));
+        }
+        if let Some(pct) = percent {
+            let ppath = path.key("percent");
+            if !(0..=100).contains(&pct) {
+                return Err(self.invalid(&ppath, &pct.to_string(), "a percent must be between 0 and 100"));
+            }
+            let note = if removed {
+                "was removed in Istio 1.5 (Istio would drop it and never abort)"
+            } else {
+                "is deprecated"
+            };
+            self.warn(Some(&ppath), format!("`{what}.percent` {note}; read as `percentage: {{value: {pct}}}`"));
+            return Ok(pct as u32 * 10_000);
+        }
+        self.warn(Some(path), format!("the {what} has no percentage; it will never trigger (Istio's behaviour)"));
+        Ok(0)
+    }
+
+    fn cors(&mut self, path: &FieldPath, c: wire::CorsPolicy) -> Result<CorsPolicy> {
+        let mut allow_origins = Vec::new();
+        for (i, m) in c.allow_origins.iter().flatten().enumerate() {
+            allow_origins.push(self.string_match(&path.key("allowOrigins").index(i), m, false, false, false)?);
+        }
+        if c.allow_origin.is_some() {
+            self.warn(Some(&path.key("allowOrigin")), "`allowOrigin` is deprecated; use `allowOrigins`");
+            if c.allow_origins.is_none() {
+                for o in c.allow_origin.iter().flatten() {
+                    allow_origins.push(if o == "*" { StringMatch::present() } else { StringMatch::exact(o) });
+                }
+            }
+        }
+        let max_age = match &c.max_age {
+            Some(d) => Some(self.duration(&path.key("maxAge"), d)?),
+            None => None,
+        };
+        let forward_unmatched_preflights = match c.unmatched_preflights.as_deref() {
+            None | Some("UNSPECIFIED") | Some("FORWARD") => true,
+            Some("IGNORE") => false,
+            Some(other) => return Err(self.invalid(&path.key("unmatchedPreflights"), other, "allowed: UNSPECIFIED, FORWARD, IGNORE")),
+        };
+        let boxed = |v: Option<Vec<String>>| v.unwrap_or_default().into_iter().map(String::into_boxed_str).collect();
+        Ok(CorsPolicy {
+            allow_origins,
+            allow_methods: boxed(c.allow_methods),
+            allow_headers: boxed(c.allow_headers),
+            expose_headers: boxed(c.expose_headers),
+            max_age,
+            allow_credentials: c.allow_credentials,
+            forward_unmatched_preflights,
+        })
+    }
+}
+
+/// Standard base64 (with or without padding); `None` when malformed.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        if c == b'=' {
+            break;
+        }
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_base64;
+
+    #[test]
+    fn base64() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert!(decode_base64("a$b").is_none());
+    }
+}

@@ -1,0 +1,97 @@
+//! Loading Istio configuration: YAML or JSON documents into a [`RuleSet`].
+//!
+//! Documents are read into a tree that remembers lines, deserialized into wire types that
+//! mirror Istio's schema (unknown fields rejected), validated, and lowered into the
+//! [`model`](crate::model). Kinds that are not routing configuration are skipped and listed.
+
+mod de;
+mod duration;
+mod error;
+mod limits;
+mod lower;
+mod node;
+mod path;
+mod rule_set;
+mod wire;
+
+pub use error::{DocumentRef, ErrorKind, LoadError, Warning};
+pub use limits::Limits;
+pub use rule_set::{Loader, RuleSet};
+
+/// Reads every document of a YAML (or JSON) text into `T`, with the loader's strict reader:
+/// unknown fields and duplicate keys are errors, the [`Limits`] apply, and every error names
+/// the document, line and field path.
+///
+/// It serves files kept beside Istio's own, such as conformance case files.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Case { name: String }
+///
+/// let cases: Vec<Case> = tower_mesh::config::read_yaml("name: a\n---\nname: b\n")?;
+/// assert_eq!(cases[1].name, "b");
+/// let err = tower_mesh::config::read_yaml::<Case>("name: a\nnmae: b\n").unwrap_err();
+/// assert_eq!(err.kind(), tower_mesh::ErrorKind::UnknownField);
+/// assert_eq!(err.line(), Some(2));
+/// # Ok::<(), tower_mesh::LoadError>(())
+/// ```
+pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, LoadError> {
+    let limits = Limits::default();
+    let mut out = Vec::new();
+    for (i, doc) in node::parse_stream(text, &limits)?.into_iter().enumerate() {
+        let Some(root) = doc.root else { continue };
+        let value = de::from_node(&root, "").map_err(|mut e| {
+            e.document = Some(DocumentRef {
+                index: i + 1,
+                line: doc.line,
+                ..DocumentRef::default()
+            });
+            e
+        })?;
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// How the loader reads configuration.
+///
+/// ```
+/// use tower_mesh::LoadOptions;
+///
+/// let options = LoadOptions::default().gateway_merge(true);
+/// assert!(options.is_gateway_merge());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub(crate) gateway_merge: bool,
+    pub(crate) pilot_fault_compat: bool,
+    pub(crate) limits: Limits,
+}
+
+impl LoadOptions {
+    /// Several VirtualServices for one host are merged as on an ingress gateway (their routes
+    /// concatenated in load order, catch-all routes last) instead of the first one winning as on
+    /// a sidecar.
+    pub fn gateway_merge(mut self, on: bool) -> Self {
+        self.gateway_merge = on;
+        self
+    }
+
+    /// Whether gateway merge is on.
+    pub fn is_gateway_merge(&self) -> bool {
+        self.gateway_merge
+    }
+
+    /// RouteRule faults as Pilot implemented them, not as documented: an omitted `percent`
+    /// means 0% (the fault is dropped) and a fractional percent is truncated to an integer.
+    pub fn pilot_fault_compat(mut self, on: bool) -> Self {
+        self.pilot_fault_compat = on;
+        self
+    }
+
+    /// The loader's limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}

@@ -1,0 +1,627 @@
+//! [`RuleSet`]: loaded, validated, compiled rules, with the warnings the load produced.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::Request;
+
+use super::LoadOptions;
+use super::de::from_node;
+use super::error::{DocumentRef, ErrorKind, LoadError, Warning};
+use super::lower::Lowerer;
+use super::lower::legacy::LegacyRule;
+use super::lower::networking::{LoweredVirtualService, SubsetIndex};
+use super::node::{Node, Value, parse_stream};
+use super::wire;
+use crate::model::{
+    Context, Decision, Destination, Explanation, HostIndex, HostTable, Labels, Resource,
+    ResourceKind, Route, RouteTable, Sampler, VirtualServiceRoutes,
+};
+
+/// Loaded routing rules: the compiled [`RouteTable`], the warnings the load produced, the
+/// documents it skipped, and the files it came from.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, Outcome, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: config.istio.io/v1alpha2
+/// kind: RouteRule
+/// metadata:
+///   name: helloworld-service
+/// spec:
+///   destination:
+///     name: helloworld-service
+///   precedence: 1
+///   match:
+///     request:
+///       headers:
+///         user-agent:
+///           regex: ".*Chrome.*"
+///   route:
+///   - labels:
+///       version: "v2"
+/// "#)?;
+///
+/// let ctx = Context::new().with_target("helloworld-service");
+/// let req = Request::get("/").header("user-agent", "Mozilla/5.0 Chrome/70.0").body(())?;
+/// let decision = rules.evaluate(&req, &ctx, &NeverSampler);
+/// assert_eq!(decision.outcome(), Outcome::Forward);
+/// assert_eq!(decision.rule(), Some("helloworld-service"));
+/// assert_eq!(decision.destination().unwrap().labels().get("version"), Some("v2"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RuleSet {
+    table: Arc<RouteTable>,
+    warnings: Vec<Warning>,
+    skipped: Vec<DocumentRef>,
+    files: Vec<PathBuf>,
+    options: LoadOptions,
+}
+
+impl RuleSet {
+    /// Loads YAML text: one or more `---`-separated documents. JSON is accepted too.
+    pub fn from_yaml(text: &str) -> Result<Self, LoadError> {
+        Loader::new().text(text).load()
+    }
+
+    /// Loads JSON text (one resource per document).
+    pub fn from_json(text: &str) -> Result<Self, LoadError> {
+        Loader::new().text(text).load()
+    }
+
+    /// Loads several files together, as one set of rules, in order.
+    pub fn from_files<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Self, LoadError> {
+        let mut loader = Loader::new();
+        for p in paths {
+            loader = loader.file(p.as_ref());
+        }
+        loader.load()
+    }
+
+    /// A loader, for options or a mix of texts and files.
+    pub fn loader() -> Loader {
+        Loader::new()
+    }
+
+    /// An empty rule set: every request passes through.
+    pub fn empty() -> Self {
+        RuleSet {
+            table: Arc::new(RouteTable::default()),
+            warnings: Vec::new(),
+            skipped: Vec::new(),
+            files: Vec::new(),
+            options: LoadOptions::default(),
+        }
+    }
+
+    /// Loads the rules again from the files they came from, with the same options.
+    pub fn reload(&self) -> Result<Self, LoadError> {
+        let mut loader = Loader::new().options(self.options.clone());
+        for f in &self.files {
+            loader = loader.file(f);
+        }
+        loader.load()
+    }
+
+    /// The compiled rules.
+    pub fn table(&self) -> &Arc<RouteTable> {
+        &self.table
+    }
+
+    /// What the load found suspicious or mapped, each naming its resource.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Documents of other kinds (Service, Deployment, Gateway, ...), skipped.
+    pub fn skipped(&self) -> &[DocumentRef] {
+        &self.skipped
+    }
+
+    /// The files the rules were loaded from, in order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The options the rules were loaded with.
+    pub fn options(&self) -> &LoadOptions {
+        &self.options
+    }
+
+    /// Evaluates a request; see [`RouteTable::evaluate`].
+    pub fn evaluate<B>(&self, req: &Request<B>, ctx: &Context, sampler: &dyn Sampler) -> Decision {
+        self.table.evaluate(req, ctx, sampler)
+    }
+
+    /// Evaluates a request and writes out every step; see [`RouteTable::explain`].
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_mesh::{Context, NeverSampler, RuleSet};
+    ///
+    /// let rules = RuleSet::from_yaml(r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: reviews}
+    /// spec:
+    ///   hosts: [reviews]
+    ///   http:
+    ///   - name: jason
+    ///     match:
+    ///     - headers: {end-user: {exact: jason}}
+    ///     route:
+    ///     - destination: {host: reviews}
+    /// "#)?;
+    /// let req = Request::get("http://reviews/").header("end-user", "ann").body(())?;
+    /// let explanation = rules.explain(&req, &Context::new(), &NeverSampler);
+    /// let text = explanation.to_string();
+    /// assert!(text.contains(r#"[no match] header end-user exact "jason" on "ann""#), "{text}");
+    /// assert!(text.ends_with("decision: not_found with status 404 (by VirtualService default/reviews)"), "{text}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn explain<B>(&self, req: &Request<B>, ctx: &Context, sampler: &dyn Sampler) -> Explanation {
+        self.table.explain(req, ctx, sampler)
+    }
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        RuleSet::empty()
+    }
+}
+
+enum Source {
+    Text(String),
+    File(PathBuf),
+}
+
+/// Loads texts and files together as one set of rules.
+///
+/// A later document with the same kind, namespace and name replaces an earlier one, as
+/// `kubectl apply` would; it keeps the earlier one's place in the load order.
+///
+/// ```
+/// use tower_mesh::{LoadOptions, Loader};
+///
+/// let rules = Loader::new()
+///     .options(LoadOptions::default().gateway_merge(true))
+///     .text("apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\n")
+///     .load()?;
+/// assert_eq!(rules.skipped().len(), 1);
+/// # Ok::<(), tower_mesh::LoadError>(())
+/// ```
+#[derive(Default)]
+pub struct Loader {
+    options: LoadOptions,
+    sources: Vec<Source>,
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("options", &self.options)
+            .field("sources", &self.sources.len())
+            .finish()
+    }
+}
+
+enum Spec {
+    RouteRule(Box<wire::legacy::RouteRule>),
+    VirtualService(Box<wire::networking::VirtualService>),
+    DestinationRule(Box<wire::networking::DestinationRule>),
+}
+
+struct Entry {
+    doc: DocumentRef,
+    root: Node,
+    spec: Spec,
+    resource: Arc<Resource>,
+}
+
+const NETWORKING_VERSIONS: [&str; 3] = [
+    "networking.istio.io/v1alpha3",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1",
+];
+
+impl Loader {
+    /// A loader with default options and no input.
+    pub fn new() -> Self {
+        Loader::default()
+    }
+
+    /// Sets the options.
+    pub fn options(mut self, options: LoadOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Adds YAML or JSON text.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.sources.push(Source::Text(text.into()));
+        self
+    }
+
+    /// Adds a file (YAML or JSON). It is read by [`load`](Loader::load), and again by
+    /// [`RuleSet::reload`].
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.sources.push(Source::File(path.into()));
+        self
+    }
+
+    /// Reads, validates and compiles everything added, as one set of rules.
+    pub fn load(self) -> Result<RuleSet, LoadError> {
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut by_key: HashMap<(ResourceKind, String, String, bool), usize> = HashMap::new();
+        let mut skipped = Vec::new();
+        let mut files = Vec::new();
+        for source in &self.sources {
+            let (file, text) = match source {
+                Source::Text(t) => (None, std::borrow::Cow::Borrowed(t.as_str())),
+                Source::File(p) => {
+                    files.push(p.clone());
+                    let bytes = std::fs::read(p).map_err(|e| {
+                        let mut err = LoadError::new(ErrorKind::Io, format!("{}: {e}", p.display()));
+                        err.document = Some(DocumentRef {
+                            file: Some(p.clone()),
+                            ..DocumentRef::default()
+                        });
+                        err
+                    })?;
+                    let text = String::from_utf8(bytes).map_err(|e| {
+                        let mut err = LoadError::new(
+                            ErrorKind::Syntax,
+                            format!("the file is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                        );
+                        err.document = Some(DocumentRef {
+                            file: Some(p.clone()),
+                            ..DocumentRef::default()
+                        });
+                        err
+                    })?;
+                    (Some(p.clone()), std::borrow::Cow::Owned(text))
+                }
+            };
+            let docs = parse_stream(&text, &self.options.limits).map_err(|mut e| {
+                if file.is_some() {
+                    e.document = Some(DocumentRef {
+                        file: file.clone(),
+                        ..DocumentRef::default()
+                    });
+                }
+                e
+            })?;
+            for (i, document) in docs.into_iter().enumerate() {
+                let Some(root) = document.root else { continue };
+                let doc = DocumentRef {
+                    file: file.clone(),
+                    index: i + 1,
+                    line: document.line,
+                    ..DocumentRef::default()
+                };
+                match read_document(doc, root)? {
+                    Read::Skipped(doc) => skipped.push(doc),
+                    Read::Entry(entry) => {
+                        let key = (
+                            entry.resource.kind,
+                            entry.resource.namespace.to_string(),
+                            entry.resource.name.to_string(),
+                            matches!(entry.spec, Spec::DestinationRule(_)),
+                        );
+                        match by_key.get(&key) {
+                            Some(&at) => entries[at] = entry,
+                            None => {
+                                by_key.insert(key, entries.len());
+                                entries.push(entry);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        build(entries, skipped, files, self.options)
+    }
+}
+
+enum Read {
+    Skipped(DocumentRef),
+    Entry(Entry),
+}
+
+fn doc_error(doc: &DocumentRef, node: &Node, path: &str, kind: ErrorKind, message: String) -> LoadError {
+    LoadError {
+        kind,
+        document: Some(doc.clone()),
+        path: (!path.is_empty()).then(|| path.to_string()),
+        value: None,
+        message,
+        line: Some(node.line),
+        column: Some(node.column),
+    }
+}
+
+fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
+    let Value::Map(entries) = &root.value else {
+        return Err(doc_error(
+            &doc,
+            &root,
+            "",
+            ErrorKind::WrongType,
+            format!("a document must be a mapping with apiVersion, kind, metadata and spec; found {}", root.describe()),
+        ));
+    };
+    let field = |name: &str| -> Result<Option<String>, LoadError> {
+        match root.get(name) {
+            None => Ok(None),
+            Some(n) => match &n.value {
+                Value::Scalar { text, .. } if !n.is_null() => Ok(Some(text.clone())),
+                _ if n.is_null() => Ok(None),
+                _ => Err(doc_error(&doc, n, name, ErrorKind::WrongType, format!("expected a string, found {}", n.describe()))),
+            },
+        }
+    };
+    let Some(kind) = field("kind")? else {
+        return Err(doc_error(&doc, &root, "kind", ErrorKind::MissingField, "the required field `kind` is absent".into()));
+    };
+    let api_version = field("apiVersion")?.unwrap_or_default();
+    doc.kind = Some(kind.clone());
+    let meta = root.get("metadata");
+    let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
+    doc.name = meta_str("name");
+    doc.namespace = meta_str("namespace");
+
+    let kind_enum = match kind.as_str() {
+        "RouteRule" => {
+            if api_version != "config.istio.io/v1alpha2" {
+                return Err(doc_error(&doc, &root, "apiVersion", ErrorKind::InvalidValue, format!("`{api_version}`: a RouteRule's apiVersion must be config.istio.io/v1alpha2")));
+            }
+            ResourceKind::RouteRule
+        }
+        "VirtualService" | "DestinationRule" if api_version.starts_with("networking.istio.io/") => {
+            if !NETWORKING_VERSIONS.contains(&api_version.as_str()) {
+                return Err(doc_error(&doc, &root, "apiVersion", ErrorKind::InvalidValue, format!("`{api_version}`: allowed: {}", NETWORKING_VERSIONS.join(", "))));
+            }
+            ResourceKind::VirtualService
+        }
+        _ => return Ok(Read::Skipped(doc)),
+    };
+    for (k, _) in entries {
+        if let Value::Scalar { text, .. } = &k.value
+            && !matches!(text.as_str(), "apiVersion" | "kind" | "metadata" | "spec" | "status")
+        {
+            return Err(doc_error(&doc, k, text, ErrorKind::UnknownField, format!("`{text}` is not a field here; allowed: apiVersion, kind, metadata, spec, status")));
+        }
+    }
+    let Some(name) = doc.name.clone().filter(|n| !n.is_empty()) else {
+        return Err(doc_error(&doc, meta.unwrap_or(&root), "metadata.name", ErrorKind::MissingField, "the required field `metadata.name` is absent".into()));
+    };
+    let Some(spec_node) = root.get("spec") else {
+        return Err(doc_error(&doc, &root, "spec", ErrorKind::MissingField, "the required field `spec` is absent".into()));
+    };
+    let with_doc = |mut e: LoadError| {
+        e.document = Some(doc.clone());
+        e
+    };
+    let spec = match kind.as_str() {
+        "RouteRule" => Spec::RouteRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
+        "VirtualService" => Spec::VirtualService(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
+        _ => Spec::DestinationRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
+    };
+    let resource = Arc::new(Resource {
+        kind: kind_enum,
+        namespace: doc.namespace.as_deref().unwrap_or("default").into(),
+        name: name.into(),
+        precedence: match &spec {
+            Spec::RouteRule(r) => Some(r.precedence.unwrap_or(0)),
+            _ => None,
+        },
+    });
+    Ok(Read::Entry(Entry {
+        doc,
+        root,
+        spec,
+        resource,
+    }))
+}
+
+fn doc_warning(doc: &DocumentRef, message: String) -> Warning {
+    Warning {
+        document: doc.clone(),
+        path: None,
+        line: Some(doc.line),
+        message,
+    }
+}
+
+fn gateways_overlap(a: &[Box<str>], b: &[Box<str>]) -> bool {
+    let norm = |g: &[Box<str>]| -> Vec<String> {
+        if g.is_empty() {
+            vec!["mesh".to_string()]
+        } else {
+            g.iter().map(|s| s.rsplit('/').next().unwrap_or(s).to_string()).collect()
+        }
+    };
+    let (a, b) = (norm(a), norm(b));
+    a.iter().any(|x| b.contains(x))
+}
+
+fn build(
+    entries: Vec<Entry>,
+    skipped: Vec<DocumentRef>,
+    files: Vec<PathBuf>,
+    options: LoadOptions,
+) -> Result<RuleSet, LoadError> {
+    let mut warnings = Vec::new();
+    let mut subsets = SubsetIndex::default();
+    let (drs, others): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| matches!(e.spec, Spec::DestinationRule(_)));
+    for e in drs {
+        let Spec::DestinationRule(spec) = e.spec else { continue };
+        let mut lw = Lowerer {
+            doc: &e.doc,
+            root: &e.root,
+            options: &options,
+            warnings: &mut warnings,
+        };
+        lw.destination_rule(e.resource, *spec, &mut subsets)?;
+    }
+    let mut legacy: Vec<(DocumentRef, LegacyRule)> = Vec::new();
+    let mut services: Vec<(DocumentRef, LoweredVirtualService)> = Vec::new();
+    for e in others {
+        let mut lw = Lowerer {
+            doc: &e.doc,
+            root: &e.root,
+            options: &options,
+            warnings: &mut warnings,
+        };
+        match e.spec {
+            Spec::RouteRule(spec) => {
+                let rule = lw.route_rule(e.resource, *spec)?;
+                legacy.push((e.doc, rule));
+            }
+            Spec::VirtualService(spec) => {
+                let vs = lw.virtual_service(e.resource, *spec, &subsets)?;
+                services.push((e.doc, vs));
+            }
+            Spec::DestinationRule(_) => {}
+        }
+    }
+
+    let route_count = legacy.len() + services.iter().map(|(_, v)| v.routes.len()).sum::<usize>();
+    if route_count > options.limits.max_routes {
+        return Err(LoadError::new(
+            ErrorKind::Limit,
+            format!(
+                "the configuration has {route_count} routes; at most {} are accepted (Limits::max_routes)",
+                options.limits.max_routes
+            ),
+        ));
+    }
+
+    // VirtualServices by canonical host, in load order.
+    let mut vs_hosts: Vec<(Vec<String>, Vec<Arc<VirtualServiceRoutes>>, DocumentRef)> = Vec::new();
+    let mut vs_by_host: HashMap<String, usize> = HashMap::new();
+    for (doc, vs) in services {
+        let routes = Arc::new(VirtualServiceRoutes {
+            resource: vs.resource.clone(),
+            gateways: vs.gateways,
+            routes: vs.routes.into_iter().map(Arc::new).collect(),
+        });
+        for host in vs.hosts {
+            match vs_by_host.get(&host.canonical) {
+                Some(&at) => {
+                    if let Some(first) = vs_hosts[at].1.iter().find(|f| gateways_overlap(&f.gateways, &routes.gateways))
+                        && !options.gateway_merge
+                    {
+                        warnings.push(doc_warning(
+                            &doc,
+                            format!(
+                                "several VirtualServices for host {}: {} was loaded first, so this one is ignored where both apply (Istio IST0109); set gateway merge to combine them",
+                                host.names[0], first.resource
+                            ),
+                        ));
+                    }
+                    vs_hosts[at].1.push(routes.clone());
+                }
+                None => {
+                    vs_by_host.insert(host.canonical.clone(), vs_hosts.len());
+                    vs_hosts.push((host.names, vec![routes.clone()], doc.clone()));
+                }
+            }
+        }
+    }
+
+    // RouteRules by canonical host, in load order.
+    let mut rr_hosts: Vec<(Vec<String>, Vec<(DocumentRef, LegacyRule)>)> = Vec::new();
+    let mut rr_by_host: HashMap<String, usize> = HashMap::new();
+    for (doc, rule) in legacy {
+        if let Some(&at) = vs_by_host.get(&rule.host.canonical) {
+            warnings.push(doc_warning(
+                &doc,
+                format!(
+                    "ignored: {} also covers host {}, and VirtualServices take the host",
+                    vs_hosts[at].1[0].resource, rule.display_host
+                ),
+            ));
+            continue;
+        }
+        match rr_by_host.get(&rule.host.canonical) {
+            Some(&at) => rr_hosts[at].1.push((doc, rule)),
+            None => {
+                rr_by_host.insert(rule.host.canonical.clone(), rr_hosts.len());
+                rr_hosts.push((rule.host.names.clone(), vec![(doc, rule)]));
+            }
+        }
+    }
+
+    let mut index = HostIndex::default();
+    let mut tables = Vec::new();
+    let mut claim = |names: &[String], doc: &DocumentRef, id: usize, warnings: &mut Vec<Warning>| {
+        for name in names {
+            if !index.insert(name, id) {
+                warnings.push(doc_warning(
+                    doc,
+                    format!("host name {name} already belongs to another service's rules; those are used for it"),
+                ));
+            }
+        }
+    };
+    for (names, mut rules) in rr_hosts {
+        rules.sort_by(|a, b| {
+            b.1.precedence
+                .cmp(&a.1.precedence)
+                .then_with(|| a.1.key.cmp(&b.1.key))
+        });
+        let mut catch_all: Option<String> = None;
+        for (doc, rule) in &rules {
+            if let Some(first) = &catch_all {
+                warnings.push(doc_warning(
+                    doc,
+                    format!("RouteRule {} is unreachable: it is shadowed by the catch-all rule {first}, which comes first (higher precedence, or equal precedence and a smaller name)", rule.key),
+                ));
+            } else if rule.route.is_unconditional() {
+                catch_all = Some(format!("{} (precedence {})", rule.key, rule.precedence));
+            }
+        }
+        let default = Arc::new(Destination::new(rules[0].1.display_host.clone(), Labels::new()));
+        let first_doc = rules[0].0.clone();
+        let id = tables.len();
+        tables.push(HostTable::Legacy {
+            routes: rules.into_iter().map(|(_, r)| Arc::new(r.route)).collect(),
+            default,
+        });
+        claim(&names, &first_doc, id, &mut warnings);
+    }
+    for (names, services, doc) in vs_hosts {
+        let merged = options.gateway_merge.then(|| {
+            let all: Vec<(Arc<VirtualServiceRoutes>, Arc<Route>)> = services
+                .iter()
+                .flat_map(|vs| vs.routes.iter().map(move |r| (vs.clone(), r.clone())))
+                .collect();
+            let (mut specific, catch_alls): (Vec<_>, Vec<_>) =
+                all.into_iter().partition(|(_, r)| !r.is_catch_all());
+            specific.extend(catch_alls);
+            specific
+        });
+        let id = tables.len();
+        tables.push(HostTable::Virtual { services, merged });
+        claim(&names, &doc, id, &mut warnings);
+    }
+
+    Ok(RuleSet {
+        table: Arc::new(RouteTable {
+            index,
+            tables,
+            route_count,
+        }),
+        warnings,
+        skipped,
+        files,
+        options,
+    })
+}

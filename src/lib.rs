@@ -1,0 +1,19 @@
+//! Istio's routing and fault-injection rules, enforced in-process.
+//!
+//! tower-mesh loads the rules a team writes for Istio (legacy `RouteRule`, current
+//! `VirtualService` and `DestinationRule`, YAML or JSON) and applies them with exactly the
+//! meaning they have in Istio: precedence- and order-aware matching, routing to labelled
+//! destinations, weighted splits, percentage-based aborts and delays.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+pub mod config;
+pub mod model;
+
+pub use config::{DocumentRef, ErrorKind, Limits, LoadError, LoadOptions, Loader, RuleSet, Warning};
+pub use model::{
+    AlwaysSampler, Caller, Context, Decision, Destination, ExplainLine, Explanation, Labels,
+    NeverSampler, Outcome, Resource, ResourceKind, Route, RouteTable, Sampler, ScriptedSampler,
+    SeededSampler, ThreadSampler, Verdict,
+};

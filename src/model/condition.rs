@@ -1,0 +1,265 @@
+//! Match conditions: what one `HTTPMatchRequest` (or a RouteRule's `match`) tests.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderName;
+
+use super::context::Context;
+use super::labels::Labels;
+use super::request::RequestView;
+use super::string_match::StringMatch;
+
+/// The part of a request a condition looks at.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Field {
+    /// The path, without the query string (`uri`).
+    Uri,
+    /// The path with its query string (the `:path` pseudo-header).
+    PathAndQuery,
+    /// `http` or `https` (`scheme`, `:scheme`).
+    Scheme,
+    /// The method token, e.g. `GET` (`method`, `:method`).
+    Method,
+    /// The authority as sent, port included (`authority`, `:authority`).
+    Authority,
+    /// A request header (lower-case name); several lines are joined with `,`.
+    Header(HeaderName),
+    /// The first value of a query parameter, not percent-decoded.
+    Query(Box<str>),
+    /// Something Istio never sees as a header (`host`, JWT claims): always absent.
+    Absent(Box<str>),
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Uri => f.write_str("uri"),
+            Field::PathAndQuery => f.write_str(":path"),
+            Field::Scheme => f.write_str("scheme"),
+            Field::Method => f.write_str("method"),
+            Field::Authority => f.write_str("authority"),
+            Field::Header(name) => write!(f, "header {name}"),
+            Field::Query(name) => write!(f, "query parameter {name}"),
+            Field::Absent(name) => write!(f, "header {name}"),
+        }
+    }
+}
+
+/// One condition: a field, a [`StringMatch`], and whether it is inverted (`withoutHeaders`).
+#[derive(Clone, Debug)]
+pub struct Condition {
+    pub(crate) field: Field,
+    pub(crate) matcher: StringMatch,
+    pub(crate) invert: bool,
+}
+
+impl Condition {
+    /// A condition that holds when `field` is present and `matcher` accepts its value.
+    pub fn new(field: Field, matcher: StringMatch) -> Self {
+        Condition {
+            field,
+            matcher,
+            invert: false,
+        }
+    }
+
+    /// The inverted form used by `withoutHeaders`: a presence matcher holds when the field is
+    /// absent; any other holds when the value (an absent one counts as empty) does not match.
+    pub fn without(field: Field, matcher: StringMatch) -> Self {
+        Condition {
+            field,
+            matcher,
+            invert: true,
+        }
+    }
+
+    /// The field tested.
+    pub fn field(&self) -> &Field {
+        &self.field
+    }
+
+    /// The matcher applied.
+    pub fn matcher(&self) -> &StringMatch {
+        &self.matcher
+    }
+
+    /// Whether the condition is inverted (`withoutHeaders`).
+    pub fn is_inverted(&self) -> bool {
+        self.invert
+    }
+
+    /// Whether the condition holds for every request that has a normal path (`uri` prefix `/`
+    /// or regex `.*`), so that it does not stop a route from being a catch-all.
+    pub(crate) fn is_trivial(&self) -> bool {
+        !self.invert
+            && matches!(self.field, Field::Uri)
+            && self.matcher.matches_every_path()
+    }
+
+    #[inline]
+    pub(crate) fn evaluate(&self, req: &RequestView<'_>) -> bool {
+        let value = req.field(&self.field);
+        self.holds_for(value.as_deref())
+    }
+
+    /// The decision for a given value (`None` when the field is absent).
+    #[inline]
+    pub(crate) fn holds_for(&self, value: Option<&[u8]>) -> bool {
+        match (self.invert, value) {
+            (false, None) => false,
+            (false, Some(v)) => self.matcher.matches(v),
+            (true, _) if self.matcher.is_presence() => value.is_none(),
+            (true, None) => !self.matcher.matches(b""),
+            (true, Some(v)) => !self.matcher.matches(v),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        let verb = if self.invert { "without " } else { "" };
+        format!("{verb}{} {}", self.field, self.matcher.describe())
+    }
+
+    pub(crate) fn value_for_explain<'r>(&self, req: &'r RequestView<'_>) -> Option<Cow<'r, [u8]>> {
+        req.field(&self.field)
+    }
+}
+
+/// The config-time part of a match: which callers and listeners the entry exists for.
+///
+/// Istio evaluates these when it builds a proxy's configuration, not per request: an entry that
+/// does not fit the proxy is absent, so evaluation goes on with the next entry.
+#[derive(Clone, Debug, Default)]
+pub struct Selector {
+    pub(crate) port: Option<u32>,
+    pub(crate) source_labels: Labels,
+    pub(crate) source_namespace: Option<Box<str>>,
+    pub(crate) gateways: Vec<Box<str>>,
+    /// A RouteRule's `match.source`: the caller's service names and labels.
+    pub(crate) legacy_source: Option<LegacySource>,
+}
+
+/// A RouteRule `match.source`.
+#[derive(Clone, Debug)]
+pub(crate) struct LegacySource {
+    pub(crate) names: Vec<Box<str>>,
+    pub(crate) labels: Labels,
+}
+
+impl Selector {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.port.is_none()
+            && self.source_labels.is_empty()
+            && self.source_namespace.is_none()
+            && self.gateways.is_empty()
+            && self.legacy_source.is_none()
+    }
+
+    /// Whether the entry exists for this context ([PILOT] `TranslateRoute`, `sourceMatchHTTP`).
+    pub(crate) fn fits(&self, ctx: &Context) -> Result<(), String> {
+        if let Some(port) = self.port
+            && ctx.port() != Some(port)
+        {
+            return Err(format!(
+                "port {port} does not fit the local port {}",
+                ctx.port().map_or("(none)".to_string(), |p| p.to_string())
+            ));
+        }
+        if let Some(source) = &self.legacy_source {
+            let service = ctx.caller().and_then(|c| c.service.as_deref());
+            let name_ok = service.is_some_and(|s| {
+                source
+                    .names
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(s.trim_end_matches('.')))
+            });
+            if !name_ok {
+                return Err(format!(
+                    "match.source {} does not fit the caller service {}",
+                    source.names[0],
+                    service.unwrap_or("(none)")
+                ));
+            }
+            if !source.labels.is_subset_of(ctx.caller_labels()) {
+                return Err(format!(
+                    "match.source labels {} are not all on the caller {}",
+                    source.labels,
+                    ctx.caller_labels()
+                ));
+            }
+        }
+        if !self.gateways.is_empty() {
+            return if self.gateways.iter().any(|g| gateway_is(g, ctx.gateway())) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "match gateways [{}] do not include {}",
+                    self.gateways.join(", "),
+                    ctx.gateway()
+                ))
+            };
+        }
+        if !self.source_labels.is_subset_of(ctx.caller_labels()) {
+            return Err(format!(
+                "sourceLabels {} are not all on the caller {}",
+                self.source_labels,
+                ctx.caller_labels()
+            ));
+        }
+        if let Some(ns) = &self.source_namespace
+            && ctx.caller().and_then(|c| c.namespace.as_deref()) != Some(&**ns)
+        {
+            return Err(format!(
+                "sourceNamespace {ns} is not the caller's namespace {}",
+                ctx.caller()
+                    .and_then(|c| c.namespace.as_deref())
+                    .unwrap_or("(none)")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a gateway named in configuration (`name` or `namespace/name`) is the proxy's.
+pub(crate) fn gateway_is(listed: &str, ours: &str) -> bool {
+    if listed == ours {
+        return true;
+    }
+    match (listed.split_once('/'), ours.split_once('/')) {
+        (Some((_, a)), None) => a == ours,
+        (None, Some((_, b))) => listed == b,
+        _ => false,
+    }
+}
+
+/// One match entry: runtime conditions (all must hold) and the config-time selector.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMatch {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) conditions: Vec<Condition>,
+    pub(crate) selector: Selector,
+}
+
+impl RequestMatch {
+    /// The entry's `name`, when it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The runtime conditions, all of which must hold.
+    pub fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+
+    /// Whether every request matches once the selector fits (no runtime condition).
+    pub(crate) fn is_catch_all(&self) -> bool {
+        self.conditions.iter().all(Condition::is_trivial)
+    }
+
+    #[inline]
+    pub(crate) fn matches(&self, req: &RequestView<'_>) -> bool {
+        self.conditions.iter().all(|c| c.evaluate(req))
+    }
+}

@@ -1,0 +1,167 @@
+//! What the evaluator needs to know besides the request: whose proxy this is, and who calls.
+
+use std::sync::Arc;
+
+use super::labels::Labels;
+
+/// The calling workload: its service, namespace and labels.
+///
+/// Istio applies `sourceLabels`, `sourceNamespace` and a RouteRule's `match.source` to the
+/// workload whose proxy evaluates the rules. In-process, the application says who that is, for
+/// the whole layer or per request (as a request extension).
+///
+/// ```
+/// use tower_mesh::Caller;
+///
+/// let caller = Caller::new()
+///     .with_service("productpage")
+///     .with_namespace("default")
+///     .with_labels([("app", "productpage"), ("version", "v1")]);
+/// assert_eq!(caller.labels().get("version"), Some("v1"));
+/// assert_eq!(caller.namespace(), Some("default"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub(crate) service: Option<String>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) labels: Labels,
+}
+
+impl Caller {
+    /// A caller with no identity.
+    pub fn new() -> Self {
+        Caller::default()
+    }
+
+    /// Sets the caller's service name (matched by a RouteRule's `match.source`).
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Sets the caller's namespace (matched by `sourceNamespace`).
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sets the caller's workload labels (matched by `sourceLabels` and `match.source.labels`).
+    pub fn with_labels<K: Into<String>, V: Into<String>>(
+        mut self,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.labels = Labels::from_iter(labels);
+        self
+    }
+
+    /// The caller's service name.
+    pub fn service(&self) -> Option<&str> {
+        self.service.as_deref()
+    }
+
+    /// The caller's namespace.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The caller's labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+}
+
+/// Where a request is evaluated: the target host, the proxy's gateway name, the caller and the
+/// local port. Everything is optional; the defaults fit a sidecar-like use (gateway `mesh`,
+/// target taken from the request's authority).
+///
+/// ```
+/// use tower_mesh::{Caller, Context};
+///
+/// let ctx = Context::new()
+///     .with_target("reviews")
+///     .with_port(9080)
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// assert_eq!(ctx.gateway(), "mesh");
+/// assert_eq!(ctx.target(), Some("reviews"));
+/// assert_eq!(ctx.port(), Some(9080));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    target: Option<Arc<str>>,
+    gateway: Option<Arc<str>>,
+    caller: Option<Arc<Caller>>,
+    port: Option<u32>,
+    https: bool,
+}
+
+impl Context {
+    /// A context with every default.
+    pub fn new() -> Self {
+        Context::default()
+    }
+
+    /// Sets the service host the request is addressed to (e.g. `helloworld-service`). Without
+    /// it, the request's authority (or `Host` header) is used.
+    pub fn with_target(mut self, host: impl Into<Arc<str>>) -> Self {
+        self.target = Some(host.into());
+        self
+    }
+
+    /// Sets the proxy's gateway name; `mesh` (the default) stands for a sidecar.
+    pub fn with_gateway(mut self, gateway: impl Into<Arc<str>>) -> Self {
+        self.gateway = Some(gateway.into());
+        self
+    }
+
+    /// Sets the calling workload.
+    pub fn with_caller(self, caller: Caller) -> Self {
+        self.with_shared_caller(Arc::new(caller))
+    }
+
+    /// Sets the calling workload from a shared value (no copy).
+    pub fn with_shared_caller(mut self, caller: Arc<Caller>) -> Self {
+        self.caller = Some(caller);
+        self
+    }
+
+    /// Sets the local port the request arrived on (matched by `match.port`).
+    pub fn with_port(mut self, port: u32) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Says the connection is TLS, so a request without a scheme counts as `https`.
+    pub fn with_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// The configured target host, if any.
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+
+    /// The proxy's gateway name (`mesh` unless set).
+    pub fn gateway(&self) -> &str {
+        self.gateway.as_deref().unwrap_or("mesh")
+    }
+
+    /// The calling workload, if set.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_deref()
+    }
+
+    /// The local port, if set.
+    pub fn port(&self) -> Option<u32> {
+        self.port
+    }
+
+    pub(crate) fn caller_labels(&self) -> &Labels {
+        static EMPTY: Labels = Labels::new();
+        self.caller.as_deref().map_or(&EMPTY, |c| &c.labels)
+    }
+
+    pub(crate) fn default_scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+}

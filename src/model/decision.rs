@@ -1,0 +1,161 @@
+//! The result of evaluating one request.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use super::route::{Destination, Resource, Route};
+
+/// What happens to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Sent on to [`Decision::destination`].
+    Forward,
+    /// Answered by an injected fault ([`Decision::status`], or a gRPC status).
+    Abort,
+    /// The host has routing configuration, but no route matched: 404 (VirtualService only).
+    NotFound,
+    /// Answered with a redirect.
+    Redirect,
+    /// Answered with a fixed response.
+    DirectResponse,
+    /// No configuration covers the target host: the request goes on untouched.
+    PassThrough,
+}
+
+impl Outcome {
+    /// The name conformance case files use: `forward`, `abort`, `not_found`, `redirect`,
+    /// `direct_response`, `passthrough`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Forward => "forward",
+            Outcome::Abort => "abort",
+            Outcome::NotFound => "not_found",
+            Outcome::Redirect => "redirect",
+            Outcome::DirectResponse => "direct_response",
+            Outcome::PassThrough => "passthrough",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The decision for one request: the outcome, the rule and route that decided, where the
+/// request goes, and the faults that fired.
+///
+/// Cloning is cheap (reference counts only); the middleware puts a clone in the request's and
+/// the response's extensions.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub(crate) outcome: Outcome,
+    pub(crate) resource: Option<Arc<Resource>>,
+    pub(crate) route: Option<Arc<Route>>,
+    pub(crate) destination: Option<Arc<Destination>>,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) grpc_status: Option<u32>,
+}
+
+impl Decision {
+    pub(crate) fn pass_through() -> Self {
+        Decision {
+            outcome: Outcome::PassThrough,
+            resource: None,
+            route: None,
+            destination: None,
+            delay: None,
+            status: None,
+            grpc_status: None,
+        }
+    }
+
+    /// What happens to the request.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// The name (`metadata.name`) of the RouteRule or VirtualService that decided; `None` for
+    /// a pass-through and for a RouteRule host's default route.
+    pub fn rule(&self) -> Option<&str> {
+        self.resource.as_deref().map(Resource::name)
+    }
+
+    /// The resource that decided.
+    pub fn resource(&self) -> Option<&Resource> {
+        self.resource.as_deref()
+    }
+
+    /// The route that matched, with its policies (timeouts, retries, ...).
+    pub fn route(&self) -> Option<&Route> {
+        self.route.as_deref()
+    }
+
+    /// The matched VirtualService route's `name`.
+    pub fn route_name(&self) -> Option<&str> {
+        self.route.as_deref().and_then(Route::name)
+    }
+
+    /// Where the request goes (outcome [`Outcome::Forward`] only).
+    pub fn destination(&self) -> Option<&Destination> {
+        self.destination.as_deref()
+    }
+
+    /// The injected delay, when a delay fault fired.
+    pub fn delay(&self) -> Option<Duration> {
+        self.delay
+    }
+
+    /// The status the middleware answers with itself (abort, 404, redirect, direct response);
+    /// `None` when the request is forwarded or passes through. A gRPC abort answers 200 with
+    /// a [`grpc_status`](Decision::grpc_status).
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status
+    }
+
+    /// For an abort answered in gRPC form, the gRPC status code.
+    pub fn grpc_status(&self) -> Option<u32> {
+        self.grpc_status
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.outcome.as_str())?;
+        if let Some(d) = &self.destination {
+            write!(f, " to {d}")?;
+        }
+        if let Some(s) = self.status {
+            write!(f, " with status {}", s.as_u16())?;
+        }
+        if let Some(g) = self.grpc_status {
+            write!(f, " (grpc-status {g})")?;
+        }
+        if let Some(d) = self.delay {
+            write!(f, " after a delay of {d:?}")?;
+        }
+        match (&self.resource, self.route_name()) {
+            (Some(r), Some(name)) => write!(f, " (by {r}, route {name})"),
+            (Some(r), None) => write!(f, " (by {r})"),
+            (None, _) if self.outcome == Outcome::Forward => f.write_str(" (default route)"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The gRPC status Envoy gives an HTTP status (gRPC's "HTTP to gRPC status code mapping").
+pub(crate) fn grpc_status_for_http(status: StatusCode) -> u32 {
+    match status.as_u16() {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502..=504 => 14,
+        _ => 2,
+    }
+}

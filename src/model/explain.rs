@@ -1,0 +1,123 @@
+//! `explain`: the evaluation of one request written out, rule by rule and condition by
+//! condition.
+
+use std::fmt;
+
+use super::decision::Decision;
+
+/// How one line of an explanation came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A rule, route or condition that matched.
+    Matched,
+    /// One that did not.
+    NotMatched,
+    /// One that does not exist for this context (gateway, caller, port) or was not reached.
+    Skipped,
+    /// Context: which host, which table, which draw.
+    Info,
+}
+
+impl Verdict {
+    fn mark(self) -> &'static str {
+        match self {
+            Verdict::Matched => "[match]",
+            Verdict::NotMatched => "[no match]",
+            Verdict::Skipped => "[skipped]",
+            Verdict::Info => "",
+        }
+    }
+}
+
+/// One line of an explanation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExplainLine {
+    /// Nesting: 0 for the host, 1 for a rule or route, 2 for a match entry, 3 for a condition.
+    pub depth: usize,
+    /// How it came out.
+    pub verdict: Verdict,
+    /// What was tested, in words.
+    pub text: String,
+}
+
+/// The evaluation of one request, step by step, and its decision.
+///
+/// Print it to read it; use [`lines`](Explanation::lines) to assert on it.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    pub(crate) lines: Vec<ExplainLine>,
+    pub(crate) decision: Decision,
+}
+
+impl Explanation {
+    /// The steps in evaluation order.
+    pub fn lines(&self) -> &[ExplainLine] {
+        &self.lines
+    }
+
+    /// The decision (the same as `evaluate` gives with the same sampler state).
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.lines {
+            let indent = "  ".repeat(line.depth);
+            let mark = line.verdict.mark();
+            if mark.is_empty() {
+                writeln!(f, "{indent}{}", line.text)?;
+            } else {
+                writeln!(f, "{indent}{mark} {}", line.text)?;
+            }
+        }
+        write!(f, "decision: {}", self.decision)
+    }
+}
+
+/// Receives the steps of an evaluation. The evaluator is generic over it, so the plain
+/// `evaluate` path (with [`NoTrace`]) builds no text at all.
+pub(crate) trait Tracer {
+    const ON: bool;
+    fn push(&mut self, depth: usize, verdict: Verdict, text: String);
+}
+
+pub(crate) struct NoTrace;
+
+impl Tracer for NoTrace {
+    const ON: bool = false;
+    #[inline]
+    fn push(&mut self, _: usize, _: Verdict, _: String) {}
+}
+
+#[derive(Default)]
+pub(crate) struct Recorder {
+    pub(crate) lines: Vec<ExplainLine>,
+}
+
+impl Tracer for Recorder {
+    const ON: bool = true;
+    fn push(&mut self, depth: usize, verdict: Verdict, text: String) {
+        self.lines.push(ExplainLine {
+            depth,
+            verdict,
+            text,
+        });
+    }
+}
+
+/// A value as it appears in an explanation: quoted, with invalid UTF-8 escaped, shortened.
+pub(crate) fn show_value(value: Option<&[u8]>) -> String {
+    match value {
+        None => "(absent)".to_string(),
+        Some(v) => {
+            let text = String::from_utf8_lossy(v);
+            let mut shown: String = text.chars().take(120).collect();
+            if shown.len() < text.len() {
+                shown.push('…');
+            }
+            format!("{shown:?}")
+        }
+    }
+}

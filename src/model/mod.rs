@@ -1,0 +1,35 @@
+//! The rule model: canonical, compiled routes and their evaluation.
+//!
+//! Pure: no Tower, no async, no I/O and no serde wire types. RouteRules and VirtualServices are
+//! both lowered into these types by [`config`](crate::config); the middleware only carries out
+//! the [`Decision`]s that [`RouteTable::evaluate`] returns.
+
+mod condition;
+mod context;
+mod decision;
+mod explain;
+mod labels;
+mod request;
+mod route;
+mod sampler;
+mod string_match;
+mod table;
+
+pub use condition::{Condition, Field, RequestMatch, Selector};
+pub use context::{Caller, Context};
+pub use decision::{Decision, Outcome};
+pub use explain::{ExplainLine, Explanation, Verdict};
+pub use labels::Labels;
+pub use route::{
+    AbortFault, AbortStatus, Action, CorsPolicy, DelayFault, Destination, DirectResponse, Fault,
+    HeaderOperations, HeaderPolicy, Mirror, Redirect, RedirectPort, Resource, ResourceKind,
+    RetryPolicy, Rewrite, Route, RoutePolicy, WeightedDestination,
+};
+pub use sampler::{
+    AlwaysSampler, NeverSampler, PPM, Sampler, ScriptedSampler, SeededSampler, ThreadSampler,
+};
+pub use string_match::{PatternError, StringMatch};
+pub use table::RouteTable;
+
+pub(crate) use condition::LegacySource;
+pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes};

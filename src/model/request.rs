@@ -1,0 +1,106 @@
+//! The parts of an `http::Request` that matching reads, taken once per request.
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, Request};
+
+use super::condition::Field;
+
+/// A borrowed view of one request.
+pub(crate) struct RequestView<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) path_and_query: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) scheme: &'a str,
+    pub(crate) authority: Option<&'a [u8]>,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+impl<'a> RequestView<'a> {
+    pub(crate) fn new<B>(req: &'a Request<B>, default_scheme: &'a str) -> Self {
+        let uri = req.uri();
+        let authority = match uri.authority() {
+            Some(a) => Some(a.as_str().as_bytes()),
+            None => req.headers().get(http::header::HOST).map(|h| h.as_bytes()),
+        };
+        RequestView {
+            method: req.method().as_str(),
+            path: uri.path(),
+            path_and_query: uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
+            query: uri.query(),
+            scheme: uri.scheme_str().unwrap_or(default_scheme),
+            authority,
+            headers: req.headers(),
+        }
+    }
+
+    /// The value a condition tests, `None` when absent.
+    #[inline]
+    pub(crate) fn field(&self, field: &Field) -> Option<Cow<'a, [u8]>> {
+        match field {
+            Field::Uri => Some(Cow::Borrowed(self.path.as_bytes())),
+            Field::PathAndQuery => Some(Cow::Borrowed(self.path_and_query.as_bytes())),
+            Field::Scheme => Some(Cow::Borrowed(self.scheme.as_bytes())),
+            Field::Method => Some(Cow::Borrowed(self.method.as_bytes())),
+            Field::Authority => self.authority.map(Cow::Borrowed),
+            Field::Header(name) => header_value(self.headers, name),
+            Field::Query(key) => query_param(self.query?, key).map(Cow::Borrowed),
+            Field::Absent(_) => None,
+        }
+    }
+
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    }
+}
+
+/// All lines of a header joined with `,` (Envoy's `getAllOfHeaderAsString`).
+#[inline]
+pub(crate) fn header_value<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<Cow<'a, [u8]>> {
+    let mut all = headers.get_all(name).iter();
+    let first = all.next()?;
+    match all.next() {
+        None => Some(Cow::Borrowed(first.as_bytes())),
+        Some(second) => {
+            let mut joined = first.as_bytes().to_vec();
+            for v in std::iter::once(second).chain(all) {
+                joined.push(b',');
+                joined.extend_from_slice(v.as_bytes());
+            }
+            Some(Cow::Owned(joined))
+        }
+    }
+}
+
+/// The raw value of the first `key` in a query string (`?k` and `?k=` give an empty value).
+pub(crate) fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a [u8]> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then_some(v.as_bytes())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_take_the_first_raw_value() {
+        assert_eq!(query_param("a=1&b=2&a=3", "a"), Some(&b"1"[..]));
+        assert_eq!(query_param("flag&x=%41", "flag"), Some(&b""[..]));
+        assert_eq!(query_param("flag&x=%41", "x"), Some(&b"%41"[..]));
+        assert_eq!(query_param("x=1", "y"), None);
+    }
+
+    #[test]
+    fn header_lines_are_joined_with_commas() {
+        let mut h = HeaderMap::new();
+        h.append("x", "a".parse().unwrap());
+        h.append("x", "b".parse().unwrap());
+        let name = http::HeaderName::from_static("x");
+        assert_eq!(header_value(&h, &name).unwrap().as_ref(), b"a,b");
+    }
+}

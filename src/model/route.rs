@@ -1,0 +1,557 @@
+//! Compiled routes: where a matched request goes, and what happens to it on the way.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use super::condition::RequestMatch;
+use super::labels::Labels;
+use super::string_match::StringMatch;
+
+/// Which Istio resource kind a rule came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    /// `config.istio.io/v1alpha2` `RouteRule`.
+    RouteRule,
+    /// `networking.istio.io` `VirtualService`.
+    VirtualService,
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResourceKind::RouteRule => "RouteRule",
+            ResourceKind::VirtualService => "VirtualService",
+        })
+    }
+}
+
+/// The resource (RouteRule or VirtualService) a route belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub(crate) kind: ResourceKind,
+    pub(crate) namespace: Arc<str>,
+    pub(crate) name: Arc<str>,
+    pub(crate) precedence: Option<i32>,
+}
+
+impl Resource {
+    /// RouteRule or VirtualService.
+    pub fn kind(&self) -> ResourceKind {
+        self.kind
+    }
+
+    /// `metadata.namespace` (`default` when absent).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A RouteRule's precedence (0 when absent); `None` for a VirtualService.
+    pub fn precedence(&self) -> Option<i32> {
+        self.precedence
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// Where a forwarded request goes: a service host and a version (subset and its labels).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    pub(crate) host: Arc<str>,
+    pub(crate) subset: Option<Arc<str>>,
+    pub(crate) labels: Labels,
+    pub(crate) port: Option<u32>,
+}
+
+impl Destination {
+    /// A destination on `host` with the given labels.
+    pub fn new(host: impl Into<Arc<str>>, labels: Labels) -> Self {
+        Destination {
+            host: host.into(),
+            subset: None,
+            labels,
+            port: None,
+        }
+    }
+
+    /// The service host, as the configuration names it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The DestinationRule subset, when the route names one.
+    pub fn subset(&self) -> Option<&str> {
+        self.subset.as_deref()
+    }
+
+    /// The labels that select the version (the subset's labels, or a RouteRule's `labels`);
+    /// empty for the whole service.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The destination port, when the route names one.
+    pub fn port(&self) -> Option<u32> {
+        self.port
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        if let Some(subset) = &self.subset {
+            write!(f, " subset {subset}")?;
+        }
+        if !self.labels.is_empty() {
+            write!(f, " {}", self.labels)?;
+        }
+        Ok(())
+    }
+}
+
+/// Header operations (`set`, `add`, `remove`) for one direction.
+#[derive(Clone, Debug, Default)]
+pub struct HeaderOperations {
+    pub(crate) set: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) add: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) remove: Vec<HeaderName>,
+}
+
+impl HeaderOperations {
+    /// Headers overwritten (or added when absent).
+    pub fn set(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.set
+    }
+    /// Headers appended.
+    pub fn add(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.add
+    }
+    /// Headers removed.
+    pub fn remove(&self) -> &[HeaderName] {
+        &self.remove
+    }
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// Request and response header operations.
+#[derive(Clone, Debug, Default)]
+pub struct HeaderPolicy {
+    pub(crate) request: HeaderOperations,
+    pub(crate) response: HeaderOperations,
+    /// An authority set through `headers.request.set[":authority" | "host"]`.
+    pub(crate) authority: Option<Box<str>>,
+}
+
+impl HeaderPolicy {
+    /// Operations on the request before it is forwarded.
+    pub fn request(&self) -> &HeaderOperations {
+        &self.request
+    }
+    /// Operations on the response before it is returned.
+    pub fn response(&self) -> &HeaderOperations {
+        &self.response
+    }
+    /// The authority the request operations set, if any.
+    pub fn authority(&self) -> Option<&str> {
+        self.authority.as_deref()
+    }
+}
+
+/// One weighted destination of a route.
+#[derive(Clone, Debug)]
+pub struct WeightedDestination {
+    pub(crate) destination: Arc<Destination>,
+    pub(crate) weight: u32,
+    pub(crate) headers: HeaderPolicy,
+}
+
+impl WeightedDestination {
+    /// The destination.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+    /// Its relative weight (0 never receives traffic when there are several).
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+    /// Header operations applied when this destination is chosen.
+    pub fn headers(&self) -> &HeaderPolicy {
+        &self.headers
+    }
+}
+
+/// How a redirect chooses its port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectPort {
+    /// A fixed port.
+    Number(u16),
+    /// The scheme's default port (80 or 443): no port in the `Location`.
+    FromProtocolDefault,
+    /// The port the request was sent to.
+    FromRequestPort,
+}
+
+/// A redirect answered by the middleware.
+#[derive(Clone, Debug)]
+pub struct Redirect {
+    pub(crate) uri: Option<Box<str>>,
+    pub(crate) authority: Option<Box<str>>,
+    pub(crate) port: Option<RedirectPort>,
+    pub(crate) scheme: Option<Box<str>>,
+    pub(crate) code: StatusCode,
+}
+
+impl Redirect {
+    /// The path that replaces the request's.
+    pub fn uri(&self) -> Option<&str> {
+        self.uri.as_deref()
+    }
+    /// The host that replaces the request's.
+    pub fn authority(&self) -> Option<&str> {
+        self.authority.as_deref()
+    }
+    /// The port rule.
+    pub fn port(&self) -> Option<RedirectPort> {
+        self.port
+    }
+    /// The scheme that replaces the request's.
+    pub fn scheme(&self) -> Option<&str> {
+        self.scheme.as_deref()
+    }
+    /// The status (301 unless configured).
+    pub fn code(&self) -> StatusCode {
+        self.code
+    }
+}
+
+/// A fixed response answered by the middleware.
+#[derive(Clone, Debug)]
+pub struct DirectResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Option<Bytes>,
+}
+
+impl DirectResponse {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The body, when configured.
+    pub fn body(&self) -> Option<&Bytes> {
+        self.body.as_ref()
+    }
+}
+
+/// What a matched route does.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Forward to one of the weighted destinations.
+    Forward {
+        /// The destinations in configured order.
+        destinations: Vec<WeightedDestination>,
+        /// The sum of the weights of the destinations that can be chosen.
+        total_weight: u32,
+    },
+    /// Answer with a redirect.
+    Redirect(Redirect),
+    /// Answer with a fixed response.
+    DirectResponse(DirectResponse),
+}
+
+/// An injected delay: `duration`, with probability `ppm` / 1,000,000.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DelayFault {
+    pub(crate) duration: Duration,
+    pub(crate) ppm: u32,
+}
+
+impl DelayFault {
+    /// How long the request waits.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+    /// The probability, in parts per million.
+    pub fn ppm(&self) -> u32 {
+        self.ppm
+    }
+}
+
+/// What an abort answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbortStatus {
+    /// An HTTP status (gRPC requests get the gRPC status Envoy maps it to).
+    Http(StatusCode),
+    /// A gRPC status code (0 to 16).
+    Grpc(u32),
+}
+
+/// An injected abort, with probability `ppm` / 1,000,000.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortFault {
+    pub(crate) status: AbortStatus,
+    pub(crate) ppm: u32,
+}
+
+impl AbortFault {
+    /// What the abort answers with.
+    pub fn status(&self) -> AbortStatus {
+        self.status
+    }
+    /// The probability, in parts per million.
+    pub fn ppm(&self) -> u32 {
+        self.ppm
+    }
+}
+
+/// A route's fault injection: a delay, an abort, or both (drawn independently).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fault {
+    pub(crate) delay: Option<DelayFault>,
+    pub(crate) abort: Option<AbortFault>,
+}
+
+impl Fault {
+    /// The delay, if any.
+    pub fn delay(&self) -> Option<&DelayFault> {
+        self.delay.as_ref()
+    }
+    /// The abort, if any.
+    pub fn abort(&self) -> Option<&AbortFault> {
+        self.abort.as_ref()
+    }
+}
+
+/// A path rewrite.
+#[derive(Clone, Debug, Default)]
+pub struct Rewrite {
+    pub(crate) uri: Option<Box<str>>,
+    pub(crate) authority: Option<Box<str>>,
+    pub(crate) uri_regex: Option<(StringMatch, Box<str>)>,
+}
+
+impl Rewrite {
+    /// The prefix (or path) that replaces the matched part.
+    pub fn uri(&self) -> Option<&str> {
+        self.uri.as_deref()
+    }
+    /// The authority that replaces the request's.
+    pub fn authority(&self) -> Option<&str> {
+        self.authority.as_deref()
+    }
+    /// The `uriRegexRewrite` pattern (as written) and its replacement.
+    pub fn uri_regex(&self) -> Option<(&str, &str)> {
+        self.uri_regex.as_ref().map(|(m, r)| (m.source(), &**r))
+    }
+}
+
+/// A retry policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub(crate) attempts: u32,
+    pub(crate) per_try_timeout: Option<Duration>,
+    pub(crate) retry_on: Vec<Box<str>>,
+    pub(crate) backoff: Option<Duration>,
+}
+
+impl RetryPolicy {
+    /// How many retries after the first try.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+    /// The limit on each try.
+    pub fn per_try_timeout(&self) -> Option<Duration> {
+        self.per_try_timeout
+    }
+    /// The conditions (`5xx`, `connect-failure`, a status code, ...).
+    pub fn retry_on(&self) -> impl Iterator<Item = &str> {
+        self.retry_on.iter().map(|s| &**s)
+    }
+    /// The base back-off interval.
+    pub fn backoff(&self) -> Option<Duration> {
+        self.backoff
+    }
+}
+
+/// A mirror: a copy of the request goes to `destination` with probability `ppm` / 1,000,000.
+#[derive(Clone, Debug)]
+pub struct Mirror {
+    pub(crate) destination: Arc<Destination>,
+    pub(crate) ppm: u32,
+}
+
+impl Mirror {
+    /// Where the copy goes.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+    /// The share of requests mirrored, in parts per million.
+    pub fn ppm(&self) -> u32 {
+        self.ppm
+    }
+}
+
+/// A CORS policy.
+#[derive(Clone, Debug, Default)]
+pub struct CorsPolicy {
+    pub(crate) allow_origins: Vec<StringMatch>,
+    pub(crate) allow_methods: Vec<Box<str>>,
+    pub(crate) allow_headers: Vec<Box<str>>,
+    pub(crate) expose_headers: Vec<Box<str>>,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) allow_credentials: Option<bool>,
+    pub(crate) forward_unmatched_preflights: bool,
+}
+
+impl CorsPolicy {
+    /// The origin matchers.
+    pub fn allow_origins(&self) -> &[StringMatch] {
+        &self.allow_origins
+    }
+    /// `Access-Control-Allow-Methods` values.
+    pub fn allow_methods(&self) -> impl Iterator<Item = &str> {
+        self.allow_methods.iter().map(|s| &**s)
+    }
+    /// `Access-Control-Allow-Headers` values.
+    pub fn allow_headers(&self) -> impl Iterator<Item = &str> {
+        self.allow_headers.iter().map(|s| &**s)
+    }
+    /// `Access-Control-Expose-Headers` values.
+    pub fn expose_headers(&self) -> impl Iterator<Item = &str> {
+        self.expose_headers.iter().map(|s| &**s)
+    }
+    /// `Access-Control-Max-Age`.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+    /// `Access-Control-Allow-Credentials`.
+    pub fn allow_credentials(&self) -> Option<bool> {
+        self.allow_credentials
+    }
+    /// Whether preflights that match no origin are forwarded (`FORWARD`, the default) rather
+    /// than answered (`IGNORE`).
+    pub fn forward_unmatched_preflights(&self) -> bool {
+        self.forward_unmatched_preflights
+    }
+}
+
+/// Everything a route does besides choosing a destination: carried in the model for the
+/// middleware's later stages.
+#[derive(Clone, Debug, Default)]
+pub struct RoutePolicy {
+    pub(crate) rewrite: Option<Rewrite>,
+    pub(crate) headers: HeaderPolicy,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retries: Option<RetryPolicy>,
+    pub(crate) mirrors: Vec<Mirror>,
+    pub(crate) cors: Option<CorsPolicy>,
+}
+
+impl RoutePolicy {
+    /// The rewrite, if any.
+    pub fn rewrite(&self) -> Option<&Rewrite> {
+        self.rewrite.as_ref()
+    }
+    /// Route-level header operations.
+    pub fn headers(&self) -> &HeaderPolicy {
+        &self.headers
+    }
+    /// The route timeout (RouteRule: 15 s unless set; VirtualService: none unless set).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+    /// The retry policy, if any.
+    pub fn retries(&self) -> Option<&RetryPolicy> {
+        self.retries.as_ref()
+    }
+    /// The mirrors.
+    pub fn mirrors(&self) -> &[Mirror] {
+        &self.mirrors
+    }
+    /// The CORS policy, if any.
+    pub fn cors(&self) -> Option<&CorsPolicy> {
+        self.cors.as_ref()
+    }
+}
+
+/// One compiled route: a RouteRule, or one entry of a VirtualService's `http` list.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub(crate) resource: Arc<Resource>,
+    pub(crate) name: Option<Arc<str>>,
+    /// Where it stands in its resource: `spec` for a RouteRule, `spec.http[2]` for a route.
+    pub(crate) path: Box<str>,
+    pub(crate) matches: Vec<RequestMatch>,
+    pub(crate) action: Action,
+    pub(crate) fault: Option<Fault>,
+    pub(crate) policy: RoutePolicy,
+}
+
+impl Route {
+    /// The resource the route belongs to.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// The route's `name` (VirtualService routes only).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The match entries (any one suffices); empty means every request.
+    pub fn matches(&self) -> &[RequestMatch] {
+        &self.matches
+    }
+
+    /// What the route does.
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+
+    /// The fault injection, if any.
+    pub fn fault(&self) -> Option<&Fault> {
+        self.fault.as_ref()
+    }
+
+    /// Rewrite, headers, timeout, retries, mirrors and CORS.
+    pub fn policy(&self) -> &RoutePolicy {
+        &self.policy
+    }
+
+    /// Where the route stands in its resource, e.g. `spec.http[2]`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether some match entry (with no config-time selector) matches every request.
+    pub(crate) fn is_unconditional(&self) -> bool {
+        self.matches.is_empty()
+            || self
+                .matches
+                .iter()
+                .any(|m| m.selector.is_empty() && m.is_catch_all())
+    }
+
+    /// Whether every entry matches every request once its selector fits.
+    pub(crate) fn is_catch_all(&self) -> bool {
+        self.matches.is_empty() || self.matches.iter().any(RequestMatch::is_catch_all)
+    }
+}

@@ -1,0 +1,301 @@
+//! `StringMatch`, compiled: exact, prefix, full-match regex, or presence.
+
+use std::fmt;
+
+use memchr::memmem;
+use regex::bytes::{Regex, RegexBuilder};
+
+/// A compiled Istio `StringMatch`.
+///
+/// Regexes are full matches (`^(?:…)$`), as Envoy's `RE2::FullMatch`. Regexes that are a
+/// literal with `.*` around it (the walkthrough's `.*Chrome.*`) are answered by a substring
+/// search with the same result, without running a regex engine.
+#[derive(Clone)]
+pub struct StringMatch {
+    kind: Kind,
+    /// The value as configured, for explanations.
+    source: Box<str>,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Exact { value: Box<[u8]>, ignore_case: bool },
+    Prefix { value: Box<[u8]>, ignore_case: bool },
+    /// `.*` — any value without a line feed (the regex's `.` excludes `\n`).
+    Any,
+    /// A regex equivalent to `<lit>.*` (`suffix` false) or `.*<lit>` (`suffix` true).
+    LiteralEdge { lit: Box<[u8]>, suffix: bool },
+    /// A regex equivalent to `.*<lit>.*`.
+    Contains(memmem::Finder<'static>),
+    Regex(Regex),
+    Present,
+}
+
+/// Why a pattern could not be compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatternError {
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl StringMatch {
+    /// A byte-exact comparison.
+    pub fn exact(value: &str) -> Self {
+        Self::exact_with_case(value, false)
+    }
+
+    /// An exact comparison, ASCII-case-insensitive when `ignore_case` (Istio's `ignoreUriCase`).
+    pub fn exact_with_case(value: &str, ignore_case: bool) -> Self {
+        StringMatch {
+            kind: Kind::Exact {
+                value: value.as_bytes().into(),
+                ignore_case,
+            },
+            source: value.into(),
+        }
+    }
+
+    /// A starts-with comparison.
+    pub fn prefix(value: &str) -> Self {
+        Self::prefix_with_case(value, false)
+    }
+
+    /// A starts-with comparison, ASCII-case-insensitive when `ignore_case`.
+    pub fn prefix_with_case(value: &str, ignore_case: bool) -> Self {
+        StringMatch {
+            kind: Kind::Prefix {
+                value: value.as_bytes().into(),
+                ignore_case,
+            },
+            source: value.into(),
+        }
+    }
+
+    /// Presence: matches any value, including the empty one.
+    pub fn present() -> Self {
+        StringMatch {
+            kind: Kind::Present,
+            source: "".into(),
+        }
+    }
+
+    /// A regular expression that must match the whole value (RE2 syntax, as the `regex` crate
+    /// reads it). `max_size` bounds the compiled program, in bytes.
+    pub fn regex(pattern: &str, max_size: usize) -> Result<Self, PatternError> {
+        if pattern.is_empty() {
+            return Err(PatternError {
+                message: "a regex must not be empty".into(),
+            });
+        }
+        let anchored = format!("^(?:{pattern})$");
+        let regex = RegexBuilder::new(&anchored)
+            .size_limit(max_size)
+            .dfa_size_limit(max_size.saturating_mul(2))
+            .build()
+            .map_err(|e| PatternError {
+                message: match e {
+                    regex::Error::CompiledTooBig(limit) => {
+                        format!("the regex compiles to more than {limit} bytes")
+                    }
+                    other => other.to_string().replace(&anchored, pattern),
+                },
+            })?;
+        let kind = literal_form(pattern).unwrap_or(Kind::Regex(regex));
+        Ok(StringMatch {
+            kind,
+            source: pattern.into(),
+        })
+    }
+
+    /// The configured value (the regex as written, the exact or prefix text).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether this is a presence match.
+    pub fn is_presence(&self) -> bool {
+        matches!(self.kind, Kind::Present)
+    }
+
+    /// Whether every request path matches (`prefix: "/"`, `prefix: ""` or `regex: ".*"`).
+    pub(crate) fn matches_every_path(&self) -> bool {
+        match &self.kind {
+            Kind::Prefix { value, .. } => value.is_empty() || &**value == b"/",
+            Kind::Any | Kind::Present => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a value matches.
+    #[inline]
+    pub fn matches(&self, value: &[u8]) -> bool {
+        match &self.kind {
+            Kind::Exact {
+                value: v,
+                ignore_case: false,
+            } => value == &**v,
+            Kind::Exact {
+                value: v,
+                ignore_case: true,
+            } => value.eq_ignore_ascii_case(v),
+            Kind::Prefix {
+                value: v,
+                ignore_case: false,
+            } => value.starts_with(v),
+            Kind::Prefix {
+                value: v,
+                ignore_case: true,
+            } => value.len() >= v.len() && value[..v.len()].eq_ignore_ascii_case(v),
+            Kind::Present => true,
+            Kind::Any => dot_star(value),
+            Kind::LiteralEdge { lit, suffix: false } => {
+                value.starts_with(lit) && dot_star(&value[lit.len()..])
+            }
+            Kind::LiteralEdge { lit, suffix: true } => {
+                value.ends_with(lit) && dot_star(&value[..value.len() - lit.len()])
+            }
+            Kind::Contains(finder) => finder.find(value).is_some() && dot_star(value),
+            Kind::Regex(re) => re.is_match(value),
+        }
+    }
+
+    /// The form a user wrote, for explanations: `exact "v1"`, `regex ".*Chrome.*"`, ...
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Exact {
+                ignore_case: true, ..
+            } => format!("exact {:?} (ignoring case)", &*self.source),
+            Kind::Exact { .. } => format!("exact {:?}", &*self.source),
+            Kind::Prefix {
+                ignore_case: true, ..
+            } => format!("prefix {:?} (ignoring case)", &*self.source),
+            Kind::Prefix { .. } => format!("prefix {:?}", &*self.source),
+            Kind::Present => "present".to_string(),
+            _ => format!("regex {:?}", &*self.source),
+        }
+    }
+}
+
+impl fmt::Debug for StringMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Whether `.*` (with `.` in its Unicode default: any scalar value but `\n`) matches all of
+/// `value`: it must be valid UTF-8 and contain no line feed.
+#[inline]
+fn dot_star(value: &[u8]) -> bool {
+    memchr::memchr(b'\n', value).is_none() && std::str::from_utf8(value).is_ok()
+}
+
+const META: &[u8] = b"\\.+*?()|[]{}^$";
+
+fn is_literal(s: &str) -> bool {
+    !s.bytes().any(|b| META.contains(&b))
+}
+
+/// Recognises regexes that a literal comparison answers exactly.
+fn literal_form(pattern: &str) -> Option<Kind> {
+    let p = pattern.strip_prefix('^').unwrap_or(pattern);
+    let p = match p.strip_suffix('$') {
+        Some(rest) if !rest.ends_with('\\') => rest,
+        Some(_) => return None,
+        None => p,
+    };
+    if p == ".*" {
+        return Some(Kind::Any);
+    }
+    let (lead, rest) = match p.strip_prefix(".*") {
+        Some(r) => (true, r),
+        None => (false, p),
+    };
+    let (lit, trail) = match rest.strip_suffix(".*") {
+        Some(l) => (l, true),
+        None => (rest, false),
+    };
+    if lit.is_empty() || !is_literal(lit) {
+        return None;
+    }
+    let bytes: Box<[u8]> = lit.as_bytes().into();
+    Some(match (lead, trail) {
+        (false, false) => Kind::Exact {
+            value: bytes,
+            ignore_case: false,
+        },
+        (false, true) => Kind::LiteralEdge {
+            lit: bytes,
+            suffix: false,
+        },
+        (true, false) => Kind::LiteralEdge {
+            lit: bytes,
+            suffix: true,
+        },
+        (true, true) => Kind::Contains(memmem::Finder::new(lit.as_bytes()).into_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn re(p: &str) -> StringMatch {
+        StringMatch::regex(p, 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn regex_is_a_full_match() {
+        assert!(!re("abc").matches(b"xabcx"));
+        assert!(re("abc").matches(b"abc"));
+        assert!(re(".*abc.*").matches(b"xabcx"));
+        assert!(re(r"\d{3}").matches(b"123"));
+        assert!(!re(r"\d{3}").matches(b"1234"));
+    }
+
+    #[test]
+    fn literal_forms_agree_with_the_regex_engine() {
+        let values: &[&[u8]] = &[
+            b"",
+            b"Chrome",
+            b"Mozilla Chrome/70",
+            b"a\nChrome",
+            b"Chrom",
+            b"\xffChrome",
+            b"xChrome",
+            b"Chromex",
+        ];
+        for p in [
+            ".*Chrome.*",
+            "Chrome.*",
+            ".*Chrome",
+            "Chrome",
+            ".*",
+            "^Chrome$",
+            "^.*Chrome.*$",
+        ] {
+            let fast = re(p);
+            let slow = Regex::new(&format!("^(?:{p})$")).unwrap();
+            for v in values {
+                assert_eq!(fast.matches(v), slow.is_match(v), "{p} on {v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_regexes_are_errors() {
+        assert!(StringMatch::regex("(", 1 << 20).is_err());
+        assert!(StringMatch::regex("*", 1 << 20).is_err());
+        assert!(StringMatch::regex("(?=a)", 1 << 20).is_err(), "lookahead is not RE2");
+        assert!(StringMatch::regex(r"(a)\1", 1 << 20).is_err(), "backreferences are not RE2");
+        assert!(StringMatch::regex("", 1 << 20).is_err());
+        let err = StringMatch::regex("a{1000}{1000}", 1 << 20).unwrap_err();
+        assert!(err.message.contains("more than"), "{}", err.message);
+    }
+
+    #[test]
+    fn ignore_case_applies_to_exact_and_prefix() {
+        assert!(StringMatch::exact_with_case("/Productpage", true).matches(b"/productPAGE"));
+        assert!(StringMatch::prefix_with_case("/API", true).matches(b"/api/v1"));
+        assert!(!StringMatch::prefix("/API").matches(b"/api/v1"));
+    }
+}

@@ -1,0 +1,575 @@
+//! The compiled route table: hosts, their routes, and the evaluation of a request.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{Request, StatusCode};
+
+use super::condition::gateway_is;
+use super::context::Context;
+use super::decision::{Decision, Outcome, grpc_status_for_http};
+use super::explain::{Explanation, NoTrace, Recorder, Tracer, Verdict, show_value};
+use super::request::RequestView;
+use super::route::{AbortStatus, Action, Destination, Resource, Route};
+use super::sampler::{PPM, Sampler};
+
+/// The routes of one VirtualService, in list order.
+#[derive(Debug)]
+pub(crate) struct VirtualServiceRoutes {
+    pub(crate) resource: Arc<Resource>,
+    /// `spec.gateways`; empty means `mesh`.
+    pub(crate) gateways: Vec<Box<str>>,
+    pub(crate) routes: Vec<Arc<Route>>,
+}
+
+impl VirtualServiceRoutes {
+    fn applies_to(&self, gateway: &str) -> bool {
+        if self.gateways.is_empty() {
+            return gateway_is("mesh", gateway);
+        }
+        self.gateways.iter().any(|g| gateway_is(g, gateway))
+    }
+}
+
+/// What one host's traffic is evaluated against.
+#[derive(Debug)]
+pub(crate) enum HostTable {
+    /// RouteRules, sorted by precedence (descending) then `namespace/name`; a miss goes to
+    /// `default` (the whole service).
+    Legacy {
+        routes: Vec<Arc<Route>>,
+        default: Arc<Destination>,
+    },
+    /// VirtualServices in load order: the first that applies claims the host.
+    Virtual {
+        services: Vec<Arc<VirtualServiceRoutes>>,
+        /// Gateway-merge mode: every route of every service, catch-alls last.
+        merged: Option<Vec<(Arc<VirtualServiceRoutes>, Arc<Route>)>>,
+    },
+}
+
+/// Host name lookup with Envoy's domain order: exact, then `*.suffix`, then `prefix.*`, then
+/// `*`; among wildcards the longest wins; case-insensitive; any port ignored.
+#[derive(Debug, Default)]
+pub(crate) struct HostIndex {
+    exact: HashMap<Box<str>, usize>,
+    suffix: Vec<(Box<str>, usize)>,
+    prefix: Vec<(Box<str>, usize)>,
+    any: Option<usize>,
+}
+
+impl HostIndex {
+    /// Adds a name (already lower-case). Returns false when the name was taken.
+    pub(crate) fn insert(&mut self, name: &str, table: usize) -> bool {
+        if name == "*" {
+            if self.any.is_some() {
+                return false;
+            }
+            self.any = Some(table);
+            return true;
+        }
+        if let Some(sfx) = name.strip_prefix('*') {
+            if self.suffix.iter().any(|(s, _)| &**s == sfx) {
+                return false;
+            }
+            self.suffix.push((sfx.into(), table));
+            self.suffix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            return true;
+        }
+        if let Some(pfx) = name.strip_suffix('*') {
+            if self.prefix.iter().any(|(p, _)| &**p == pfx) {
+                return false;
+            }
+            self.prefix.push((pfx.into(), table));
+            self.prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            return true;
+        }
+        if self.exact.contains_key(name) {
+            return false;
+        }
+        self.exact.insert(name.into(), table);
+        true
+    }
+
+    pub(crate) fn lookup(&self, host: &str) -> Option<usize> {
+        if let Some(&t) = self.exact.get(host) {
+            return Some(t);
+        }
+        if let Some((_, t)) = self
+            .suffix
+            .iter()
+            .find(|(s, _)| host.len() > s.len() && host.ends_with(&**s))
+        {
+            return Some(*t);
+        }
+        if let Some((_, t)) = self
+            .prefix
+            .iter()
+            .find(|(p, _)| host.len() > p.len() && host.starts_with(&**p))
+        {
+            return Some(*t);
+        }
+        self.any
+    }
+}
+
+/// A host as sent (`Reviews.default:9080.`) in the form the index holds (`reviews.default`).
+pub(crate) fn normalize_host(raw: &[u8]) -> Option<Cow<'_, str>> {
+    let s = std::str::from_utf8(raw).ok()?;
+    let s = if let Some(rest) = s.strip_prefix('[') {
+        // [v6]:port
+        &s[..rest.find(']').map_or(s.len(), |i| i + 2)]
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => s,
+        }
+    };
+    let s = s.strip_suffix('.').unwrap_or(s);
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(s.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(s))
+    }
+}
+
+/// The compiled rules: every host's route table, ready to evaluate requests.
+///
+/// Built by the loader ([`RuleSet`](crate::RuleSet) holds one); pure and immutable, so it is
+/// shared between threads behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    pub(crate) index: HostIndex,
+    pub(crate) tables: Vec<HostTable>,
+    pub(crate) route_count: usize,
+}
+
+impl RouteTable {
+    /// The number of routes (RouteRules and VirtualService HTTP routes).
+    pub fn route_count(&self) -> usize {
+        self.route_count
+    }
+
+    /// Evaluates a request: which rule and route apply, where it goes, which faults fire.
+    pub fn evaluate<B>(&self, req: &Request<B>, ctx: &Context, sampler: &dyn Sampler) -> Decision {
+        self.run(req, ctx, sampler, &mut NoTrace)
+    }
+
+    /// Evaluates a request and writes out every step.
+    pub fn explain<B>(&self, req: &Request<B>, ctx: &Context, sampler: &dyn Sampler) -> Explanation {
+        let mut rec = Recorder::default();
+        let decision = self.run(req, ctx, sampler, &mut rec);
+        Explanation {
+            lines: rec.lines,
+            decision,
+        }
+    }
+
+    fn run<B, T: Tracer>(
+        &self,
+        req: &Request<B>,
+        ctx: &Context,
+        sampler: &dyn Sampler,
+        t: &mut T,
+    ) -> Decision {
+        let view = RequestView::new(req, ctx.default_scheme());
+        let raw_host = match ctx.target() {
+            Some(target) => Some(target.as_bytes()),
+            None => view.authority,
+        };
+        let Some(host) = raw_host.and_then(normalize_host) else {
+            if T::ON {
+                t.push(0, Verdict::Info, "the request names no host: passthrough".into());
+            }
+            return Decision::pass_through();
+        };
+        let Some(id) = self.index.lookup(&host) else {
+            if T::ON {
+                t.push(
+                    0,
+                    Verdict::Info,
+                    format!("host {host}: no configuration covers it: passthrough"),
+                );
+            }
+            return Decision::pass_through();
+        };
+        if T::ON {
+            t.push(
+                0,
+                Verdict::Info,
+                format!(
+                    "{} {} (gateway {})",
+                    req.method(),
+                    req.uri(),
+                    ctx.gateway()
+                ),
+            );
+        }
+        match &self.tables[id] {
+            HostTable::Legacy { routes, default } => {
+                if T::ON {
+                    t.push(
+                        0,
+                        Verdict::Info,
+                        format!(
+                            "host {host}: {} RouteRule(s), by precedence then namespace/name",
+                            routes.len()
+                        ),
+                    );
+                }
+                for (i, route) in routes.iter().enumerate() {
+                    if route_matches(route, &view, ctx, t, true) {
+                        skip_rest(&routes[i + 1..], t);
+                        return execute(route, None, &view, sampler, t);
+                    }
+                }
+                if T::ON {
+                    t.push(
+                        1,
+                        Verdict::Matched,
+                        format!("no rule matched: default route to all of {}", default.host),
+                    );
+                }
+                Decision {
+                    outcome: Outcome::Forward,
+                    destination: Some(default.clone()),
+                    ..Decision::pass_through()
+                }
+            }
+            HostTable::Virtual {
+                services,
+                merged: None,
+            } => {
+                if T::ON {
+                    t.push(
+                        0,
+                        Verdict::Info,
+                        format!("host {host}: {} VirtualService(s)", services.len()),
+                    );
+                }
+                for vs in services {
+                    if !vs.applies_to(ctx.gateway()) {
+                        if T::ON {
+                            t.push(
+                                1,
+                                Verdict::Skipped,
+                                format!(
+                                    "{}: gateways [{}] do not include {}",
+                                    vs.resource,
+                                    gateways_text(&vs.gateways),
+                                    ctx.gateway()
+                                ),
+                            );
+                        }
+                        continue;
+                    }
+                    if T::ON {
+                        t.push(1, Verdict::Info, format!("{}", vs.resource));
+                    }
+                    let mut survived = false;
+                    for (i, route) in vs.routes.iter().enumerate() {
+                        survived |= route_exists(route, ctx);
+                        if route_matches(route, &view, ctx, t, false) {
+                            skip_rest(&vs.routes[i + 1..], t);
+                            return execute(route, None, &view, sampler, t);
+                        }
+                    }
+                    if survived {
+                        if T::ON {
+                            t.push(1, Verdict::NotMatched, "no route matched: 404".into());
+                        }
+                        return not_found(&vs.resource);
+                    }
+                    if T::ON {
+                        t.push(
+                            1,
+                            Verdict::Skipped,
+                            "no route exists for this caller: the VirtualService does not apply"
+                                .into(),
+                        );
+                    }
+                }
+                if T::ON {
+                    t.push(0, Verdict::Info, "no VirtualService applies: passthrough".into());
+                }
+                Decision::pass_through()
+            }
+            HostTable::Virtual {
+                merged: Some(routes),
+                ..
+            } => {
+                if T::ON {
+                    t.push(
+                        0,
+                        Verdict::Info,
+                        format!("host {host}: {} merged route(s) (gateway merge)", routes.len()),
+                    );
+                }
+                let mut first: Option<&Arc<Resource>> = None;
+                for (vs, route) in routes {
+                    if !vs.applies_to(ctx.gateway()) {
+                        continue;
+                    }
+                    if route_exists(route, ctx) {
+                        first.get_or_insert(&vs.resource);
+                    }
+                    if route_matches(route, &view, ctx, t, false) {
+                        return execute(route, None, &view, sampler, t);
+                    }
+                }
+                match first {
+                    Some(resource) => not_found(resource),
+                    None => Decision::pass_through(),
+                }
+            }
+        }
+    }
+}
+
+fn gateways_text(g: &[Box<str>]) -> String {
+    if g.is_empty() {
+        "mesh".into()
+    } else {
+        g.join(", ")
+    }
+}
+
+fn not_found(resource: &Arc<Resource>) -> Decision {
+    Decision {
+        outcome: Outcome::NotFound,
+        resource: Some(resource.clone()),
+        status: Some(StatusCode::NOT_FOUND),
+        ..Decision::pass_through()
+    }
+}
+
+fn skip_rest<T: Tracer>(rest: &[Arc<Route>], t: &mut T) {
+    if T::ON {
+        for r in rest {
+            t.push(1, Verdict::Skipped, format!("{}: not reached", route_title(r)));
+        }
+    }
+}
+
+fn route_title(route: &Route) -> String {
+    let mut s = format!("{} {}", route.resource, route.path);
+    if let Some(name) = &route.name {
+        s.push_str(&format!(" (route {name})"));
+    }
+    if let Some(p) = route.resource.precedence {
+        s.push_str(&format!(" precedence {p}"));
+    }
+    s
+}
+
+/// Whether some match entry of the route exists for this context.
+fn route_exists(route: &Route, ctx: &Context) -> bool {
+    route.matches.is_empty() || route.matches.iter().any(|m| m.selector.fits(ctx).is_ok())
+}
+
+#[inline]
+fn route_matches<T: Tracer>(
+    route: &Route,
+    view: &RequestView<'_>,
+    ctx: &Context,
+    t: &mut T,
+    legacy: bool,
+) -> bool {
+    if route.matches.is_empty() {
+        if T::ON {
+            t.push(
+                1,
+                Verdict::Matched,
+                format!("{}: no conditions, matches every request", route_title(route)),
+            );
+        }
+        return true;
+    }
+    if T::ON {
+        t.push(1, Verdict::Info, route_title(route));
+    }
+    for (i, m) in route.matches.iter().enumerate() {
+        let label = if legacy {
+            "match".to_string()
+        } else {
+            match &m.name {
+                Some(n) => format!("match[{i}] ({n})"),
+                None => format!("match[{i}]"),
+            }
+        };
+        if let Err(why) = m.selector.fits(ctx) {
+            if T::ON {
+                t.push(2, Verdict::Skipped, format!("{label}: {why}"));
+            }
+            continue;
+        }
+        if !T::ON {
+            if m.matches(view) {
+                return true;
+            }
+            continue;
+        }
+        let mut all = true;
+        let mut lines = Vec::new();
+        for c in &m.conditions {
+            let value = c.value_for_explain(view);
+            let ok = c.holds_for(value.as_deref());
+            lines.push((
+                if ok {
+                    Verdict::Matched
+                } else {
+                    Verdict::NotMatched
+                },
+                format!("{} on {}", c.describe(), show_value(value.as_deref())),
+            ));
+            all &= ok;
+        }
+        let verdict = if all {
+            Verdict::Matched
+        } else {
+            Verdict::NotMatched
+        };
+        let summary = if m.conditions.is_empty() {
+            format!("{label}: no runtime conditions")
+        } else {
+            label
+        };
+        t.push(2, verdict, summary);
+        for (v, text) in lines {
+            t.push(3, v, text);
+        }
+        if all {
+            return true;
+        }
+    }
+    false
+}
+
+#[inline]
+fn fires(ppm: u32, sampler: &dyn Sampler) -> bool {
+    match ppm {
+        0 => false,
+        p if p >= PPM => true,
+        p => sampler.roll_ppm() < p,
+    }
+}
+
+fn execute<T: Tracer>(
+    route: &Arc<Route>,
+    _entry: Option<usize>,
+    view: &RequestView<'_>,
+    sampler: &dyn Sampler,
+    t: &mut T,
+) -> Decision {
+    let mut decision = Decision {
+        outcome: Outcome::Forward,
+        resource: Some(route.resource.clone()),
+        route: Some(route.clone()),
+        ..Decision::pass_through()
+    };
+    match &route.action {
+        Action::Redirect(r) => {
+            decision.outcome = Outcome::Redirect;
+            decision.status = Some(r.code);
+        }
+        Action::DirectResponse(d) => {
+            decision.outcome = Outcome::DirectResponse;
+            decision.status = Some(d.status);
+        }
+        Action::Forward {
+            destinations,
+            total_weight,
+        } => {
+            if let Some(fault) = &route.fault {
+                if let Some(delay) = &fault.delay
+                    && fires(delay.ppm, sampler)
+                {
+                    decision.delay = Some(delay.duration);
+                    if T::ON {
+                        t.push(1, Verdict::Info, format!("delay fault fired: {:?}", delay.duration));
+                    }
+                }
+                if let Some(abort) = &fault.abort
+                    && fires(abort.ppm, sampler)
+                {
+                    decision.outcome = Outcome::Abort;
+                    match (abort.status, view.is_grpc()) {
+                        (AbortStatus::Http(s), false) => decision.status = Some(s),
+                        (AbortStatus::Http(s), true) => {
+                            decision.status = Some(StatusCode::OK);
+                            decision.grpc_status = Some(grpc_status_for_http(s));
+                        }
+                        (AbortStatus::Grpc(code), _) => {
+                            decision.status = Some(StatusCode::OK);
+                            decision.grpc_status = Some(code);
+                        }
+                    }
+                    if T::ON {
+                        t.push(1, Verdict::Info, "abort fault fired".into());
+                    }
+                    return decision;
+                }
+            }
+            decision.destination = pick(destinations, *total_weight, sampler);
+        }
+    }
+    decision
+}
+
+#[inline]
+fn pick(
+    destinations: &[super::route::WeightedDestination],
+    total: u32,
+    sampler: &dyn Sampler,
+) -> Option<Arc<Destination>> {
+    if destinations.len() == 1 {
+        return Some(destinations[0].destination.clone());
+    }
+    let mut candidates = destinations.iter().filter(|d| d.weight > 0);
+    let first = candidates.next()?;
+    if candidates.next().is_none() {
+        return Some(first.destination.clone());
+    }
+    let mut r = sampler.pick(total);
+    for d in destinations.iter().filter(|d| d.weight > 0) {
+        if r < d.weight {
+            return Some(d.destination.clone());
+        }
+        r -= d.weight;
+    }
+    Some(first.destination.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_normalised() {
+        assert_eq!(normalize_host(b"Reviews:9080").as_deref(), Some("reviews"));
+        assert_eq!(normalize_host(b"reviews.").as_deref(), Some("reviews"));
+        assert_eq!(normalize_host(b"[::1]:8080").as_deref(), Some("[::1]"));
+        assert_eq!(normalize_host(b""), None);
+    }
+
+    #[test]
+    fn domain_order() {
+        let mut idx = HostIndex::default();
+        assert!(idx.insert("*", 0));
+        assert!(idx.insert("*.foo.com", 1));
+        assert!(idx.insert("*.bar.foo.com", 2));
+        assert!(idx.insert("api.*", 3));
+        assert!(idx.insert("exact.foo.com", 4));
+        assert!(!idx.insert("exact.foo.com", 5));
+        assert_eq!(idx.lookup("exact.foo.com"), Some(4));
+        assert_eq!(idx.lookup("a.bar.foo.com"), Some(2));
+        assert_eq!(idx.lookup("a.foo.com"), Some(1));
+        assert_eq!(idx.lookup("foo.com"), Some(0));
+        assert_eq!(idx.lookup("api.foo.com"), Some(1), "suffix wildcards come before prefix ones");
+        assert_eq!(idx.lookup("api.example"), Some(3));
+    }
+}
