@@ -176,6 +176,7 @@ pub(crate) fn snake_to_camel(key: &str) -> String {
 }
 
 /// One document of a stream: its root (absent for an empty document) and its 1-based line.
+#[derive(Debug)]
 pub(crate) struct Document {
     pub(crate) root: Option<Node>,
     pub(crate) line: usize,
@@ -244,11 +245,16 @@ pub(crate) fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>,
 
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
-            syntax_error(
+            let err = syntax_error(
                 e.marker().line(),
                 e.marker().col() + 1,
                 format!("invalid YAML: {}", e.info()),
-            )
+            );
+            if e.info().contains("recursion limit") {
+                err.with_kind(ErrorKind::Limit)
+            } else {
+                err
+            }
         })?;
         let finished: Option<(Node, usize)> = match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
@@ -436,7 +442,7 @@ mod tests {
     fn deep_nesting_is_bounded() {
         let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let err = parse_stream(&text, &Limits::default()).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Limit);
+        assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
     }
 
     #[test]

@@ -168,7 +168,10 @@ impl Selector {
             ));
         }
         if let Some(source) = &self.legacy_source {
-            let service = ctx.caller().and_then(|c| c.service.as_deref());
+            // The caller's service: as set, else its `app` label (Kubernetes' convention).
+            let service = ctx
+                .caller()
+                .and_then(|c| c.service.as_deref().or_else(|| c.labels.get("app")));
             let name_ok = service.is_some_and(|s| {
                 source
                     .names
