@@ -6,12 +6,19 @@
 //! destinations, weighted splits, percentage-based aborts and delays.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 
 pub mod config;
 pub mod model;
 
-pub use config::{DocumentRef, ErrorKind, Limits, LoadError, LoadOptions, Loader, RuleSet, Warning};
+pub use config::{
+    DocumentRef, ErrorKind, Limits, LoadError, LoadOptions, Loader, RuleSet, Warning,
+};
 pub use model::{
     AlwaysSampler, Caller, Context, Decision, Destination, ExplainLine, Explanation, Labels,
     NeverSampler, Outcome, Resource, ResourceKind, Route, RouteTable, Sampler, ScriptedSampler,

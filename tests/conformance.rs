@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 use tower_mesh::{
-    Caller, Context, Decision, LoadOptions, Loader, Outcome, RuleSet, SeededSampler,
-    ThreadSampler,
+    Caller, Context, Decision, LoadOptions, Loader, Outcome, RuleSet, SeededSampler, ThreadSampler,
 };
 
 #[derive(Deserialize)]
@@ -58,7 +57,9 @@ struct CaseRequest {
 }
 
 /// `Some(None)` is an explicit `null`; `None` is a key left out.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -99,7 +100,9 @@ struct Tally {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
@@ -114,7 +117,12 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")];
     if let Ok(extra) = std::env::var("TOWER_MESH_CONFORMANCE_DIR") {
-        dirs.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+        dirs.extend(
+            extra
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        );
     }
     let mut tally = Tally::default();
     let mut empty_dirs = Vec::new();
@@ -165,8 +173,12 @@ fn run_file(file: &Path, tally: &mut Tally) {
 }
 
 fn run_case(file: &Path, case: &Case, tally: &mut Tally) -> Result<(), String> {
-    let options = LoadOptions::default()
-        .gateway_merge(case.options.as_ref().and_then(|o| o.gateway_merge).unwrap_or(false));
+    let options = LoadOptions::default().gateway_merge(
+        case.options
+            .as_ref()
+            .and_then(|o| o.gateway_merge)
+            .unwrap_or(false),
+    );
     let mut loader = Loader::new().options(options);
     match (&case.config, &case.config_files) {
         (Some(c), None) => loader = loader.text(c.clone()),
@@ -184,9 +196,13 @@ fn run_case(file: &Path, case: &Case, tally: &mut Tally) -> Result<(), String> {
             return Err("a case with `load_error` has no `requests`".into());
         }
         return match loaded {
-            Ok(_) => Err(format!("expected a load error containing {want:?}, but the configuration loaded")),
+            Ok(_) => Err(format!(
+                "expected a load error containing {want:?}, but the configuration loaded"
+            )),
             Err(e) if e.to_string().to_lowercase().contains(&want.to_lowercase()) => Ok(()),
-            Err(e) => Err(format!("expected a load error containing {want:?}, got: {e}")),
+            Err(e) => Err(format!(
+                "expected a load error containing {want:?}, got: {e}"
+            )),
         };
     }
     let rules = loaded.map_err(|e| format!("the configuration does not load: {e}"))?;
@@ -210,7 +226,11 @@ fn run_case(file: &Path, case: &Case, tally: &mut Tally) -> Result<(), String> {
             Ok(()) => tally.passed += 1,
             Err(why) => {
                 tally.failed += 1;
-                println!("FAIL {} case {} request {i} ({label}):\n{why}", file.display(), case.name);
+                println!(
+                    "FAIL {} case {} request {i} ({label}):\n{why}",
+                    file.display(),
+                    case.name
+                );
             }
         }
     }
@@ -274,7 +294,9 @@ fn run_request(rules: &RuleSet, r: &CaseRequest) -> Result<(), String> {
             return Err("with `samples` above 1, `fractions` is required".into());
         };
         let sampler = SeededSampler::new(0x7e57_ca5e);
-        let decisions: Vec<Decision> = (0..samples).map(|_| rules.evaluate(&req, &ctx, &sampler)).collect();
+        let decisions: Vec<Decision> = (0..samples)
+            .map(|_| rules.evaluate(&req, &ctx, &sampler))
+            .collect();
         let mut errors = Vec::new();
         for (key, &p) in fractions {
             let count = decisions
@@ -291,7 +313,11 @@ fn run_request(rules: &RuleSet, r: &CaseRequest) -> Result<(), String> {
                 errors.push(format!("  {key}: expected {p} ± {bound:.4}, observed {observed:.4} ({count} of {samples})"));
             }
         }
-        return if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) };
+        return if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
+        };
     }
     if e.fractions.is_some() {
         return Err("`fractions` needs `samples` above 1".into());
@@ -307,37 +333,72 @@ fn run_request(rules: &RuleSet, r: &CaseRequest) -> Result<(), String> {
         check("outcome", o.clone(), d.outcome().as_str().to_string());
     }
     if let Some(rule) = &e.rule {
-        check("rule", format!("{rule:?}"), format!("{:?}", d.rule().map(str::to_string)));
+        check(
+            "rule",
+            format!("{rule:?}"),
+            format!("{:?}", d.rule().map(str::to_string)),
+        );
     }
     if let Some(route) = &e.route {
-        check("route", format!("{route:?}"), format!("{:?}", d.route_name().map(str::to_string)));
+        check(
+            "route",
+            format!("{route:?}"),
+            format!("{:?}", d.route_name().map(str::to_string)),
+        );
     }
     if let Some(want) = &e.destination {
         match d.destination().filter(|_| d.outcome() == Outcome::Forward) {
-            None => check("destination", "a destination".into(), format!("none ({})", d.outcome())),
+            None => check(
+                "destination",
+                "a destination".into(),
+                format!("none ({})", d.outcome()),
+            ),
             Some(got) => {
                 if let Some(h) = &want.host {
                     check("destination.host", h.clone(), got.host().to_string());
                 }
                 if let Some(s) = &want.subset {
-                    check("destination.subset", format!("{:?}", Some(s)), format!("{:?}", got.subset()));
+                    check(
+                        "destination.subset",
+                        format!("{:?}", Some(s)),
+                        format!("{:?}", got.subset()),
+                    );
                 }
                 if let Some(l) = &want.labels {
-                    let got_labels: BTreeMap<String, String> =
-                        got.labels().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                    check("destination.labels", format!("{l:?}"), format!("{got_labels:?}"));
+                    let got_labels: BTreeMap<String, String> = got
+                        .labels()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    check(
+                        "destination.labels",
+                        format!("{l:?}"),
+                        format!("{got_labels:?}"),
+                    );
                 }
                 if let Some(p) = want.port {
-                    check("destination.port", format!("{:?}", Some(p)), format!("{:?}", got.port()));
+                    check(
+                        "destination.port",
+                        format!("{:?}", Some(p)),
+                        format!("{:?}", got.port()),
+                    );
                 }
             }
         }
     }
     if let Some(status) = &e.status {
-        check("status", format!("{status:?}"), format!("{:?}", d.status().map(|s| s.as_u16())));
+        check(
+            "status",
+            format!("{status:?}"),
+            format!("{:?}", d.status().map(|s| s.as_u16())),
+        );
     }
     if let Some(g) = e.grpc_status {
-        check("grpc_status", format!("{:?}", Some(g)), format!("{:?}", d.grpc_status()));
+        check(
+            "grpc_status",
+            format!("{:?}", Some(g)),
+            format!("{:?}", d.grpc_status()),
+        );
     }
     if let Some(ms) = e.delay_ms {
         let got = d.delay().map_or(0, |d| d.as_millis() as u64);
@@ -349,7 +410,9 @@ fn run_request(rules: &RuleSet, r: &CaseRequest) -> Result<(), String> {
         ("uri_after", e.uri_after.is_some()),
     ] {
         if present {
-            errors.push(format!("  {key}: not supported by this version of tower-mesh (route actions)"));
+            errors.push(format!(
+                "  {key}: not supported by this version of tower-mesh (route actions)"
+            ));
         }
     }
     if errors.is_empty() {
@@ -374,7 +437,9 @@ fn counts(key: &str, d: &Decision) -> Result<bool, String> {
         "subset" => forward && d.destination().and_then(|x| x.subset()) == Some(value),
         "labels" => {
             let Some((k, v)) = value.split_once('=') else {
-                return Err(format!("`labels:` keys look like labels:KEY=VALUE, not {key:?}"));
+                return Err(format!(
+                    "`labels:` keys look like labels:KEY=VALUE, not {key:?}"
+                ));
             };
             forward && d.destination().and_then(|x| x.labels().get(k)) == Some(v)
         }

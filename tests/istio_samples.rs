@@ -6,9 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use http::Request;
-use tower_mesh::{
-    Caller, Context, NeverSampler, Outcome, RuleSet, Sampler, ScriptedSampler,
-};
+use tower_mesh::{Caller, Context, NeverSampler, Outcome, RuleSet, Sampler, ScriptedSampler};
 
 fn samples() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/istio-samples");
@@ -56,54 +54,360 @@ const BASE: Check = Check {
 
 fn checks() -> Vec<Check> {
     vec![
-        Check { file: "bookinfo-gateway.yaml", target: "bookinfo.example.com", uri: "/productpage", ctx: |c| c.with_gateway("bookinfo-gateway"), host: "productpage", port: Some(9080), ..BASE },
-        Check { file: "bookinfo-gateway.yaml", target: "bookinfo.example.com", uri: "/admin", ctx: |c| c.with_gateway("bookinfo-gateway"), outcome: Outcome::NotFound, status: Some(404), ..BASE },
-        Check { file: "bookinfo-gateway.yaml", target: "productpage", uri: "/productpage", outcome: Outcome::PassThrough, ..BASE },
-        Check { file: "certmanager-gateway.yaml", target: "example.com", uri: "/.well-known/acme-challenge/abc", ctx: |c| c.with_gateway("cert-manager-gateway"), host: "cert-manager-resolver", port: Some(8089), ..BASE },
-        Check { file: "destination-rule-all.yaml", target: "reviews", outcome: Outcome::PassThrough, ..BASE },
-        Check { file: "destination-rule-all-mtls.yaml", target: "reviews", outcome: Outcome::PassThrough, ..BASE },
-        Check { file: "destination-rule-reviews.yaml", target: "reviews", outcome: Outcome::PassThrough, ..BASE },
-        Check { file: "egress-rule-google-apis.yaml", target: "www.googleapis.com", ctx: |c| c.with_port(80), host: "www.googleapis.com", port: Some(443), ..BASE },
-        Check { file: "egress-rule-google-apis.yaml", target: "www.googleapis.com", ctx: |c| c.with_port(443), outcome: Outcome::PassThrough, ..BASE },
-        Check { file: "fault-injection-details-v1.yaml", target: "details", outcome: Outcome::Abort, status: Some(555), ..BASE },
-        Check { file: "virtual-service-all-v1.yaml", target: "reviews", host: "reviews", version: Some("v1"), ..BASE },
-        Check { file: "virtual-service-all-v1.yaml", target: "productpage", host: "productpage", version: Some("v1"), ..BASE },
-        Check { file: "virtual-service-details-v2.yaml", target: "details", host: "details", version: Some("v2"), ..BASE },
-        Check { file: "virtual-service-ratings-db.yaml", target: "ratings", host: "ratings", version: Some("v2"), ..BASE },
-        Check { file: "virtual-service-ratings-db.yaml", target: "reviews", host: "reviews", version: Some("v3"), ..BASE },
-        Check { file: "virtual-service-ratings-mysql-vm.yaml", target: "ratings", host: "ratings", version: Some("v2-mysql-vm"), ..BASE },
-        Check { file: "virtual-service-ratings-mysql.yaml", target: "ratings", host: "ratings", version: Some("v2-mysql"), ..BASE },
-        Check { file: "virtual-service-ratings-test-abort.yaml", target: "ratings", headers: &[("end-user", "jason")], outcome: Outcome::Abort, status: Some(500), ..BASE },
-        Check { file: "virtual-service-ratings-test-abort.yaml", target: "ratings", headers: &[("end-user", "ann")], host: "ratings", version: Some("v1"), ..BASE },
-        Check { file: "virtual-service-ratings-test-delay.yaml", target: "ratings", headers: &[("end-user", "jason")], host: "ratings", version: Some("v1"), ..BASE },
-        Check { file: "virtual-service-reviews-50-v3.yaml", target: "reviews", sampler: || pick(49), host: "reviews", version: Some("v1"), ..BASE },
-        Check { file: "virtual-service-reviews-50-v3.yaml", target: "reviews", sampler: || pick(50), host: "reviews", version: Some("v3"), ..BASE },
-        Check { file: "virtual-service-reviews-80-20.yaml", target: "reviews", sampler: || pick(79), host: "reviews", version: Some("v1"), ..BASE },
-        Check { file: "virtual-service-reviews-80-20.yaml", target: "reviews", sampler: || pick(80), host: "reviews", version: Some("v2"), ..BASE },
-        Check { file: "virtual-service-reviews-90-10.yaml", target: "reviews", sampler: || pick(90), host: "reviews", version: Some("v2"), ..BASE },
-        Check { file: "virtual-service-reviews-jason-v2-v3.yaml", target: "reviews", headers: &[("end-user", "jason")], host: "reviews", version: Some("v2"), ..BASE },
-        Check { file: "virtual-service-reviews-jason-v2-v3.yaml", target: "reviews", host: "reviews", version: Some("v3"), ..BASE },
-        Check { file: "virtual-service-reviews-test-v2.yaml", target: "reviews", headers: &[("end-user", "jason")], host: "reviews", version: Some("v2"), ..BASE },
-        Check { file: "virtual-service-reviews-test-v2.yaml", target: "reviews", host: "reviews", version: Some("v1"), ..BASE },
-        Check { file: "virtual-service-reviews-v2-v3.yaml", target: "reviews", sampler: || pick(50), host: "reviews", version: Some("v3"), ..BASE },
-        Check { file: "virtual-service-reviews-v3.yaml", target: "reviews", host: "reviews", version: Some("v3"), ..BASE },
+        Check {
+            file: "bookinfo-gateway.yaml",
+            target: "bookinfo.example.com",
+            uri: "/productpage",
+            ctx: |c| c.with_gateway("bookinfo-gateway"),
+            host: "productpage",
+            port: Some(9080),
+            ..BASE
+        },
+        Check {
+            file: "bookinfo-gateway.yaml",
+            target: "bookinfo.example.com",
+            uri: "/admin",
+            ctx: |c| c.with_gateway("bookinfo-gateway"),
+            outcome: Outcome::NotFound,
+            status: Some(404),
+            ..BASE
+        },
+        Check {
+            file: "bookinfo-gateway.yaml",
+            target: "productpage",
+            uri: "/productpage",
+            outcome: Outcome::PassThrough,
+            ..BASE
+        },
+        Check {
+            file: "certmanager-gateway.yaml",
+            target: "example.com",
+            uri: "/.well-known/acme-challenge/abc",
+            ctx: |c| c.with_gateway("cert-manager-gateway"),
+            host: "cert-manager-resolver",
+            port: Some(8089),
+            ..BASE
+        },
+        Check {
+            file: "destination-rule-all.yaml",
+            target: "reviews",
+            outcome: Outcome::PassThrough,
+            ..BASE
+        },
+        Check {
+            file: "destination-rule-all-mtls.yaml",
+            target: "reviews",
+            outcome: Outcome::PassThrough,
+            ..BASE
+        },
+        Check {
+            file: "destination-rule-reviews.yaml",
+            target: "reviews",
+            outcome: Outcome::PassThrough,
+            ..BASE
+        },
+        Check {
+            file: "egress-rule-google-apis.yaml",
+            target: "www.googleapis.com",
+            ctx: |c| c.with_port(80),
+            host: "www.googleapis.com",
+            port: Some(443),
+            ..BASE
+        },
+        Check {
+            file: "egress-rule-google-apis.yaml",
+            target: "www.googleapis.com",
+            ctx: |c| c.with_port(443),
+            outcome: Outcome::PassThrough,
+            ..BASE
+        },
+        Check {
+            file: "fault-injection-details-v1.yaml",
+            target: "details",
+            outcome: Outcome::Abort,
+            status: Some(555),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-all-v1.yaml",
+            target: "reviews",
+            host: "reviews",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-all-v1.yaml",
+            target: "productpage",
+            host: "productpage",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-details-v2.yaml",
+            target: "details",
+            host: "details",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-ratings-db.yaml",
+            target: "ratings",
+            host: "ratings",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-ratings-db.yaml",
+            target: "reviews",
+            host: "reviews",
+            version: Some("v3"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-ratings-mysql-vm.yaml",
+            target: "ratings",
+            host: "ratings",
+            version: Some("v2-mysql-vm"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-ratings-mysql.yaml",
+            target: "ratings",
+            host: "ratings",
+            version: Some("v2-mysql"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-ratings-test-abort.yaml",
+            target: "ratings",
+            headers: &[("end-user", "jason")],
+            outcome: Outcome::Abort,
+            status: Some(500),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-ratings-test-abort.yaml",
+            target: "ratings",
+            headers: &[("end-user", "ann")],
+            host: "ratings",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-ratings-test-delay.yaml",
+            target: "ratings",
+            headers: &[("end-user", "jason")],
+            host: "ratings",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-50-v3.yaml",
+            target: "reviews",
+            sampler: || pick(49),
+            host: "reviews",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-50-v3.yaml",
+            target: "reviews",
+            sampler: || pick(50),
+            host: "reviews",
+            version: Some("v3"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-80-20.yaml",
+            target: "reviews",
+            sampler: || pick(79),
+            host: "reviews",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-80-20.yaml",
+            target: "reviews",
+            sampler: || pick(80),
+            host: "reviews",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-90-10.yaml",
+            target: "reviews",
+            sampler: || pick(90),
+            host: "reviews",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-jason-v2-v3.yaml",
+            target: "reviews",
+            headers: &[("end-user", "jason")],
+            host: "reviews",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-jason-v2-v3.yaml",
+            target: "reviews",
+            host: "reviews",
+            version: Some("v3"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-test-v2.yaml",
+            target: "reviews",
+            headers: &[("end-user", "jason")],
+            host: "reviews",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-test-v2.yaml",
+            target: "reviews",
+            host: "reviews",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-v2-v3.yaml",
+            target: "reviews",
+            sampler: || pick(50),
+            host: "reviews",
+            version: Some("v3"),
+            ..BASE
+        },
+        Check {
+            file: "virtual-service-reviews-v3.yaml",
+            target: "reviews",
+            host: "reviews",
+            version: Some("v3"),
+            ..BASE
+        },
         // Legacy RouteRules, each with route-rule-all-v1.yaml.
-        Check { file: "legacy-v1alpha2/route-rule-all-v1.yaml", target: "reviews", host: "reviews", version: Some("v1"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-all-v1-mtls.yaml", target: "details", host: "details", version: Some("v1"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-details-v2.yaml", target: "details", host: "details", version: Some("v2"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-ratings-db.yaml", target: "ratings", host: "ratings", version: Some("v2"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-ratings-mysql-vm.yaml", target: "ratings", host: "ratings", version: Some("v2-mysql-vm"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-ratings-mysql.yaml", target: "ratings", host: "ratings", version: Some("v2-mysql"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-ratings-test-abort.yaml", target: "ratings", headers: &[("cookie", "session=1;user=jason")], outcome: Outcome::Abort, status: Some(500), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-ratings-test-abort.yaml", target: "ratings", headers: &[("cookie", "user=ann")], host: "ratings", version: Some("v1"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-ratings-test-delay.yaml", target: "ratings", headers: &[("cookie", "user=jason")], host: "ratings", version: Some("v1"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-reviews-50-v3.yaml", target: "reviews", sampler: || pick(50), host: "reviews", version: Some("v3"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-reviews-80-20.yaml", target: "reviews", sampler: || pick(80), host: "reviews", version: Some("v2"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-reviews-90-10.yaml", target: "reviews", sampler: || pick(89), host: "reviews", version: Some("v1"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-reviews-test-v2.yaml", target: "reviews", headers: &[("cookie", "user=jason")], host: "reviews", version: Some("v2"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-reviews-test-v2.yaml", target: "reviews", headers: &[("cookie", "user=jasonx")], host: "reviews", version: Some("v1"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-reviews-v2-v3.yaml", target: "reviews", sampler: || pick(10), host: "reviews", version: Some("v2"), ..BASE },
-        Check { file: "legacy-v1alpha2/route-rule-reviews-v3.yaml", target: "reviews", host: "reviews", version: Some("v3"), ..BASE },
+        Check {
+            file: "legacy-v1alpha2/route-rule-all-v1.yaml",
+            target: "reviews",
+            host: "reviews",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-all-v1-mtls.yaml",
+            target: "details",
+            host: "details",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-details-v2.yaml",
+            target: "details",
+            host: "details",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-ratings-db.yaml",
+            target: "ratings",
+            host: "ratings",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-ratings-mysql-vm.yaml",
+            target: "ratings",
+            host: "ratings",
+            version: Some("v2-mysql-vm"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-ratings-mysql.yaml",
+            target: "ratings",
+            host: "ratings",
+            version: Some("v2-mysql"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-ratings-test-abort.yaml",
+            target: "ratings",
+            headers: &[("cookie", "session=1;user=jason")],
+            outcome: Outcome::Abort,
+            status: Some(500),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-ratings-test-abort.yaml",
+            target: "ratings",
+            headers: &[("cookie", "user=ann")],
+            host: "ratings",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-ratings-test-delay.yaml",
+            target: "ratings",
+            headers: &[("cookie", "user=jason")],
+            host: "ratings",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-reviews-50-v3.yaml",
+            target: "reviews",
+            sampler: || pick(50),
+            host: "reviews",
+            version: Some("v3"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-reviews-80-20.yaml",
+            target: "reviews",
+            sampler: || pick(80),
+            host: "reviews",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-reviews-90-10.yaml",
+            target: "reviews",
+            sampler: || pick(89),
+            host: "reviews",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-reviews-test-v2.yaml",
+            target: "reviews",
+            headers: &[("cookie", "user=jason")],
+            host: "reviews",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-reviews-test-v2.yaml",
+            target: "reviews",
+            headers: &[("cookie", "user=jasonx")],
+            host: "reviews",
+            version: Some("v1"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-reviews-v2-v3.yaml",
+            target: "reviews",
+            sampler: || pick(10),
+            host: "reviews",
+            version: Some("v2"),
+            ..BASE
+        },
+        Check {
+            file: "legacy-v1alpha2/route-rule-reviews-v3.yaml",
+            target: "reviews",
+            host: "reviews",
+            version: Some("v3"),
+            ..BASE
+        },
     ]
 }
 
@@ -113,13 +417,16 @@ fn load(dir: &Path, file: &str) -> RuleSet {
     } else {
         dir.join("destination-rule-all.yaml")
     };
-    RuleSet::from_files([base, dir.join(file)]).unwrap_or_else(|e| panic!("{file} does not load: {e}"))
+    RuleSet::from_files([base, dir.join(file)])
+        .unwrap_or_else(|e| panic!("{file} does not load: {e}"))
 }
 
 #[test]
 fn every_sample_loads_and_decides() {
     let Some(dir) = samples() else {
-        eprintln!("../shared/istio-samples is absent; the bundled fixtures in tests/evaluate.rs still run");
+        eprintln!(
+            "../shared/istio-samples is absent; the bundled fixtures in tests/evaluate.rs still run"
+        );
         return;
     };
     let checks = checks();
@@ -128,8 +435,15 @@ fn every_sample_loads_and_decides() {
         for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
             let path = entry.unwrap().path();
             if path.is_file() {
-                let name = path.strip_prefix(&dir).unwrap().to_string_lossy().to_string();
-                assert!(checks.iter().any(|c| c.file == name), "no decision is checked for {name}");
+                let name = path
+                    .strip_prefix(&dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                assert!(
+                    checks.iter().any(|c| c.file == name),
+                    "no decision is checked for {name}"
+                );
             }
         }
     }
@@ -140,7 +454,11 @@ fn every_sample_loads_and_decides() {
             req = req.header(*k, *v);
         }
         let req = req.body(()).unwrap();
-        let ctx = (c.ctx)(Context::new().with_target(c.target).with_caller(Caller::new()));
+        let ctx = (c.ctx)(
+            Context::new()
+                .with_target(c.target)
+                .with_caller(Caller::new()),
+        );
         let sampler = (c.sampler)();
         let d = rules.evaluate(&req, &ctx, &*sampler);
         let what = format!("{} for {} {}: {d}", c.file, c.target, c.uri);
@@ -160,8 +478,14 @@ fn the_delay_sample_delays_jason_by_seven_seconds() {
     let Some(dir) = samples() else { return };
     let rules = load(&dir, "virtual-service-ratings-test-delay.yaml");
     let ctx = Context::new().with_target("ratings");
-    let jason = Request::get("/").header("end-user", "jason").body(()).unwrap();
+    let jason = Request::get("/")
+        .header("end-user", "jason")
+        .body(())
+        .unwrap();
     let other = Request::get("/").body(()).unwrap();
-    assert_eq!(rules.evaluate(&jason, &ctx, &NeverSampler).delay(), Some(std::time::Duration::from_secs(7)));
+    assert_eq!(
+        rules.evaluate(&jason, &ctx, &NeverSampler).delay(),
+        Some(std::time::Duration::from_secs(7))
+    );
     assert_eq!(rules.evaluate(&other, &ctx, &NeverSampler).delay(), None);
 }

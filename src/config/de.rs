@@ -46,7 +46,10 @@ impl de::Error for DeError {
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         DeError(LoadError::new(
             ErrorKind::UnknownField,
-            format!("`{field}` is not a field here; allowed: {}", expected.join(", ")),
+            format!(
+                "`{field}` is not a field here; allowed: {}",
+                expected.join(", ")
+            ),
         ))
     }
 }
@@ -54,10 +57,8 @@ impl de::Error for DeError {
 impl DeError {
     /// Puts the location on an error that has none yet (the innermost location wins).
     fn at(mut self, path: &str, node: &Node) -> Self {
-        if self.0.path.is_none() && self.0.line.is_none() {
-            self.0.path = (!path.is_empty()).then(|| path.to_string());
-            self.0.line = Some(node.line);
-            self.0.column = Some(node.column);
+        if !self.0.is_located() {
+            self.0 = self.0.with_path(path).at(node.line, node.column);
         }
         self
     }
@@ -110,9 +111,9 @@ impl NodeDe<'_> {
     fn wrong<V>(&self, exp: &dyn de::Expected) -> Result<V, DeError> {
         let mut err = <DeError as de::Error>::invalid_type(self.unexpected(), exp);
         if self.node.scalar_type() != ScalarType::Str
-            && matches!(self.node.value, Value::Scalar { .. })
+            && let Some(v) = self.scalar()
         {
-            err.0.value = self.scalar().map(str::to_string);
+            err.0 = err.0.with_value(v);
         }
         Err(err.at(self.path, self.node))
     }
@@ -150,7 +151,7 @@ impl NodeDe<'_> {
                     ErrorKind::InvalidValue,
                     format!("`{text}` is out of range for an integer"),
                 ));
-                err.0.value = Some(text.to_string());
+                err.0 = err.0.with_value(text);
                 Err(err.at(self.path, self.node))
             }
         }
@@ -378,7 +379,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             (Some(t), ScalarType::Str) => {
                 let de: de::value::StrDeserializer<'_, DeError> = t.into_deserializer();
                 let r = visitor.visit_enum(de).map_err(|mut e| {
-                    e.0.value = Some(t.to_string());
+                    e.0 = e.0.with_value(t);
                     e
                 });
                 self.locate(r)
@@ -455,7 +456,7 @@ impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAc
                 let path = child_key(self.path, text);
                 let mut err = <DeError as de::Error>::unknown_field(text, fields);
                 if let Some(hint) = fields.iter().find(|f| f.eq_ignore_ascii_case(text)) {
-                    err.0.message.push_str(&format!(" (did you mean `{hint}`?)"));
+                    err.0.append_message(&format!(" (did you mean `{hint}`?)"));
                 }
                 return Err(err.at(&path, key));
             }

@@ -106,19 +106,22 @@ impl ErrorKind {
 /// assert!(err.to_string().starts_with("document 1 (VirtualService reviews), line 10"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoadError {
-    pub(crate) kind: ErrorKind,
-    pub(crate) document: Option<DocumentRef>,
-    pub(crate) path: Option<String>,
-    pub(crate) value: Option<String>,
-    pub(crate) message: String,
-    pub(crate) line: Option<usize>,
-    pub(crate) column: Option<usize>,
+pub struct LoadError(Box<Inner>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Inner {
+    kind: ErrorKind,
+    document: Option<DocumentRef>,
+    path: Option<String>,
+    value: Option<String>,
+    message: String,
+    line: Option<usize>,
+    column: Option<usize>,
 }
 
 impl LoadError {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        LoadError {
+        LoadError(Box::new(Inner {
             kind,
             document: None,
             path: None,
@@ -126,60 +129,91 @@ impl LoadError {
             message: message.into(),
             line: None,
             column: None,
-        }
+        }))
     }
 
     pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
-        self.kind = kind;
+        self.0.kind = kind;
         self
+    }
+
+    pub(crate) fn with_document(mut self, document: DocumentRef) -> Self {
+        self.0.document = Some(document);
+        self
+    }
+
+    pub(crate) fn with_path(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.0.path = (!path.is_empty()).then_some(path);
+        self
+    }
+
+    pub(crate) fn with_value(mut self, value: impl Into<String>) -> Self {
+        self.0.value = Some(value.into());
+        self
+    }
+
+    pub(crate) fn at(mut self, line: usize, column: usize) -> Self {
+        self.0.line = Some(line);
+        self.0.column = Some(column);
+        self
+    }
+
+    pub(crate) fn is_located(&self) -> bool {
+        self.0.path.is_some() || self.0.line.is_some()
+    }
+
+    pub(crate) fn append_message(&mut self, text: &str) {
+        self.0.message.push_str(text);
     }
 
     /// What kind of problem this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The document the problem is in, when it is in one.
     pub fn document(&self) -> Option<&DocumentRef> {
-        self.document.as_ref()
+        self.0.document.as_ref()
     }
 
     /// The field path inside the document, e.g. `spec.http[0].route[1].weight`.
     pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
+        self.0.path.as_deref()
     }
 
     /// The offending value, as written.
     pub fn value(&self) -> Option<&str> {
-        self.value.as_deref()
+        self.0.value.as_deref()
     }
 
     /// What is wrong and what is allowed, without the location.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// 1-based line in the input, when the format can tell it.
     pub fn line(&self) -> Option<usize> {
-        self.line
+        self.0.line
     }
 
     /// 1-based column in the input, when the format can tell it.
     pub fn column(&self) -> Option<usize> {
-        self.column
+        self.0.column
     }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
         let mut sep = "";
-        if let Some(doc) = &self.document {
+        if let Some(doc) = &e.document {
             write!(f, "{doc}")?;
             sep = ", ";
         }
-        if let Some(line) = self.line {
+        if let Some(line) = e.line {
             write!(f, "{sep}line {line}")?;
-            if let Some(col) = self.column {
+            if let Some(col) = e.column {
                 write!(f, ", column {col}")?;
             }
             sep = ", ";
@@ -187,10 +221,10 @@ impl fmt::Display for LoadError {
         if !sep.is_empty() {
             f.write_str(": ")?;
         }
-        if let Some(path) = &self.path {
+        if let Some(path) = &e.path {
             write!(f, "{path}: ")?;
         }
-        write!(f, "{}: {}", self.kind.label(), self.message)
+        write!(f, "{}: {}", e.kind.label(), e.message)
     }
 }
 

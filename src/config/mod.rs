@@ -25,7 +25,7 @@ pub use rule_set::{Loader, RuleSet};
 /// It serves files kept beside Istio's own, such as conformance case files.
 ///
 /// ```
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// struct Case { name: String }
 ///
 /// let cases: Vec<Case> = tower_mesh::config::read_yaml("name: a\n---\nname: b\n")?;
@@ -40,13 +40,12 @@ pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, L
     let mut out = Vec::new();
     for (i, doc) in node::parse_stream(text, &limits)?.into_iter().enumerate() {
         let Some(root) = doc.root else { continue };
-        let value = de::from_node(&root, "").map_err(|mut e| {
-            e.document = Some(DocumentRef {
+        let value = de::from_node(&root, "").map_err(|e| {
+            e.with_document(DocumentRef {
                 index: i + 1,
                 line: doc.line,
                 ..DocumentRef::default()
-            });
-            e
+            })
         })?;
         out.push(value);
     }

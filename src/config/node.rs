@@ -25,7 +25,10 @@ pub(crate) struct Node {
 #[derive(Clone, Debug)]
 pub(crate) enum Value {
     /// A scalar. `plain` is false for quoted and block scalars, which are always strings.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -218,10 +221,7 @@ fn count_nodes(node: &Node) -> usize {
 }
 
 fn syntax_error(line: usize, column: usize, message: String) -> LoadError {
-    let mut err = LoadError::new(ErrorKind::Syntax, message);
-    err.line = Some(line);
-    err.column = Some(column);
-    err
+    LoadError::new(ErrorKind::Syntax, message).at(line, column)
 }
 
 /// Parses a YAML stream (JSON is a subset of it) into documents.
@@ -408,13 +408,19 @@ mod tests {
         assert_eq!(docs.len(), 3);
         let b = docs[1].root.as_ref().unwrap().get("b").unwrap();
         assert_eq!(b.get("c").unwrap().line, 4);
-        assert!(docs[2].root.is_none(), "a trailing empty document has no root");
+        assert!(
+            docs[2].root.is_none(),
+            "a trailing empty document has no root"
+        );
     }
 
     #[test]
     fn json_is_read_too() {
         let docs = parse(r#"{"kind": "VirtualService", "spec": {"hosts": ["a"]}}"#);
-        assert_eq!(docs[0].root.as_ref().unwrap().get_str("kind"), Some("VirtualService"));
+        assert_eq!(
+            docs[0].root.as_ref().unwrap().get_str("kind"),
+            Some("VirtualService")
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ impl RuleSet {
     }
 
     /// Loads several files together, as one set of rules, in order.
-    pub fn from_files<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Self, LoadError> {
+    pub fn from_files<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Self, LoadError> {
         let mut loader = Loader::new();
         for p in paths {
             loader = loader.file(p.as_ref());
@@ -163,7 +165,12 @@ impl RuleSet {
     /// assert!(text.ends_with("decision: not_found with status 404 (by VirtualService default/reviews)"), "{text}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn explain<B>(&self, req: &Request<B>, ctx: &Context, sampler: &dyn Sampler) -> Explanation {
+    pub fn explain<B>(
+        &self,
+        req: &Request<B>,
+        ctx: &Context,
+        sampler: &dyn Sampler,
+    ) -> Explanation {
         self.table.explain(req, ctx, sampler)
     }
 }
@@ -264,36 +271,31 @@ impl Loader {
                 Source::Text(t) => (None, std::borrow::Cow::Borrowed(t.as_str())),
                 Source::File(p) => {
                     files.push(p.clone());
+                    let in_file = DocumentRef {
+                        file: Some(p.clone()),
+                        ..DocumentRef::default()
+                    };
                     let bytes = std::fs::read(p).map_err(|e| {
-                        let mut err = LoadError::new(ErrorKind::Io, format!("{}: {e}", p.display()));
-                        err.document = Some(DocumentRef {
-                            file: Some(p.clone()),
-                            ..DocumentRef::default()
-                        });
-                        err
+                        LoadError::new(ErrorKind::Io, format!("{}: {e}", p.display()))
+                            .with_document(in_file.clone())
                     })?;
                     let text = String::from_utf8(bytes).map_err(|e| {
-                        let mut err = LoadError::new(
+                        let offset = e.utf8_error().valid_up_to();
+                        LoadError::new(
                             ErrorKind::Syntax,
-                            format!("the file is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
-                        );
-                        err.document = Some(DocumentRef {
-                            file: Some(p.clone()),
-                            ..DocumentRef::default()
-                        });
-                        err
+                            format!("the file is not UTF-8 (invalid byte at offset {offset})"),
+                        )
+                        .with_document(in_file.clone())
                     })?;
                     (Some(p.clone()), std::borrow::Cow::Owned(text))
                 }
             };
-            let docs = parse_stream(&text, &self.options.limits).map_err(|mut e| {
-                if file.is_some() {
-                    e.document = Some(DocumentRef {
-                        file: file.clone(),
-                        ..DocumentRef::default()
-                    });
-                }
-                e
+            let docs = parse_stream(&text, &self.options.limits).map_err(|e| match &file {
+                Some(_) => e.with_document(DocumentRef {
+                    file: file.clone(),
+                    ..DocumentRef::default()
+                }),
+                None => e,
             })?;
             for (i, document) in docs.into_iter().enumerate() {
                 let Some(root) = document.root else { continue };
@@ -332,16 +334,17 @@ enum Read {
     Entry(Entry),
 }
 
-fn doc_error(doc: &DocumentRef, node: &Node, path: &str, kind: ErrorKind, message: String) -> LoadError {
-    LoadError {
-        kind,
-        document: Some(doc.clone()),
-        path: (!path.is_empty()).then(|| path.to_string()),
-        value: None,
-        message,
-        line: Some(node.line),
-        column: Some(node.column),
-    }
+fn doc_error(
+    doc: &DocumentRef,
+    node: &Node,
+    path: &str,
+    kind: ErrorKind,
+    message: String,
+) -> LoadError {
+    LoadError::new(kind, message)
+        .with_document(doc.clone())
+        .with_path(path)
+        .at(node.line, node.column)
 }
 
 fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
@@ -351,7 +354,10 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
             &root,
             "",
             ErrorKind::WrongType,
-            format!("a document must be a mapping with apiVersion, kind, metadata and spec; found {}", root.describe()),
+            format!(
+                "a document must be a mapping with apiVersion, kind, metadata and spec; found {}",
+                root.describe()
+            ),
         ));
     };
     let field = |name: &str| -> Result<Option<String>, LoadError> {
@@ -360,12 +366,24 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
             Some(n) => match &n.value {
                 Value::Scalar { text, .. } if !n.is_null() => Ok(Some(text.clone())),
                 _ if n.is_null() => Ok(None),
-                _ => Err(doc_error(&doc, n, name, ErrorKind::WrongType, format!("expected a string, found {}", n.describe()))),
+                _ => Err(doc_error(
+                    &doc,
+                    n,
+                    name,
+                    ErrorKind::WrongType,
+                    format!("expected a string, found {}", n.describe()),
+                )),
             },
         }
     };
     let Some(kind) = field("kind")? else {
-        return Err(doc_error(&doc, &root, "kind", ErrorKind::MissingField, "the required field `kind` is absent".into()));
+        return Err(doc_error(
+            &doc,
+            &root,
+            "kind",
+            ErrorKind::MissingField,
+            "the required field `kind` is absent".into(),
+        ));
     };
     let api_version = field("apiVersion")?.unwrap_or_default();
     doc.kind = Some(kind.clone());
@@ -377,13 +395,30 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
     let kind_enum = match kind.as_str() {
         "RouteRule" => {
             if api_version != "config.istio.io/v1alpha2" {
-                return Err(doc_error(&doc, &root, "apiVersion", ErrorKind::InvalidValue, format!("`{api_version}`: a RouteRule's apiVersion must be config.istio.io/v1alpha2")));
+                return Err(doc_error(
+                    &doc,
+                    &root,
+                    "apiVersion",
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "`{api_version}`: a RouteRule's apiVersion must be config.istio.io/v1alpha2"
+                    ),
+                ));
             }
             ResourceKind::RouteRule
         }
         "VirtualService" | "DestinationRule" if api_version.starts_with("networking.istio.io/") => {
             if !NETWORKING_VERSIONS.contains(&api_version.as_str()) {
-                return Err(doc_error(&doc, &root, "apiVersion", ErrorKind::InvalidValue, format!("`{api_version}`: allowed: {}", NETWORKING_VERSIONS.join(", "))));
+                return Err(doc_error(
+                    &doc,
+                    &root,
+                    "apiVersion",
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "`{api_version}`: allowed: {}",
+                        NETWORKING_VERSIONS.join(", ")
+                    ),
+                ));
             }
             ResourceKind::VirtualService
         }
@@ -391,24 +426,46 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
     };
     for (k, _) in entries {
         if let Value::Scalar { text, .. } = &k.value
-            && !matches!(text.as_str(), "apiVersion" | "kind" | "metadata" | "spec" | "status")
+            && !matches!(
+                text.as_str(),
+                "apiVersion" | "kind" | "metadata" | "spec" | "status"
+            )
         {
-            return Err(doc_error(&doc, k, text, ErrorKind::UnknownField, format!("`{text}` is not a field here; allowed: apiVersion, kind, metadata, spec, status")));
+            return Err(doc_error(
+                &doc,
+                k,
+                text,
+                ErrorKind::UnknownField,
+                format!(
+                    "`{text}` is not a field here; allowed: apiVersion, kind, metadata, spec, status"
+                ),
+            ));
         }
     }
     let Some(name) = doc.name.clone().filter(|n| !n.is_empty()) else {
-        return Err(doc_error(&doc, meta.unwrap_or(&root), "metadata.name", ErrorKind::MissingField, "the required field `metadata.name` is absent".into()));
+        return Err(doc_error(
+            &doc,
+            meta.unwrap_or(&root),
+            "metadata.name",
+            ErrorKind::MissingField,
+            "the required field `metadata.name` is absent".into(),
+        ));
     };
     let Some(spec_node) = root.get("spec") else {
-        return Err(doc_error(&doc, &root, "spec", ErrorKind::MissingField, "the required field `spec` is absent".into()));
+        return Err(doc_error(
+            &doc,
+            &root,
+            "spec",
+            ErrorKind::MissingField,
+            "the required field `spec` is absent".into(),
+        ));
     };
-    let with_doc = |mut e: LoadError| {
-        e.document = Some(doc.clone());
-        e
-    };
+    let with_doc = |e: LoadError| e.with_document(doc.clone());
     let spec = match kind.as_str() {
         "RouteRule" => Spec::RouteRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
-        "VirtualService" => Spec::VirtualService(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
+        "VirtualService" => {
+            Spec::VirtualService(Box::new(from_node(spec_node, "spec").map_err(with_doc)?))
+        }
         _ => Spec::DestinationRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
     };
     let resource = Arc::new(Resource {
@@ -442,7 +499,9 @@ fn gateways_overlap(a: &[Box<str>], b: &[Box<str>]) -> bool {
         if g.is_empty() {
             vec!["mesh".to_string()]
         } else {
-            g.iter().map(|s| s.rsplit('/').next().unwrap_or(s).to_string()).collect()
+            g.iter()
+                .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+                .collect()
         }
     };
     let (a, b) = (norm(a), norm(b));
@@ -461,7 +520,9 @@ fn build(
         .into_iter()
         .partition(|e| matches!(e.spec, Spec::DestinationRule(_)));
     for e in drs {
-        let Spec::DestinationRule(spec) = e.spec else { continue };
+        let Spec::DestinationRule(spec) = e.spec else {
+            continue;
+        };
         let mut lw = Lowerer {
             doc: &e.doc,
             root: &e.root,
@@ -515,7 +576,10 @@ fn build(
         for host in vs.hosts {
             match vs_by_host.get(&host.canonical) {
                 Some(&at) => {
-                    if let Some(first) = vs_hosts[at].1.iter().find(|f| gateways_overlap(&f.gateways, &routes.gateways))
+                    if let Some(first) = vs_hosts[at]
+                        .1
+                        .iter()
+                        .find(|f| gateways_overlap(&f.gateways, &routes.gateways))
                         && !options.gateway_merge
                     {
                         warnings.push(doc_warning(
@@ -537,7 +601,8 @@ fn build(
     }
 
     // RouteRules by canonical host, in load order.
-    let mut rr_hosts: Vec<(Vec<String>, Vec<(DocumentRef, LegacyRule)>)> = Vec::new();
+    type HostRules = (Vec<String>, Vec<(DocumentRef, LegacyRule)>);
+    let mut rr_hosts: Vec<HostRules> = Vec::new();
     let mut rr_by_host: HashMap<String, usize> = HashMap::new();
     for (doc, rule) in legacy {
         if let Some(&at) = vs_by_host.get(&rule.host.canonical) {
@@ -561,7 +626,10 @@ fn build(
 
     let mut index = HostIndex::default();
     let mut tables = Vec::new();
-    let mut claim = |names: &[String], doc: &DocumentRef, id: usize, warnings: &mut Vec<Warning>| {
+    let mut claim = |names: &[String],
+                     doc: &DocumentRef,
+                     id: usize,
+                     warnings: &mut Vec<Warning>| {
         for name in names {
             if !index.insert(name, id) {
                 warnings.push(doc_warning(
@@ -588,7 +656,10 @@ fn build(
                 catch_all = Some(format!("{} (precedence {})", rule.key, rule.precedence));
             }
         }
-        let default = Arc::new(Destination::new(rules[0].1.display_host.clone(), Labels::new()));
+        let default = Arc::new(Destination::new(
+            rules[0].1.display_host.clone(),
+            Labels::new(),
+        ));
         let first_doc = rules[0].0.clone();
         let id = tables.len();
         tables.push(HostTable::Legacy {

@@ -94,9 +94,7 @@ impl Condition {
     /// Whether the condition holds for every request that has a normal path (`uri` prefix `/`
     /// or regex `.*`), so that it does not stop a route from being a catch-all.
     pub(crate) fn is_trivial(&self) -> bool {
-        !self.invert
-            && matches!(self.field, Field::Uri)
-            && self.matcher.matches_every_path()
+        !self.invert && matches!(self.field, Field::Uri) && self.matcher.matches_every_path()
     }
 
     #[inline]

@@ -54,8 +54,10 @@ impl Labels {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Labels {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let map: BTreeMap<String, String> =
-            iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let map: BTreeMap<String, String> = iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         if map.is_empty() {
             Labels(None)
         } else {

@@ -59,7 +59,10 @@ impl<'a> RequestView<'a> {
 
 /// All lines of a header joined with `,` (Envoy's `getAllOfHeaderAsString`).
 #[inline]
-pub(crate) fn header_value<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<Cow<'a, [u8]>> {
+pub(crate) fn header_value<'a>(
+    headers: &'a HeaderMap,
+    name: &http::HeaderName,
+) -> Option<Cow<'a, [u8]>> {
     let mut all = headers.get_all(name).iter();
     let first = all.next()?;
     match all.next() {

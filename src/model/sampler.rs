@@ -87,7 +87,10 @@ impl SeededSampler {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut SmallRng) -> T) -> T {
-        let mut rng = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rng = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut rng)
     }
 }

@@ -19,14 +19,23 @@ pub struct StringMatch {
 
 #[derive(Clone)]
 enum Kind {
-    Exact { value: Box<[u8]>, ignore_case: bool },
-    Prefix { value: Box<[u8]>, ignore_case: bool },
+    Exact {
+        value: Box<[u8]>,
+        ignore_case: bool,
+    },
+    Prefix {
+        value: Box<[u8]>,
+        ignore_case: bool,
+    },
     /// `.*` — any value without a line feed (the regex's `.` excludes `\n`).
     Any,
     /// A regex equivalent to `<lit>.*` (`suffix` false) or `.*<lit>` (`suffix` true).
-    LiteralEdge { lit: Box<[u8]>, suffix: bool },
+    LiteralEdge {
+        lit: Box<[u8]>,
+        suffix: bool,
+    },
     /// A regex equivalent to `.*<lit>.*`.
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     Regex(Regex),
     Present,
 }
@@ -97,7 +106,12 @@ impl StringMatch {
                     regex::Error::CompiledTooBig(limit) => {
                         format!("the regex compiles to more than {limit} bytes")
                     }
-                    other => other.to_string().replace(&anchored, pattern),
+                    other => {
+                        let text = other.to_string();
+                        text.lines()
+                            .find_map(|l| l.strip_prefix("error: "))
+                            .map_or(text.clone(), str::to_string)
+                    }
                 },
             })?;
         let kind = literal_form(pattern).unwrap_or(Kind::Regex(regex));
@@ -231,7 +245,7 @@ fn literal_form(pattern: &str) -> Option<Kind> {
             lit: bytes,
             suffix: true,
         },
-        (true, true) => Kind::Contains(memmem::Finder::new(lit.as_bytes()).into_owned()),
+        (true, true) => Kind::Contains(Box::new(memmem::Finder::new(lit.as_bytes()).into_owned())),
     })
 }
 
@@ -285,8 +299,14 @@ mod tests {
     fn bad_regexes_are_errors() {
         assert!(StringMatch::regex("(", 1 << 20).is_err());
         assert!(StringMatch::regex("*", 1 << 20).is_err());
-        assert!(StringMatch::regex("(?=a)", 1 << 20).is_err(), "lookahead is not RE2");
-        assert!(StringMatch::regex(r"(a)\1", 1 << 20).is_err(), "backreferences are not RE2");
+        assert!(
+            StringMatch::regex("(?=a)", 1 << 20).is_err(),
+            "lookahead is not RE2"
+        );
+        assert!(
+            StringMatch::regex(r"(a)\1", 1 << 20).is_err(),
+            "backreferences are not RE2"
+        );
         assert!(StringMatch::regex("", 1 << 20).is_err());
         let err = StringMatch::regex("a{1000}{1000}", 1 << 20).unwrap_err();
         assert!(err.message.contains("more than"), "{}", err.message);

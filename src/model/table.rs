@@ -74,7 +74,7 @@ impl HostIndex {
                 return false;
             }
             self.suffix.push((sfx.into(), table));
-            self.suffix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            self.suffix.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
             return true;
         }
         if let Some(pfx) = name.strip_suffix('*') {
@@ -82,7 +82,7 @@ impl HostIndex {
                 return false;
             }
             self.prefix.push((pfx.into(), table));
-            self.prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            self.prefix.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
             return true;
         }
         if self.exact.contains_key(name) {
@@ -160,7 +160,12 @@ impl RouteTable {
     }
 
     /// Evaluates a request and writes out every step.
-    pub fn explain<B>(&self, req: &Request<B>, ctx: &Context, sampler: &dyn Sampler) -> Explanation {
+    pub fn explain<B>(
+        &self,
+        req: &Request<B>,
+        ctx: &Context,
+        sampler: &dyn Sampler,
+    ) -> Explanation {
         let mut rec = Recorder::default();
         let decision = self.run(req, ctx, sampler, &mut rec);
         Explanation {
@@ -183,7 +188,11 @@ impl RouteTable {
         };
         let Some(host) = raw_host.and_then(normalize_host) else {
             if T::ON {
-                t.push(0, Verdict::Info, "the request names no host: passthrough".into());
+                t.push(
+                    0,
+                    Verdict::Info,
+                    "the request names no host: passthrough".into(),
+                );
             }
             return Decision::pass_through();
         };
@@ -201,12 +210,7 @@ impl RouteTable {
             t.push(
                 0,
                 Verdict::Info,
-                format!(
-                    "{} {} (gateway {})",
-                    req.method(),
-                    req.uri(),
-                    ctx.gateway()
-                ),
+                format!("{} {} (gateway {})", req.method(), req.uri(), ctx.gateway()),
             );
         }
         match &self.tables[id] {
@@ -294,7 +298,11 @@ impl RouteTable {
                     }
                 }
                 if T::ON {
-                    t.push(0, Verdict::Info, "no VirtualService applies: passthrough".into());
+                    t.push(
+                        0,
+                        Verdict::Info,
+                        "no VirtualService applies: passthrough".into(),
+                    );
                 }
                 Decision::pass_through()
             }
@@ -306,7 +314,10 @@ impl RouteTable {
                     t.push(
                         0,
                         Verdict::Info,
-                        format!("host {host}: {} merged route(s) (gateway merge)", routes.len()),
+                        format!(
+                            "host {host}: {} merged route(s) (gateway merge)",
+                            routes.len()
+                        ),
                     );
                 }
                 let mut first: Option<&Arc<Resource>> = None;
@@ -350,18 +361,24 @@ fn not_found(resource: &Arc<Resource>) -> Decision {
 fn skip_rest<T: Tracer>(rest: &[Arc<Route>], t: &mut T) {
     if T::ON {
         for r in rest {
-            t.push(1, Verdict::Skipped, format!("{}: not reached", route_title(r)));
+            t.push(
+                1,
+                Verdict::Skipped,
+                format!("{}: not reached", route_title(r)),
+            );
         }
     }
 }
 
 fn route_title(route: &Route) -> String {
-    let mut s = format!("{} {}", route.resource, route.path);
+    let mut s = route.resource.to_string();
+    if let Some(p) = route.resource.precedence {
+        s.push_str(&format!(" (precedence {p})"));
+    } else {
+        s.push_str(&format!(" {}", route.path));
+    }
     if let Some(name) = &route.name {
         s.push_str(&format!(" (route {name})"));
-    }
-    if let Some(p) = route.resource.precedence {
-        s.push_str(&format!(" precedence {p}"));
     }
     s
 }
@@ -384,7 +401,10 @@ fn route_matches<T: Tracer>(
             t.push(
                 1,
                 Verdict::Matched,
-                format!("{}: no conditions, matches every request", route_title(route)),
+                format!(
+                    "{}: no conditions, matches every request",
+                    route_title(route)
+                ),
             );
         }
         return true;
@@ -490,7 +510,11 @@ fn execute<T: Tracer>(
                 {
                     decision.delay = Some(delay.duration);
                     if T::ON {
-                        t.push(1, Verdict::Info, format!("delay fault fired: {:?}", delay.duration));
+                        t.push(
+                            1,
+                            Verdict::Info,
+                            format!("delay fault fired: {:?}", delay.duration),
+                        );
                     }
                 }
                 if let Some(abort) = &fault.abort
@@ -569,7 +593,11 @@ mod tests {
         assert_eq!(idx.lookup("a.bar.foo.com"), Some(2));
         assert_eq!(idx.lookup("a.foo.com"), Some(1));
         assert_eq!(idx.lookup("foo.com"), Some(0));
-        assert_eq!(idx.lookup("api.foo.com"), Some(1), "suffix wildcards come before prefix ones");
+        assert_eq!(
+            idx.lookup("api.foo.com"),
+            Some(1),
+            "suffix wildcards come before prefix ones"
+        );
         assert_eq!(idx.lookup("api.example"), Some(3));
     }
 }

@@ -16,7 +16,8 @@ const CLUSTER_SUFFIX: &str = ".svc.cluster.local";
 /// that namespace.
 pub(crate) fn service_host(host: &str, namespace: &str) -> ServiceHost {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let is_special = host.contains('*') || host.contains(':') || host.parse::<std::net::IpAddr>().is_ok();
+    let is_special =
+        host.contains('*') || host.contains(':') || host.parse::<std::net::IpAddr>().is_ok();
     if !is_special && !host.contains('.') {
         return mesh_names(&host, namespace);
     }
@@ -57,6 +58,9 @@ mod tests {
         assert_eq!(a.names[0], "reviews");
         let w = service_host("*.example.com", "default");
         assert_eq!(w.names, vec!["*.example.com".to_string()]);
-        assert_eq!(service_host("Api.Example.COM.", "x").canonical, "api.example.com");
+        assert_eq!(
+            service_host("Api.Example.COM.", "x").canonical,
+            "api.example.com"
+        );
     }
 }

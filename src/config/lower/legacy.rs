@@ -12,9 +12,8 @@ use crate::config::path::FieldPath;
 use crate::config::wire::legacy as wire;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination, Fault, Field,
-    HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RequestMatch, Resource,
-    RetryPolicy, Rewrite, Route, RoutePolicy, Selector, StringMatch,
-    WeightedDestination,
+    HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RequestMatch, Resource, RetryPolicy,
+    Rewrite, Route, RoutePolicy, Selector, StringMatch, WeightedDestination,
 };
 
 /// A lowered RouteRule, before rules are grouped by host and sorted.
@@ -38,10 +37,9 @@ impl Lowerer<'_> {
         namespace: &str,
     ) -> Result<(ServiceHost, Arc<str>)> {
         match (&svc.name, &svc.service) {
-            (Some(_), Some(_)) => Err(self.conflict(
-                path,
-                "set either `name` or `service`, not both",
-            )),
+            (Some(_), Some(_)) => {
+                Err(self.conflict(path, "set either `name` or `service`, not both"))
+            }
             (None, None) => Err(self.missing(path, "a service needs `name` or `service`")),
             (None, Some(fqdn)) => {
                 if svc.namespace.is_some() || svc.domain.is_some() {
@@ -54,7 +52,11 @@ impl Lowerer<'_> {
             }
             (Some(name), None) => {
                 if name.is_empty() {
-                    return Err(self.invalid(&path.key("name"), name, "a service name must not be empty"));
+                    return Err(self.invalid(
+                        &path.key("name"),
+                        name,
+                        "a service name must not be empty",
+                    ));
                 }
                 let ns = svc.namespace.as_deref().unwrap_or(namespace);
                 let host = match svc.domain.as_deref() {
@@ -83,7 +85,10 @@ impl Lowerer<'_> {
 
         let dest_path = spec_path.key("destination");
         let Some(destination) = &spec.destination else {
-            return Err(self.missing(&dest_path, "`destination` is required: the service the rule applies to"));
+            return Err(self.missing(
+                &dest_path,
+                "`destination` is required: the service the rule applies to",
+            ));
         };
         if destination.labels.as_ref().is_some_and(|l| !l.is_empty()) {
             return Err(self.invalid(
@@ -95,7 +100,11 @@ impl Lowerer<'_> {
         let (host, display_host) = self.istio_service(&dest_path, destination, &ns)?;
 
         if spec.l4_fault.is_some() {
-            return Err(self.invalid(&spec_path.key("l4Fault"), "l4Fault", "L4 faults are not implemented (Istio rejects them too)"));
+            return Err(self.invalid(
+                &spec_path.key("l4Fault"),
+                "l4Fault",
+                "L4 faults are not implemented (Istio rejects them too)",
+            ));
         }
 
         // Match.
@@ -104,10 +113,17 @@ impl Lowerer<'_> {
         if let Some(m) = &spec.match_ {
             let mpath = spec_path.key("match");
             if m.udp.is_some() {
-                return Err(self.invalid(&mpath.key("udp"), "udp", "Istio does not support the UDP protocol"));
+                return Err(self.invalid(
+                    &mpath.key("udp"),
+                    "udp",
+                    "Istio does not support the UDP protocol",
+                ));
             }
             if m.tcp.is_some() {
-                self.warn(Some(&mpath.key("tcp")), "`match.tcp` (L4 attributes) does not apply to HTTP requests; ignored");
+                self.warn(
+                    Some(&mpath.key("tcp")),
+                    "`match.tcp` (L4 attributes) does not apply to HTTP requests; ignored",
+                );
             }
             if let Some(source) = &m.source {
                 let spath = mpath.key("source");
@@ -137,7 +153,10 @@ impl Lowerer<'_> {
                 (spec.websocket_upgrade == Some(true), "websocketUpgrade"),
             ] {
                 if present {
-                    return Err(self.conflict(&rpath, &format!("`redirect` cannot be combined with `{field}`")));
+                    return Err(self.conflict(
+                        &rpath,
+                        &format!("`redirect` cannot be combined with `{field}`"),
+                    ));
                 }
             }
             if redirect.uri.is_none() && redirect.authority.is_none() {
@@ -151,7 +170,12 @@ impl Lowerer<'_> {
                 code: StatusCode::MOVED_PERMANENTLY,
             })
         } else {
-            self.legacy_destinations(&route_path, spec.route.as_deref().unwrap_or_default(), &display_host, &ns)?
+            self.legacy_destinations(
+                &route_path,
+                spec.route.as_deref().unwrap_or_default(),
+                &display_host,
+                &ns,
+            )?
         };
 
         let mut policy = RoutePolicy {
@@ -160,7 +184,10 @@ impl Lowerer<'_> {
         };
         if let Some(rw) = &spec.rewrite {
             if rw.uri.is_none() && rw.authority.is_none() {
-                return Err(self.missing(&spec_path.key("rewrite"), "a rewrite needs `uri` or `authority`"));
+                return Err(self.missing(
+                    &spec_path.key("rewrite"),
+                    "a rewrite needs `uri` or `authority`",
+                ));
             }
             policy.rewrite = Some(Rewrite {
                 uri: rw.uri.as_deref().map(Into::into),
@@ -171,34 +198,51 @@ impl Lowerer<'_> {
         if let Some(t) = &spec.http_req_timeout {
             let tpath = spec_path.key("httpReqTimeout");
             if t.custom.is_some() {
-                self.warn(Some(&tpath.key("custom")), "custom timeout policies are ignored (as Pilot did)");
+                self.warn(
+                    Some(&tpath.key("custom")),
+                    "custom timeout policies are ignored (as Pilot did)",
+                );
             }
             if let Some(simple) = &t.simple_timeout {
                 if simple.override_header_name.is_some() {
-                    self.warn(Some(&tpath.key("simpleTimeout").key("overrideHeaderName")), "`overrideHeaderName` is ignored (as Pilot did)");
+                    self.warn(
+                        Some(&tpath.key("simpleTimeout").key("overrideHeaderName")),
+                        "`overrideHeaderName` is ignored (as Pilot did)",
+                    );
                 }
                 if let Some(d) = &simple.timeout {
-                    policy.timeout = Some(self.duration(&tpath.key("simpleTimeout").key("timeout"), d)?);
+                    policy.timeout =
+                        Some(self.duration(&tpath.key("simpleTimeout").key("timeout"), d)?);
                 }
             }
         }
         if let Some(r) = &spec.http_req_retries {
             let rpath = spec_path.key("httpReqRetries");
             if r.custom.is_some() {
-                self.warn(Some(&rpath.key("custom")), "custom retry policies are ignored (as Pilot did)");
+                self.warn(
+                    Some(&rpath.key("custom")),
+                    "custom retry policies are ignored (as Pilot did)",
+                );
             }
             if let Some(simple) = &r.simple_retry {
                 let spath = rpath.key("simpleRetry");
                 let attempts = simple.attempts.unwrap_or(0);
                 if attempts < 0 {
-                    return Err(self.invalid(&spath.key("attempts"), &attempts.to_string(), "attempts must not be negative"));
+                    return Err(self.invalid(
+                        &spath.key("attempts"),
+                        &attempts.to_string(),
+                        "attempts must not be negative",
+                    ));
                 }
                 let per_try_timeout = match &simple.per_try_timeout {
                     Some(d) => Some(self.duration(&spath.key("perTryTimeout"), d)?),
                     None => None,
                 };
                 if simple.override_header_name.is_some() {
-                    self.warn(Some(&spath.key("overrideHeaderName")), "`overrideHeaderName` is ignored (as Pilot did)");
+                    self.warn(
+                        Some(&spath.key("overrideHeaderName")),
+                        "`overrideHeaderName` is ignored (as Pilot did)",
+                    );
                 }
                 if attempts > 0 {
                     policy.retries = Some(RetryPolicy {
@@ -237,7 +281,13 @@ impl Lowerer<'_> {
                     .allow_origin
                     .iter()
                     .flatten()
-                    .map(|o| if o == "*" { StringMatch::present() } else { StringMatch::exact(o) })
+                    .map(|o| {
+                        if o == "*" {
+                            StringMatch::present()
+                        } else {
+                            StringMatch::exact(o)
+                        }
+                    })
                     .collect(),
                 allow_methods: boxed(&cors.allow_methods),
                 allow_headers: boxed(&cors.allow_headers),
@@ -302,10 +352,16 @@ impl Lowerer<'_> {
             _ => Field::Header(self.header_name(path, name)?),
         };
         if sm.bare.is_none() && sm.exact.is_none() && sm.prefix.is_none() && sm.regex.is_none() {
-            return Err(self.missing(path, "a RouteRule string match needs `exact`, `prefix` or `regex`"));
+            return Err(self.missing(
+                path,
+                "a RouteRule string match needs `exact`, `prefix` or `regex`",
+            ));
         }
         if matches!(field, Field::Uri) {
-            for v in [&sm.exact, &sm.prefix, &sm.regex, &sm.bare].into_iter().flatten() {
+            for v in [&sm.exact, &sm.prefix, &sm.regex, &sm.bare]
+                .into_iter()
+                .flatten()
+            {
                 if v.is_empty() {
                     return Err(self.invalid(path, v, "a `uri` match value must not be empty"));
                 }
@@ -338,7 +394,11 @@ impl Lowerer<'_> {
             let p = path.index(i);
             let weight = dw.weight.unwrap_or(0);
             if !(0..=100).contains(&weight) {
-                return Err(self.invalid(&p.key("weight"), &weight.to_string(), "a weight must be between 0 and 100"));
+                return Err(self.invalid(
+                    &p.key("weight"),
+                    &weight.to_string(),
+                    "a weight must be between 0 and 100",
+                ));
             }
             sum += i64::from(weight);
             let host = match &dw.destination {
@@ -377,7 +437,9 @@ impl Lowerer<'_> {
             match percent {
                 None if compat => Ok(0),
                 None => Ok(PPM),
-                Some(v) if !(0.0..=100.0).contains(&v) => Err(lw.invalid(p, &v.to_string(), "a percent must be between 0 and 100")),
+                Some(v) if !(0.0..=100.0).contains(&v) => {
+                    Err(lw.invalid(p, &v.to_string(), "a percent must be between 0 and 100"))
+                }
                 Some(v) if compat => Ok((v.trunc() as u32) * 10_000),
                 Some(v) => Ok(super::ppm(v)),
             }
@@ -386,10 +448,17 @@ impl Lowerer<'_> {
         if let Some(d) = &f.delay {
             let dpath = path.key("delay");
             if d.exponential_delay.is_some() {
-                return Err(self.invalid(&dpath.key("exponentialDelay"), "exponentialDelay", "Istio does not support exponentialDelay"));
+                return Err(self.invalid(
+                    &dpath.key("exponentialDelay"),
+                    "exponentialDelay",
+                    "Istio does not support exponentialDelay",
+                ));
             }
             if d.override_header_name.is_some() {
-                self.warn(Some(&dpath.key("overrideHeaderName")), "`overrideHeaderName` is ignored (as Pilot did)");
+                self.warn(
+                    Some(&dpath.key("overrideHeaderName")),
+                    "`overrideHeaderName` is ignored (as Pilot did)",
+                );
             }
             let Some(fixed) = &d.fixed_delay else {
                 return Err(self.missing(&dpath, "a delay needs `fixedDelay`"));
@@ -401,13 +470,23 @@ impl Lowerer<'_> {
         if let Some(a) = &f.abort {
             let apath = path.key("abort");
             if a.grpc_status.is_some() {
-                return Err(self.invalid(&apath.key("grpcStatus"), a.grpc_status.as_deref().unwrap_or_default(), "Istio does not support gRPC fault injection in RouteRules"));
+                return Err(self.invalid(
+                    &apath.key("grpcStatus"),
+                    a.grpc_status.as_deref().unwrap_or_default(),
+                    "Istio does not support gRPC fault injection in RouteRules",
+                ));
             }
             if a.override_header_name.is_some() {
-                self.warn(Some(&apath.key("overrideHeaderName")), "`overrideHeaderName` is ignored (as Pilot did)");
+                self.warn(
+                    Some(&apath.key("overrideHeaderName")),
+                    "`overrideHeaderName` is ignored (as Pilot did)",
+                );
             }
             if a.http2_error.is_some() {
-                self.warn(Some(&apath.key("http2Error")), "`http2Error` is ignored (as Pilot did)");
+                self.warn(
+                    Some(&apath.key("http2Error")),
+                    "`http2Error` is ignored (as Pilot did)",
+                );
             }
             let Some(status) = a.http_status else {
                 return Err(self.missing(&apath, "an abort needs `httpStatus`"));
@@ -427,7 +506,13 @@ impl Lowerer<'_> {
             .ok()
             .filter(|s| (200..=599).contains(s))
             .and_then(|s| StatusCode::from_u16(s).ok())
-            .ok_or_else(|| self.invalid(path, &status.to_string(), "an abort status must be between 200 and 599"))
+            .ok_or_else(|| {
+                self.invalid(
+                    path,
+                    &status.to_string(),
+                    "an abort status must be between 200 and 599",
+                )
+            })
     }
 }
 

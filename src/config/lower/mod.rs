@@ -36,14 +36,13 @@ impl Lowerer<'_> {
         message: impl Into<String>,
     ) -> LoadError {
         let node = path.locate(self.root);
-        LoadError {
-            kind,
-            document: Some(self.doc.clone()),
-            path: Some(path.to_string()),
-            value: value.map(str::to_string),
-            message: message.into(),
-            line: Some(node.line),
-            column: Some(node.column),
+        let err = LoadError::new(kind, message)
+            .with_document(self.doc.clone())
+            .with_path(path.to_string())
+            .at(node.line, node.column);
+        match value {
+            Some(v) => err.with_value(v),
+            None => err,
         }
     }
 
@@ -239,9 +238,8 @@ impl Lowerer<'_> {
                 ),
             );
         }
-        HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
-            self.invalid(path, name, "not a valid HTTP header name")
-        })
+        HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| self.invalid(path, name, "not a valid HTTP header name"))
     }
 
     /// Header operations (`set`, `add`, `remove`). An authority set through `:authority` or
@@ -265,18 +263,23 @@ impl Lowerer<'_> {
                     if request {
                         authority = Some(value.into_boxed_str());
                     } else {
-                        self.warn(Some(&p), format!("`{name}` is not a response header; ignored"));
+                        self.warn(
+                            Some(&p),
+                            format!("`{name}` is not a response header; ignored"),
+                        );
                     }
                     continue;
                 }
                 if lower.starts_with(':') {
-                    self.warn(Some(&p), format!("pseudo-header `{name}` cannot be changed; ignored"));
+                    self.warn(
+                        Some(&p),
+                        format!("pseudo-header `{name}` cannot be changed; ignored"),
+                    );
                     continue;
                 }
                 let header = self.header_name(&p, &name)?;
-                let value = HeaderValue::from_str(&value).map_err(|_| {
-                    self.invalid(&p, &value, "not a valid HTTP header value")
-                })?;
+                let value = HeaderValue::from_str(&value)
+                    .map_err(|_| self.invalid(&p, &value, "not a valid HTTP header value"))?;
                 if field == "set" {
                     out.set.push((header, value));
                 } else {
@@ -320,8 +323,13 @@ fn check_label_name(name: &str) -> std::result::Result<(), &'static str> {
     let ok_inner = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let first = name.chars().next().unwrap_or(' ');
     let last = name.chars().last().unwrap_or(' ');
-    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() || !name.chars().all(ok_inner) {
-        return Err("must consist of alphanumerics, '-', '_' or '.', and start and end with an alphanumeric");
+    if !first.is_ascii_alphanumeric()
+        || !last.is_ascii_alphanumeric()
+        || !name.chars().all(ok_inner)
+    {
+        return Err(
+            "must consist of alphanumerics, '-', '_' or '.', and start and end with an alphanumeric",
+        );
     }
     Ok(())
 }
@@ -333,7 +341,9 @@ fn check_label_key(key: &str) -> std::result::Result<(), &'static str> {
                 && prefix.len() <= 253
                 && prefix.split('.').all(|part| {
                     !part.is_empty()
-                        && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && part
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                         && !part.starts_with('-')
                         && !part.ends_with('-')
                 });

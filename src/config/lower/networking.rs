@@ -19,10 +19,13 @@ use crate::model::{
     WeightedDestination,
 };
 
-/// Subsets by canonical host: name → labels.
+/// One DestinationRule's subsets: the resource, and each subset's name and labels.
+type Subsets = (Arc<Resource>, Vec<(String, Labels)>);
+
+/// Subsets by canonical host.
 #[derive(Default)]
 pub(crate) struct SubsetIndex {
-    pub(crate) hosts: HashMap<String, (Arc<Resource>, Vec<(String, Labels)>)>,
+    pub(crate) hosts: HashMap<String, Subsets>,
 }
 
 impl SubsetIndex {
@@ -87,7 +90,11 @@ impl Lowerer<'_> {
                 return Err(self.missing(&p.key("name"), "a subset needs a `name`"));
             };
             if subsets.iter().any(|(n, _)| *n == name) {
-                return Err(self.invalid(&p.key("name"), &name, "this subset name is already defined above"));
+                return Err(self.invalid(
+                    &p.key("name"),
+                    &name,
+                    "this subset name is already defined above",
+                ));
             }
             let labels = self.labels(&p.key("labels"), s.labels)?;
             subsets.push((name, labels));
@@ -121,7 +128,11 @@ impl Lowerer<'_> {
             .enumerate()
             .map(|(i, h)| {
                 if h.is_empty() {
-                    Err(self.invalid(&spec_path.key("hosts").index(i), h, "a host must not be empty"))
+                    Err(self.invalid(
+                        &spec_path.key("hosts").index(i),
+                        h,
+                        "a host must not be empty",
+                    ))
                 } else {
                     Ok(service_host(h, &ns))
                 }
@@ -134,10 +145,16 @@ impl Lowerer<'_> {
             );
         }
         if spec.tls.is_some() {
-            self.warn(Some(&spec_path.key("tls")), "`tls` routes are not HTTP and are ignored");
+            self.warn(
+                Some(&spec_path.key("tls")),
+                "`tls` routes are not HTTP and are ignored",
+            );
         }
         if spec.tcp.is_some() {
-            self.warn(Some(&spec_path.key("tcp")), "`tcp` routes are not HTTP and are ignored");
+            self.warn(
+                Some(&spec_path.key("tcp")),
+                "`tcp` routes are not HTTP and are ignored",
+            );
         }
         let gateways: Vec<Box<str>> = spec
             .gateways
@@ -182,7 +199,11 @@ impl Lowerer<'_> {
             ("directResponse", http.direct_response.is_some()),
             ("delegate", http.delegate.is_some()),
         ];
-        let set: Vec<&str> = actions.iter().filter(|(_, s)| *s).map(|(n, _)| *n).collect();
+        let set: Vec<&str> = actions
+            .iter()
+            .filter(|(_, s)| *s)
+            .map(|(n, _)| *n)
+            .collect();
         match set.len() {
             0 => {
                 return Err(self.missing(
@@ -199,10 +220,20 @@ impl Lowerer<'_> {
             }
         }
         if http.redirect.is_some() || http.direct_response.is_some() {
-            let which = if http.redirect.is_some() { "redirect" } else { "directResponse" };
-            for (present, field) in [(http.fault.is_some(), "fault"), (http.rewrite.is_some(), "rewrite")] {
+            let which = if http.redirect.is_some() {
+                "redirect"
+            } else {
+                "directResponse"
+            };
+            for (present, field) in [
+                (http.fault.is_some(), "fault"),
+                (http.rewrite.is_some(), "rewrite"),
+            ] {
                 if present {
-                    return Err(self.conflict(path, &format!("`{which}` cannot be combined with `{field}`")));
+                    return Err(self.conflict(
+                        path,
+                        &format!("`{which}` cannot be combined with `{field}`"),
+                    ));
                 }
             }
         }
@@ -249,7 +280,10 @@ impl Lowerer<'_> {
         if let Some(rw) = http.rewrite {
             let rpath = path.key("rewrite");
             if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
-                return Err(self.conflict(&rpath, "`uri` and `uriRegexRewrite` cannot be used together"));
+                return Err(self.conflict(
+                    &rpath,
+                    "`uri` and `uriRegexRewrite` cannot be used together",
+                ));
             }
             if rw.authority.is_some() && headers.authority.is_some() {
                 return Err(self.conflict(&rpath, "the authority is rewritten twice: by `rewrite.authority` and by `headers.request` (`:authority`/`host`)"));
@@ -258,12 +292,19 @@ impl Lowerer<'_> {
                 Some(rr) => {
                     let p = rpath.key("uriRegexRewrite");
                     let Some(pattern) = rr.match_ else {
-                        return Err(self.missing(&p.key("match"), "`uriRegexRewrite` needs `match`"));
+                        return Err(
+                            self.missing(&p.key("match"), "`uriRegexRewrite` needs `match`")
+                        );
                     };
                     let Some(rewrite) = rr.rewrite else {
-                        return Err(self.missing(&p.key("rewrite"), "`uriRegexRewrite` needs `rewrite`"));
+                        return Err(
+                            self.missing(&p.key("rewrite"), "`uriRegexRewrite` needs `rewrite`")
+                        );
                     };
-                    Some((self.regex(&p.key("match"), &pattern)?, rewrite.into_boxed_str()))
+                    Some((
+                        self.regex(&p.key("match"), &pattern)?,
+                        rewrite.into_boxed_str(),
+                    ))
                 }
                 None => None,
             };
@@ -287,11 +328,21 @@ impl Lowerer<'_> {
             let mpath = path.key("mirror");
             let destination = self.destination(&mpath, Some(m), ns, subsets)?;
             let ppm = match (http.mirror_percentage, http.mirror_percent) {
-                (Some(p), _) => self.percentage(&path.key("mirrorPercentage").key("value"), p.value.unwrap_or(0.0))?,
+                (Some(p), _) => self.percentage(
+                    &path.key("mirrorPercentage").key("value"),
+                    p.value.unwrap_or(0.0),
+                )?,
                 (None, Some(pct)) => {
-                    self.warn(Some(&path.key("mirrorPercent")), "`mirrorPercent` is deprecated; use `mirrorPercentage`");
+                    self.warn(
+                        Some(&path.key("mirrorPercent")),
+                        "`mirrorPercent` is deprecated; use `mirrorPercentage`",
+                    );
                     if pct > 100 {
-                        return Err(self.invalid(&path.key("mirrorPercent"), &pct.to_string(), "a percent must be between 0 and 100"));
+                        return Err(self.invalid(
+                            &path.key("mirrorPercent"),
+                            &pct.to_string(),
+                            "a percent must be between 0 and 100",
+                        ));
                     }
                     pct * 10_000
                 }
@@ -301,9 +352,13 @@ impl Lowerer<'_> {
         }
         for (i, m) in http.mirrors.into_iter().flatten().enumerate() {
             let mpath = path.key("mirrors").index(i);
-            let destination = self.destination(&mpath.key("destination"), m.destination, ns, subsets)?;
+            let destination =
+                self.destination(&mpath.key("destination"), m.destination, ns, subsets)?;
             let ppm = match m.percentage {
-                Some(p) => self.percentage(&mpath.key("percentage").key("value"), p.value.unwrap_or(0.0))?,
+                Some(p) => self.percentage(
+                    &mpath.key("percentage").key("value"),
+                    p.value.unwrap_or(0.0),
+                )?,
                 None => PPM,
             };
             policy.mirrors.push(Mirror { destination, ppm });
@@ -324,9 +379,14 @@ impl Lowerer<'_> {
                 let p = rpath.index(i);
                 let weight = d.weight.unwrap_or(0);
                 if weight < 0 {
-                    return Err(self.invalid(&p.key("weight"), &weight.to_string(), "a weight must not be negative"));
+                    return Err(self.invalid(
+                        &p.key("weight"),
+                        &weight.to_string(),
+                        "a weight must not be negative",
+                    ));
                 }
-                let destination = self.destination(&p.key("destination"), d.destination, ns, subsets)?;
+                let destination =
+                    self.destination(&p.key("destination"), d.destination, ns, subsets)?;
                 let mut dheaders = self.headers(&p.key("headers"), d.headers)?;
                 self.removed_header_fields(
                     &p,
@@ -349,10 +409,18 @@ impl Lowerer<'_> {
             }
             let total: u64 = destinations.iter().map(|d| u64::from(d.weight)).sum();
             if destinations.len() > 1 && total == 0 {
-                return Err(self.invalid(&rpath, "0", "with several destinations, the weights must not all be 0"));
+                return Err(self.invalid(
+                    &rpath,
+                    "0",
+                    "with several destinations, the weights must not all be 0",
+                ));
             }
             if total > u64::from(u32::MAX) {
-                return Err(self.invalid(&rpath, &total.to_string(), "the weights add up to more than 4294967295"));
+                return Err(self.invalid(
+                    &rpath,
+                    &total.to_string(),
+                    "the weights add up to more than 4294967295",
+                ));
             }
             Action::Forward {
                 destinations,
@@ -371,7 +439,11 @@ impl Lowerer<'_> {
         })
     }
 
-    fn match_request(&mut self, path: &FieldPath, m: wire::HttpMatchRequest) -> Result<RequestMatch> {
+    fn match_request(
+        &mut self,
+        path: &FieldPath,
+        m: wire::HttpMatchRequest,
+    ) -> Result<RequestMatch> {
         let mut conditions = Vec::new();
         let ignore_case = m.ignore_uri_case.unwrap_or(false);
         if let Some(uri) = &m.uri {
@@ -438,7 +510,9 @@ impl Lowerer<'_> {
         if lower.starts_with("@request.auth.claims") {
             self.warn(
                 Some(path),
-                format!("`{name}` matches a JWT claim; tower-mesh has no claims, so it never matches"),
+                format!(
+                    "`{name}` matches a JWT claim; tower-mesh has no claims, so it never matches"
+                ),
             );
             return Ok(Field::Absent(name.into()));
         }
@@ -463,7 +537,9 @@ impl Lowerer<'_> {
     fn lint_literal_regex(&mut self, path: &FieldPath, sm: &WireMatch) {
         if let Some(r) = &sm.regex
             && !r.is_empty()
-            && r.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | ' ' | '=' | ';' | ','))
+            && r.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | ' ' | '=' | ';' | ',')
+            })
         {
             self.warn(
                 Some(&path.key("regex")),
@@ -488,11 +564,21 @@ impl Lowerer<'_> {
         let port = match d.port {
             Some(p) => {
                 if p.name.is_some() {
-                    return Err(self.invalid(&path.key("port").key("name"), p.name.as_deref().unwrap_or_default(), "`port.name` was removed from Istio; use `port.number`"));
+                    return Err(self.invalid(
+                        &path.key("port").key("name"),
+                        p.name.as_deref().unwrap_or_default(),
+                        "`port.name` was removed from Istio; use `port.number`",
+                    ));
                 }
                 match p.number {
                     Some(n) if (1..=65535).contains(&n) => Some(n),
-                    Some(n) => return Err(self.invalid(&path.key("port").key("number"), &n.to_string(), "a port must be between 1 and 65535")),
+                    Some(n) => {
+                        return Err(self.invalid(
+                            &path.key("port").key("number"),
+                            &n.to_string(),
+                            "a port must be between 1 and 65535",
+                        ));
+                    }
                     None => None,
                 }
             }
@@ -504,15 +590,26 @@ impl Lowerer<'_> {
                 match subsets.find(&canonical, &subset) {
                     Some(labels) => (Some(Arc::from(subset.as_str())), labels),
                     None => {
-                        let known = subsets
-                            .hosts
-                            .get(&canonical)
-                            .map(|(_, s)| s.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
+                        let known = subsets.hosts.get(&canonical).map(|(_, s)| {
+                            s.iter()
+                                .map(|(n, _)| n.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        });
                         let message = match known {
-                            Some(k) => format!("subset `{subset}` is not defined for host {host}; the DestinationRule defines: {k}"),
-                            None => format!("subset `{subset}` is not defined: no DestinationRule for host {host} was loaded (load it in the same set)"),
+                            Some(k) => format!(
+                                "subset `{subset}` is not defined for host {host}; the DestinationRule defines: {k}"
+                            ),
+                            None => format!(
+                                "subset `{subset}` is not defined: no DestinationRule for host {host} was loaded (load it in the same set)"
+                            ),
                         };
-                        return Err(self.error(ErrorKind::UnknownSubset, &path.key("subset"), Some(&subset), message));
+                        return Err(self.error(
+                            ErrorKind::UnknownSubset,
+                            &path.key("subset"),
+                            Some(&subset),
+                            message,
+                        ));
                     }
                 }
             }
@@ -542,33 +639,59 @@ impl Lowerer<'_> {
         &mut self,
         path: &FieldPath,
         headers: &mut HeaderPolicy,
-        appends: [(&str, Option<std::collections::BTreeMap<String, String>>, bool); 3],
+        appends: [(
+            &str,
+            Option<std::collections::BTreeMap<String, String>>,
+            bool,
+        ); 3],
         removes: [(&str, Option<Vec<String>>, bool); 2],
     ) -> Result<()> {
         for (field, map, request) in appends {
             let Some(map) = map else { continue };
             let p = path.key(field);
-            let target = if request { "headers.request.add" } else { "headers.response.add" };
-            self.warn(Some(&p), format!("`{field}` was removed in Istio 1.5; read as `{target}`"));
+            let target = if request {
+                "headers.request.add"
+            } else {
+                "headers.response.add"
+            };
+            self.warn(
+                Some(&p),
+                format!("`{field}` was removed in Istio 1.5; read as `{target}`"),
+            );
             let ops = wire::HeaderOperations {
                 add: Some(map),
                 ..Default::default()
             };
             let (lowered, _) = self.header_ops(&p, Some(ops), request)?;
-            let dest = if request { &mut headers.request } else { &mut headers.response };
+            let dest = if request {
+                &mut headers.request
+            } else {
+                &mut headers.response
+            };
             dest.add.extend(lowered.add);
         }
         for (field, list, request) in removes {
             let Some(list) = list else { continue };
             let p = path.key(field);
-            let target = if request { "headers.request.remove" } else { "headers.response.remove" };
-            self.warn(Some(&p), format!("`{field}` was removed in Istio 1.5; read as `{target}`"));
+            let target = if request {
+                "headers.request.remove"
+            } else {
+                "headers.response.remove"
+            };
+            self.warn(
+                Some(&p),
+                format!("`{field}` was removed in Istio 1.5; read as `{target}`"),
+            );
             let ops = wire::HeaderOperations {
                 remove: Some(list),
                 ..Default::default()
             };
             let (lowered, _) = self.header_ops(&p, Some(ops), request)?;
-            let dest = if request { &mut headers.request } else { &mut headers.response };
+            let dest = if request {
+                &mut headers.request
+            } else {
+                &mut headers.response
+            };
             dest.remove.extend(lowered.remove);
         }
         Ok(())
@@ -577,18 +700,40 @@ impl Lowerer<'_> {
     fn redirect(&mut self, path: &FieldPath, r: wire::HttpRedirect) -> Result<Action> {
         let code = match r.redirect_code {
             None => StatusCode::MOVED_PERMANENTLY,
-            Some(c @ (301 | 302 | 303 | 307 | 308)) => StatusCode::from_u16(c as u16).unwrap_or(StatusCode::MOVED_PERMANENTLY),
-            Some(c) => return Err(self.invalid(&path.key("redirectCode"), &c.to_string(), "a redirect code must be 301, 302, 303, 307 or 308")),
+            Some(c @ (301 | 302 | 303 | 307 | 308)) => {
+                StatusCode::from_u16(c as u16).unwrap_or(StatusCode::MOVED_PERMANENTLY)
+            }
+            Some(c) => {
+                return Err(self.invalid(
+                    &path.key("redirectCode"),
+                    &c.to_string(),
+                    "a redirect code must be 301, 302, 303, 307 or 308",
+                ));
+            }
         };
         let port = match (r.port, r.derive_port.as_deref()) {
-            (Some(_), Some(_)) => return Err(self.conflict(path, "`port` and `derivePort` cannot be used together")),
+            (Some(_), Some(_)) => {
+                return Err(self.conflict(path, "`port` and `derivePort` cannot be used together"));
+            }
             (Some(p), None) => match u16::try_from(p) {
                 Ok(p) if p > 0 => Some(RedirectPort::Number(p)),
-                _ => return Err(self.invalid(&path.key("port"), &p.to_string(), "a port must be between 1 and 65535")),
+                _ => {
+                    return Err(self.invalid(
+                        &path.key("port"),
+                        &p.to_string(),
+                        "a port must be between 1 and 65535",
+                    ));
+                }
             },
             (None, Some("FROM_PROTOCOL_DEFAULT")) => Some(RedirectPort::FromProtocolDefault),
             (None, Some("FROM_REQUEST_PORT")) => Some(RedirectPort::FromRequestPort),
-            (None, Some(other)) => return Err(self.invalid(&path.key("derivePort"), other, "allowed: FROM_PROTOCOL_DEFAULT, FROM_REQUEST_PORT")),
+            (None, Some(other)) => {
+                return Err(self.invalid(
+                    &path.key("derivePort"),
+                    other,
+                    "allowed: FROM_PROTOCOL_DEFAULT, FROM_REQUEST_PORT",
+                ));
+            }
             (None, None) => None,
         };
         Ok(Action::Redirect(Redirect {
@@ -608,13 +753,23 @@ impl Lowerer<'_> {
             .ok()
             .filter(|s| (200..=599).contains(s))
             .and_then(|s| StatusCode::from_u16(s).ok())
-            .ok_or_else(|| self.invalid(&path.key("status"), &status.to_string(), "a status must be between 200 and 599"))?;
+            .ok_or_else(|| {
+                self.invalid(
+                    &path.key("status"),
+                    &status.to_string(),
+                    "a status must be between 200 and 599",
+                )
+            })?;
         let body = match d.body {
             None => None,
             Some(b) => {
                 let bpath = path.key("body");
                 let bytes = match (b.string, b.bytes) {
-                    (Some(_), Some(_)) => return Err(self.conflict(&bpath, "only one of `string` and `bytes` may be set")),
+                    (Some(_), Some(_)) => {
+                        return Err(
+                            self.conflict(&bpath, "only one of `string` and `bytes` may be set")
+                        );
+                    }
                     (Some(s), None) => Bytes::from(s),
                     (None, Some(b64)) => Bytes::from(decode_base64(&b64).ok_or_else(|| {
                         self.invalid(&bpath.key("bytes"), &b64, "`bytes` must be base64")
@@ -622,7 +777,11 @@ impl Lowerer<'_> {
                     (None, None) => Bytes::new(),
                 };
                 if bytes.len() > 4096 {
-                    return Err(self.invalid(&bpath, &format!("{} bytes", bytes.len()), "a direct response body is limited to 4096 bytes (Envoy's limit)"));
+                    return Err(self.invalid(
+                        &bpath,
+                        &format!("{} bytes", bytes.len()),
+                        "a direct response body is limited to 4096 bytes (Envoy's limit)",
+                    ));
                 }
                 Some(bytes)
             }
@@ -633,9 +792,15 @@ impl Lowerer<'_> {
     fn retries(&mut self, path: &FieldPath, r: wire::HttpRetry) -> Result<Option<RetryPolicy>> {
         let attempts = r.attempts.unwrap_or(0);
         if attempts < 0 {
-            return Err(self.invalid(&path.key("attempts"), &attempts.to_string(), "attempts must not be negative"));
+            return Err(self.invalid(
+                &path.key("attempts"),
+                &attempts.to_string(),
+                "attempts must not be negative",
+            ));
         }
-        if attempts == 0 && (r.per_try_timeout.is_some() || r.retry_on.is_some() || r.backoff.is_some()) {
+        if attempts == 0
+            && (r.per_try_timeout.is_some() || r.retry_on.is_some() || r.backoff.is_some())
+        {
             return Err(self.conflict(path, "`attempts: 0` disables retries, so `perTryTimeout`, `retryOn` and `backoff` must not be set"));
         }
         let per_try_timeout = match &r.per_try_timeout {
@@ -647,10 +812,24 @@ impl Lowerer<'_> {
             None => None,
         };
         let mut retry_on = Vec::new();
-        for token in r.retry_on.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        for token in r
+            .retry_on
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             let is_code = token.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c));
             if !is_code && !RETRY_ON.contains(&token) {
-                return Err(self.invalid(&path.key("retryOn"), token, &format!("unknown retry condition; allowed: {} or an HTTP status code", RETRY_ON.join(", "))));
+                return Err(self.invalid(
+                    &path.key("retryOn"),
+                    token,
+                    &format!(
+                        "unknown retry condition; allowed: {} or an HTTP status code",
+                        RETRY_ON.join(", ")
+                    ),
+                ));
             }
             retry_on.push(token.into());
         }
@@ -673,7 +852,11 @@ impl Lowerer<'_> {
         if let Some(d) = f.delay {
             let dpath = path.key("delay");
             if d.exponential_delay.is_some() {
-                return Err(self.invalid(&dpath.key("exponentialDelay"), "exponentialDelay", "Istio does not support exponentialDelay"));
+                return Err(self.invalid(
+                    &dpath.key("exponentialDelay"),
+                    "exponentialDelay",
+                    "Istio does not support exponentialDelay",
+                ));
             }
             let ppm = self.fault_percent(&dpath, d.percentage, d.percent, "delay", false)?;
             match &d.fixed_delay {
@@ -681,23 +864,46 @@ impl Lowerer<'_> {
                     let duration = self.duration(&dpath.key("fixedDelay"), fixed)?;
                     fault.delay = Some(DelayFault { duration, ppm });
                 }
-                None => self.warn(Some(&dpath), "the delay has no `fixedDelay`, so Istio drops it; no delay is injected"),
+                None => self.warn(
+                    Some(&dpath),
+                    "the delay has no `fixedDelay`, so Istio drops it; no delay is injected",
+                ),
             }
         }
         if let Some(a) = f.abort {
             let apath = path.key("abort");
             if a.http2_error.is_some() {
-                return Err(self.invalid(&apath.key("http2Error"), a.http2_error.as_deref().unwrap_or_default(), "http2Error aborts are not supported by Istio"));
+                return Err(self.invalid(
+                    &apath.key("http2Error"),
+                    a.http2_error.as_deref().unwrap_or_default(),
+                    "http2Error aborts are not supported by Istio",
+                ));
             }
             let ppm = self.fault_percent(&apath, a.percentage, a.percent, "abort", true)?;
             let status = match (a.http_status, a.grpc_status.as_deref()) {
-                (Some(_), Some(_)) => return Err(self.conflict(&apath, "only one of `httpStatus` and `grpcStatus` may be set")),
-                (Some(s), None) => Some(AbortStatus::Http(self.abort_status(&apath.key("httpStatus"), s)?)),
-                (None, Some(g)) => Some(AbortStatus::Grpc(super::grpc_code(g).ok_or_else(|| {
-                    self.invalid(&apath.key("grpcStatus"), g, "expected a gRPC status name such as UNAVAILABLE (not a number)")
-                })?)),
+                (Some(_), Some(_)) => {
+                    return Err(self.conflict(
+                        &apath,
+                        "only one of `httpStatus` and `grpcStatus` may be set",
+                    ));
+                }
+                (Some(s), None) => Some(AbortStatus::Http(
+                    self.abort_status(&apath.key("httpStatus"), s)?,
+                )),
+                (None, Some(g)) => {
+                    Some(AbortStatus::Grpc(super::grpc_code(g).ok_or_else(|| {
+                        self.invalid(
+                            &apath.key("grpcStatus"),
+                            g,
+                            "expected a gRPC status name such as UNAVAILABLE (not a number)",
+                        )
+                    })?))
+                }
                 (None, None) => {
-                    self.warn(Some(&apath), "abort configured, but no `httpStatus` or `grpcStatus`: Istio drops it");
+                    self.warn(
+                        Some(&apath),
+                        "abort configured, but no `httpStatus` or `grpcStatus`: Istio drops it",
+                    );
                     None
                 }
             };
@@ -722,30 +928,53 @@ impl Lowerer<'_> {
         if let Some(pct) = percent {
             let ppath = path.key("percent");
             if !(0..=100).contains(&pct) {
-                return Err(self.invalid(&ppath, &pct.to_string(), "a percent must be between 0 and 100"));
+                return Err(self.invalid(
+                    &ppath,
+                    &pct.to_string(),
+                    "a percent must be between 0 and 100",
+                ));
             }
             let note = if removed {
                 "was removed in Istio 1.5 (Istio would drop it and never abort)"
             } else {
                 "is deprecated"
             };
-            self.warn(Some(&ppath), format!("`{what}.percent` {note}; read as `percentage: {{value: {pct}}}`"));
+            self.warn(
+                Some(&ppath),
+                format!("`{what}.percent` {note}; read as `percentage: {{value: {pct}}}`"),
+            );
             return Ok(pct as u32 * 10_000);
         }
-        self.warn(Some(path), format!("the {what} has no percentage; it will never trigger (Istio's behaviour)"));
+        self.warn(
+            Some(path),
+            format!("the {what} has no percentage; it will never trigger (Istio's behaviour)"),
+        );
         Ok(0)
     }
 
     fn cors(&mut self, path: &FieldPath, c: wire::CorsPolicy) -> Result<CorsPolicy> {
         let mut allow_origins = Vec::new();
         for (i, m) in c.allow_origins.iter().flatten().enumerate() {
-            allow_origins.push(self.string_match(&path.key("allowOrigins").index(i), m, false, false, false)?);
+            allow_origins.push(self.string_match(
+                &path.key("allowOrigins").index(i),
+                m,
+                false,
+                false,
+                false,
+            )?);
         }
         if c.allow_origin.is_some() {
-            self.warn(Some(&path.key("allowOrigin")), "`allowOrigin` is deprecated; use `allowOrigins`");
+            self.warn(
+                Some(&path.key("allowOrigin")),
+                "`allowOrigin` is deprecated; use `allowOrigins`",
+            );
             if c.allow_origins.is_none() {
                 for o in c.allow_origin.iter().flatten() {
-                    allow_origins.push(if o == "*" { StringMatch::present() } else { StringMatch::exact(o) });
+                    allow_origins.push(if o == "*" {
+                        StringMatch::present()
+                    } else {
+                        StringMatch::exact(o)
+                    });
                 }
             }
         }
@@ -756,9 +985,20 @@ impl Lowerer<'_> {
         let forward_unmatched_preflights = match c.unmatched_preflights.as_deref() {
             None | Some("UNSPECIFIED") | Some("FORWARD") => true,
             Some("IGNORE") => false,
-            Some(other) => return Err(self.invalid(&path.key("unmatchedPreflights"), other, "allowed: UNSPECIFIED, FORWARD, IGNORE")),
+            Some(other) => {
+                return Err(self.invalid(
+                    &path.key("unmatchedPreflights"),
+                    other,
+                    "allowed: UNSPECIFIED, FORWARD, IGNORE",
+                ));
+            }
         };
-        let boxed = |v: Option<Vec<String>>| v.unwrap_or_default().into_iter().map(String::into_boxed_str).collect();
+        let boxed = |v: Option<Vec<String>>| {
+            v.unwrap_or_default()
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect()
+        };
         Ok(CorsPolicy {
             allow_origins,
             allow_methods: boxed(c.allow_methods),

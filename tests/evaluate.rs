@@ -1,0 +1,299 @@
+//! Evaluation as an application's own tests use it: load files, ask for decisions, read
+//! explanations; deterministic with injected samplers. Uses only the fixtures in this crate.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::Request;
+use tower_mesh::{
+    AlwaysSampler, Context, ErrorKind, NeverSampler, Outcome, RuleSet, Sampler, ScriptedSampler,
+    SeededSampler, ThreadSampler, Verdict,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36";
+
+fn get(ua: Option<&str>) -> Request<()> {
+    let mut b = Request::get("/");
+    if let Some(ua) = ua {
+        b = b.header("user-agent", ua);
+    }
+    b.body(()).unwrap()
+}
+
+fn helloworld() -> Context {
+    Context::new().with_target("helloworld-service")
+}
+
+#[test]
+fn walkthrough_rules_from_files() {
+    let rules =
+        RuleSet::from_files([fixture("route-to-v2.yaml"), fixture("fault-503.yaml")]).unwrap();
+    assert!(rules.warnings().is_empty(), "{:?}", rules.warnings());
+    let chrome = rules.evaluate(&get(Some(CHROME)), &helloworld(), &ThreadSampler);
+    assert_eq!(chrome.outcome(), Outcome::Forward);
+    assert_eq!(
+        chrome.destination().unwrap().labels().get("version"),
+        Some("v2")
+    );
+    let curl = rules.evaluate(&get(Some("curl/8.4.0")), &helloworld(), &ThreadSampler);
+    assert_eq!(curl.outcome(), Outcome::Abort);
+    assert_eq!(curl.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(curl.rule(), Some("helloworld-service-503"));
+    assert_eq!(rules.files().len(), 2);
+}
+
+#[test]
+fn explain_the_chrome_request() {
+    let rules =
+        RuleSet::from_files([fixture("route-to-v2.yaml"), fixture("fault-503.yaml")]).unwrap();
+    let explanation = rules.explain(&get(Some(CHROME)), &helloworld(), &NeverSampler);
+    let text = explanation.to_string();
+    println!("{text}");
+    let lines = explanation.lines();
+    let matched: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.verdict == Verdict::Matched)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert!(
+        matched
+            .iter()
+            .any(|t| t.starts_with("header user-agent regex \".*Chrome.*\" on \"Mozilla/5.0")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.verdict == Verdict::Skipped && l.text.contains("helloworld-service-503")),
+        "the 503 rule is reported as not reached: {text}"
+    );
+    assert!(text.ends_with("decision: forward to helloworld-service {version=v2} (by RouteRule default/helloworld-service)"), "{text}");
+    assert_eq!(explanation.decision().outcome(), Outcome::Forward);
+}
+
+#[test]
+fn explain_says_why_a_condition_failed() {
+    let rules =
+        RuleSet::from_files([fixture("route-to-v2.yaml"), fixture("fault-503.yaml")]).unwrap();
+    let text = rules
+        .explain(&get(None), &helloworld(), &NeverSampler)
+        .to_string();
+    assert!(
+        text.contains("[no match] header user-agent regex \".*Chrome.*\" on (absent)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "[match] RouteRule default/helloworld-service-503 (precedence 1): no conditions"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("abort fault fired"), "{text}");
+}
+
+#[test]
+fn shop_fixtures_route_delay_and_split() {
+    let rules = RuleSet::from_files([
+        fixture("shop-destination-rules.yaml"),
+        fixture("shop-virtual-service.yaml"),
+    ])
+    .unwrap();
+    let ctx = Context::new().with_target("cart.shop.svc.cluster.local");
+    let beta = Request::get("/items")
+        .header("x-beta", "yes")
+        .body(())
+        .unwrap();
+    let d = rules.evaluate(&beta, &ctx, &ThreadSampler);
+    assert_eq!(d.route_name(), Some("beta-testers"));
+    assert_eq!(d.destination().unwrap().subset(), Some("canary"));
+    assert_eq!(
+        d.destination().unwrap().labels().get("track"),
+        Some("canary")
+    );
+
+    let old = Request::get("/v1/items").body(()).unwrap();
+    let d = rules.evaluate(&old, &ctx, &ThreadSampler);
+    assert_eq!(d.delay(), Some(Duration::from_millis(250)));
+    assert_eq!(d.destination().unwrap().subset(), Some("legacy"));
+
+    // The 95/5 split, picked by a scripted sampler: a pick below 95 is stable.
+    let plain = Request::get("/items").body(()).unwrap();
+    let picks = ScriptedSampler::new([0, 94, 95, 99]);
+    let subsets: Vec<_> = (0..4)
+        .map(|_| {
+            rules
+                .evaluate(&plain, &ctx, &picks)
+                .destination()
+                .unwrap()
+                .subset()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(subsets, ["stable", "stable", "canary", "canary"]);
+}
+
+#[test]
+fn seeded_samplers_repeat_and_split_within_five_sigma() {
+    let rules = RuleSet::from_files([
+        fixture("shop-destination-rules.yaml"),
+        fixture("shop-virtual-service.yaml"),
+    ])
+    .unwrap();
+    let ctx = Context::new().with_target("cart.shop");
+    let req = Request::get("/").body(()).unwrap();
+    let run = |s: &dyn Sampler| -> Vec<bool> {
+        (0..10_000)
+            .map(|_| {
+                rules
+                    .evaluate(&req, &ctx, s)
+                    .destination()
+                    .unwrap()
+                    .subset()
+                    == Some("canary")
+            })
+            .collect()
+    };
+    let a = run(&SeededSampler::new(7));
+    let b = run(&SeededSampler::new(7));
+    assert_eq!(a, b, "the same seed gives the same decisions");
+    let n = a.len() as f64;
+    let share = a.iter().filter(|x| **x).count() as f64 / n;
+    let sigma = (0.05 * 0.95 / n).sqrt();
+    assert!((share - 0.05).abs() <= 5.0 * sigma, "canary share {share}");
+}
+
+#[test]
+fn always_and_never_samplers() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - fault:
+      abort: {httpStatus: 503, percentage: {value: 1}}
+      delay: {fixedDelay: 1s, percentage: {value: 100}}
+    route: [{destination: {host: ratings}}]
+"#,
+    )
+    .unwrap();
+    let ctx = Context::new().with_target("ratings");
+    let req = Request::get("/").body(()).unwrap();
+    let always = rules.evaluate(&req, &ctx, &AlwaysSampler);
+    assert_eq!(always.outcome(), Outcome::Abort);
+    let never = rules.evaluate(&req, &ctx, &NeverSampler);
+    assert_eq!(never.outcome(), Outcome::Forward);
+    assert_eq!(
+        never.delay(),
+        Some(Duration::from_secs(1)),
+        "a 100% delay fires whatever the sampler"
+    );
+}
+
+#[test]
+fn a_malformed_file_names_file_document_line_path_and_value() {
+    let dir = std::env::temp_dir().join(format!("tower-mesh-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: [reviews]\n  http:\n  - match:\n    - headers:\n        user-agent:\n          regex: \"(Chrome\"\n    route:\n    - destination: {host: reviews}\n",
+    )
+    .unwrap();
+    let err = RuleSet::from_files([&file]).unwrap_err();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    assert_eq!(
+        err.path(),
+        Some("spec.http[0].match[0].headers.user-agent.regex")
+    );
+    assert_eq!(err.value(), Some("(Chrome"));
+    assert_eq!(err.line(), Some(15));
+    let doc = err.document().unwrap();
+    assert_eq!(
+        (doc.index, doc.kind.as_deref(), doc.name.as_deref()),
+        (2, Some("VirtualService"), Some("reviews"))
+    );
+    let text = err.to_string();
+    println!("{text}");
+    assert!(text.starts_with(&format!("{}: document 2 (VirtualService reviews), line 15, column 18: spec.http[0].match[0].headers.user-agent.regex: invalid value: `(Chrome` is not a valid regex", file.display())), "{text}");
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    let err = RuleSet::from_files(["/nonexistent/rules.yaml"]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert!(err.to_string().contains("/nonexistent/rules.yaml"), "{err}");
+}
+
+#[test]
+fn reload_reads_the_files_again() {
+    let dir = std::env::temp_dir().join(format!("tower-mesh-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rules.yaml");
+    std::fs::copy(fixture("route-to-v2.yaml"), &file).unwrap();
+    let rules = RuleSet::from_files([&file]).unwrap();
+    let curl = get(Some("curl/8"));
+    assert_eq!(
+        rules
+            .evaluate(&curl, &helloworld(), &NeverSampler)
+            .outcome(),
+        Outcome::Forward
+    );
+    std::fs::copy(fixture("fault-503.yaml"), &file).unwrap();
+    let reloaded = rules.reload().unwrap();
+    std::fs::write(&file, "kind: [").unwrap();
+    let failed = reloaded.reload();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        reloaded
+            .evaluate(&curl, &helloworld(), &NeverSampler)
+            .outcome(),
+        Outcome::Abort
+    );
+    assert_eq!(failed.unwrap_err().kind(), ErrorKind::Syntax);
+}
+
+#[test]
+fn requests_never_make_evaluation_panic() {
+    let rules = RuleSet::from_files([
+        fixture("shop-destination-rules.yaml"),
+        fixture("shop-virtual-service.yaml"),
+    ])
+    .unwrap();
+    let mut req = Request::get("http://[::1]:99999/%ff%00?x=%zz&&=&")
+        .body(())
+        .unwrap();
+    req.headers_mut().insert(
+        "x-beta",
+        http::HeaderValue::from_bytes(b"\xffyes\x80").unwrap(),
+    );
+    for _ in 0..3 {
+        req.headers_mut()
+            .append("x-beta", http::HeaderValue::from_static("yes"));
+    }
+    let d = rules.evaluate(&req, &Context::new(), &ThreadSampler);
+    assert_eq!(d.outcome(), Outcome::PassThrough, "{d}");
+    let d = rules.evaluate(
+        &req,
+        &Context::new().with_target("cart.shop"),
+        &ThreadSampler,
+    );
+    assert_eq!(d.outcome(), Outcome::Forward, "{d}");
+    let _ = rules
+        .explain(
+            &req,
+            &Context::new().with_target("cart.shop"),
+            &ThreadSampler,
+        )
+        .to_string();
+}
