@@ -404,8 +404,14 @@ fn run_request(rules: &RuleSet, r: &CaseRequest) -> Result<(), String> {
         let got = d.delay().map_or(0, |d| d.as_millis() as u64);
         check("delay_ms", ms.to_string(), got.to_string());
     }
+    if let Some(l) = &e.location {
+        check(
+            "location",
+            format!("{:?}", Some(l)),
+            format!("{:?}", d.location()),
+        );
+    }
     for (key, present) in [
-        ("location", e.location.is_some()),
         ("request_headers", e.request_headers.is_some()),
         ("uri_after", e.uri_after.is_some()),
     ] {

@@ -60,6 +60,7 @@ pub struct Decision {
     pub(crate) delay: Option<Duration>,
     pub(crate) status: Option<StatusCode>,
     pub(crate) grpc_status: Option<u32>,
+    pub(crate) location: Option<Arc<str>>,
 }
 
 impl Decision {
@@ -72,6 +73,7 @@ impl Decision {
             delay: None,
             status: None,
             grpc_status: None,
+            location: None,
         }
     }
 
@@ -121,6 +123,11 @@ impl Decision {
     /// For an abort answered in gRPC form, the gRPC status code.
     pub fn grpc_status(&self) -> Option<u32> {
         self.grpc_status
+    }
+
+    /// For a redirect, the `Location` the response carries.
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
     }
 }
 

@@ -240,6 +240,71 @@ impl Redirect {
     pub fn code(&self) -> StatusCode {
         self.code
     }
+
+    /// The `Location` for a request with this scheme, authority, path and query: the path is
+    /// replaced by `uri` (the query kept unless `uri` has one), the host by `authority`, the
+    /// scheme by `scheme`, the port by the port rule; default ports (80, 443) are left out.
+    pub(crate) fn location(
+        &self,
+        scheme: &str,
+        authority: Option<&str>,
+        path: &str,
+        query: Option<&str>,
+    ) -> String {
+        let scheme = self.scheme.as_deref().unwrap_or(scheme);
+        let original = authority.unwrap_or("");
+        let (orig_host, orig_port) = split_port(original);
+        let (host, mut port) = match &self.authority {
+            Some(a) => split_port(a),
+            None => (orig_host, orig_port),
+        };
+        match self.port {
+            Some(RedirectPort::Number(p)) => port = Some(p),
+            Some(RedirectPort::FromProtocolDefault) => port = None,
+            Some(RedirectPort::FromRequestPort) => port = orig_port,
+            None => {}
+        }
+        let default_port = match scheme {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        };
+        let mut out = format!("{scheme}://{host}");
+        if let Some(p) = port.filter(|p| Some(*p) != default_port) {
+            out.push_str(&format!(":{p}"));
+        }
+        match &self.uri {
+            Some(uri) => {
+                out.push_str(uri);
+                if !uri.contains('?')
+                    && let Some(q) = query
+                {
+                    out.push('?');
+                    out.push_str(q);
+                }
+            }
+            None => {
+                out.push_str(path);
+                if let Some(q) = query {
+                    out.push('?');
+                    out.push_str(q);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `host:port` → (`host`, port); IPv6 literals keep their brackets.
+fn split_port(authority: &str) -> (&str, Option<u16>) {
+    if let Some((host, port)) = authority.rsplit_once(':')
+        && !host.ends_with(':')
+        && (!host.contains(':') || host.ends_with(']'))
+        && let Ok(p) = port.parse::<u16>()
+    {
+        return (host, Some(p));
+    }
+    (authority, None)
 }
 
 /// A fixed response answered by the middleware.

@@ -495,6 +495,11 @@ fn execute<T: Tracer>(
         Action::Redirect(r) => {
             decision.outcome = Outcome::Redirect;
             decision.status = Some(r.code);
+            let authority = view.authority.and_then(|a| std::str::from_utf8(a).ok());
+            decision.location = Some(
+                r.location(view.scheme, authority, view.path, view.query)
+                    .into(),
+            );
         }
         Action::DirectResponse(d) => {
             decision.outcome = Outcome::DirectResponse;

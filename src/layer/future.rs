@@ -1,0 +1,157 @@
+//! The response future shared by [`MeshService`](super::MeshService) and
+//! [`MeshRouter`](super::MeshRouter).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::body::MeshBody;
+use super::timer::Timer;
+use crate::model::Decision;
+
+/// What happens once an injected delay is over.
+pub(crate) enum Next<S, ReqB, ResB> {
+    /// Call a service (made ready first) with the request.
+    Call { svc: S, req: Request<ReqB> },
+    /// Answer with a local reply.
+    Reply(Response<MeshBody<ResB>>),
+}
+
+pin_project! {
+    /// The response future of tower-mesh's services.
+    pub struct ResponseFuture<S, ReqB, ResB, T>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        T: Timer,
+    {
+        #[pin]
+        state: State<S, ReqB, ResB, T>,
+        decision: Option<Decision>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqB, ResB, T>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        T: Timer,
+    {
+        Inner { #[pin] fut: S::Future },
+        Ready { svc: Option<S>, req: Option<Request<ReqB>> },
+        Delay { #[pin] sleep: T::Sleep, next: Option<Next<S, ReqB, ResB>> },
+        Local { res: Option<Response<MeshBody<ResB>>> },
+    }
+}
+
+impl<S, ReqB, ResB, T> ResponseFuture<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    /// The inner service was already called.
+    pub(crate) fn called(fut: S::Future, decision: Decision) -> Self {
+        ResponseFuture {
+            state: State::Inner { fut },
+            decision: Some(decision),
+        }
+    }
+
+    /// Drive `svc` to readiness, then call it.
+    pub(crate) fn oneshot(svc: S, req: Request<ReqB>, decision: Decision) -> Self {
+        ResponseFuture {
+            state: State::Ready {
+                svc: Some(svc),
+                req: Some(req),
+            },
+            decision: Some(decision),
+        }
+    }
+
+    /// Sleep, then carry on with `next`.
+    pub(crate) fn delayed(sleep: T::Sleep, next: Next<S, ReqB, ResB>, decision: Decision) -> Self {
+        ResponseFuture {
+            state: State::Delay {
+                sleep,
+                next: Some(next),
+            },
+            decision: Some(decision),
+        }
+    }
+
+    /// Answer at once.
+    pub(crate) fn local(res: Response<MeshBody<ResB>>) -> Self {
+        ResponseFuture {
+            state: State::Local { res: Some(res) },
+            decision: None,
+        }
+    }
+}
+
+impl<S, ReqB, ResB, T> Future for ResponseFuture<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    type Output = Result<Response<MeshBody<ResB>>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let this = self.as_mut().project();
+            match this.state.project() {
+                StateProj::Inner { fut } => {
+                    let res = ready!(fut.poll(cx))?;
+                    let mut res = res.map(MeshBody::new);
+                    if let Some(d) = this.decision.take() {
+                        res.extensions_mut().insert(d);
+                    }
+                    return Poll::Ready(Ok(res));
+                }
+                StateProj::Ready { svc, req } => {
+                    let Some(service) = svc.as_mut() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    ready!(service.poll_ready(cx))?;
+                    let (Some(mut service), Some(req)) = (svc.take(), req.take()) else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    let fut = service.call(req);
+                    self.as_mut().project().state.set(State::Inner { fut });
+                }
+                StateProj::Delay { sleep, next } => {
+                    ready!(sleep.poll(cx));
+                    match next.take() {
+                        Some(Next::Call { svc, req }) => {
+                            self.as_mut().project().state.set(State::Ready {
+                                svc: Some(svc),
+                                req: Some(req),
+                            });
+                        }
+                        Some(Next::Reply(res)) => return Poll::Ready(Ok(res)),
+                        None => panic!("ResponseFuture polled after completion"),
+                    }
+                }
+                StateProj::Local { res } => match res.take() {
+                    Some(res) => return Poll::Ready(Ok(res)),
+                    None => panic!("ResponseFuture polled after completion"),
+                },
+            }
+        }
+    }
+}
+
+impl<S, ReqB, ResB, T> std::fmt::Debug for ResponseFuture<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("decision", &self.decision)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,80 @@
+//! Responses the middleware answers itself.
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::body::MeshBody;
+use crate::model::{Action, Decision, Outcome};
+
+/// Envoy's abort body.
+pub(crate) const ABORT_BODY: &str = "fault filter abort";
+/// Envoy's body when no endpoint carries the chosen labels.
+pub(crate) const NO_HEALTHY_UPSTREAM: &str = "no healthy upstream";
+
+fn text<B>(status: StatusCode, body: &'static str) -> Response<MeshBody<B>> {
+    let mut res = Response::new(MeshBody::local(body));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    res
+}
+
+/// 503 `no healthy upstream`: the chosen destination has no registered service.
+pub(crate) fn no_healthy_upstream<B>(decision: &Decision) -> Response<MeshBody<B>> {
+    let mut res = text(StatusCode::SERVICE_UNAVAILABLE, NO_HEALTHY_UPSTREAM);
+    res.extensions_mut().insert(decision.clone());
+    res
+}
+
+/// The local reply for a decision that does not forward; `None` for one that does.
+pub(crate) fn local_reply<B>(decision: &Decision) -> Option<Response<MeshBody<B>>> {
+    let mut res = match decision.outcome() {
+        Outcome::Forward | Outcome::PassThrough => return None,
+        Outcome::Abort => match decision.grpc_status() {
+            Some(code) => {
+                let mut res = Response::new(MeshBody::empty());
+                let h = res.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/grpc"),
+                );
+                h.insert("grpc-status", HeaderValue::from(code));
+                h.insert("grpc-message", HeaderValue::from_static(ABORT_BODY));
+                res
+            }
+            None => text(
+                decision.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                ABORT_BODY,
+            ),
+        },
+        Outcome::NotFound => {
+            let mut res = Response::new(MeshBody::empty());
+            *res.status_mut() = StatusCode::NOT_FOUND;
+            res
+        }
+        Outcome::Redirect => {
+            let mut res = Response::new(MeshBody::empty());
+            *res.status_mut() = decision.status().unwrap_or(StatusCode::MOVED_PERMANENTLY);
+            if let Some(loc) = decision
+                .location()
+                .and_then(|l| HeaderValue::from_str(l).ok())
+            {
+                res.headers_mut().insert(header::LOCATION, loc);
+            }
+            res
+        }
+        Outcome::DirectResponse => {
+            let body = match decision.route().map(|r| r.action()) {
+                Some(Action::DirectResponse(d)) => d.body().cloned(),
+                _ => None,
+            };
+            let mut res = Response::new(match body {
+                Some(b) => MeshBody::local(b),
+                None => MeshBody::empty(),
+            });
+            *res.status_mut() = decision.status().unwrap_or(StatusCode::OK);
+            res
+        }
+    };
+    res.extensions_mut().insert(decision.clone());
+    Some(res)
+}
