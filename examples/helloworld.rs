@@ -1,0 +1,151 @@
+//! The "Istio Getting Started" walkthrough in one binary: helloworld-service versions v1 and
+//! v2, behind the walkthrough's RouteRules, on 127.0.0.1.
+//!
+//! ```text
+//! cargo run --example helloworld                                   # Chrome to v2
+//! cargo run --example helloworld -- --rules examples/config/fault-503.yaml
+//! cargo run --example helloworld -- --listen 127.0.0.1:9090 --rules A.yaml --rules B.yaml
+//! ```
+//!
+//! `examples/config/helloworld-default.yaml` (everything else to v1) is always loaded first,
+//! as bookinfo's `route-rule-all-v1.yaml` is; the `--rules` files come after it.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceExt, service_fn};
+use tower_mesh::{Decision, Destinations, MeshLayer, RuleSet};
+
+type Version = BoxCloneSyncService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
+
+/// One version of helloworld-service: it answers `Hello World! (vN)`.
+fn version(name: &'static str) -> Version {
+    BoxCloneSyncService::new(service_fn(move |_req: Request<Incoming>| async move {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
+            "Hello World! ({name})\n"
+        )))))
+    }))
+}
+
+struct Args {
+    listen: SocketAddr,
+    rules: Vec<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/config");
+    let mut args = Args {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        rules: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--listen" => {
+                let v = it.next().ok_or("--listen needs an address, e.g. 127.0.0.1:8080")?;
+                args.listen = v.parse().map_err(|e| format!("--listen {v}: {e}"))?;
+                if !args.listen.ip().is_loopback() {
+                    return Err(format!("--listen {v}: this example listens on loopback only"));
+                }
+            }
+            "--rules" => args
+                .rules
+                .push(PathBuf::from(it.next().ok_or("--rules needs a file")?)),
+            "-h" | "--help" => {
+                return Err("usage: helloworld [--listen 127.0.0.1:8080] [--rules FILE]...".into());
+            }
+            other => return Err(format!("unknown argument {other}; try --help")),
+        }
+    }
+    if args.rules.is_empty() {
+        args.rules.push(config.join("route-to-v2.yaml"));
+    }
+    args.rules.insert(0, config.join("helloworld-default.yaml"));
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let rules = match RuleSet::from_files(&args.rules) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot load the rules: {e}");
+            std::process::exit(1);
+        }
+    };
+    for w in rules.warnings() {
+        eprintln!("warning: {w}");
+    }
+
+    let router = MeshLayer::new(rules).host("helloworld-service").route_to(
+        Destinations::new()
+            .add("helloworld-service", [("version", "v1")], version("v1"))
+            .add("helloworld-service", [("version", "v2")], version("v2")),
+    );
+    // Log each request's decision, then answer.
+    let app = service_fn(move |req: Request<Incoming>| {
+        let router = router.clone();
+        async move {
+            let agent = req
+                .headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string();
+            let res = router.oneshot(req).await?;
+            if let Some(d) = res.extensions().get::<Decision>() {
+                println!("{} user-agent={agent:?}: {d}", res.status().as_u16());
+            }
+            Ok::<_, Infallible>(res)
+        }
+    });
+
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {}: {e}", args.listen);
+            std::process::exit(1);
+        }
+    };
+    let addr = listener.local_addr().expect("a bound listener has an address");
+    println!("helloworld-service (v1 and v2) listening on http://{addr}");
+    println!("rules:");
+    for f in &args.rules {
+        println!("  {}", f.display());
+    }
+    println!("try:");
+    println!("  curl -A Chrome http://{addr}/");
+    println!("  curl http://{addr}/");
+
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("accept: {e}");
+                continue;
+            }
+        };
+        let svc = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
