@@ -51,10 +51,14 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--listen" => {
-                let v = it.next().ok_or("--listen needs an address, e.g. 127.0.0.1:8080")?;
+                let v = it
+                    .next()
+                    .ok_or("--listen needs an address, e.g. 127.0.0.1:8080")?;
                 args.listen = v.parse().map_err(|e| format!("--listen {v}: {e}"))?;
                 if !args.listen.ip().is_loopback() {
-                    return Err(format!("--listen {v}: this example listens on loopback only"));
+                    return Err(format!(
+                        "--listen {v}: this example listens on loopback only"
+                    ));
                 }
             }
             "--rules" => args
@@ -123,7 +127,9 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let addr = listener.local_addr().expect("a bound listener has an address");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     println!("helloworld-service (v1 and v2) listening on http://{addr}");
     println!("rules:");
     for f in &args.rules {

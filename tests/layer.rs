@@ -1,0 +1,515 @@
+//! MeshLayer and MeshRouter as Tower services, without a network: decisions carried out,
+//! readiness, delays on tokio's paused clock, local replies, reload.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{Service, ServiceExt, service_fn};
+use tower_mesh::layer::{Destinations, MeshLayer, Timer};
+use tower_mesh::{Caller, Decision, NeverSampler, Outcome, RuleSet, ScriptedSampler};
+
+const WALKTHROUGH: &str = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: helloworld-service}
+spec:
+  destination: {name: helloworld-service}
+  precedence: 1
+  match:
+    request:
+      headers:
+        user-agent: {regex: ".*Chrome.*"}
+  route:
+  - labels: {version: "v2"}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: helloworld-service-503}
+spec:
+  destination: {name: helloworld-service}
+  precedence: 1
+  route:
+  - labels: {version: "v1"}
+  httpFault:
+    abort: {percent: 100, httpStatus: 503}
+"#;
+
+fn hello(
+    name: &'static str,
+) -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
++ Send
++ Sync {
+    service_fn(move |_req: Request<Full<Bytes>>| async move {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
+            "Hello World! ({name})"
+        )))))
+    })
+}
+
+async fn body<B: http_body::Body>(res: Response<B>) -> String
+where
+    B::Error: std::fmt::Debug,
+{
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+fn request(ua: &str) -> Request<Full<Bytes>> {
+    Request::get("/")
+        .header("user-agent", ua)
+        .body(Full::default())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_walkthrough_around_one_service() {
+    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service");
+    let svc = tower::Layer::layer(&layer, hello("v1"));
+    let res = svc
+        .clone()
+        .oneshot(request("Mozilla/5.0 Chrome/70"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let decision = res.extensions().get::<Decision>().unwrap().clone();
+    assert_eq!(decision.rule(), Some("helloworld-service"));
+    assert_eq!(
+        decision.destination().unwrap().labels().get("version"),
+        Some("v2")
+    );
+
+    let res = svc.oneshot(request("curl/8.4.0")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["content-type"], "text/plain");
+    assert_eq!(body(res).await, "fault filter abort");
+}
+
+#[tokio::test]
+async fn the_handler_sees_the_decision() {
+    let inner = service_fn(|req: Request<Full<Bytes>>| async move {
+        let d = req
+            .extensions()
+            .get::<Decision>()
+            .expect("the decision is in the request");
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(d.to_string()))))
+    });
+    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service");
+    let svc = tower::Layer::layer(&layer, inner);
+    let res = svc.oneshot(request("Chrome")).await.unwrap();
+    assert_eq!(
+        body(res).await,
+        "forward to helloworld-service {version=v2} (by RouteRule default/helloworld-service)"
+    );
+}
+
+#[tokio::test]
+async fn the_router_dispatches_to_labelled_destinations() {
+    let router = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+        .host("helloworld-service")
+        .route_to(
+            Destinations::new()
+                .add(
+                    "helloworld-service",
+                    [("version", "v1")],
+                    tower::util::BoxCloneSyncService::new(hello("v1")),
+                )
+                .add(
+                    "helloworld-service",
+                    [("version", "v2")],
+                    tower::util::BoxCloneSyncService::new(hello("v2")),
+                ),
+        );
+    let res = router.clone().oneshot(request("Chrome/120")).await.unwrap();
+    assert_eq!(body(res).await, "Hello World! (v2)");
+    let res = router.oneshot(request("curl")).await.unwrap();
+    assert_eq!(res.status(), 503);
+}
+
+#[tokio::test]
+async fn default_route_spreads_round_robin_and_unknown_labels_get_503() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: reviews-v9}
+spec:
+  destination: {name: reviews}
+  precedence: 1
+  match:
+    request:
+      headers:
+        end-user: {exact: jason}
+  route:
+  - labels: {version: v9}
+"#,
+    )
+    .unwrap();
+    let router = MeshLayer::new(rules).host("reviews").route_to(
+        Destinations::new()
+            .add(
+                "reviews",
+                [("version", "v1")],
+                tower::util::BoxCloneSyncService::new(hello("v1")),
+            )
+            .add(
+                "reviews",
+                [("version", "v2")],
+                tower::util::BoxCloneSyncService::new(hello("v2")),
+            ),
+    );
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let res = router.clone().oneshot(request("curl")).await.unwrap();
+        seen.push(body(res).await);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "Hello World! (v1)",
+            "Hello World! (v1)",
+            "Hello World! (v2)",
+            "Hello World! (v2)"
+        ]
+    );
+    let jason = Request::get("/")
+        .header("end-user", "jason")
+        .body(Full::default())
+        .unwrap();
+    let res = router.oneshot(jason).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.extensions().get::<Decision>().unwrap().rule(),
+        Some("reviews-v9")
+    );
+    assert_eq!(body(res).await, "no healthy upstream");
+}
+
+/// A timer that counts the sleeps it creates and completes them at once.
+#[derive(Clone, Default)]
+struct CountingTimer(Arc<AtomicUsize>);
+
+impl Timer for CountingTimer {
+    type Sleep = std::future::Ready<()>;
+    fn sleep(&self, _: Duration) -> Self::Sleep {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(())
+    }
+}
+
+const DELAY_SOMETIMES: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - fault:
+      delay: {fixedDelay: 7s, percentage: {value: 50}}
+    route: [{destination: {host: ratings}}]
+"#;
+
+#[tokio::test]
+async fn no_sleep_is_created_when_no_delay_fires() {
+    let timer = CountingTimer::default();
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(RuleSet::from_yaml(DELAY_SOMETIMES).unwrap())
+            .host("ratings")
+            .sampler(ScriptedSampler::new([999_999, 999_999, 0]))
+            .timer(timer.clone()),
+        hello("v1"),
+    );
+    for _ in 0..2 {
+        svc.clone().oneshot(request("x")).await.unwrap();
+    }
+    assert_eq!(
+        timer.0.load(Ordering::SeqCst),
+        0,
+        "no delay fired, no sleep made"
+    );
+    let res = svc.oneshot(request("x")).await.unwrap();
+    assert_eq!(timer.0.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        res.extensions().get::<Decision>().unwrap().delay(),
+        Some(Duration::from_secs(7))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_seven_second_delay_takes_seven_virtual_seconds() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let inner = service_fn(move |_req: Request<Full<Bytes>>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"rated")))) }
+    });
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(RuleSet::from_yaml(DELAY_SOMETIMES).unwrap())
+            .host("ratings")
+            .sampler(ScriptedSampler::new([0])),
+        inner,
+    );
+    let start = tokio::time::Instant::now();
+    let handle = tokio::spawn(svc.oneshot(request("x")));
+    // The inner service is not called during the delay.
+    tokio::time::sleep(Duration::from_millis(6_999)).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "called before the delay was over"
+    );
+    assert!(!handle.is_finished());
+    let res = handle.await.unwrap().unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_secs(7),
+        "answered after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(body(res).await, "rated");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delayed_abort_answers_after_the_delay() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - fault:
+      delay: {fixedDelay: 3s, percentage: {value: 100}}
+      abort: {httpStatus: 500, percentage: {value: 100}}
+    route: [{destination: {host: ratings}}]
+"#,
+    )
+    .unwrap();
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), hello("v1"));
+    let start = tokio::time::Instant::now();
+    let res = svc.oneshot(request("x")).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    assert_eq!(res.status(), 500);
+}
+
+/// A service that is never ready and counts its calls.
+#[derive(Clone)]
+struct NeverReady(Arc<AtomicUsize>);
+
+impl Service<Request<Full<Bytes>>> for NeverReady {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Pending
+    }
+    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(Response::new(Full::default())))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_is_not_ready_is_never_called() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let rules = RuleSet::from_yaml(DELAY_SOMETIMES).unwrap();
+    // Around one service: readiness is the inner service's.
+    let mut svc = tower::Layer::layer(
+        &MeshLayer::new(rules.clone()).host("ratings"),
+        NeverReady(calls.clone()),
+    );
+    let ready = std::future::poll_fn(|cx| Poll::Ready(svc.poll_ready(cx))).await;
+    assert!(
+        ready.is_pending(),
+        "MeshService is not ready while its inner service is not"
+    );
+    // Delayed requests drive a clone to readiness after the delay, and never call it unready.
+    let delayed = tower::Layer::layer(
+        &MeshLayer::new(rules.clone())
+            .host("ratings")
+            .sampler(ScriptedSampler::new([0])),
+        NeverReady(calls.clone()),
+    );
+    let pending =
+        tokio::time::timeout(Duration::from_secs(60), delayed.oneshot(request("x"))).await;
+    assert!(pending.is_err(), "the request waits for readiness");
+    // The router is always ready and waits on the chosen destination only.
+    let router = MeshLayer::new(rules)
+        .host("ratings")
+        .route_to(Destinations::new().add(
+            "ratings",
+            [("version", "v1")],
+            NeverReady(calls.clone()),
+        ));
+    let pending = tokio::time::timeout(Duration::from_secs(60), router.oneshot(request("x"))).await;
+    assert!(pending.is_err());
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "an unready service was called"
+    );
+}
+
+#[tokio::test]
+async fn grpc_requests_get_a_trailers_only_grpc_abort() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: greeter}
+spec:
+  hosts: [greeter]
+  http:
+  - fault:
+      abort: {httpStatus: 503, percentage: {value: 100}}
+    route: [{destination: {host: greeter}}]
+"#,
+    )
+    .unwrap();
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("greeter"), hello("v1"));
+    let req = Request::post("/helloworld.Greeter/SayHello")
+        .header("content-type", "application/grpc")
+        .body(Full::default())
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["grpc-status"], "14");
+    assert_eq!(res.headers()["grpc-message"], "fault filter abort");
+    assert_eq!(body(res).await, "");
+}
+
+#[tokio::test]
+async fn not_found_redirect_and_direct_response_are_answered_locally() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web}
+spec:
+  hosts: [web]
+  http:
+  - match: [{uri: {prefix: /old}}]
+    redirect: {uri: /new}
+  - match: [{uri: {exact: /tea}}]
+    directResponse: {status: 418, body: {string: "I'm a teapot"}}
+"#,
+    )
+    .unwrap();
+    let svc = tower::Layer::layer(&MeshLayer::new(rules), hello("v1"));
+    let get = |uri: &str| Request::get(uri).body(Full::default()).unwrap();
+    let res = svc
+        .clone()
+        .oneshot(get("http://web/old?a=1"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 301);
+    assert_eq!(res.headers()["location"], "http://web/new?a=1");
+    let res = svc.clone().oneshot(get("http://web/tea")).await.unwrap();
+    assert_eq!(res.status(), 418);
+    assert_eq!(body(res).await, "I'm a teapot");
+    let res = svc.clone().oneshot(get("http://web/other")).await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        res.extensions().get::<Decision>().unwrap().outcome(),
+        Outcome::NotFound
+    );
+    let res = svc.oneshot(get("http://elsewhere/")).await.unwrap();
+    assert_eq!(res.status(), 200, "a host no rule covers passes through");
+    assert_eq!(body(res).await, "Hello World! (v1)");
+}
+
+#[tokio::test]
+async fn the_caller_comes_from_a_request_extension() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{sourceLabels: {app: productpage}}]
+    directResponse: {status: 200, body: {string: "from productpage"}}
+  - directResponse: {status: 200, body: {string: "from anyone"}}
+"#,
+    )
+    .unwrap();
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("reviews"), hello("v1"));
+    let mut req = request("x");
+    req.extensions_mut()
+        .insert(Caller::new().with_labels([("app", "productpage")]));
+    assert_eq!(
+        body(svc.clone().oneshot(req).await.unwrap()).await,
+        "from productpage"
+    );
+    assert_eq!(
+        body(svc.oneshot(request("x")).await.unwrap()).await,
+        "from anyone"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_changes_the_rules_and_a_bad_one_changes_nothing() {
+    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+        .host("helloworld-service")
+        .sampler(NeverSampler);
+    let svc = tower::Layer::layer(&layer, hello("v1"));
+    assert_eq!(
+        svc.clone().oneshot(request("curl")).await.unwrap().status(),
+        503
+    );
+    let handle = layer.rules();
+    let err = handle.reload_yaml("apiVersion: config.istio.io/v1alpha2\nkind: RouteRule\nmetadata: {name: x}\nspec: {precedence: high}\n");
+    assert!(err.is_err());
+    assert_eq!(
+        svc.clone().oneshot(request("curl")).await.unwrap().status(),
+        503,
+        "a failed reload keeps the rules"
+    );
+    handle.reload_yaml("").unwrap();
+    assert_eq!(
+        svc.oneshot(request("curl")).await.unwrap().status(),
+        200,
+        "no rules: pass through"
+    );
+}
+
+#[tokio::test]
+async fn works_in_an_axum_router() {
+    use axum::{Extension, Router, routing::get};
+    let app: Router = Router::new()
+        .route(
+            "/",
+            get(|Extension(decision): Extension<Decision>| async move {
+                format!(
+                    "routed to {}",
+                    decision
+                        .destination()
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                )
+            }),
+        )
+        .layer(MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service"));
+    let req = Request::get("/")
+        .header("user-agent", "Chrome")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(body(res).await, "routed to helloworld-service {version=v2}");
+    let req = Request::get("/").body(axum::body::Body::empty()).unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 503);
+}
