@@ -99,7 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  curl -i http://{addr}/books/7");
     println!("  curl -i -H 'x-beta: yes' http://{addr}/books/7     # delayed 500 ms");
     println!("  curl -i http://{addr}/old/anything                  # 301 to /books/1");
-    println!("  for i in $(seq 20); do curl -s -o /dev/null -w '%{{http_code}}\\n' http://{addr}/flaky; done | sort | uniq -c");
+    println!(
+        "  for i in $(seq 20); do curl -s -o /dev/null -w '%{{http_code}}\\n' http://{addr}/flaky; done | sort | uniq -c"
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -42,7 +42,12 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/config");
+    // Name the bundled files relative to the working directory when run from the crate.
+    let config = if std::path::Path::new("examples/config/helloworld-default.yaml").is_file() {
+        PathBuf::from("examples/config")
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/config")
+    };
     let mut args = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         rules: Vec::new(),

@@ -27,14 +27,19 @@ type Body = BoxBody<Bytes, hyper::Error>;
 type Upstream = BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>;
 
 fn full(text: String) -> Body {
-    Full::new(Bytes::from(text)).map_err(|never| match never {}).boxed()
+    Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Serves `svc` on a free loopback port.
 async fn serve<S>(addr: SocketAddr, svc: S) -> std::io::Result<SocketAddr>
 where
-    S: Service<Request<Incoming>, Response = Response<tower_mesh::MeshBody<Body>>, Error = Infallible>
-        + Clone
+    S: Service<
+            Request<Incoming>,
+            Response = Response<tower_mesh::MeshBody<Body>>,
+            Error = Infallible,
+        > + Clone
         + Send
         + Sync
         + 'static,
@@ -62,12 +67,19 @@ async fn start_upstream(version: &'static str) -> std::io::Result<SocketAddr> {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let svc = service_fn(move |req: Request<Incoming>| async move {
-                let text = format!("reviews {version} answered {} {}\n", req.method(), req.uri());
+                let text = format!(
+                    "reviews {version} answered {} {}\n",
+                    req.method(),
+                    req.uri()
+                );
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
             });
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(move |r| svc.clone().oneshot(r)))
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(move |r| svc.clone().oneshot(r)),
+                    )
                     .await;
             });
         }
@@ -80,8 +92,13 @@ fn upstream(client: Client<HttpConnector, Incoming>, upstream: SocketAddr) -> Up
     BoxCloneSyncService::new(service_fn(move |mut req: Request<Incoming>| {
         let client = client.clone();
         async move {
-            let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-            *req.uri_mut() = Uri::try_from(format!("http://{upstream}{path}")).expect("a valid upstream URI");
+            let path = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string();
+            *req.uri_mut() =
+                Uri::try_from(format!("http://{upstream}{path}")).expect("a valid upstream URI");
             Ok::<_, Infallible>(match client.request(req).await {
                 Ok(res) => res.map(BodyExt::boxed),
                 Err(e) => {
@@ -96,19 +113,31 @@ fn upstream(client: Client<HttpConnector, Incoming>, upstream: SocketAddr) -> Up
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rules = RuleSet::from_files([concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config/bookinfo-reviews.yaml")])?;
+    let rules = RuleSet::from_files([concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/config/bookinfo-reviews.yaml"
+    )])?;
     let client = Client::builder(TokioExecutor::new()).build_http();
     let mut destinations = Destinations::new();
     for version in ["v1", "v2", "v3"] {
         let addr = start_upstream(version).await?;
         println!("reviews {version} upstream on http://{addr}");
-        destinations = destinations.add("reviews", [("version", version)], upstream(client.clone(), addr));
+        destinations = destinations.add(
+            "reviews",
+            [("version", version)],
+            upstream(client.clone(), addr),
+        );
     }
     let router = MeshLayer::new(rules).host("reviews").route_to(destinations);
     let gateway = service_fn(move |req: Request<Incoming>| {
         let router = router.clone();
         async move {
-            let user = req.headers().get("end-user").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+            let user = req
+                .headers()
+                .get("end-user")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string();
             let res = router.oneshot(req).await?;
             if let Some(d) = res.extensions().get::<Decision>() {
                 println!("{} end-user={user}: {d}", res.status().as_u16());

@@ -4,7 +4,17 @@
 //! `VirtualService` and `DestinationRule`, YAML or JSON) and applies them with exactly the
 //! meaning they have in Istio: precedence- and order-aware matching, routing to labelled
 //! destinations, weighted splits, percentage-based aborts and delays.
-
+//!
+//! - [`config`] reads YAML or JSON into a [`RuleSet`], with errors that name the document, line
+//!   and field, and warnings beside the rules.
+//! - [`model`] is the pure core: compiled routes and [`RouteTable::evaluate`], which returns a
+//!   [`Decision`] for an `http::Request`; [`RouteTable::explain`] writes the evaluation out.
+//! - [`layer`] carries decisions out as Tower middleware: [`MeshLayer`] around one service,
+//!   [`MeshRouter`] in front of labelled destinations, [`MeshRules`] to reload while running.
+//!
+//! The README follows; its examples are compiled as tests.
+#![doc = ""]
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
