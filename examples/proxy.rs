@@ -76,10 +76,7 @@ async fn start_upstream(version: &'static str) -> std::io::Result<SocketAddr> {
             });
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        hyper::service::service_fn(move |r| svc.clone().oneshot(r)),
-                    )
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
                     .await;
             });
         }
