@@ -16,7 +16,7 @@ use super::node::{Node, Value, parse_stream};
 use super::wire;
 use crate::model::{
     Context, Decision, Destination, Explanation, HostIndex, HostTable, Labels, Resource,
-    ResourceKind, Route, RouteTable, Sampler, VirtualServiceRoutes,
+    ResourceKind, Route, RouteIndex, RouteTable, Sampler, VirtualServiceRoutes,
 };
 
 /// Loaded routing rules: the compiled [`RouteTable`], the warnings the load produced, the
@@ -568,11 +568,11 @@ fn build(
     let mut vs_hosts: Vec<(Vec<String>, Vec<Arc<VirtualServiceRoutes>>, DocumentRef)> = Vec::new();
     let mut vs_by_host: HashMap<String, usize> = HashMap::new();
     for (doc, vs) in services {
-        let routes = Arc::new(VirtualServiceRoutes {
-            resource: vs.resource.clone(),
-            gateways: vs.gateways,
-            routes: vs.routes.into_iter().map(Arc::new).collect(),
-        });
+        let routes = Arc::new(VirtualServiceRoutes::new(
+            vs.resource.clone(),
+            vs.gateways,
+            vs.routes.into_iter().map(Arc::new).collect(),
+        ));
         for host in vs.hosts {
             match vs_by_host.get(&host.canonical) {
                 Some(&at) => {
@@ -662,8 +662,10 @@ fn build(
         ));
         let first_doc = rules[0].0.clone();
         let id = tables.len();
+        let routes: Vec<Arc<Route>> = rules.into_iter().map(|(_, r)| Arc::new(r.route)).collect();
         tables.push(HostTable::Legacy {
-            routes: rules.into_iter().map(|(_, r)| Arc::new(r.route)).collect(),
+            index: RouteIndex::build(&routes),
+            routes,
             default,
         });
         claim(&names, &first_doc, id, &mut warnings);

@@ -108,10 +108,10 @@ impl Condition {
     pub(crate) fn holds_for(&self, value: Option<&[u8]>) -> bool {
         match (self.invert, value) {
             (false, None) => false,
-            (false, Some(v)) => self.matcher.matches(v),
+            (false, Some(v)) => self.matcher.matches_http(v),
             (true, _) if self.matcher.is_presence() => value.is_none(),
-            (true, None) => !self.matcher.matches(b""),
-            (true, Some(v)) => !self.matcher.matches(v),
+            (true, None) => !self.matcher.matches_http(b""),
+            (true, Some(v)) => !self.matcher.matches_http(v),
         }
     }
 
@@ -155,15 +155,19 @@ impl Selector {
             && self.legacy_source.is_none()
     }
 
-    /// Whether the entry exists for this context ([PILOT] `TranslateRoute`, `sourceMatchHTTP`).
-    pub(crate) fn fits(&self, ctx: &Context) -> Result<(), String> {
+    /// Whether the entry exists for this context ([PILOT] `TranslateRoute`,
+    /// `sourceMatchHTTP`). Allocates nothing.
+    #[inline]
+    pub(crate) fn fits(&self, ctx: &Context) -> bool {
+        self.is_empty() || self.misfit(ctx).is_none()
+    }
+
+    /// Why the entry does not exist for this context, if it does not.
+    pub(crate) fn misfit<'a>(&'a self, ctx: &'a Context) -> Option<Misfit<'a>> {
         if let Some(port) = self.port
             && ctx.port() != Some(port)
         {
-            return Err(format!(
-                "port {port} does not fit the local port {}",
-                ctx.port().map_or("(none)".to_string(), |p| p.to_string())
-            ));
+            return Some(Misfit::Port(port, ctx.port()));
         }
         if let Some(source) = &self.legacy_source {
             // The caller's service: as set, else its `app` label (Kubernetes' convention).
@@ -177,49 +181,67 @@ impl Selector {
                     .any(|n| n.eq_ignore_ascii_case(s.trim_end_matches('.')))
             });
             if !name_ok {
-                return Err(format!(
-                    "match.source {} does not fit the caller service {}",
-                    source.names[0],
-                    service.unwrap_or("(none)")
-                ));
+                return Some(Misfit::SourceService(&source.names[0], service));
             }
             if !source.labels.is_subset_of(ctx.caller_labels()) {
-                return Err(format!(
-                    "match.source labels {} are not all on the caller {}",
-                    source.labels,
-                    ctx.caller_labels()
-                ));
+                return Some(Misfit::SourceLabels(&source.labels, ctx.caller_labels()));
             }
         }
         if !self.gateways.is_empty() {
-            return if self.gateways.iter().any(|g| gateway_is(g, ctx.gateway())) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "match gateways [{}] do not include {}",
-                    self.gateways.join(", "),
-                    ctx.gateway()
-                ))
-            };
+            return (!self.gateways.iter().any(|g| gateway_is(g, ctx.gateway())))
+                .then_some(Misfit::Gateways(&self.gateways, ctx.gateway()));
         }
         if !self.source_labels.is_subset_of(ctx.caller_labels()) {
-            return Err(format!(
-                "sourceLabels {} are not all on the caller {}",
-                self.source_labels,
-                ctx.caller_labels()
+            return Some(Misfit::SourceLabels(
+                &self.source_labels,
+                ctx.caller_labels(),
             ));
         }
-        if let Some(ns) = &self.source_namespace
-            && ctx.caller().and_then(|c| c.namespace.as_deref()) != Some(&**ns)
-        {
-            return Err(format!(
-                "sourceNamespace {ns} is not the caller's namespace {}",
-                ctx.caller()
-                    .and_then(|c| c.namespace.as_deref())
-                    .unwrap_or("(none)")
-            ));
+        let namespace = ctx.caller().and_then(|c| c.namespace.as_deref());
+        match &self.source_namespace {
+            Some(ns) if namespace != Some(&**ns) => Some(Misfit::Namespace(ns, namespace)),
+            _ => None,
         }
-        Ok(())
+    }
+}
+
+/// Why a match entry does not exist for a context.
+pub(crate) enum Misfit<'a> {
+    Port(u32, Option<u32>),
+    SourceService(&'a str, Option<&'a str>),
+    SourceLabels(&'a Labels, &'a Labels),
+    Gateways(&'a [Box<str>], &'a str),
+    Namespace(&'a str, Option<&'a str>),
+}
+
+impl fmt::Display for Misfit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misfit::Port(want, got) => match got {
+                Some(p) => write!(f, "port {want} does not fit the local port {p}"),
+                None => write!(f, "port {want} does not fit: no local port is set"),
+            },
+            Misfit::SourceService(want, got) => write!(
+                f,
+                "match.source {want} does not fit the caller service {}",
+                got.unwrap_or("(none)")
+            ),
+            Misfit::SourceLabels(want, got) => {
+                write!(f, "source labels {want} are not all on the caller {got}")
+            }
+            Misfit::Gateways(list, ours) => {
+                write!(
+                    f,
+                    "match gateways [{}] do not include {ours}",
+                    list.join(", ")
+                )
+            }
+            Misfit::Namespace(want, got) => write!(
+                f,
+                "sourceNamespace {want} is not the caller's namespace {}",
+                got.unwrap_or("(none)")
+            ),
+        }
     }
 }
 

@@ -88,6 +88,8 @@ impl Caller {
 #[derive(Clone, Debug, Default)]
 pub struct Context {
     target: Option<Arc<str>>,
+    /// The target as the host index holds names: lower-case, without port or final dot.
+    target_key: Option<Arc<str>>,
     gateway: Option<Arc<str>>,
     caller: Option<Arc<Caller>>,
     port: Option<u32>,
@@ -103,7 +105,12 @@ impl Context {
     /// Sets the service host the request is addressed to (e.g. `helloworld-service`). Without
     /// it, the request's authority (or `Host` header) is used.
     pub fn with_target(mut self, host: impl Into<Arc<str>>) -> Self {
-        self.target = Some(host.into());
+        let host: Arc<str> = host.into();
+        self.target_key = super::table::normalize_host(host.as_bytes()).map(|k| match k {
+            std::borrow::Cow::Borrowed(b) if b.len() == host.len() => host.clone(),
+            k => Arc::from(&*k),
+        });
+        self.target = Some(host);
         self
     }
 
@@ -154,6 +161,10 @@ impl Context {
     /// The local port, if set.
     pub fn port(&self) -> Option<u32> {
         self.port
+    }
+
+    pub(crate) fn target_key(&self) -> Option<&str> {
+        self.target_key.as_deref()
     }
 
     pub(crate) fn caller_labels(&self) -> &Labels {

@@ -6,7 +6,16 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::route::{Destination, Resource, Route};
+use super::route::{Action, Destination, Resource, Route};
+
+/// Where a forwarded request goes, without copying: an index into the route's destinations,
+/// or a destination of its own (a RouteRule host's default route).
+#[derive(Clone, Debug)]
+pub(crate) enum DestinationRef {
+    None,
+    Route(usize),
+    Shared(Arc<Destination>),
+}
 
 /// What happens to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,9 +63,10 @@ impl fmt::Display for Outcome {
 #[derive(Clone, Debug)]
 pub struct Decision {
     pub(crate) outcome: Outcome,
+    /// The resource, when no route decided (a 404); otherwise the route's.
     pub(crate) resource: Option<Arc<Resource>>,
     pub(crate) route: Option<Arc<Route>>,
-    pub(crate) destination: Option<Arc<Destination>>,
+    pub(crate) destination: DestinationRef,
     pub(crate) delay: Option<Duration>,
     pub(crate) status: Option<StatusCode>,
     pub(crate) grpc_status: Option<u32>,
@@ -69,7 +79,7 @@ impl Decision {
             outcome: Outcome::PassThrough,
             resource: None,
             route: None,
-            destination: None,
+            destination: DestinationRef::None,
             delay: None,
             status: None,
             grpc_status: None,
@@ -85,12 +95,15 @@ impl Decision {
     /// The name (`metadata.name`) of the RouteRule or VirtualService that decided; `None` for
     /// a pass-through and for a RouteRule host's default route.
     pub fn rule(&self) -> Option<&str> {
-        self.resource.as_deref().map(Resource::name)
+        self.resource().map(Resource::name)
     }
 
     /// The resource that decided.
     pub fn resource(&self) -> Option<&Resource> {
-        self.resource.as_deref()
+        match &self.route {
+            Some(route) => Some(route.resource()),
+            None => self.resource.as_deref(),
+        }
     }
 
     /// The route that matched, with its policies (timeouts, retries, ...).
@@ -105,7 +118,16 @@ impl Decision {
 
     /// Where the request goes (outcome [`Outcome::Forward`] only).
     pub fn destination(&self) -> Option<&Destination> {
-        self.destination.as_deref()
+        match &self.destination {
+            DestinationRef::None => None,
+            DestinationRef::Shared(d) => Some(d),
+            DestinationRef::Route(i) => match self.route.as_deref()?.action() {
+                Action::Forward { destinations, .. } => {
+                    destinations.get(*i).map(|d| d.destination())
+                }
+                _ => None,
+            },
+        }
     }
 
     /// The injected delay, when a delay fault fired.
@@ -134,7 +156,7 @@ impl Decision {
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.outcome.as_str())?;
-        if let Some(d) = &self.destination {
+        if let Some(d) = self.destination() {
             write!(f, " to {d}")?;
         }
         if let Some(s) = self.status {
@@ -146,7 +168,7 @@ impl fmt::Display for Decision {
         if let Some(d) = self.delay {
             write!(f, " after a delay of {d:?}")?;
         }
-        match (&self.resource, self.route_name()) {
+        match (self.resource(), self.route_name()) {
             (Some(r), Some(name)) => write!(f, " (by {r}, route {name})"),
             (Some(r), None) => write!(f, " (by {r})"),
             (None, _) if self.outcome == Outcome::Forward => f.write_str(" (default route)"),

@@ -8,7 +8,11 @@ mod condition;
 mod context;
 mod decision;
 mod explain;
+mod hash;
+mod index;
 mod labels;
+#[cfg(test)]
+mod reference;
 mod request;
 mod route;
 mod sampler;
@@ -32,4 +36,5 @@ pub use string_match::{PatternError, StringMatch};
 pub use table::RouteTable;
 
 pub(crate) use condition::LegacySource;
+pub(crate) use index::RouteIndex;
 pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes};

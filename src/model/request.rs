@@ -13,25 +13,29 @@ pub(crate) struct RequestView<'a> {
     pub(crate) path_and_query: &'a str,
     pub(crate) query: Option<&'a str>,
     pub(crate) scheme: &'a str,
-    pub(crate) authority: Option<&'a [u8]>,
+    uri: &'a http::Uri,
     pub(crate) headers: &'a HeaderMap,
 }
 
 impl<'a> RequestView<'a> {
     pub(crate) fn new<B>(req: &'a Request<B>, default_scheme: &'a str) -> Self {
         let uri = req.uri();
-        let authority = match uri.authority() {
-            Some(a) => Some(a.as_str().as_bytes()),
-            None => req.headers().get(http::header::HOST).map(|h| h.as_bytes()),
-        };
         RequestView {
             method: req.method().as_str(),
             path: uri.path(),
             path_and_query: uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
             query: uri.query(),
             scheme: uri.scheme_str().unwrap_or(default_scheme),
-            authority,
+            uri,
             headers: req.headers(),
+        }
+    }
+
+    /// The authority as sent: the URI's, else the `Host` header.
+    pub(crate) fn authority(&self) -> Option<&'a [u8]> {
+        match self.uri.authority() {
+            Some(a) => Some(a.as_str().as_bytes()),
+            None => self.headers.get(http::header::HOST).map(|h| h.as_bytes()),
         }
     }
 
@@ -43,7 +47,7 @@ impl<'a> RequestView<'a> {
             Field::PathAndQuery => Some(Cow::Borrowed(self.path_and_query.as_bytes())),
             Field::Scheme => Some(Cow::Borrowed(self.scheme.as_bytes())),
             Field::Method => Some(Cow::Borrowed(self.method.as_bytes())),
-            Field::Authority => self.authority.map(Cow::Borrowed),
+            Field::Authority => self.authority().map(Cow::Borrowed),
             Field::Header(name) => header_value(self.headers, name),
             Field::Query(key) => query_param(self.query?, key).map(Cow::Borrowed),
             Field::Absent(_) => None,

@@ -27,7 +27,8 @@ enum Kind {
         value: Box<[u8]>,
         ignore_case: bool,
     },
-    /// `.*` — any value without a line feed (the regex's `.` excludes `\n`).
+    /// `.*`: any valid UTF-8 value without a line feed (the regex's `.` is any scalar value
+    /// but `\n`, in its Unicode default).
     Any,
     /// A regex equivalent to `<lit>.*` (`suffix` false) or `.*<lit>` (`suffix` true).
     LiteralEdge {
@@ -36,7 +37,12 @@ enum Kind {
     },
     /// A regex equivalent to `.*<lit>.*`.
     Contains(Box<memmem::Finder<'static>>),
-    Regex(Regex),
+    /// A regex, with literals every match must start and end with (for indexing).
+    Regex {
+        re: Regex,
+        prefix: Option<Box<[u8]>>,
+        suffix: Option<Box<[u8]>>,
+    },
     Present,
 }
 
@@ -114,7 +120,14 @@ impl StringMatch {
                     }
                 },
             })?;
-        let kind = literal_form(pattern).unwrap_or(Kind::Regex(regex));
+        let kind = literal_form(pattern).unwrap_or_else(|| {
+            let (prefix, suffix) = required_literals(pattern);
+            Kind::Regex {
+                re: regex,
+                prefix,
+                suffix,
+            }
+        });
         Ok(StringMatch {
             kind,
             source: pattern.into(),
@@ -140,9 +153,48 @@ impl StringMatch {
         }
     }
 
+    /// Literals a matching value must equal, start with or end with, for indexing.
+    pub(crate) fn index_keys(&self) -> Vec<(KeyKind, &[u8])> {
+        match &self.kind {
+            Kind::Exact {
+                value,
+                ignore_case: false,
+            } => vec![(KeyKind::Exact, value)],
+            Kind::Prefix {
+                value,
+                ignore_case: false,
+            } if !value.is_empty() => vec![(KeyKind::Prefix, value)],
+            Kind::LiteralEdge { lit, suffix: false } => vec![(KeyKind::Prefix, lit)],
+            Kind::LiteralEdge { lit, suffix: true } => vec![(KeyKind::Suffix, lit)],
+            Kind::Regex { prefix, suffix, .. } => prefix
+                .iter()
+                .map(|p| (KeyKind::Prefix, &**p))
+                .chain(suffix.iter().map(|s| (KeyKind::Suffix, &**s)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether a value matches.
     #[inline]
     pub fn matches(&self, value: &[u8]) -> bool {
+        self.matches_impl::<false>(value)
+    }
+
+    /// [`matches`](Self::matches) for a value taken from an `http` type (header value, path,
+    /// query, method, authority), which can never contain a line feed.
+    #[inline]
+    pub(crate) fn matches_http(&self, value: &[u8]) -> bool {
+        debug_assert!(!value.contains(&b'\n'));
+        self.matches_impl::<true>(value)
+    }
+
+    #[inline]
+    fn matches_impl<const NO_LF: bool>(&self, value: &[u8]) -> bool {
+        let dot_star = |v: &[u8]| {
+            (NO_LF || memchr::memchr(b'\n', v).is_none())
+                && (v.is_ascii() || std::str::from_utf8(v).is_ok())
+        };
         match &self.kind {
             Kind::Exact {
                 value: v,
@@ -169,7 +221,7 @@ impl StringMatch {
                 value.ends_with(lit) && dot_star(&value[..value.len() - lit.len()])
             }
             Kind::Contains(finder) => finder.find(value).is_some() && dot_star(value),
-            Kind::Regex(re) => re.is_match(value),
+            Kind::Regex { re, .. } => re.is_match(value),
         }
     }
 
@@ -196,14 +248,59 @@ impl fmt::Debug for StringMatch {
     }
 }
 
-/// Whether `.*` (with `.` in its Unicode default: any scalar value but `\n`) matches all of
-/// `value`: it must be valid UTF-8 and contain no line feed.
-#[inline]
-fn dot_star(value: &[u8]) -> bool {
-    memchr::memchr(b'\n', value).is_none() && std::str::from_utf8(value).is_ok()
+/// How an index key constrains a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum KeyKind {
+    Exact,
+    Prefix,
+    Suffix,
 }
 
 const META: &[u8] = b"\\.+*?()|[]{}^$";
+
+/// Literals every full match of `pattern` starts and ends with, found conservatively: none for
+/// patterns with alternation or flags; a literal that a quantifier could make optional is cut.
+fn required_literals(pattern: &str) -> (Option<Box<[u8]>>, Option<Box<[u8]>>) {
+    if pattern.contains('|') || pattern.contains("(?") {
+        return (None, None);
+    }
+    let p = pattern.strip_prefix('^').unwrap_or(pattern);
+    let p = match p.strip_suffix('$') {
+        Some(rest) if !rest.ends_with('\\') => rest,
+        _ => p,
+    };
+    let is_meta = |c: char| c.is_ascii() && META.contains(&(c as u8));
+    let chars: Vec<char> = p.chars().collect();
+    let mut head: Vec<char> = chars.iter().copied().take_while(|c| !is_meta(*c)).collect();
+    if let Some(next) = chars.get(head.len())
+        && matches!(next, '*' | '?' | '{')
+    {
+        head.pop();
+    }
+    let mut tail: Vec<char> = chars
+        .iter()
+        .rev()
+        .copied()
+        .take_while(|c| !is_meta(*c))
+        .collect();
+    tail.reverse();
+    if tail.len() < chars.len() && chars[chars.len() - tail.len() - 1] == '\\' && !tail.is_empty() {
+        tail.remove(0);
+    }
+    let pack = |v: Vec<char>| {
+        (!v.is_empty()).then(|| {
+            v.into_iter()
+                .collect::<String>()
+                .into_bytes()
+                .into_boxed_slice()
+        })
+    };
+    if head.len() == chars.len() {
+        // No metacharacter at all: literal_form handles it.
+        return (None, None);
+    }
+    (pack(head), pack(tail))
+}
 
 fn is_literal(s: &str) -> bool {
     !s.bytes().any(|b| META.contains(&b))
@@ -293,6 +390,26 @@ mod tests {
                 assert_eq!(fast.matches(v), slow.is_match(v), "{p} on {v:?}");
             }
         }
+    }
+
+    #[test]
+    fn required_literals_are_conservative() {
+        let lit = |p: &str| {
+            let (a, b) = required_literals(p);
+            (
+                a.map(|x| String::from_utf8(x.into_vec()).unwrap()),
+                b.map(|x| String::from_utf8(x.into_vec()).unwrap()),
+            )
+        };
+        assert_eq!(
+            lit("tenant-[0-9]+-7"),
+            (Some("tenant-".into()), Some("-7".into()))
+        );
+        assert_eq!(lit("abc?d.*"), (Some("ab".into()), None));
+        assert_eq!(lit(r"x\d7"), (Some("x".into()), Some("7".into())));
+        assert_eq!(lit("a|b.*"), (None, None));
+        assert_eq!(lit("(?i)abc.*"), (None, None));
+        assert_eq!(lit("^(.*?;)?(user=jason)(;.*)?$"), (None, None));
     }
 
     #[test]

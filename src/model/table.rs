@@ -1,15 +1,16 @@
 //! The compiled route table: hosts, their routes, and the evaluation of a request.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::{Request, StatusCode};
 
 use super::condition::gateway_is;
 use super::context::Context;
-use super::decision::{Decision, Outcome, grpc_status_for_http};
+use super::decision::{Decision, DestinationRef, Outcome, grpc_status_for_http};
 use super::explain::{Explanation, NoTrace, Recorder, Tracer, Verdict, show_value};
+use super::hash::FxHashMap;
+use super::index::RouteIndex;
 use super::request::RequestView;
 use super::route::{AbortStatus, Action, Destination, Resource, Route};
 use super::sampler::{PPM, Sampler};
@@ -21,9 +22,28 @@ pub(crate) struct VirtualServiceRoutes {
     /// `spec.gateways`; empty means `mesh`.
     pub(crate) gateways: Vec<Box<str>>,
     pub(crate) routes: Vec<Arc<Route>>,
+    pub(crate) index: Option<RouteIndex>,
+    /// Whether some match entry has a config-time selector.
+    pub(crate) has_selectors: bool,
 }
 
 impl VirtualServiceRoutes {
+    pub(crate) fn new(
+        resource: Arc<Resource>,
+        gateways: Vec<Box<str>>,
+        routes: Vec<Arc<Route>>,
+    ) -> Self {
+        VirtualServiceRoutes {
+            index: RouteIndex::build(&routes),
+            has_selectors: routes
+                .iter()
+                .any(|r| r.matches.iter().any(|m| !m.selector.is_empty())),
+            resource,
+            gateways,
+            routes,
+        }
+    }
+
     fn applies_to(&self, gateway: &str) -> bool {
         if self.gateways.is_empty() {
             return gateway_is("mesh", gateway);
@@ -39,6 +59,7 @@ pub(crate) enum HostTable {
     /// `default` (the whole service).
     Legacy {
         routes: Vec<Arc<Route>>,
+        index: Option<RouteIndex>,
         default: Arc<Destination>,
     },
     /// VirtualServices in load order: the first that applies claims the host.
@@ -53,7 +74,7 @@ pub(crate) enum HostTable {
 /// `*`; among wildcards the longest wins; case-insensitive; any port ignored.
 #[derive(Debug, Default)]
 pub(crate) struct HostIndex {
-    exact: HashMap<Box<str>, usize>,
+    exact: FxHashMap<Box<str>, usize>,
     suffix: Vec<(Box<str>, usize)>,
     prefix: Vec<(Box<str>, usize)>,
     any: Option<usize>,
@@ -182,11 +203,11 @@ impl RouteTable {
         t: &mut T,
     ) -> Decision {
         let view = RequestView::new(req, ctx.default_scheme());
-        let raw_host = match ctx.target() {
-            Some(target) => Some(target.as_bytes()),
-            None => view.authority,
+        let host = match ctx.target_key() {
+            Some(key) => Some(Cow::Borrowed(key)),
+            None => view.authority().and_then(normalize_host),
         };
-        let Some(host) = raw_host.and_then(normalize_host) else {
+        let Some(host) = host else {
             if T::ON {
                 t.push(
                     0,
@@ -214,7 +235,11 @@ impl RouteTable {
             );
         }
         match &self.tables[id] {
-            HostTable::Legacy { routes, default } => {
+            HostTable::Legacy {
+                routes,
+                index,
+                default,
+            } => {
                 if T::ON {
                     t.push(
                         0,
@@ -225,11 +250,8 @@ impl RouteTable {
                         ),
                     );
                 }
-                for (i, route) in routes.iter().enumerate() {
-                    if route_matches(route, &view, ctx, t, true) {
-                        skip_rest(&routes[i + 1..], t);
-                        return execute(route, None, &view, sampler, t);
-                    }
+                if let Some(i) = first_match(routes, index.as_ref(), &view, ctx, t, true) {
+                    return execute(&routes[i], None, &view, sampler, t);
                 }
                 if T::ON {
                     t.push(
@@ -240,7 +262,7 @@ impl RouteTable {
                 }
                 Decision {
                     outcome: Outcome::Forward,
-                    destination: Some(default.clone()),
+                    destination: DestinationRef::Shared(default.clone()),
                     ..Decision::pass_through()
                 }
             }
@@ -274,14 +296,16 @@ impl RouteTable {
                     if T::ON {
                         t.push(1, Verdict::Info, format!("{}", vs.resource));
                     }
-                    let mut survived = false;
-                    for (i, route) in vs.routes.iter().enumerate() {
-                        survived |= route_exists(route, ctx);
-                        if route_matches(route, &view, ctx, t, false) {
-                            skip_rest(&vs.routes[i + 1..], t);
-                            return execute(route, None, &view, sampler, t);
-                        }
+                    if let Some(i) =
+                        first_match(&vs.routes, vs.index.as_ref(), &view, ctx, t, false)
+                    {
+                        return execute(&vs.routes[i], None, &view, sampler, t);
                     }
+                    let survived = if vs.has_selectors {
+                        vs.routes.iter().any(|r| route_exists(r, ctx))
+                    } else {
+                        !vs.routes.is_empty()
+                    };
                     if survived {
                         if T::ON {
                             t.push(1, Verdict::NotMatched, "no route matched: 404".into());
@@ -358,6 +382,30 @@ fn not_found(resource: &Arc<Resource>) -> Decision {
     }
 }
 
+/// The first route that matches, by the index when there is one (and nothing is traced).
+#[inline]
+fn first_match<T: Tracer>(
+    routes: &[Arc<Route>],
+    index: Option<&RouteIndex>,
+    view: &RequestView<'_>,
+    ctx: &Context,
+    t: &mut T,
+    legacy: bool,
+) -> Option<usize> {
+    if !T::ON
+        && let Some(index) = index
+    {
+        return index.find(routes, view, ctx);
+    }
+    for (i, route) in routes.iter().enumerate() {
+        if route_matches(route, view, ctx, t, legacy) {
+            skip_rest(&routes[i + 1..], t);
+            return Some(i);
+        }
+    }
+    None
+}
+
 fn skip_rest<T: Tracer>(rest: &[Arc<Route>], t: &mut T) {
     if T::ON {
         for r in rest {
@@ -385,7 +433,7 @@ fn route_title(route: &Route) -> String {
 
 /// Whether some match entry of the route exists for this context.
 fn route_exists(route: &Route, ctx: &Context) -> bool {
-    route.matches.is_empty() || route.matches.iter().any(|m| m.selector.fits(ctx).is_ok())
+    route.matches.is_empty() || route.matches.iter().any(|m| m.selector.fits(ctx))
 }
 
 #[inline]
@@ -413,6 +461,12 @@ fn route_matches<T: Tracer>(
         t.push(1, Verdict::Info, route_title(route));
     }
     for (i, m) in route.matches.iter().enumerate() {
+        if !T::ON {
+            if m.selector.fits(ctx) && m.matches(view) {
+                return true;
+            }
+            continue;
+        }
         let label = if legacy {
             "match".to_string()
         } else {
@@ -421,16 +475,8 @@ fn route_matches<T: Tracer>(
                 None => format!("match[{i}]"),
             }
         };
-        if let Err(why) = m.selector.fits(ctx) {
-            if T::ON {
-                t.push(2, Verdict::Skipped, format!("{label}: {why}"));
-            }
-            continue;
-        }
-        if !T::ON {
-            if m.matches(view) {
-                return true;
-            }
+        if let Some(why) = m.selector.misfit(ctx) {
+            t.push(2, Verdict::Skipped, format!("{label}: {why}"));
             continue;
         }
         let mut all = true;
@@ -487,7 +533,6 @@ fn execute<T: Tracer>(
 ) -> Decision {
     let mut decision = Decision {
         outcome: Outcome::Forward,
-        resource: Some(route.resource.clone()),
         route: Some(route.clone()),
         ..Decision::pass_through()
     };
@@ -495,7 +540,7 @@ fn execute<T: Tracer>(
         Action::Redirect(r) => {
             decision.outcome = Outcome::Redirect;
             decision.status = Some(r.code);
-            let authority = view.authority.and_then(|a| std::str::from_utf8(a).ok());
+            let authority = view.authority().and_then(|a| std::str::from_utf8(a).ok());
             decision.location = Some(
                 r.location(view.scheme, authority, view.path, view.query)
                     .into(),
@@ -543,34 +588,44 @@ fn execute<T: Tracer>(
                     return decision;
                 }
             }
-            decision.destination = pick(destinations, *total_weight, sampler);
+            if let Some(i) = pick(destinations, *total_weight, sampler) {
+                decision.destination = DestinationRef::Route(i);
+            }
         }
     }
     decision
 }
 
+/// The index of the chosen destination: a cumulative walk over the non-zero weights.
 #[inline]
 fn pick(
     destinations: &[super::route::WeightedDestination],
     total: u32,
     sampler: &dyn Sampler,
-) -> Option<Arc<Destination>> {
+) -> Option<usize> {
     if destinations.len() == 1 {
-        return Some(destinations[0].destination.clone());
+        return Some(0);
     }
-    let mut candidates = destinations.iter().filter(|d| d.weight > 0);
-    let first = candidates.next()?;
+    let mut candidates = destinations
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.weight > 0);
+    let (first, _) = candidates.next()?;
     if candidates.next().is_none() {
-        return Some(first.destination.clone());
+        return Some(first);
     }
     let mut r = sampler.pick(total);
-    for d in destinations.iter().filter(|d| d.weight > 0) {
+    for (i, d) in destinations
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.weight > 0)
+    {
         if r < d.weight {
-            return Some(d.destination.clone());
+            return Some(i);
         }
         r -= d.weight;
     }
-    Some(first.destination.clone())
+    Some(first)
 }
 
 #[cfg(test)]

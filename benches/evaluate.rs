@@ -1,0 +1,123 @@
+//! Evaluation cost: the walkthrough's rules, generated rule sets from 1 to 10,000 routes, and
+//! bookinfo's reviews rules. Run with `cargo bench --bench evaluate`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use tower_mesh::{Context, NeverSampler, RuleSet};
+
+mod common;
+use common::{generated_rules, tenant_value};
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36";
+
+const WALKTHROUGH: &str = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: helloworld-service}
+spec:
+  destination: {name: helloworld-service}
+  precedence: 1
+  match:
+    request:
+      headers:
+        user-agent: {regex: ".*Chrome.*"}
+  route:
+  - labels: {version: "v2"}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: helloworld-service-503}
+spec:
+  destination: {name: helloworld-service}
+  precedence: 1
+  route:
+  - labels: {version: "v1"}
+  httpFault:
+    abort: {percent: 100, httpStatus: 503}
+"#;
+
+const BOOKINFO_REVIEWS: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+  - {name: v3, labels: {version: v3}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match:
+    - headers:
+        end-user: {exact: jason}
+    route:
+    - destination: {host: reviews, subset: v2}
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 50
+    - destination: {host: reviews, subset: v3}
+      weight: 50
+"#;
+
+fn bench(c: &mut Criterion) {
+    let seed = RuleSet::from_yaml(WALKTHROUGH).unwrap();
+    let ctx = Context::new().with_target("helloworld-service");
+    for (id, ua) in [("chrome", CHROME), ("curl", "curl/8.4.0")] {
+        let req = Request::get("/").header("user-agent", ua).body(()).unwrap();
+        c.bench_function(&format!("evaluate/seed/{id}"), |b| {
+            b.iter(|| black_box(seed.evaluate(black_box(&req), &ctx, &NeverSampler)))
+        });
+    }
+
+    let ctx = Context::new().with_target("tenants");
+    for n in [1usize, 10, 100, 1000, 10_000] {
+        let rules = RuleSet::from_yaml(&generated_rules(n)).unwrap();
+        for (case, value) in [
+            ("first", tenant_value(0)),
+            ("last", tenant_value(n - 1)),
+            ("none", "nobody".to_string()),
+        ] {
+            let req = Request::get("/api/items")
+                .header("x-tenant", value)
+                .body(())
+                .unwrap();
+            let expected = match case {
+                "none" => None,
+                "first" => Some("r0".to_string()),
+                _ => Some(format!("r{}", n - 1)),
+            };
+            assert_eq!(
+                rules
+                    .evaluate(&req, &ctx, &NeverSampler)
+                    .route_name()
+                    .map(str::to_string),
+                expected,
+                "{n}/{case}"
+            );
+            c.bench_function(&format!("evaluate/rules/{n}/{case}"), |b| {
+                b.iter(|| black_box(rules.evaluate(black_box(&req), &ctx, &NeverSampler)))
+            });
+        }
+    }
+
+    let bookinfo = RuleSet::from_yaml(BOOKINFO_REVIEWS).unwrap();
+    let ctx = Context::new().with_target("reviews");
+    let req = Request::get("/reviews/0")
+        .header("end-user", "jason")
+        .body(())
+        .unwrap();
+    c.bench_function("evaluate/bookinfo/jason", |b| {
+        b.iter(|| black_box(bookinfo.evaluate(black_box(&req), &ctx, &NeverSampler)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,88 @@
+//! The middleware's cost per request, and the cost of loading rules. Run with
+//! `cargo bench --bench layer`.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body_util::Full;
+use tower::{ServiceExt, service_fn};
+use tower_mesh::{MeshLayer, RuleSet};
+
+mod common;
+
+const WALKTHROUGH: &str = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: helloworld-service}
+spec:
+  destination: {name: helloworld-service}
+  precedence: 1
+  match:
+    request:
+      headers:
+        user-agent: {regex: ".*Chrome.*"}
+  route:
+  - labels: {version: "v2"}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: helloworld-default}
+spec:
+  destination: {name: helloworld-service}
+  route:
+  - labels: {version: "v1"}
+"#;
+
+fn request() -> Request<Full<Bytes>> {
+    Request::get("/api/items")
+        .header("user-agent", "curl/8.4.0")
+        .header("x-tenant", "tenant-4242-999")
+        .body(Full::default())
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let hello = service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+            b"Hello World!",
+        ))))
+    });
+
+    c.bench_function("layer/bare", |b| {
+        b.iter(|| rt.block_on(hello.oneshot(black_box(request()))).unwrap())
+    });
+
+    let seed = tower::Layer::layer(
+        &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service"),
+        hello,
+    );
+    c.bench_function("layer/mesh/seed", |b| {
+        b.iter(|| {
+            rt.block_on(seed.clone().oneshot(black_box(request())))
+                .unwrap()
+        })
+    });
+
+    let thousand = RuleSet::from_yaml(&common::generated_rules(1000)).unwrap();
+    let big = tower::Layer::layer(&MeshLayer::new(thousand).host("tenants"), hello);
+    c.bench_function("layer/mesh/1000", |b| {
+        b.iter(|| {
+            rt.block_on(big.clone().oneshot(black_box(request())))
+                .unwrap()
+        })
+    });
+
+    let text = common::generated_rules(1000);
+    c.bench_function("load/rules/1000", |b| {
+        b.iter(|| RuleSet::from_yaml(black_box(&text)).unwrap())
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
