@@ -256,11 +256,14 @@ pub(crate) enum KeyKind {
     Suffix,
 }
 
+/// A literal a match needs, if one was found.
+type Literal = Option<Box<[u8]>>;
+
 const META: &[u8] = b"\\.+*?()|[]{}^$";
 
 /// Literals every full match of `pattern` starts and ends with, found conservatively: none for
 /// patterns with alternation or flags; a literal that a quantifier could make optional is cut.
-fn required_literals(pattern: &str) -> (Option<Box<[u8]>>, Option<Box<[u8]>>) {
+fn required_literals(pattern: &str) -> (Literal, Literal) {
     if pattern.contains('|') || pattern.contains("(?") {
         return (None, None);
     }
