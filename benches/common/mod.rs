@@ -23,7 +23,7 @@ pub fn generated_rules(n: usize) -> String {
 
 /// A header value only route `i` matches.
 pub fn tenant_value(i: usize) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         format!("tenant-{i}")
     } else {
         format!("tenant-4242-{i}")
