@@ -53,33 +53,37 @@ where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     T: Timer,
 {
-    /// The inner service was already called.
-    pub(crate) fn called(fut: S::Future, decision: Decision) -> Self {
+    /// The inner service was already called. `decision` goes into the response's extensions.
+    pub(crate) fn called(fut: S::Future, decision: Option<Decision>) -> Self {
         ResponseFuture {
             state: State::Inner { fut },
-            decision: Some(decision),
+            decision,
         }
     }
 
     /// Drive `svc` to readiness, then call it.
-    pub(crate) fn oneshot(svc: S, req: Request<ReqB>, decision: Decision) -> Self {
+    pub(crate) fn oneshot(svc: S, req: Request<ReqB>, decision: Option<Decision>) -> Self {
         ResponseFuture {
             state: State::Ready {
                 svc: Some(svc),
                 req: Some(req),
             },
-            decision: Some(decision),
+            decision,
         }
     }
 
     /// Sleep, then carry on with `next`.
-    pub(crate) fn delayed(sleep: T::Sleep, next: Next<S, ReqB, ResB>, decision: Decision) -> Self {
+    pub(crate) fn delayed(
+        sleep: T::Sleep,
+        next: Next<S, ReqB, ResB>,
+        decision: Option<Decision>,
+    ) -> Self {
         ResponseFuture {
             state: State::Delay {
                 sleep,
                 next: Some(next),
             },
-            decision: Some(decision),
+            decision,
         }
     }
 

@@ -263,7 +263,7 @@ where
                 None => Next::Reply(no_healthy_upstream(&decision)),
             }
         };
-        plan(&self.shared.timer, decision, next)
+        plan(&self.shared, decision, next)
     }
 }
 

@@ -21,6 +21,8 @@ use super::timer::TokioTimer;
 /// What every service built from one layer shares.
 pub(crate) struct Shared<T> {
     pub(crate) rules: MeshRules,
+    /// Whether decisions go into request and response extensions.
+    pub(crate) extensions: bool,
     pub(crate) context: Context,
     pub(crate) sampler: Arc<dyn Sampler>,
     pub(crate) timer: T,
@@ -53,8 +55,15 @@ impl<T> Shared<T> {
             req.method(),
             req.uri(),
         );
-        req.extensions_mut().insert(decision.clone());
+        if self.extensions {
+            req.extensions_mut().insert(decision.clone());
+        }
         decision
+    }
+
+    /// The copy of the decision for the response's extensions, when they get one.
+    pub(crate) fn for_response(&self, decision: &Decision) -> Option<Decision> {
+        self.extensions.then(|| decision.clone())
     }
 }
 
@@ -153,6 +162,7 @@ impl MeshLayer<DefaultTimer> {
         MeshLayer {
             shared: Arc::new(Shared {
                 rules: rules.into(),
+                extensions: true,
                 context: Context::new(),
                 sampler: Arc::new(ThreadSampler),
                 timer: DefaultTimer::default(),
@@ -168,6 +178,7 @@ impl<T: Timer> MeshLayer<T> {
     {
         let mut shared = Shared {
             rules: self.shared.rules.clone(),
+            extensions: self.shared.extensions,
             context: self.shared.context.clone(),
             sampler: self.shared.sampler.clone(),
             timer: self.shared.timer.clone(),
@@ -214,11 +225,20 @@ impl<T: Timer> MeshLayer<T> {
         self.with(|s| s.sampler = sampler)
     }
 
+    /// Whether the decision goes into each request's and response's extensions (default:
+    /// yes). `http::Extensions` allocates for its first entry, three times per message; a
+    /// service that does not read the decision can turn this off and allocate nothing per
+    /// request.
+    pub fn decision_extensions(self, on: bool) -> Self {
+        self.with(|s| s.extensions = on)
+    }
+
     /// The timer delay faults sleep on.
     pub fn timer<U: Timer>(self, timer: U) -> MeshLayer<U> {
         MeshLayer {
             shared: Arc::new(Shared {
                 rules: self.shared.rules.clone(),
+                extensions: self.shared.extensions,
                 context: self.shared.context.clone(),
                 sampler: self.shared.sampler.clone(),
                 timer,
@@ -301,20 +321,23 @@ where
         let next = match local_reply(&decision) {
             Some(res) => Next::Reply(res),
             None => match decision.delay() {
-                None => return ResponseFuture::called(self.inner.call(req), decision),
+                None => {
+                    let copy = self.shared.for_response(&decision);
+                    return ResponseFuture::called(self.inner.call(req), copy);
+                }
                 Some(_) => Next::Call {
                     svc: self.inner.clone(),
                     req,
                 },
             },
         };
-        plan(&self.shared.timer, decision, next)
+            plan(&self.shared, decision, next)
     }
 }
 
 /// Sleeps first when a delay fired, then goes on with `next`.
 pub(crate) fn plan<S, ReqB, ResB, T>(
-    timer: &T,
+    shared: &Shared<T>,
     decision: Decision,
     next: Next<S, ReqB, ResB>,
 ) -> ResponseFuture<S, ReqB, ResB, T>
@@ -322,10 +345,11 @@ where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     T: Timer,
 {
+    let copy = shared.for_response(&decision);
     match (decision.delay(), next) {
-        (Some(d), next) => ResponseFuture::delayed(timer.sleep(d), next, decision),
+        (Some(d), next) => ResponseFuture::delayed(shared.timer.sleep(d), next, copy),
         (None, Next::Reply(res)) => ResponseFuture::local(res),
-        (None, Next::Call { svc, req }) => ResponseFuture::oneshot(svc, req, decision),
+        (None, Next::Call { svc, req }) => ResponseFuture::oneshot(svc, req, copy),
     }
 }
 

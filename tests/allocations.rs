@@ -1,0 +1,149 @@
+//! Heap allocations per request, counted by a global allocator: evaluation allocates nothing
+//! for forward, abort and not-found decisions, and the middleware adds only what
+//! `http::Extensions` needs to carry the decision.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use tower::{ServiceExt, service_fn};
+use tower_mesh::{Context, MeshLayer, NeverSampler, Outcome, RuleSet};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread by `f`.
+fn count<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let out = f();
+    (ALLOCATIONS.with(Cell::get) - before, out)
+}
+
+const RULES: &str = r#"
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: helloworld-service}
+spec:
+  destination: {name: helloworld-service}
+  precedence: 2
+  match:
+    request:
+      headers:
+        user-agent: {regex: ".*Chrome.*"}
+  route:
+  - labels: {version: "v2"}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: RouteRule
+metadata: {name: helloworld-503}
+spec:
+  destination: {name: helloworld-service}
+  precedence: 1
+  match:
+    request:
+      headers:
+        user-agent: {prefix: curl}
+  httpFault:
+    abort: {percent: 100, httpStatus: 503}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match:
+    - headers: {end-user: {exact: jason}}
+    route:
+    - destination: {host: reviews}
+"#;
+
+#[test]
+fn evaluation_allocates_nothing() {
+    let rules = RuleSet::from_yaml(RULES).unwrap();
+    let hello = Context::new().with_target("helloworld-service");
+    let reviews = Context::new().with_target("reviews");
+    let chrome = Request::get("/").header("user-agent", "Mozilla/5.0 Chrome/70").body(()).unwrap();
+    let curl = Request::get("/").header("user-agent", "curl/8.4.0").body(()).unwrap();
+    let ann = Request::get("/").header("end-user", "ann").body(()).unwrap();
+    for (req, ctx, outcome) in [
+        (&chrome, &hello, Outcome::Forward),
+        (&curl, &hello, Outcome::Abort),
+        (&ann, &reviews, Outcome::NotFound),
+    ] {
+        // Warm up lazily initialised state (regex caches) first.
+        rules.evaluate(req, ctx, &NeverSampler);
+        let (n, decision) = count(|| rules.evaluate(req, ctx, &NeverSampler));
+        assert_eq!(decision.outcome(), outcome);
+        assert_eq!(n, 0, "{outcome} allocated {n} times");
+        drop(decision);
+    }
+}
+
+#[test]
+fn the_layer_adds_only_the_decision_extensions() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let hello = service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"Hello World!"))))
+    });
+    let request = || {
+        Request::get("/")
+            .header("user-agent", "Mozilla/5.0 Chrome/70")
+            .body(Full::default())
+            .unwrap()
+    };
+    let per_request = |svc: &dyn Fn(Request<Full<Bytes>>) -> usize| {
+        svc(request());
+        let (n, _) = count(|| svc(request()));
+        n
+    };
+    let bare = per_request(&|req| {
+        let (n, res) = count(|| rt.block_on(hello.oneshot(req)).unwrap());
+        drop(res);
+        n
+    });
+
+    let rules = RuleSet::from_yaml(RULES).unwrap();
+    let lean = tower::Layer::layer(
+        &MeshLayer::new(rules.clone()).host("helloworld-service").decision_extensions(false),
+        hello,
+    );
+    let lean_n = per_request(&|req| {
+        let (n, res) = count(|| rt.block_on(lean.clone().oneshot(req)).unwrap());
+        drop(res);
+        n
+    });
+    let full = tower::Layer::layer(&MeshLayer::new(rules).host("helloworld-service"), hello);
+    let full_n = per_request(&|req| {
+        let (n, res) = count(|| rt.block_on(full.clone().oneshot(req)).unwrap());
+        drop(res);
+        n
+    });
+    println!("allocations per request: bare {bare}, MeshLayer without extensions {lean_n}, with the decision in request and response extensions {full_n}");
+    assert!(lean_n <= bare + 2, "the layer itself allocated {} times", lean_n - bare);
+    // http::Extensions: a boxed map, its table and the boxed value, for each of the two messages.
+    assert!(full_n <= bare + 6, "with extensions the layer allocated {} times", full_n - bare);
+}
