@@ -56,34 +56,51 @@ impl de::Error for DeError {
 
 impl DeError {
     /// Puts the location on an error that has none yet (the innermost location wins).
-    fn at(mut self, path: &str, node: &Node) -> Self {
+    fn at(mut self, path: &Path<'_>, node: &Node) -> Self {
         if !self.0.is_located() {
-            self.0 = self.0.with_path(path).at(node.line, node.column);
+            self.0 = self.0.with_path(path.render()).at(node.line, node.column);
         }
         self
     }
 }
 
-pub(crate) fn child_key(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+/// A field path kept on the stack while deserializing; written out only for an error.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
 }
 
-pub(crate) fn child_index(path: &str, index: usize) -> String {
-    format!("{path}[{index}]")
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root(p) => p.to_string(),
+            Path::Key(parent, key) => {
+                let p = parent.render();
+                if p.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{p}.{key}")
+                }
+            }
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
 }
 
 /// Deserializes `T` from `node`, whose field path is `path`.
 pub(crate) fn from_node<T: de::DeserializeOwned>(node: &Node, path: &str) -> Result<T, LoadError> {
-    T::deserialize(NodeDe { node, path }).map_err(|e| e.0)
+    T::deserialize(NodeDe {
+        node,
+        path: Path::Root(path),
+    })
+    .map_err(|e| e.0)
 }
 
 struct NodeDe<'a> {
     node: &'a Node,
-    path: &'a str,
+    path: Path<'a>,
 }
 
 impl NodeDe<'_> {
@@ -115,11 +132,11 @@ impl NodeDe<'_> {
         {
             err.0 = err.0.with_value(v);
         }
-        Err(err.at(self.path, self.node))
+        Err(err.at(&self.path, self.node))
     }
 
     fn locate<V>(&self, r: Result<V, DeError>) -> Result<V, DeError> {
-        r.map_err(|e| e.at(self.path, self.node))
+        r.map_err(|e| e.at(&self.path, self.node))
     }
 
     /// Text of a scalar usable as a number: a plain int/float, or a quoted numeric string.
@@ -152,7 +169,7 @@ impl NodeDe<'_> {
                     format!("`{text}` is out of range for an integer"),
                 ));
                 err.0 = err.0.with_value(text);
-                Err(err.at(self.path, self.node))
+                Err(err.at(&self.path, self.node))
             }
         }
     }
@@ -273,7 +290,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             let (node, path) = (self.node, self.path);
             visitor
                 .visit_some(NodeDe { node, path })
-                .map_err(|e| e.at(path, node))
+                .map_err(|e| e.at(&path, node))
         }
     }
 
@@ -301,7 +318,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         let (node, path) = (self.node, self.path);
         visitor
             .visit_newtype_struct(NodeDe { node, path })
-            .map_err(|e| e.at(path, node))
+            .map_err(|e| e.at(&path, node))
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -399,7 +416,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
 
 struct SeqAccess<'a, I> {
     items: I,
-    path: &'a str,
+    path: Path<'a>,
 }
 
 impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> de::SeqAccess<'de> for SeqAccess<'a, I> {
@@ -412,8 +429,9 @@ impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> de::SeqAccess<'de> for SeqA
         match self.items.next() {
             None => Ok(None),
             Some((i, node)) => {
-                let path = child_index(self.path, i);
-                seed.deserialize(NodeDe { node, path: &path })
+                let parent = self.path;
+                let path = Path::Index(&parent, i);
+                seed.deserialize(NodeDe { node, path })
                     .map(Some)
                     .map_err(|e| e.at(&path, node))
             }
@@ -424,7 +442,7 @@ impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> de::SeqAccess<'de> for SeqA
 struct MapAccess<'a, I> {
     entries: I,
     value: Option<(&'a Node, String)>,
-    path: &'a str,
+    path: Path<'a>,
     fields: Option<&'static [&'static str]>,
 }
 
@@ -443,7 +461,7 @@ impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAc
                 ErrorKind::WrongType,
                 format!("a mapping key must be a string, found {}", key.describe()),
             ));
-            return Err(err.at(self.path, key));
+            return Err(err.at(&self.path, key));
         };
         let mut name = text.clone();
         if let Some(fields) = self.fields
@@ -453,7 +471,8 @@ impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAc
             if fields.contains(&camel.as_str()) {
                 name = camel;
             } else {
-                let path = child_key(self.path, text);
+                let parent = self.path;
+                let path = Path::Key(&parent, text);
                 let mut err = <DeError as de::Error>::unknown_field(text, fields);
                 if let Some(hint) = fields.iter().find(|f| f.eq_ignore_ascii_case(text)) {
                     err.0.append_message(&format!(" (did you mean `{hint}`?)"));
@@ -461,19 +480,23 @@ impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAc
                 return Err(err.at(&path, key));
             }
         }
-        let path = child_key(self.path, &name);
         let r = seed.deserialize(KeyDe { text: &name });
-        let r = r.map_err(|e| e.at(&path, key))?;
-        self.value = Some((value, path));
+        let parent = self.path;
+        let r = r.map_err(|e| e.at(&Path::Key(&parent, &name), key))?;
+        self.value = Some((value, name));
         Ok(Some(r))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let (node, path) = self
-            .value
-            .take()
-            .expect("serde calls next_value_seed only after next_key_seed returned a key");
-        seed.deserialize(NodeDe { node, path: &path })
+        let Some((node, name)) = self.value.take() else {
+            return Err(DeError(LoadError::new(
+                ErrorKind::InvalidValue,
+                "a mapping value was asked for before its key",
+            )));
+        };
+        let parent = self.path;
+        let path = Path::Key(&parent, &name);
+        seed.deserialize(NodeDe { node, path })
             .map_err(|e| e.at(&path, node))
     }
 }

@@ -102,6 +102,13 @@ impl StringMatch {
                 message: "a regex must not be empty".into(),
             });
         }
+        // A literal with `.*` around it needs no regex engine (and cannot fail to compile).
+        if let Some(kind) = literal_form(pattern) {
+            return Ok(StringMatch {
+                kind,
+                source: pattern.into(),
+            });
+        }
         let anchored = format!("^(?:{pattern})$");
         let regex = RegexBuilder::new(&anchored)
             .size_limit(max_size)
@@ -120,14 +127,12 @@ impl StringMatch {
                     }
                 },
             })?;
-        let kind = literal_form(pattern).unwrap_or_else(|| {
-            let (prefix, suffix) = required_literals(pattern);
-            Kind::Regex {
-                re: regex,
-                prefix,
-                suffix,
-            }
-        });
+        let (prefix, suffix) = required_literals(pattern);
+        let kind = Kind::Regex {
+            re: regex,
+            prefix,
+            suffix,
+        };
         Ok(StringMatch {
             kind,
             source: pattern.into(),
