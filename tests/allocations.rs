@@ -86,9 +86,18 @@ fn evaluation_allocates_nothing() {
     let rules = RuleSet::from_yaml(RULES).unwrap();
     let hello = Context::new().with_target("helloworld-service");
     let reviews = Context::new().with_target("reviews");
-    let chrome = Request::get("/").header("user-agent", "Mozilla/5.0 Chrome/70").body(()).unwrap();
-    let curl = Request::get("/").header("user-agent", "curl/8.4.0").body(()).unwrap();
-    let ann = Request::get("/").header("end-user", "ann").body(()).unwrap();
+    let chrome = Request::get("/")
+        .header("user-agent", "Mozilla/5.0 Chrome/70")
+        .body(())
+        .unwrap();
+    let curl = Request::get("/")
+        .header("user-agent", "curl/8.4.0")
+        .body(())
+        .unwrap();
+    let ann = Request::get("/")
+        .header("end-user", "ann")
+        .body(())
+        .unwrap();
     for (req, ctx, outcome) in [
         (&chrome, &hello, Outcome::Forward),
         (&curl, &hello, Outcome::Abort),
@@ -105,9 +114,13 @@ fn evaluation_allocates_nothing() {
 
 #[test]
 fn the_layer_adds_only_the_decision_extensions() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let hello = service_fn(|_req: Request<Full<Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"Hello World!"))))
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+            b"Hello World!",
+        ))))
     });
     let request = || {
         Request::get("/")
@@ -128,7 +141,9 @@ fn the_layer_adds_only_the_decision_extensions() {
 
     let rules = RuleSet::from_yaml(RULES).unwrap();
     let lean = tower::Layer::layer(
-        &MeshLayer::new(rules.clone()).host("helloworld-service").decision_extensions(false),
+        &MeshLayer::new(rules.clone())
+            .host("helloworld-service")
+            .decision_extensions(false),
         hello,
     );
     let lean_n = per_request(&|req| {
@@ -142,8 +157,18 @@ fn the_layer_adds_only_the_decision_extensions() {
         drop(res);
         n
     });
-    println!("allocations per request: bare {bare}, MeshLayer without extensions {lean_n}, with the decision in request and response extensions {full_n}");
-    assert!(lean_n <= bare + 2, "the layer itself allocated {} times", lean_n - bare);
+    println!(
+        "allocations per request: bare {bare}, MeshLayer without extensions {lean_n}, with the decision in request and response extensions {full_n}"
+    );
+    assert!(
+        lean_n <= bare + 2,
+        "the layer itself allocated {} times",
+        lean_n - bare
+    );
     // http::Extensions: a boxed map, its table and the boxed value, for each of the two messages.
-    assert!(full_n <= bare + 6, "with extensions the layer allocated {} times", full_n - bare);
+    assert!(
+        full_n <= bare + 6,
+        "with extensions the layer allocated {} times",
+        full_n - bare
+    );
 }

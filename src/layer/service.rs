@@ -331,7 +331,7 @@ where
                 },
             },
         };
-            plan(&self.shared, decision, next)
+        plan(&self.shared, decision, next)
     }
 }
 
