@@ -81,6 +81,9 @@ where
     addr
 }
 
+/// Header lines sent with every request.
+type Headers = &'static [(&'static str, &'static str)];
+
 struct Run {
     requests: usize,
     elapsed: Duration,
@@ -174,7 +177,7 @@ async fn main() {
     const SEED_HEADERS: &[(&str, &str)] = &[("user-agent", CHROME)];
     const TENANT_HEADERS: &[(&str, &str)] =
         &[("user-agent", CHROME), ("x-tenant", "tenant-4242-999")];
-    let targets: [(&str, SocketAddr, &'static [(&'static str, &'static str)]); 3] = [
+    let targets: [(&str, SocketAddr, Headers); 3] = [
         ("bare", bare, SEED_HEADERS),
         ("MeshLayer, walkthrough rules", seed, SEED_HEADERS),
         ("MeshLayer, 1,000 rules", thousand, TENANT_HEADERS),
