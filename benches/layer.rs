@@ -69,6 +69,17 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The middleware's own cost: the decision is not copied into the messages' extensions.
+    let lean = tower::Layer::layer(
+        &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+            .host("helloworld-service")
+            .decision_extensions(false),
+        hello,
+    );
+    c.bench_function("layer/mesh/seed-lean", |b| {
+        b.iter(|| rt.block_on(lean.clone().oneshot(black_box(request()))).unwrap())
+    });
+
     let thousand = RuleSet::from_yaml(&common::generated_rules(1000)).unwrap();
     let big = tower::Layer::layer(&MeshLayer::new(thousand).host("tenants"), hello);
     c.bench_function("layer/mesh/1000", |b| {
