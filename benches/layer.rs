@@ -77,7 +77,10 @@ fn bench(c: &mut Criterion) {
         hello,
     );
     c.bench_function("layer/mesh/seed-lean", |b| {
-        b.iter(|| rt.block_on(lean.clone().oneshot(black_box(request()))).unwrap())
+        b.iter(|| {
+            rt.block_on(lean.clone().oneshot(black_box(request())))
+                .unwrap()
+        })
     });
 
     let thousand = RuleSet::from_yaml(&common::generated_rules(1000)).unwrap();

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 pub struct DocumentRef {
     /// The file the document came from, when it was loaded from a file.
     pub file: Option<PathBuf>,
-    /// 1-based position of the document in its text (`---` separates documents).
+    /// 1-based position of the document in its text (`---` separates documents); 0 when the
+    /// problem is with the file as a whole.
     pub index: usize,
     /// The document's `kind`, once known.
     pub kind: Option<String>,
@@ -22,6 +23,13 @@ pub struct DocumentRef {
 
 impl fmt::Display for DocumentRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.index == 0 {
+            // The file as a whole (it could not be read, or is not text).
+            return match &self.file {
+                Some(file) => write!(f, "{}", file.display()),
+                None => f.write_str("the input"),
+            };
+        }
         if let Some(file) = &self.file {
             write!(f, "{}: ", file.display())?;
         }

@@ -386,6 +386,21 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
         ));
     };
     let api_version = field("apiVersion")?.unwrap_or_default();
+    if api_version.is_empty()
+        && matches!(
+            kind.as_str(),
+            "RouteRule" | "VirtualService" | "DestinationRule"
+        )
+    {
+        doc.kind = Some(kind.clone());
+        return Err(doc_error(
+            &doc,
+            &root,
+            "apiVersion",
+            ErrorKind::MissingField,
+            "the required field `apiVersion` is absent".into(),
+        ));
+    }
     doc.kind = Some(kind.clone());
     let meta = root.get("metadata");
     let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
@@ -407,7 +422,7 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
             }
             ResourceKind::RouteRule
         }
-        "VirtualService" | "DestinationRule" if api_version.starts_with("networking.istio.io/") => {
+        "VirtualService" | "DestinationRule" => {
             if !NETWORKING_VERSIONS.contains(&api_version.as_str()) {
                 return Err(doc_error(
                     &doc,
