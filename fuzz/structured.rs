@@ -101,7 +101,16 @@ pub struct RouteRule {
     pub delay: Option<(f32, u32)>,
 }
 
-const PATTERNS: [&str; 8] = [".*foo.*", "foo.*", ".*foo", "tenant-[0-9]+-7", "(?i)abc", "a{1000}{1000}", "(", "*"];
+const PATTERNS: [&str; 8] = [
+    ".*foo.*",
+    "foo.*",
+    ".*foo",
+    "tenant-[0-9]+-7",
+    "(?i)abc",
+    "a{1000}{1000}",
+    "(",
+    "*",
+];
 
 /// A YAML double-quoted string.
 fn q(s: &str) -> String {
@@ -110,7 +119,9 @@ fn q(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -132,7 +143,9 @@ fn sm(m: &StringMatch) -> String {
     match m {
         StringMatch::Exact(v) => format!("{{exact: {}}}", q(v)),
         StringMatch::Prefix(v) => format!("{{prefix: {}}}", q(v)),
-        StringMatch::Regex(Pattern::Known(i)) => format!("{{regex: {}}}", q(PATTERNS[*i as usize % PATTERNS.len()])),
+        StringMatch::Regex(Pattern::Known(i)) => {
+            format!("{{regex: {}}}", q(PATTERNS[*i as usize % PATTERNS.len()]))
+        }
         StringMatch::Regex(Pattern::Free(p)) => format!("{{regex: {}}}", q(p)),
         StringMatch::Present => "{}".into(),
         StringMatch::Bare(v) => q(v),
@@ -140,12 +153,18 @@ fn sm(m: &StringMatch) -> String {
 }
 
 fn map(entries: &[(String, StringMatch)]) -> String {
-    let items: Vec<String> = entries.iter().map(|(k, v)| format!("{}: {}", q(k), sm(v))).collect();
+    let items: Vec<String> = entries
+        .iter()
+        .map(|(k, v)| format!("{}: {}", q(k), sm(v)))
+        .collect();
     format!("{{{}}}", items.join(", "))
 }
 
 fn labels(entries: &[(String, String)]) -> String {
-    let items: Vec<String> = entries.iter().map(|(k, v)| format!("{}: {}", q(k), q(v))).collect();
+    let items: Vec<String> = entries
+        .iter()
+        .map(|(k, v)| format!("{}: {}", q(k), q(v)))
+        .collect();
     format!("{{{}}}", items.join(", "))
 }
 
@@ -199,7 +218,11 @@ impl HttpRoute {
                 .destinations
                 .iter()
                 .map(|(h, subset, w)| match subset {
-                    Some(s) => format!("{{destination: {{host: {}, subset: {}}}, weight: {w}}}", host(h), q(s)),
+                    Some(s) => format!(
+                        "{{destination: {{host: {}, subset: {}}}, weight: {w}}}",
+                        host(h),
+                        q(s)
+                    ),
                     None => format!("{{destination: {{host: {}}}, weight: {w}}}", host(h)),
                 })
                 .collect();
@@ -208,10 +231,15 @@ impl HttpRoute {
         if let Some(f) = &self.fault {
             let mut parts = Vec::new();
             if let Some((pct, ms)) = f.delay {
-                parts.push(format!("delay: {{fixedDelay: {}ms, percentage: {{value: {pct}}}}}", ms));
+                parts.push(format!(
+                    "delay: {{fixedDelay: {}ms, percentage: {{value: {pct}}}}}",
+                    ms
+                ));
             }
             if let Some((pct, status)) = f.abort {
-                parts.push(format!("abort: {{httpStatus: {status}, percentage: {{value: {pct}}}}}"));
+                parts.push(format!(
+                    "abort: {{httpStatus: {status}, percentage: {{value: {pct}}}}}"
+                ));
             }
             if let Some(g) = &f.grpc {
                 parts.push(format!("abort: {{grpcStatus: {}}}", q(g)));
@@ -219,19 +247,31 @@ impl HttpRoute {
             fields.push(format!("fault: {{{}}}", parts.join(", ")));
         }
         if let Some((uri, code)) = &self.redirect {
-            fields.push(format!("redirect: {{uri: {}, redirectCode: {code}}}", q(uri)));
+            fields.push(format!(
+                "redirect: {{uri: {}, redirectCode: {code}}}",
+                q(uri)
+            ));
         }
         if let Some((status, body)) = &self.direct {
-            fields.push(format!("directResponse: {{status: {status}, body: {{string: {}}}}}", q(body)));
+            fields.push(format!(
+                "directResponse: {{status: {status}, body: {{string: {}}}}}",
+                q(body)
+            ));
         }
         if let Some(ms) = self.timeout_ms {
             fields.push(format!("timeout: {ms}ms"));
         }
         if let Some((attempts, on)) = &self.retries {
-            fields.push(format!("retries: {{attempts: {attempts}, retryOn: {}}}", q(on)));
+            fields.push(format!(
+                "retries: {{attempts: {attempts}, retryOn: {}}}",
+                q(on)
+            ));
         }
         if !self.headers.is_empty() {
-            fields.push(format!("headers: {{request: {{set: {}}}}}", labels(&self.headers)));
+            fields.push(format!(
+                "headers: {{request: {{set: {}}}}}",
+                labels(&self.headers)
+            ));
         }
         format!("  - {{{}}}\n", fields.join(", "))
     }
@@ -296,7 +336,10 @@ impl RouteRule {
             self.precedence
         );
         if !self.headers.is_empty() {
-            out.push_str(&format!("  match: {{request: {{headers: {}}}}}\n", map(&self.headers)));
+            out.push_str(&format!(
+                "  match: {{request: {{headers: {}}}}}\n",
+                map(&self.headers)
+            ));
         }
         if !self.routes.is_empty() {
             let r: Vec<String> = self
