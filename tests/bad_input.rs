@@ -77,7 +77,7 @@ fn catalogue() -> Vec<Bad> {
         b("unknown field in a RouteRule", rr("  precedance: 1\n"), UnknownField, Some("spec.precedance"), Some(6)),
         b("unknown field in a DestinationRule subset", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: a\n  subsets: [{name: v1, lables: {}}]\n".into(), UnknownField, Some("spec.subsets[0].lables"), Some(6)),
         // Wrong types.
-        b("hosts as a string", format!("{}", VS_HEAD.replace("hosts: [svc]", "hosts: svc")), WrongType, Some("spec.hosts"), Some(5)),
+        b("hosts as a string", VS_HEAD.replace("hosts: [svc]", "hosts: svc"), WrongType, Some("spec.hosts"), Some(5)),
         b("weight as text", vs("  - route: [{destination: {host: a}, weight: heavy}]\n"), WrongType, Some("spec.http[0].route[0].weight"), Some(7)),
         b("percentage value as text", vs("  - fault: {abort: {httpStatus: 500, percentage: {value: half}}}\n    route: [{destination: {host: a}}]\n"), WrongType, Some("spec.http[0].fault.abort.percentage.value"), Some(7)),
         b("label value as a number", vs("  - match: [{sourceLabels: {version: 1}}]\n    route: [{destination: {host: a}}]\n"), WrongType, Some("spec.http[0].match[0].sourceLabels.version"), Some(7)),
