@@ -411,14 +411,31 @@ fn run_request(rules: &RuleSet, r: &CaseRequest) -> Result<(), String> {
             format!("{:?}", d.location()),
         );
     }
-    for (key, present) in [
-        ("request_headers", e.request_headers.is_some()),
-        ("uri_after", e.uri_after.is_some()),
-    ] {
-        if present {
-            errors.push(format!(
-                "  {key}: not supported by this version of tower-mesh (route actions)"
-            ));
+    if e.uri_after.is_some() || e.request_headers.is_some() {
+        // Carry the decision out on a copy of the request, as the middleware would.
+        let mut after = http::Request::builder()
+            .method(req.method().clone())
+            .uri(req.uri().clone())
+            .body(())
+            .map_err(|e| e.to_string())?;
+        *after.headers_mut() = req.headers().clone();
+        d.apply_request(&mut after);
+        if let Some(want) = &e.uri_after {
+            check("uri_after", want.clone(), after.uri().to_string());
+        }
+        for (name, want) in e.request_headers.iter().flatten() {
+            let values: Vec<String> = after
+                .headers()
+                .get_all(name.as_str())
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            let got = (!values.is_empty()).then(|| values.join(","));
+            check(
+                &format!("request_headers.{name}"),
+                format!("{want:?}"),
+                format!("{got:?}"),
+            );
         }
     }
     if errors.is_empty() {

@@ -513,3 +513,48 @@ async fn works_in_an_axum_router() {
     let res = app.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 503);
 }
+
+#[tokio::test]
+async fn rewrites_and_header_operations_are_carried_out() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{uri: {prefix: /ratings}}]
+    rewrite: {uri: /v1/bookRatings}
+    headers:
+      request: {set: {x-route: ratings}, remove: [x-secret]}
+      response: {set: {cache-control: no-store}, remove: [server]}
+    route: [{destination: {host: ratings}}]
+"#,
+    )
+    .unwrap();
+    let echo = service_fn(|req: Request<Full<Bytes>>| async move {
+        let text = format!(
+            "{} route={:?} secret={:?}",
+            req.uri(),
+            req.headers().get("x-route"),
+            req.headers().get("x-secret")
+        );
+        let mut res = Response::new(Full::new(Bytes::from(text)));
+        res.headers_mut()
+            .insert("server", http::HeaderValue::from_static("echo"));
+        Ok::<_, Infallible>(res)
+    });
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), echo);
+    let req = Request::get("/ratings/7?x=1")
+        .header("x-secret", "s3cr3t")
+        .body(Full::default())
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(res.headers().get("server").is_none());
+    assert_eq!(
+        body(res).await,
+        "/v1/bookRatings/7?x=1 route=Some(\"ratings\") secret=None"
+    );
+}

@@ -43,18 +43,22 @@ type Version = BoxCloneSyncService<Request<Incoming>, Response<Full<Bytes>>, Inf
 
 fn version(name: &'static str) -> Version {
     BoxCloneSyncService::new(service_fn(move |_req: Request<Incoming>| async move {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!("Hello World! ({name})")))))
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
+            "Hello World! ({name})"
+        )))))
     }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_and_reloads_under_load() {
     let handle = MeshRules::new(RuleSet::from_yaml(&rules_to("v1")).unwrap());
-    let router = MeshLayer::new(handle.clone()).host("helloworld-service").route_to(
-        Destinations::new()
-            .add("helloworld-service", [("version", "v1")], version("v1"))
-            .add("helloworld-service", [("version", "v2")], version("v2")),
-    );
+    let router = MeshLayer::new(handle.clone())
+        .host("helloworld-service")
+        .route_to(
+            Destinations::new()
+                .add("helloworld-service", [("version", "v1")], version("v1"))
+                .add("helloworld-service", [("version", "v2")], version("v2")),
+        );
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -80,9 +84,14 @@ async fn faults_and_reloads_under_load() {
                 if i % 2 == 1 {
                     let before = handle.current();
                     let bad = rules_to("v1").replace("httpStatus: 503", "httpStatus: 700");
-                    let err = handle.reload_yaml(&bad).expect_err("an invalid configuration is reported");
+                    let err = handle
+                        .reload_yaml(&bad)
+                        .expect_err("an invalid configuration is reported");
                     assert!(err.to_string().contains("between 200 and 599"), "{err}");
-                    assert!(Arc::ptr_eq(&before, &handle.current()), "a failed reload changed the rules");
+                    assert!(
+                        Arc::ptr_eq(&before, &handle.current()),
+                        "a failed reload changed the rules"
+                    );
                     rejected += 1;
                 } else {
                     handle
@@ -100,18 +109,29 @@ async fn faults_and_reloads_under_load() {
     for _ in 0..CLIENTS {
         let done = done.clone();
         clients.push(tokio::spawn(async move {
-            let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+            let client: Client<_, Empty<Bytes>> =
+                Client::builder(TokioExecutor::new()).build_http();
             let mut counts = [0usize; 3]; // v1, v2, aborted
             for _ in 0..PER_CLIENT {
-                let req = Request::get(format!("http://{addr}/")).body(Empty::new()).unwrap();
+                let req = Request::get(format!("http://{addr}/"))
+                    .body(Empty::new())
+                    .unwrap();
                 let res = client.request(req).await.expect("no transport error");
                 let status = res.status();
-                let body = res.into_body().collect().await.expect("a whole body").to_bytes();
+                let body = res
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("a whole body")
+                    .to_bytes();
                 match (status, &body[..]) {
                     (StatusCode::OK, b"Hello World! (v1)") => counts[0] += 1,
                     (StatusCode::OK, b"Hello World! (v2)") => counts[1] += 1,
                     (StatusCode::SERVICE_UNAVAILABLE, b"fault filter abort") => counts[2] += 1,
-                    (s, b) => panic!("a response no rule set explains: {s} {:?}", String::from_utf8_lossy(b)),
+                    (s, b) => panic!(
+                        "a response no rule set explains: {s} {:?}",
+                        String::from_utf8_lossy(b)
+                    ),
                 }
             }
             done.fetch_add(1, Ordering::SeqCst);
@@ -134,8 +154,14 @@ async fn faults_and_reloads_under_load() {
         counts[0], counts[1], counts[2], aborted
     );
     assert_eq!(counts.iter().sum::<usize>(), n);
-    assert!((aborted - 0.1).abs() <= 5.0 * sigma, "aborted fraction {aborted}");
-    assert!(accepted >= 2 && rejected >= 2, "too few reloads: {accepted} accepted, {rejected} rejected");
+    assert!(
+        (aborted - 0.1).abs() <= 5.0 * sigma,
+        "aborted fraction {aborted}"
+    );
+    assert!(
+        accepted >= 2 && rejected >= 2,
+        "too few reloads: {accepted} accepted, {rejected} rejected"
+    );
 }
 
 #[tokio::test]
@@ -147,10 +173,21 @@ async fn inner_errors_pass_through_once_and_panics_are_not_caught() {
         counted.fetch_add(1, Ordering::SeqCst);
         async { Err::<Response<Empty<Bytes>>, _>(std::io::Error::other("upstream is down")) }
     });
-    let svc = tower::Layer::layer(&MeshLayer::new(rules.clone()).host("helloworld-service"), failing);
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules.clone()).host("helloworld-service"),
+        failing,
+    );
     let err = svc.oneshot(Request::new(Empty::new())).await.unwrap_err();
-    assert_eq!(err.to_string(), "upstream is down", "the inner error comes back unchanged");
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "called exactly once: no retry, no hiding");
+    assert_eq!(
+        err.to_string(),
+        "upstream is down",
+        "the inner error comes back unchanged"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "called exactly once: no retry, no hiding"
+    );
 
     let panicking = service_fn(|_req: Request<Empty<Bytes>>| async {
         panic!("handler bug");
@@ -159,5 +196,8 @@ async fn inner_errors_pass_through_once_and_panics_are_not_caught() {
     });
     let svc = tower::Layer::layer(&MeshLayer::new(rules).host("helloworld-service"), panicking);
     let joined = tokio::spawn(svc.oneshot(Request::new(Empty::new()))).await;
-    assert!(joined.unwrap_err().is_panic(), "the panic propagates to the caller");
+    assert!(
+        joined.unwrap_err().is_panic(),
+        "the panic propagates to the caller"
+    );
 }

@@ -31,6 +31,8 @@ pin_project! {
         #[pin]
         state: State<S, ReqB, ResB, T>,
         decision: Option<Decision>,
+        // The decision whose response header operations apply to the inner response.
+        respond: Option<Decision>,
     }
 }
 
@@ -58,6 +60,7 @@ where
         ResponseFuture {
             state: State::Inner { fut },
             decision,
+            respond: None,
         }
     }
 
@@ -69,6 +72,7 @@ where
                 req: Some(req),
             },
             decision,
+            respond: None,
         }
     }
 
@@ -84,6 +88,7 @@ where
                 next: Some(next),
             },
             decision,
+            respond: None,
         }
     }
 
@@ -92,7 +97,14 @@ where
         ResponseFuture {
             state: State::Local { res: Some(res) },
             decision: None,
+            respond: None,
         }
+    }
+
+    /// Applies `decision`'s response header operations to the inner service's response.
+    pub(crate) fn respond_with(mut self, decision: Option<Decision>) -> Self {
+        self.respond = decision;
+        self
     }
 }
 
@@ -110,6 +122,9 @@ where
                 StateProj::Inner { fut } => {
                     let res = ready!(fut.poll(cx))?;
                     let mut res = res.map(MeshBody::new);
+                    if let Some(d) = this.respond.take() {
+                        d.apply_response(&mut res);
+                    }
                     if let Some(d) = this.decision.take() {
                         res.extensions_mut().insert(d);
                     }

@@ -72,6 +72,8 @@ pub(crate) fn local_reply<B>(decision: &Decision) -> Option<Response<MeshBody<B>
                 None => MeshBody::empty(),
             });
             *res.status_mut() = decision.status().unwrap_or(StatusCode::OK);
+            // The route's response header operations still apply (e.g. content-type).
+            decision.apply_response(&mut res);
             res
         }
     };

@@ -250,11 +250,11 @@ where
                     .map(|a| a.as_str())
                     .or_else(|| req.headers().get(http::header::HOST)?.to_str().ok())
             });
-            match self.choose(&decision, host) {
-                Some(svc) => Next::Call {
-                    svc: svc.clone(),
-                    req,
-                },
+            match self.choose(&decision, host).cloned() {
+                Some(svc) => {
+                    decision.apply_request(&mut req);
+                    Next::Call { svc, req }
+                }
                 None => Next::Reply(no_healthy_upstream(&decision)),
             }
         } else {

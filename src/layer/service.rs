@@ -320,16 +320,21 @@ where
         let decision = self.shared.decide(&mut req);
         let next = match local_reply(&decision) {
             Some(res) => Next::Reply(res),
-            None => match decision.delay() {
-                None => {
-                    let copy = self.shared.for_response(&decision);
-                    return ResponseFuture::called(self.inner.call(req), copy);
+            None => {
+                decision.apply_request(&mut req);
+                match decision.delay() {
+                    None => {
+                        let copy = self.shared.for_response(&decision);
+                        let respond = decision.has_message_changes().then_some(decision);
+                        return ResponseFuture::called(self.inner.call(req), copy)
+                            .respond_with(respond);
+                    }
+                    Some(_) => Next::Call {
+                        svc: self.inner.clone(),
+                        req,
+                    },
                 }
-                Some(_) => Next::Call {
-                    svc: self.inner.clone(),
-                    req,
-                },
-            },
+            }
         };
         plan(&self.shared, decision, next)
     }
@@ -346,10 +351,16 @@ where
     T: Timer,
 {
     let copy = shared.for_response(&decision);
-    match (decision.delay(), next) {
-        (Some(d), next) => ResponseFuture::delayed(shared.timer.sleep(d), next, copy),
+    let delay = decision.delay();
+    let respond = decision.has_message_changes().then_some(decision);
+    match (delay, next) {
+        (Some(d), next) => {
+            ResponseFuture::delayed(shared.timer.sleep(d), next, copy).respond_with(respond)
+        }
         (None, Next::Reply(res)) => ResponseFuture::local(res),
-        (None, Next::Call { svc, req }) => ResponseFuture::oneshot(svc, req, copy),
+        (None, Next::Call { svc, req }) => {
+            ResponseFuture::oneshot(svc, req, copy).respond_with(respond)
+        }
     }
 }
 

@@ -66,6 +66,8 @@ pub struct Decision {
     /// The resource, when no route decided (a 404); otherwise the route's.
     pub(crate) resource: Option<Arc<Resource>>,
     pub(crate) route: Option<Arc<Route>>,
+    /// Which match entry of the route matched (`None`: the route has none).
+    pub(crate) entry: Option<u32>,
     pub(crate) destination: DestinationRef,
     pub(crate) delay: Option<Duration>,
     pub(crate) status: Option<StatusCode>,
@@ -79,6 +81,7 @@ impl Decision {
             outcome: Outcome::PassThrough,
             resource: None,
             route: None,
+            entry: None,
             destination: DestinationRef::None,
             delay: None,
             status: None,

@@ -152,7 +152,7 @@ impl RouteIndex {
         routes: &[Arc<Route>],
         view: &RequestView<'_>,
         ctx: &Context,
-    ) -> Option<usize> {
+    ) -> Option<(usize, usize)> {
         let mut best = u32::MAX;
         let scan = |list: &[u32], best: &mut u32| {
             for &pos in list {
@@ -200,6 +200,14 @@ impl RouteIndex {
                 }
             }
         }
-        (best != u32::MAX).then(|| self.slots[best as usize].0 as usize)
+        (best != u32::MAX).then(|| {
+            let (r, e) = self.slots[best as usize];
+            let entry = if e == u32::MAX {
+                super::table::NO_ENTRY
+            } else {
+                e as usize
+            };
+            (r as usize, entry)
+        })
     }
 }

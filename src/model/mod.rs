@@ -14,6 +14,7 @@ mod labels;
 #[cfg(test)]
 mod reference;
 mod request;
+mod rewrite;
 mod route;
 mod sampler;
 mod string_match;
@@ -37,4 +38,6 @@ pub use table::RouteTable;
 
 pub(crate) use condition::LegacySource;
 pub(crate) use index::RouteIndex;
+pub(crate) use rewrite::rust_replacement;
+pub(crate) use route::RegexRewrite;
 pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes};

@@ -405,12 +405,22 @@ impl Fault {
     }
 }
 
+/// A `uriRegexRewrite`: every match of `re` in the path is replaced.
+#[derive(Clone, Debug)]
+pub(crate) struct RegexRewrite {
+    pub(crate) re: regex::Regex,
+    /// The replacement as configured (`\1` back-references).
+    pub(crate) template: Box<str>,
+    /// The replacement as the `regex` crate expands it (`${1}`).
+    pub(crate) replacement: Box<str>,
+}
+
 /// A path rewrite.
 #[derive(Clone, Debug, Default)]
 pub struct Rewrite {
     pub(crate) uri: Option<Box<str>>,
     pub(crate) authority: Option<Box<str>>,
-    pub(crate) uri_regex: Option<(StringMatch, Box<str>)>,
+    pub(crate) uri_regex: Option<RegexRewrite>,
 }
 
 impl Rewrite {
@@ -424,7 +434,9 @@ impl Rewrite {
     }
     /// The `uriRegexRewrite` pattern (as written) and its replacement.
     pub fn uri_regex(&self) -> Option<(&str, &str)> {
-        self.uri_regex.as_ref().map(|(m, r)| (m.source(), &**r))
+        self.uri_regex
+            .as_ref()
+            .map(|r| (r.re.as_str(), &*r.template))
     }
 }
 

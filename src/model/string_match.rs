@@ -149,6 +149,15 @@ impl StringMatch {
         matches!(self.kind, Kind::Present)
     }
 
+    /// How a path rewrite treats the part of the path this matcher matched: an exact match
+    /// swaps the whole path, a prefix match the prefix (`Some(len)`), a regex the whole path.
+    pub(crate) fn rewrite_prefix_len(&self) -> Option<usize> {
+        match &self.kind {
+            Kind::Prefix { value, .. } => Some(value.len()),
+            _ => None,
+        }
+    }
+
     /// Whether every request path matches (`prefix: "/"`, `prefix: ""` or `regex: ".*"`).
     pub(crate) fn matches_every_path(&self) -> bool {
         match &self.kind {

@@ -250,8 +250,8 @@ impl RouteTable {
                         ),
                     );
                 }
-                if let Some(i) = first_match(routes, index.as_ref(), &view, ctx, t, true) {
-                    return execute(&routes[i], None, &view, sampler, t);
+                if let Some((i, entry)) = first_match(routes, index.as_ref(), &view, ctx, t, true) {
+                    return execute(&routes[i], entry, &view, sampler, t);
                 }
                 if T::ON {
                     t.push(
@@ -299,7 +299,7 @@ impl RouteTable {
                     if let Some(i) =
                         first_match(&vs.routes, vs.index.as_ref(), &view, ctx, t, false)
                     {
-                        return execute(&vs.routes[i], None, &view, sampler, t);
+                        return execute(&vs.routes[i.0], i.1, &view, sampler, t);
                     }
                     let survived = if vs.has_selectors {
                         vs.routes.iter().any(|r| route_exists(r, ctx))
@@ -352,8 +352,8 @@ impl RouteTable {
                     if route_exists(route, ctx) {
                         first.get_or_insert(&vs.resource);
                     }
-                    if route_matches(route, &view, ctx, t, false) {
-                        return execute(route, None, &view, sampler, t);
+                    if let Some(entry) = route_matches(route, &view, ctx, t, false) {
+                        return execute(route, entry, &view, sampler, t);
                     }
                 }
                 match first {
@@ -391,16 +391,16 @@ fn first_match<T: Tracer>(
     ctx: &Context,
     t: &mut T,
     legacy: bool,
-) -> Option<usize> {
+) -> Option<(usize, usize)> {
     if !T::ON
         && let Some(index) = index
     {
         return index.find(routes, view, ctx);
     }
     for (i, route) in routes.iter().enumerate() {
-        if route_matches(route, view, ctx, t, legacy) {
+        if let Some(entry) = route_matches(route, view, ctx, t, legacy) {
             skip_rest(&routes[i + 1..], t);
-            return Some(i);
+            return Some((i, entry));
         }
     }
     None
@@ -436,6 +436,9 @@ fn route_exists(route: &Route, ctx: &Context) -> bool {
     route.matches.is_empty() || route.matches.iter().any(|m| m.selector.fits(ctx))
 }
 
+/// The entry index of a route that has no match entries (it matches every request).
+pub(crate) const NO_ENTRY: usize = usize::MAX;
+
 #[inline]
 fn route_matches<T: Tracer>(
     route: &Route,
@@ -443,7 +446,7 @@ fn route_matches<T: Tracer>(
     ctx: &Context,
     t: &mut T,
     legacy: bool,
-) -> bool {
+) -> Option<usize> {
     if route.matches.is_empty() {
         if T::ON {
             t.push(
@@ -455,7 +458,7 @@ fn route_matches<T: Tracer>(
                 ),
             );
         }
-        return true;
+        return Some(NO_ENTRY);
     }
     if T::ON {
         t.push(1, Verdict::Info, route_title(route));
@@ -463,7 +466,7 @@ fn route_matches<T: Tracer>(
     for (i, m) in route.matches.iter().enumerate() {
         if !T::ON {
             if m.selector.fits(ctx) && m.matches(view) {
-                return true;
+                return Some(i);
             }
             continue;
         }
@@ -509,10 +512,10 @@ fn route_matches<T: Tracer>(
             t.push(3, v, text);
         }
         if all {
-            return true;
+            return Some(i);
         }
     }
-    false
+    None
 }
 
 #[inline]
@@ -526,7 +529,7 @@ fn fires(ppm: u32, sampler: &dyn Sampler) -> bool {
 
 fn execute<T: Tracer>(
     route: &Arc<Route>,
-    _entry: Option<usize>,
+    entry: usize,
     view: &RequestView<'_>,
     sampler: &dyn Sampler,
     t: &mut T,
@@ -534,6 +537,7 @@ fn execute<T: Tracer>(
     let mut decision = Decision {
         outcome: Outcome::Forward,
         route: Some(route.clone()),
+        entry: (entry != NO_ENTRY).then_some(entry as u32),
         ..Decision::pass_through()
     };
     match &route.action {

@@ -15,8 +15,8 @@ use crate::config::wire::networking as wire;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination,
     DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect, RedirectPort,
-    RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector, StringMatch,
-    WeightedDestination,
+    RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector,
+    StringMatch, WeightedDestination,
 };
 
 /// One DestinationRule's subsets: the resource, and each subset's name and labels.
@@ -301,13 +301,28 @@ impl Lowerer<'_> {
                             self.missing(&p.key("rewrite"), "`uriRegexRewrite` needs `rewrite`")
                         );
                     };
-                    Some((
-                        self.regex(&p.key("match"), &pattern)?,
-                        rewrite.into_boxed_str(),
-                    ))
+                    // Validates syntax and size like any regex; rewriting matches anywhere.
+                    self.regex(&p.key("match"), &pattern)?;
+                    let re = regex::Regex::new(&pattern)
+                        .map_err(|e| self.invalid(&p.key("match"), &pattern, &e.to_string()))?;
+                    Some(RegexRewrite {
+                        re,
+                        replacement: crate::model::rust_replacement(&rewrite).into_boxed_str(),
+                        template: rewrite.into_boxed_str(),
+                    })
                 }
                 None => None,
             };
+            if let Some(uri) = &rw.uri
+                && (!uri.starts_with('/')
+                    || http::uri::PathAndQuery::try_from(uri.as_str()).is_err())
+            {
+                return Err(self.invalid(
+                    &rpath.key("uri"),
+                    uri,
+                    "a rewrite path must start with `/` and be a valid URI path",
+                ));
+            }
             policy.rewrite = Some(Rewrite {
                 uri: rw.uri.map(String::into_boxed_str),
                 authority: rw.authority.map(String::into_boxed_str),
