@@ -95,7 +95,7 @@ async fn faults_and_reloads_under_load() {
                     rejected += 1;
                 } else {
                     handle
-                        .reload_yaml(&rules_to(if i % 4 == 0 { "v2" } else { "v1" }))
+                        .reload_yaml(&rules_to(if i.is_multiple_of(4) { "v2" } else { "v1" }))
                         .expect("a valid configuration loads");
                     accepted += 1;
                 }
