@@ -558,3 +558,63 @@ spec:
         "/v1/bookRatings/7?x=1 route=Some(\"ratings\") secret=None"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_route_timeout_answers_504_and_does_not_count_the_injected_delay() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+    timeout: 2s
+    route: [{destination: {host: ratings}}]
+  - timeout: 2s
+    route: [{destination: {host: ratings}}]
+"#,
+    )
+    .unwrap();
+    // The upstream takes as long as the `x-work` header says, in seconds.
+    let slow = service_fn(|req: Request<Full<Bytes>>| async move {
+        let secs: u64 = req
+            .headers()
+            .get("x-work")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
+    });
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), slow);
+    let call = |work: &str, user: &str| {
+        Request::get("/")
+            .header("x-work", work)
+            .header("end-user", user)
+            .body(Full::default())
+            .unwrap()
+    };
+
+    let start = tokio::time::Instant::now();
+    let res = svc.clone().oneshot(call("5", "ann")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(body(res).await, "upstream request timeout");
+
+    let start = tokio::time::Instant::now();
+    let res = svc.clone().oneshot(call("1", "ann")).await.unwrap();
+    assert_eq!(
+        (res.status(), start.elapsed()),
+        (StatusCode::OK, Duration::from_secs(1))
+    );
+
+    // A 7 s injected delay, then 1 s of work: within the 2 s budget, which starts after the delay.
+    let start = tokio::time::Instant::now();
+    let res = svc.oneshot(call("1", "jason")).await.unwrap();
+    assert_eq!(
+        (res.status(), start.elapsed()),
+        (StatusCode::OK, Duration::from_secs(8))
+    );
+}

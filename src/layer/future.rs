@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -33,6 +34,10 @@ pin_project! {
         decision: Option<Decision>,
         // The decision whose response header operations apply to the inner response.
         respond: Option<Decision>,
+        // The route timeout, armed when the inner call first returns Pending.
+        timeout: Option<(T, Duration)>,
+        #[pin]
+        deadline: Option<T::Sleep>,
     }
 }
 
@@ -61,6 +66,8 @@ where
             state: State::Inner { fut },
             decision,
             respond: None,
+            timeout: None,
+            deadline: None,
         }
     }
 
@@ -73,6 +80,8 @@ where
             },
             decision,
             respond: None,
+            timeout: None,
+            deadline: None,
         }
     }
 
@@ -89,6 +98,8 @@ where
             },
             decision,
             respond: None,
+            timeout: None,
+            deadline: None,
         }
     }
 
@@ -98,7 +109,16 @@ where
             state: State::Local { res: Some(res) },
             decision: None,
             respond: None,
+            timeout: None,
+            deadline: None,
         }
+    }
+
+    /// Answers 504 `upstream request timeout` when the inner service takes longer than
+    /// `timeout` (counted from when it is called, after any injected delay).
+    pub(crate) fn with_timeout(mut self, timer: &T, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout.map(|d| (timer.clone(), d));
+        self
     }
 
     /// Applies `decision`'s response header operations to the inner service's response.
@@ -117,10 +137,31 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
-            let this = self.as_mut().project();
+            let mut this = self.as_mut().project();
             match this.state.project() {
                 StateProj::Inner { fut } => {
-                    let res = ready!(fut.poll(cx))?;
+                    let res = match fut.poll(cx) {
+                        Poll::Ready(res) => res?,
+                        Poll::Pending => {
+                            // Arm the route timeout only for calls that do not finish at once.
+                            if let Some((timer, d)) = this.timeout.take() {
+                                this.deadline.set(Some(timer.sleep(d)));
+                            }
+                            let mut deadline = self.as_mut().project().deadline;
+                            if let Some(sleep) = deadline.as_mut().as_pin_mut()
+                                && sleep.poll(cx).is_ready()
+                            {
+                                let this = self.as_mut().project();
+                                let mut res = super::reply::upstream_timeout();
+                                if let Some(d) = this.decision.take() {
+                                    res.extensions_mut().insert(d);
+                                }
+                                return Poll::Ready(Ok(res));
+                            }
+                            return Poll::Pending;
+                        }
+                    };
+                    let this = self.as_mut().project();
                     let mut res = res.map(MeshBody::new);
                     if let Some(d) = this.respond.take() {
                         d.apply_response(&mut res);

@@ -18,6 +18,11 @@ fn text<B>(status: StatusCode, body: &'static str) -> Response<MeshBody<B>> {
     res
 }
 
+/// 504 `upstream request timeout`: the route timeout expired.
+pub(crate) fn upstream_timeout<B>() -> Response<MeshBody<B>> {
+    text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout")
+}
+
 /// 503 `no healthy upstream`: the chosen destination has no registered service.
 pub(crate) fn no_healthy_upstream<B>(decision: &Decision) -> Response<MeshBody<B>> {
     let mut res = text(StatusCode::SERVICE_UNAVAILABLE, NO_HEALTHY_UPSTREAM);

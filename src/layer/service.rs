@@ -325,9 +325,11 @@ where
                 match decision.delay() {
                     None => {
                         let copy = self.shared.for_response(&decision);
+                        let timeout = decision.route().and_then(|r| r.policy().timeout());
                         let respond = decision.has_message_changes().then_some(decision);
                         return ResponseFuture::called(self.inner.call(req), copy)
-                            .respond_with(respond);
+                            .respond_with(respond)
+                            .with_timeout(&self.shared.timer, timeout);
                     }
                     Some(_) => Next::Call {
                         svc: self.inner.clone(),
@@ -352,16 +354,15 @@ where
 {
     let copy = shared.for_response(&decision);
     let delay = decision.delay();
+    let timeout = decision.route().and_then(|r| r.policy().timeout());
     let respond = decision.has_message_changes().then_some(decision);
-    match (delay, next) {
-        (Some(d), next) => {
-            ResponseFuture::delayed(shared.timer.sleep(d), next, copy).respond_with(respond)
-        }
-        (None, Next::Reply(res)) => ResponseFuture::local(res),
-        (None, Next::Call { svc, req }) => {
-            ResponseFuture::oneshot(svc, req, copy).respond_with(respond)
-        }
-    }
+    let fut = match (delay, next) {
+        (Some(d), next) => ResponseFuture::delayed(shared.timer.sleep(d), next, copy),
+        (None, Next::Reply(res)) => return ResponseFuture::local(res),
+        (None, Next::Call { svc, req }) => ResponseFuture::oneshot(svc, req, copy),
+    };
+    fut.respond_with(respond)
+        .with_timeout(&shared.timer, timeout)
 }
 
 /// Whether a decision sends the request on (to a destination or through).
