@@ -618,3 +618,89 @@ spec:
         (StatusCode::OK, Duration::from_secs(8))
     );
 }
+
+#[tokio::test]
+async fn cors_preflights_are_answered_after_the_fault_stage() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api}
+spec:
+  hosts: [api]
+  http:
+  - match: [{uri: {prefix: /broken}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+    route: [{destination: {host: api}}]
+  - corsPolicy:
+      allowOrigins: [{exact: "https://shop.example"}, {regex: "https://.*\\.partner\\.example"}]
+      allowMethods: [GET, POST]
+      allowHeaders: [x-token]
+      exposeHeaders: [x-trace]
+      maxAge: 24h
+      allowCredentials: true
+      unmatchedPreflights: IGNORE
+    route: [{destination: {host: api}}]
+"#,
+    )
+    .unwrap();
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("api"), hello("v1"));
+    let preflight = |origin: &str, path: &str| {
+        Request::options(path)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .body(Full::default())
+            .unwrap()
+    };
+
+    let res = svc
+        .clone()
+        .oneshot(preflight("https://a.partner.example", "/items"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers();
+    assert_eq!(
+        h["access-control-allow-origin"],
+        "https://a.partner.example"
+    );
+    assert_eq!(h["access-control-allow-methods"], "GET,POST");
+    assert_eq!(h["access-control-allow-headers"], "x-token");
+    assert_eq!(h["access-control-max-age"], "86400");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(
+        body(res).await,
+        "",
+        "a preflight is answered by the middleware"
+    );
+
+    // An origin that is not allowed: IGNORE answers without CORS headers.
+    let res = svc
+        .clone()
+        .oneshot(preflight("https://evil.example", "/items"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    // An actual request from an allowed origin is forwarded and its response gets the headers.
+    let req = Request::get("/items")
+        .header("origin", "https://shop.example")
+        .body(Full::default())
+        .unwrap();
+    let res = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert_eq!(res.headers()["access-control-expose-headers"], "x-trace");
+    assert_eq!(body(res).await, "Hello World! (v1)");
+
+    // The fault stage comes first: a preflight on an aborting route is aborted.
+    let res = svc
+        .oneshot(preflight("https://shop.example", "/broken"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+}

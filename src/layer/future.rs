@@ -34,6 +34,8 @@ pin_project! {
         decision: Option<Decision>,
         // The decision whose response header operations apply to the inner response.
         respond: Option<Decision>,
+        // CORS headers for the inner response.
+        cors: Option<http::HeaderMap>,
         // The route timeout, armed when the inner call first returns Pending.
         timeout: Option<(T, Duration)>,
         #[pin]
@@ -66,6 +68,7 @@ where
             state: State::Inner { fut },
             decision,
             respond: None,
+            cors: None,
             timeout: None,
             deadline: None,
         }
@@ -80,6 +83,7 @@ where
             },
             decision,
             respond: None,
+            cors: None,
             timeout: None,
             deadline: None,
         }
@@ -98,6 +102,7 @@ where
             },
             decision,
             respond: None,
+            cors: None,
             timeout: None,
             deadline: None,
         }
@@ -109,6 +114,7 @@ where
             state: State::Local { res: Some(res) },
             decision: None,
             respond: None,
+            cors: None,
             timeout: None,
             deadline: None,
         }
@@ -118,6 +124,12 @@ where
     /// `timeout` (counted from when it is called, after any injected delay).
     pub(crate) fn with_timeout(mut self, timer: &T, timeout: Option<Duration>) -> Self {
         self.timeout = timeout.map(|d| (timer.clone(), d));
+        self
+    }
+
+    /// Adds CORS headers to the inner service's response.
+    pub(crate) fn with_cors(mut self, headers: Option<http::HeaderMap>) -> Self {
+        self.cors = headers;
         self
     }
 
@@ -165,6 +177,9 @@ where
                     let mut res = res.map(MeshBody::new);
                     if let Some(d) = this.respond.take() {
                         d.apply_response(&mut res);
+                    }
+                    if let Some(cors) = this.cors.take() {
+                        res.headers_mut().extend(cors);
                     }
                     if let Some(d) = this.decision.take() {
                         res.extensions_mut().insert(d);

@@ -18,6 +18,17 @@ fn text<B>(status: StatusCode, body: &'static str) -> Response<MeshBody<B>> {
     res
 }
 
+/// The answer to a CORS preflight: 200 with the CORS headers.
+pub(crate) fn preflight_reply<B>(
+    decision: &Decision,
+    headers: http::HeaderMap,
+) -> Response<MeshBody<B>> {
+    let mut res = Response::new(MeshBody::empty());
+    *res.headers_mut() = headers;
+    res.extensions_mut().insert(decision.clone());
+    res
+}
+
 /// 504 `upstream request timeout`: the route timeout expired.
 pub(crate) fn upstream_timeout<B>() -> Response<MeshBody<B>> {
     text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout")

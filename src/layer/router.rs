@@ -9,10 +9,10 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::future::{Next, ResponseFuture};
-use super::reply::{local_reply, no_healthy_upstream};
+use super::reply::{local_reply, no_healthy_upstream, preflight_reply};
 use super::service::{DefaultTimer, MeshLayer, Shared, forwards, plan};
 use super::timer::Timer;
-use crate::model::{Decision, Labels};
+use crate::model::{Cors, Decision, Labels};
 
 /// A registry of destination services, each keyed by a host and its workload labels.
 ///
@@ -243,6 +243,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let decision = self.shared.decide(&mut req);
+        let mut cors = None;
         let next = if forwards(&decision) {
             let host = self.shared.context.target().or_else(|| {
                 req.uri()
@@ -250,12 +251,16 @@ where
                     .map(|a| a.as_str())
                     .or_else(|| req.headers().get(http::header::HOST)?.to_str().ok())
             });
-            match self.choose(&decision, host).cloned() {
-                Some(svc) => {
+            match (self.choose(&decision, host).cloned(), decision.cors(&req)) {
+                (_, Cors::Preflight(headers)) => Next::Reply(preflight_reply(&decision, headers)),
+                (Some(svc), answer) => {
+                    if let Cors::Response(headers) = answer {
+                        cors = Some(headers);
+                    }
                     decision.apply_request(&mut req);
                     Next::Call { svc, req }
                 }
-                None => Next::Reply(no_healthy_upstream(&decision)),
+                (None, _) => Next::Reply(no_healthy_upstream(&decision)),
             }
         } else {
             match local_reply(&decision) {
@@ -263,7 +268,7 @@ where
                 None => Next::Reply(no_healthy_upstream(&decision)),
             }
         };
-        plan(&self.shared, decision, next)
+        plan(&self.shared, decision, next).with_cors(cors)
     }
 }
 

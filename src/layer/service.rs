@@ -9,11 +9,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::{Next, ResponseFuture};
-use super::reply::local_reply;
+use super::reply::{local_reply, preflight_reply};
 use super::rules::MeshRules;
 use super::timer::Timer;
 use crate::config::RuleSet;
-use crate::model::{Caller, Context, Decision, Outcome, Sampler, ThreadSampler};
+use crate::model::{Caller, Context, Cors, Decision, Outcome, Sampler, ThreadSampler};
 
 #[cfg(feature = "tokio")]
 use super::timer::TokioTimer;
@@ -318,27 +318,35 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let decision = self.shared.decide(&mut req);
+        let mut cors = None;
         let next = match local_reply(&decision) {
             Some(res) => Next::Reply(res),
-            None => {
-                decision.apply_request(&mut req);
-                match decision.delay() {
-                    None => {
-                        let copy = self.shared.for_response(&decision);
-                        let timeout = decision.route().and_then(|r| r.policy().timeout());
-                        let respond = decision.has_message_changes().then_some(decision);
-                        return ResponseFuture::called(self.inner.call(req), copy)
-                            .respond_with(respond)
-                            .with_timeout(&self.shared.timer, timeout);
+            None => match decision.cors(&req) {
+                Cors::Preflight(headers) => Next::Reply(preflight_reply(&decision, headers)),
+                answer => {
+                    if let Cors::Response(headers) = answer {
+                        cors = Some(headers);
                     }
-                    Some(_) => Next::Call {
-                        svc: self.inner.clone(),
-                        req,
-                    },
+                    decision.apply_request(&mut req);
+                    match decision.delay() {
+                        None => {
+                            let copy = self.shared.for_response(&decision);
+                            let timeout = decision.route().and_then(|r| r.policy().timeout());
+                            let respond = decision.has_message_changes().then_some(decision);
+                            return ResponseFuture::called(self.inner.call(req), copy)
+                                .respond_with(respond)
+                                .with_timeout(&self.shared.timer, timeout)
+                                .with_cors(cors);
+                        }
+                        Some(_) => Next::Call {
+                            svc: self.inner.clone(),
+                            req,
+                        },
+                    }
                 }
-            }
+            },
         };
-        plan(&self.shared, decision, next)
+        plan(&self.shared, decision, next).with_cors(cors)
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod condition;
 mod context;
+mod cors;
 mod decision;
 mod explain;
 mod hash;
@@ -22,6 +23,7 @@ mod table;
 
 pub use condition::{Condition, Field, RequestMatch, Selector};
 pub use context::{Caller, Context};
+pub use cors::Cors;
 pub use decision::{Decision, Outcome};
 pub use explain::{ExplainLine, Explanation, Verdict};
 pub use labels::Labels;
