@@ -568,6 +568,8 @@ fn build(
         }
     }
 
+    super::lower::delegate::expand(&mut services, &mut warnings)?;
+
     let route_count = legacy.len() + services.iter().map(|(_, v)| v.routes.len()).sum::<usize>();
     if route_count > options.limits.max_routes {
         return Err(LoadError::new(

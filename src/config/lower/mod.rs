@@ -1,6 +1,7 @@
 //! Lowering: wire types → model, with validation. Shared helpers live here; each resource kind
 //! has its own file.
 
+pub(crate) mod delegate;
 pub(crate) mod hosts;
 pub(crate) mod legacy;
 pub(crate) mod networking;

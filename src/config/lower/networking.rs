@@ -44,6 +44,19 @@ pub(crate) struct LoweredVirtualService {
     pub(crate) hosts: Vec<ServiceHost>,
     pub(crate) gateways: Vec<Box<str>>,
     pub(crate) routes: Vec<Route>,
+    /// Routes that hand over to a delegate VirtualService: (index in `routes`, namespace, name,
+    /// the route's path and line for errors).
+    pub(crate) delegates: Vec<DelegateRef>,
+}
+
+/// A root route's `delegate`.
+pub(crate) struct DelegateRef {
+    pub(crate) index: usize,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 const RETRY_ON: &[&str] = &[
@@ -163,9 +176,28 @@ impl Lowerer<'_> {
             .map(String::into_boxed_str)
             .collect();
         let mut routes: Vec<Route> = Vec::new();
+        let mut delegates = Vec::new();
         let mut unconditional: Option<String> = None;
         for (i, http) in spec.http.into_iter().flatten().enumerate() {
             let path = spec_path.key("http").index(i);
+            if let Some(d) = &http.delegate {
+                let dpath = path.key("delegate");
+                let Some(name) = d.name.clone().filter(|n| !n.is_empty()) else {
+                    return Err(self.missing(
+                        &dpath.key("name"),
+                        "a delegate needs the `name` of a VirtualService",
+                    ));
+                };
+                let node = dpath.locate(self.root);
+                delegates.push(DelegateRef {
+                    index: i,
+                    namespace: d.namespace.clone().unwrap_or_else(|| ns.clone()),
+                    name,
+                    path: dpath.to_string(),
+                    line: node.line,
+                    column: node.column,
+                });
+            }
             let route = self.http_route(&resource, &path, http, &ns, subsets)?;
             if let Some(first) = &unconditional {
                 self.warn(
@@ -182,6 +214,7 @@ impl Lowerer<'_> {
             hosts,
             gateways,
             routes,
+            delegates,
         })
     }
 
@@ -236,14 +269,6 @@ impl Lowerer<'_> {
                     ));
                 }
             }
-        }
-        if http.delegate.is_some() {
-            return Err(self.error(
-                ErrorKind::InvalidValue,
-                &path.key("delegate"),
-                None,
-                "delegate VirtualServices are not supported yet by tower-mesh",
-            ));
         }
         if http.mirror.is_some() && http.mirrors.is_some() {
             return Err(self.conflict(path, "`mirror` and `mirrors` cannot be used together"));
@@ -383,7 +408,13 @@ impl Lowerer<'_> {
         }
 
         // Action.
-        let action = if let Some(r) = http.redirect {
+        let action = if http.delegate.is_some() {
+            // A placeholder: the delegate's routes replace this one when the set is built.
+            Action::Forward {
+                destinations: Vec::new(),
+                total_weight: 0,
+            }
+        } else if let Some(r) = http.redirect {
             self.redirect(&path.key("redirect"), r)?
         } else if let Some(d) = http.direct_response {
             self.direct_response(&path.key("directResponse"), d)?

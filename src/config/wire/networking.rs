@@ -124,7 +124,6 @@ pub(crate) struct HttpBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)] // validated; delegation is not carried out yet
 pub(crate) struct Delegate {
     pub(crate) name: Option<String>,
     pub(crate) namespace: Option<String>,

@@ -1,0 +1,188 @@
+//! Delegation (SEMANTICS.md §2.5.10): a root route's place is taken by the delegate
+//! VirtualService's routes, each match merged with the root's, unset fields inherited.
+
+use std::collections::HashMap;
+
+use super::networking::LoweredVirtualService;
+use crate::config::error::{DocumentRef, ErrorKind, LoadError, Warning};
+use crate::model::{Condition, Field, RequestMatch, Route, RoutePolicy};
+
+fn same_field(a: &Field, b: &Field) -> bool {
+    match (a, b) {
+        (Field::Header(x), Field::Header(y)) => x == y,
+        (Field::Query(x), Field::Query(y)) | (Field::Absent(x), Field::Absent(y)) => x == y,
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
+
+/// A delegate condition merged into the root's: `Some(keep)` where `keep` is the narrower of
+/// the two, `None` when they conflict (Pilot's `hasConflict`).
+fn narrower<'a>(root: &'a Condition, delegate: &'a Condition) -> Option<&'a Condition> {
+    let (r, d) = (root.matcher(), delegate.matcher());
+    if r.describe() == d.describe() {
+        return Some(delegate);
+    }
+    let is_regex = |c: &Condition| c.matcher().describe().starts_with("regex");
+    if is_regex(root) || is_regex(delegate) || !matches!(root.field(), Field::Uri) {
+        return None;
+    }
+    // On the path: a delegate prefix or exact path must lie under the root's prefix.
+    match r.rewrite_prefix_len() {
+        Some(_) if d.source().starts_with(r.source()) => Some(delegate),
+        _ => None,
+    }
+}
+
+fn merge_match(root: &RequestMatch, delegate: &RequestMatch) -> Option<RequestMatch> {
+    let mut conditions: Vec<Condition> = root.conditions.clone();
+    for dc in &delegate.conditions {
+        match conditions.iter().position(|rc| {
+            rc.is_inverted() == dc.is_inverted() && same_field(rc.field(), dc.field())
+        }) {
+            None => conditions.push(dc.clone()),
+            Some(at) => {
+                let keep = narrower(&conditions[at], dc)?.clone();
+                conditions[at] = keep;
+            }
+        }
+    }
+    let selector = match (root.selector.is_empty(), delegate.selector.is_empty()) {
+        (_, true) => root.selector.clone(),
+        (true, false) => delegate.selector.clone(),
+        (false, false) => return None,
+    };
+    Some(RequestMatch {
+        name: delegate.name.clone().or_else(|| root.name.clone()),
+        conditions,
+        selector,
+    })
+}
+
+/// The delegate's route in the root's place, or `None` when no match of the two is compatible.
+fn merge_route(root: &Route, delegate: &Route) -> Option<Route> {
+    let matches = match (root.matches.is_empty(), delegate.matches.is_empty()) {
+        (true, _) => delegate.matches.clone(),
+        (false, true) => root.matches.clone(),
+        (false, false) => {
+            let merged: Vec<RequestMatch> = root
+                .matches
+                .iter()
+                .flat_map(|r| {
+                    delegate
+                        .matches
+                        .iter()
+                        .filter_map(move |d| merge_match(r, d))
+                })
+                .collect();
+            if merged.is_empty() {
+                return None;
+            }
+            merged
+        }
+    };
+    let (rp, dp) = (&root.policy, &delegate.policy);
+    let policy = RoutePolicy {
+        rewrite: dp.rewrite.clone().or_else(|| rp.rewrite.clone()),
+        headers: if dp.headers.request().is_empty()
+            && dp.headers.response().is_empty()
+            && dp.headers.authority().is_none()
+        {
+            rp.headers.clone()
+        } else {
+            dp.headers.clone()
+        },
+        timeout: dp.timeout.or(rp.timeout),
+        retries: dp.retries.clone().or_else(|| rp.retries.clone()),
+        mirrors: if dp.mirrors.is_empty() {
+            rp.mirrors.clone()
+        } else {
+            dp.mirrors.clone()
+        },
+        cors: dp.cors.clone().or_else(|| rp.cors.clone()),
+    };
+    let name = match (&root.name, &delegate.name) {
+        (Some(r), Some(d)) => Some(format!("{r}-{d}").into()),
+        (r, d) => d.clone().or_else(|| r.clone()),
+    };
+    Some(Route {
+        resource: root.resource.clone(),
+        name,
+        path: format!("{} (delegated from {})", delegate.path, root.path).into(),
+        matches,
+        action: delegate.action.clone(),
+        fault: delegate.fault.or(root.fault),
+        policy,
+    })
+}
+
+/// Replaces every delegating route by the delegate's routes.
+pub(crate) fn expand(
+    services: &mut [(DocumentRef, LoweredVirtualService)],
+    warnings: &mut Vec<Warning>,
+) -> Result<(), LoadError> {
+    let by_name: HashMap<(String, String), usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, (_, vs))| {
+            (
+                (
+                    vs.resource.namespace.to_string(),
+                    vs.resource.name.to_string(),
+                ),
+                i,
+            )
+        })
+        .collect();
+    let snapshot: Vec<(Vec<Route>, bool)> = services
+        .iter()
+        .map(|(_, vs)| (vs.routes.clone(), !vs.delegates.is_empty()))
+        .collect();
+    for (doc, vs) in services.iter_mut() {
+        if vs.delegates.is_empty() {
+            continue;
+        }
+        let mut routes = Vec::with_capacity(vs.routes.len());
+        for (i, route) in vs.routes.iter().enumerate() {
+            let Some(d) = vs.delegates.iter().find(|d| d.index == i) else {
+                routes.push(route.clone());
+                continue;
+            };
+            let err = |message: String| {
+                LoadError::new(ErrorKind::InvalidValue, message)
+                    .with_document(doc.clone())
+                    .with_path(d.path.clone())
+                    .at(d.line, d.column)
+            };
+            let Some(&target) = by_name.get(&(d.namespace.clone(), d.name.clone())) else {
+                return Err(err(format!(
+                    "the delegate VirtualService {}/{} is not loaded (load it in the same set)",
+                    d.namespace, d.name
+                )));
+            };
+            let (delegate_routes, nested) = &snapshot[target];
+            if *nested {
+                return Err(err(format!(
+                    "{}/{} delegates again; Istio allows one level of delegation",
+                    d.namespace, d.name
+                )));
+            }
+            for dr in delegate_routes {
+                match merge_route(route, dr) {
+                    Some(merged) => routes.push(merged),
+                    None => warnings.push(Warning {
+                        document: doc.clone(),
+                        path: Some(d.path.clone()),
+                        line: Some(d.line),
+                        message: format!(
+                            "delegate route {} of {}/{} is dropped: none of its matches fits within this route's",
+                            dr.path, d.namespace, d.name
+                        ),
+                    }),
+                }
+            }
+        }
+        vs.routes = routes;
+        vs.delegates.clear();
+    }
+    Ok(())
+}
