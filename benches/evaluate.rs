@@ -12,31 +12,11 @@ use common::{generated_rules, tenant_value};
 
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36";
 
-const WALKTHROUGH: &str = r#"
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-service}
-spec:
-  destination: {name: helloworld-service}
-  precedence: 1
-  match:
-    request:
-      headers:
-        user-agent: {regex: ".*Chrome.*"}
-  route:
-  - labels: {version: "v2"}
----
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-service-503}
-spec:
-  destination: {name: helloworld-service}
-  precedence: 1
-  route:
-  - labels: {version: "v1"}
-  httpFault:
-    abort: {percent: 100, httpStatus: 503}
-"#;
+const WALKTHROUGH: &str = concat!(
+    include_str!("../examples/config/route-to-v2.yaml"),
+    "---\n",
+    include_str!("../examples/config/fault-503.yaml")
+);
 
 const BOOKINFO_REVIEWS: &str = r#"
 apiVersion: networking.istio.io/v1

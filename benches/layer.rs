@@ -13,28 +13,11 @@ use tower_mesh::{MeshLayer, RuleSet};
 
 mod common;
 
-const WALKTHROUGH: &str = r#"
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-service}
-spec:
-  destination: {name: helloworld-service}
-  precedence: 1
-  match:
-    request:
-      headers:
-        user-agent: {regex: ".*Chrome.*"}
-  route:
-  - labels: {version: "v2"}
----
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-default}
-spec:
-  destination: {name: helloworld-service}
-  route:
-  - labels: {version: "v1"}
-"#;
+const WALKTHROUGH: &str = concat!(
+    include_str!("../examples/config/route-to-v2.yaml"),
+    "---\n",
+    include_str!("../examples/config/helloworld-default.yaml")
+);
 
 fn request() -> Request<Full<Bytes>> {
     Request::get("/api/items")

@@ -14,31 +14,11 @@ use tower::{Service, ServiceExt, service_fn};
 use tower_mesh::layer::{Destinations, MeshLayer, Timer};
 use tower_mesh::{Caller, Decision, NeverSampler, Outcome, RuleSet, ScriptedSampler};
 
-const WALKTHROUGH: &str = r#"
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-service}
-spec:
-  destination: {name: helloworld-service}
-  precedence: 1
-  match:
-    request:
-      headers:
-        user-agent: {regex: ".*Chrome.*"}
-  route:
-  - labels: {version: "v2"}
----
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-service-503}
-spec:
-  destination: {name: helloworld-service}
-  precedence: 1
-  route:
-  - labels: {version: "v1"}
-  httpFault:
-    abort: {percent: 100, httpStatus: 503}
-"#;
+const WALKTHROUGH: &str = concat!(
+    include_str!("../examples/config/route-to-v2.yaml"),
+    "---\n",
+    include_str!("../examples/config/fault-503.yaml")
+);
 
 fn hello(
     name: &'static str,

@@ -85,44 +85,11 @@ async fn get(
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-const DEFAULT_V1: &str = r#"
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-default}
-spec:
-  destination: {name: helloworld-service}
-  precedence: 0
-  route:
-  - labels: {version: "v1"}
-"#;
+const DEFAULT_V1: &str = include_str!("../examples/config/helloworld-default.yaml");
 
-const CHROME_V2: &str = r#"
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-service}
-spec:
-  destination: {name: helloworld-service}
-  precedence: 1
-  match:
-    request:
-      headers:
-        user-agent: {regex: ".*Chrome.*"}
-  route:
-  - labels: {version: "v2"}
-"#;
+const CHROME_V2: &str = include_str!("../examples/config/route-to-v2.yaml");
 
-const ABORT_503: &str = r#"
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata: {name: helloworld-service-503}
-spec:
-  destination: {name: helloworld-service}
-  precedence: 1
-  route:
-  - labels: {version: "v1"}
-  httpFault:
-    abort: {percent: 100, httpStatus: 503}
-"#;
+const ABORT_503: &str = include_str!("../examples/config/fault-503.yaml");
 
 fn rules(docs: &[&str]) -> RuleSet {
     RuleSet::from_yaml(&docs.join("\n---\n")).unwrap()
