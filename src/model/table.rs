@@ -231,7 +231,12 @@ impl RouteTable {
             t.push(
                 0,
                 Verdict::Info,
-                format!("{} {} (gateway {})", req.method(), req.uri(), ctx.gateway()),
+                format!(
+                    "{} {} to {host} (gateway {})",
+                    req.method(),
+                    req.uri(),
+                    ctx.gateway()
+                ),
             );
         }
         match &self.tables[id] {
