@@ -705,6 +705,7 @@ fn build(
 
     Ok(RuleSet {
         table: Arc::new(RouteTable {
+            generation: crate::model::next_generation(),
             index,
             tables,
             route_count,

@@ -1,6 +1,7 @@
 //! What the evaluator needs to know besides the request: whose proxy this is, and who calls.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::labels::Labels;
 
@@ -90,6 +91,8 @@ pub struct Context {
     target: Option<Arc<str>>,
     /// The target as the host index holds names: lower-case, without port or final dot.
     target_key: Option<Arc<str>>,
+    /// The last host table found for the target: a rule set's generation and the table.
+    host_cache: Option<Arc<AtomicU64>>,
     gateway: Option<Arc<str>>,
     caller: Option<Arc<Caller>>,
     port: Option<u32>,
@@ -111,6 +114,7 @@ impl Context {
             k => Arc::from(&*k),
         });
         self.target = Some(host);
+        self.host_cache = Some(Arc::new(AtomicU64::new(0)));
         self
     }
 
@@ -165,6 +169,27 @@ impl Context {
 
     pub(crate) fn target_key(&self) -> Option<&str> {
         self.target_key.as_deref()
+    }
+
+    /// The table remembered for the target in rule set `generation`, if any.
+    #[inline]
+    pub(crate) fn cached_table(&self, generation: u64) -> Option<Option<usize>> {
+        let v = self.host_cache.as_ref()?.load(Ordering::Relaxed);
+        (v != 0 && v >> 24 == generation).then(|| {
+            let id = (v & 0xff_ffff) as usize;
+            id.checked_sub(1)
+        })
+    }
+
+    /// Remembers the table found for the target (`None`: no table covers it).
+    #[inline]
+    pub(crate) fn remember_table(&self, generation: u64, table: Option<usize>) {
+        if let Some(cache) = &self.host_cache {
+            let id = table.map_or(0, |t| t + 1);
+            if id < 0xff_ffff && generation < (1 << 40) {
+                cache.store(generation << 24 | id as u64, Ordering::Relaxed);
+            }
+        }
     }
 
     pub(crate) fn caller_labels(&self) -> &Labels {

@@ -42,4 +42,4 @@ pub(crate) use condition::LegacySource;
 pub(crate) use index::RouteIndex;
 pub(crate) use rewrite::rust_replacement;
 pub(crate) use route::RegexRewrite;
-pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes};
+pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes, next_generation};

@@ -6,29 +6,37 @@ use http::{HeaderMap, Request};
 
 use super::condition::Field;
 
-/// A borrowed view of one request.
+/// A borrowed view of one request; each part is read only when a condition asks for it.
 pub(crate) struct RequestView<'a> {
-    pub(crate) method: &'a str,
-    pub(crate) path: &'a str,
-    pub(crate) path_and_query: &'a str,
-    pub(crate) query: Option<&'a str>,
-    pub(crate) scheme: &'a str,
+    method: &'a http::Method,
+    default_scheme: &'a str,
     uri: &'a http::Uri,
     pub(crate) headers: &'a HeaderMap,
 }
 
 impl<'a> RequestView<'a> {
     pub(crate) fn new<B>(req: &'a Request<B>, default_scheme: &'a str) -> Self {
-        let uri = req.uri();
         RequestView {
-            method: req.method().as_str(),
-            path: uri.path(),
-            path_and_query: uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
-            query: uri.query(),
-            scheme: uri.scheme_str().unwrap_or(default_scheme),
-            uri,
+            method: req.method(),
+            default_scheme,
+            uri: req.uri(),
             headers: req.headers(),
         }
+    }
+
+    /// The path, without the query string.
+    pub(crate) fn path(&self) -> &'a str {
+        self.uri.path()
+    }
+
+    /// The query string, if any.
+    pub(crate) fn query(&self) -> Option<&'a str> {
+        self.uri.query()
+    }
+
+    /// `http` or `https`: the URI's scheme, else the connection's.
+    pub(crate) fn scheme(&self) -> &'a str {
+        self.uri.scheme_str().unwrap_or(self.default_scheme)
     }
 
     /// The authority as sent: the URI's, else the `Host` header.
@@ -43,13 +51,18 @@ impl<'a> RequestView<'a> {
     #[inline]
     pub(crate) fn field(&self, field: &Field) -> Option<Cow<'a, [u8]>> {
         match field {
-            Field::Uri => Some(Cow::Borrowed(self.path.as_bytes())),
-            Field::PathAndQuery => Some(Cow::Borrowed(self.path_and_query.as_bytes())),
-            Field::Scheme => Some(Cow::Borrowed(self.scheme.as_bytes())),
-            Field::Method => Some(Cow::Borrowed(self.method.as_bytes())),
+            Field::Uri => Some(Cow::Borrowed(self.path().as_bytes())),
+            Field::PathAndQuery => Some(Cow::Borrowed(
+                self.uri
+                    .path_and_query()
+                    .map_or(self.path(), |pq| pq.as_str())
+                    .as_bytes(),
+            )),
+            Field::Scheme => Some(Cow::Borrowed(self.scheme().as_bytes())),
+            Field::Method => Some(Cow::Borrowed(self.method.as_str().as_bytes())),
             Field::Authority => self.authority().map(Cow::Borrowed),
             Field::Header(name) => header_value(self.headers, name),
-            Field::Query(key) => query_param(self.query?, key).map(Cow::Borrowed),
+            Field::Query(key) => query_param(self.query()?, key).map(Cow::Borrowed),
             Field::Absent(_) => None,
         }
     }

@@ -207,7 +207,7 @@ impl StringMatch {
     fn matches_impl<const NO_LF: bool>(&self, value: &[u8]) -> bool {
         let dot_star = |v: &[u8]| {
             (NO_LF || memchr::memchr(b'\n', v).is_none())
-                && (v.is_ascii() || std::str::from_utf8(v).is_ok())
+                && (all_ascii(v) || std::str::from_utf8(v).is_ok())
         };
         match &self.kind {
             Kind::Exact {
@@ -260,6 +260,18 @@ impl fmt::Debug for StringMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.describe())
     }
+}
+
+/// Whether every byte is ASCII, eight at a time (header values are short; the standard
+/// library's check goes byte by byte on them).
+#[inline]
+fn all_ascii(v: &[u8]) -> bool {
+    let mut chunks = v.chunks_exact(8);
+    let mut high = 0u64;
+    for c in &mut chunks {
+        high |= u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    }
+    high & 0x8080_8080_8080_8080 == 0 && chunks.remainder().iter().all(u8::is_ascii)
 }
 
 /// How an index key constrains a value.
@@ -407,6 +419,17 @@ mod tests {
                 assert_eq!(fast.matches(v), slow.is_match(v), "{p} on {v:?}");
             }
         }
+    }
+
+    #[test]
+    fn ascii_check() {
+        assert!(all_ascii(b""));
+        assert!(all_ascii(b"Mozilla/5.0 (X11; Linux x86_64) Chrome/70"));
+        assert!(!all_ascii(
+            b"Mozilla/5.0 \xff (X11; Linux x86_64) Chrome/70"
+        ));
+        assert!(!all_ascii(b"abcdefgh\x80"));
+        assert!(!all_ascii(b"\x80abcdefgh"));
     }
 
     #[test]

@@ -164,9 +164,17 @@ pub(crate) fn normalize_host(raw: &[u8]) -> Option<Cow<'_, str>> {
 /// shared between threads behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct RouteTable {
+    /// Distinguishes rule sets, for the per-context host cache; 0 for none.
+    pub(crate) generation: u64,
     pub(crate) index: HostIndex,
     pub(crate) tables: Vec<HostTable>,
     pub(crate) route_count: usize,
+}
+
+/// The next rule set generation (1, 2, ...).
+pub(crate) fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl RouteTable {
@@ -217,7 +225,18 @@ impl RouteTable {
             }
             return Decision::pass_through();
         };
-        let Some(id) = self.index.lookup(&host) else {
+        let found = match ctx.target_key() {
+            Some(_) if self.generation != 0 => match ctx.cached_table(self.generation) {
+                Some(found) => found,
+                None => {
+                    let found = self.index.lookup(&host);
+                    ctx.remember_table(self.generation, found);
+                    found
+                }
+            },
+            _ => self.index.lookup(&host),
+        };
+        let Some(id) = found else {
             if T::ON {
                 t.push(
                     0,
@@ -551,7 +570,7 @@ fn execute<T: Tracer>(
             decision.status = Some(r.code);
             let authority = view.authority().and_then(|a| std::str::from_utf8(a).ok());
             decision.location = Some(
-                r.location(view.scheme, authority, view.path, view.query)
+                r.location(view.scheme(), authority, view.path(), view.query())
                     .into(),
             );
         }
