@@ -35,11 +35,10 @@ pin_project! {
         // The decision whose response header operations apply to the inner response.
         respond: Option<Decision>,
         // CORS headers for the inner response.
-        cors: Option<http::HeaderMap>,
+        cors: Option<Box<http::HeaderMap>>,
         // The route timeout, armed when the inner call first returns Pending.
         timeout: Option<(T, Duration)>,
-        #[pin]
-        deadline: Option<T::Sleep>,
+        deadline: Option<Pin<Box<T::Sleep>>>,
     }
 }
 
@@ -52,7 +51,7 @@ pin_project! {
     {
         Inner { #[pin] fut: S::Future },
         Ready { svc: Option<S>, req: Option<Request<ReqB>> },
-        Delay { #[pin] sleep: T::Sleep, next: Option<Next<S, ReqB, ResB>> },
+        Delay { sleep: Pin<Box<T::Sleep>>, next: Option<Box<Next<S, ReqB, ResB>>> },
         Local { res: Option<Response<MeshBody<ResB>>> },
     }
 }
@@ -97,8 +96,8 @@ where
     ) -> Self {
         ResponseFuture {
             state: State::Delay {
-                sleep,
-                next: Some(next),
+                sleep: Box::pin(sleep),
+                next: Some(Box::new(next)),
             },
             decision,
             respond: None,
@@ -129,7 +128,7 @@ where
 
     /// Adds CORS headers to the inner service's response.
     pub(crate) fn with_cors(mut self, headers: Option<http::HeaderMap>) -> Self {
-        self.cors = headers;
+        self.cors = headers.map(Box::new);
         self
     }
 
@@ -149,7 +148,7 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
-            let mut this = self.as_mut().project();
+            let this = self.as_mut().project();
             match this.state.project() {
                 StateProj::Inner { fut } => {
                     let res = match fut.poll(cx) {
@@ -157,11 +156,10 @@ where
                         Poll::Pending => {
                             // Arm the route timeout only for calls that do not finish at once.
                             if let Some((timer, d)) = this.timeout.take() {
-                                this.deadline.set(Some(timer.sleep(d)));
+                                *this.deadline = Some(Box::pin(timer.sleep(d)));
                             }
-                            let mut deadline = self.as_mut().project().deadline;
-                            if let Some(sleep) = deadline.as_mut().as_pin_mut()
-                                && sleep.poll(cx).is_ready()
+                            if let Some(sleep) = this.deadline.as_mut()
+                                && sleep.as_mut().poll(cx).is_ready()
                             {
                                 let this = self.as_mut().project();
                                 let mut res = super::reply::upstream_timeout();
@@ -179,7 +177,7 @@ where
                         d.apply_response(&mut res);
                     }
                     if let Some(cors) = this.cors.take() {
-                        res.headers_mut().extend(cors);
+                        res.headers_mut().extend(*cors);
                     }
                     if let Some(d) = this.decision.take() {
                         res.extensions_mut().insert(d);
@@ -198,8 +196,8 @@ where
                     self.as_mut().project().state.set(State::Inner { fut });
                 }
                 StateProj::Delay { sleep, next } => {
-                    ready!(sleep.poll(cx));
-                    match next.take() {
+                    ready!(sleep.as_mut().poll(cx));
+                    match next.take().map(|n| *n) {
                         Some(Next::Call { svc, req }) => {
                             self.as_mut().project().state.set(State::Ready {
                                 svc: Some(svc),
