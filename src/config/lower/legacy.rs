@@ -310,6 +310,11 @@ impl Lowerer<'_> {
             policy.headers = headers_policy;
         }
 
+        self.warn_not_carried_out(
+            &policy,
+            spec_path.key("httpReqRetries"),
+            spec_path.key("mirror"),
+        );
         let precedence = spec.precedence.unwrap_or(0);
         let matches = if conditions.is_empty() && selector.is_empty() {
             Vec::new()

@@ -270,6 +270,7 @@ impl Lowerer<'_> {
                 }
             }
         }
+        let http_has_mirrors = http.mirrors.is_some();
         if http.mirror.is_some() && http.mirrors.is_some() {
             return Err(self.conflict(path, "`mirror` and `mirrors` cannot be used together"));
         }
@@ -474,6 +475,12 @@ impl Lowerer<'_> {
             }
         };
         policy.headers = headers;
+        let mirror_path = if policy.mirrors.len() > 1 || http_has_mirrors {
+            path.key("mirrors")
+        } else {
+            path.key("mirror")
+        };
+        self.warn_not_carried_out(&policy, path.key("retries"), mirror_path);
         Ok(Route {
             resource: resource.clone(),
             name: http.name.map(|n| n.into()),
