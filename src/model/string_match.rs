@@ -15,6 +15,8 @@ pub struct StringMatch {
     kind: Kind,
     /// The value as configured, for explanations.
     source: Box<str>,
+    /// Whether it was configured as a regex.
+    regex: bool,
 }
 
 #[derive(Clone)]
@@ -67,6 +69,7 @@ impl StringMatch {
                 ignore_case,
             },
             source: value.into(),
+            regex: false,
         }
     }
 
@@ -83,6 +86,7 @@ impl StringMatch {
                 ignore_case,
             },
             source: value.into(),
+            regex: false,
         }
     }
 
@@ -91,6 +95,7 @@ impl StringMatch {
         StringMatch {
             kind: Kind::Present,
             source: "".into(),
+            regex: false,
         }
     }
 
@@ -107,6 +112,7 @@ impl StringMatch {
             return Ok(StringMatch {
                 kind,
                 source: pattern.into(),
+                regex: true,
             });
         }
         let anchored = format!("^(?:{pattern})$");
@@ -136,12 +142,18 @@ impl StringMatch {
         Ok(StringMatch {
             kind,
             source: pattern.into(),
+            regex: true,
         })
     }
 
     /// The configured value (the regex as written, the exact or prefix text).
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Whether this came from a `regex` (one answered by a literal comparison included).
+    pub(crate) fn is_regex(&self) -> bool {
+        self.regex
     }
 
     /// Whether this is a presence match.
@@ -241,6 +253,9 @@ impl StringMatch {
 
     /// The form a user wrote, for explanations: `exact "v1"`, `regex ".*Chrome.*"`, ...
     pub fn describe(&self) -> String {
+        if self.regex {
+            return format!("regex {:?}", &*self.source);
+        }
         match &self.kind {
             Kind::Exact {
                 ignore_case: true, ..

@@ -22,8 +22,7 @@ fn narrower<'a>(root: &'a Condition, delegate: &'a Condition) -> Option<&'a Cond
     if r.describe() == d.describe() {
         return Some(delegate);
     }
-    let is_regex = |c: &Condition| c.matcher().describe().starts_with("regex");
-    if is_regex(root) || is_regex(delegate) || !matches!(root.field(), Field::Uri) {
+    if r.is_regex() || d.is_regex() || !matches!(root.field(), Field::Uri) {
         return None;
     }
     // On the path: a delegate prefix or exact path must lie under the root's prefix.
