@@ -10,6 +10,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::again::Again;
 use super::body::MeshBody;
 use super::timer::Timer;
 use crate::model::Decision;
@@ -39,6 +40,8 @@ pin_project! {
         // The route timeout, armed when the inner call first returns Pending.
         timeout: Option<(T, Duration)>,
         deadline: Option<Pin<Box<T::Sleep>>>,
+        // What retries and late mirrors need.
+        again: Option<Box<Again<S, ReqB, T>>>,
     }
 }
 
@@ -53,6 +56,7 @@ pin_project! {
         Ready { svc: Option<S>, req: Option<Request<ReqB>> },
         Delay { sleep: Pin<Box<T::Sleep>>, next: Option<Box<Next<S, ReqB, ResB>>> },
         Local { res: Option<Response<MeshBody<ResB>>> },
+        Backoff { sleep: Pin<Box<T::Sleep>>, req: Option<Request<ReqB>> },
     }
 }
 
@@ -70,6 +74,7 @@ where
             cors: None,
             timeout: None,
             deadline: None,
+            again: None,
         }
     }
 
@@ -85,6 +90,7 @@ where
             cors: None,
             timeout: None,
             deadline: None,
+            again: None,
         }
     }
 
@@ -104,6 +110,7 @@ where
             cors: None,
             timeout: None,
             deadline: None,
+            again: None,
         }
     }
 
@@ -116,6 +123,7 @@ where
             cors: None,
             timeout: None,
             deadline: None,
+            again: None,
         }
     }
 
@@ -132,6 +140,12 @@ where
         self
     }
 
+    /// Retries the request as `again` says, and sends its late mirrors.
+    pub(crate) fn with_again(mut self, again: Option<Again<S, ReqB, T>>) -> Self {
+        self.again = again.map(Box::new);
+        self
+    }
+
     /// Applies `decision`'s response header operations to the inner service's response.
     pub(crate) fn respond_with(mut self, decision: Option<Decision>) -> Self {
         self.respond = decision;
@@ -141,7 +155,7 @@ where
 
 impl<S, ReqB, ResB, T> Future for ResponseFuture<S, ReqB, ResB, T>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     T: Timer,
 {
     type Output = Result<Response<MeshBody<ResB>>, S::Error>;
@@ -151,28 +165,48 @@ where
             let this = self.as_mut().project();
             match this.state.project() {
                 StateProj::Inner { fut } => {
-                    let res = match fut.poll(cx) {
-                        Poll::Ready(res) => res?,
+                    let result = match fut.poll(cx) {
+                        Poll::Ready(result) => result,
                         Poll::Pending => {
                             // Arm the route timeout only for calls that do not finish at once.
-                            if let Some((timer, d)) = this.timeout.take() {
-                                *this.deadline = Some(Box::pin(timer.sleep(d)));
+                            arm(this.timeout, this.deadline);
+                            if expired(this.deadline, cx) {
+                                return Poll::Ready(Ok(timed_out(this.decision)));
                             }
-                            if let Some(sleep) = this.deadline.as_mut()
-                                && sleep.as_mut().poll(cx).is_ready()
-                            {
-                                let this = self.as_mut().project();
-                                let mut res = super::reply::upstream_timeout();
-                                if let Some(d) = this.decision.take() {
-                                    res.extensions_mut().insert(d);
-                                }
-                                return Poll::Ready(Ok(res));
+                            let Some(again) = this.again.as_mut() else {
+                                return Poll::Pending;
+                            };
+                            if !again.poll_per_try(cx) {
+                                return Poll::Pending;
                             }
-                            return Poll::Pending;
+                            // The try outlived its per-try timeout: drop it, maybe retry.
+                            again.try_over();
+                            let Some(req) = again.after_timeout() else {
+                                return Poll::Ready(Ok(timed_out(this.decision)));
+                            };
+                            let sleep = again.backoff_sleep();
+                            self.as_mut().project().state.set(State::Backoff {
+                                sleep,
+                                req: Some(req),
+                            });
+                            continue;
                         }
                     };
-                    let this = self.as_mut().project();
-                    let mut res = res.map(MeshBody::new);
+                    let mut this = self.as_mut().project();
+                    if let Some(again) = this.again.as_mut() {
+                        again.try_over();
+                        if let Some(req) = again.after(&result) {
+                            drop(result);
+                            arm(this.timeout, this.deadline);
+                            let sleep = again.backoff_sleep();
+                            this.state.set(State::Backoff {
+                                sleep,
+                                req: Some(req),
+                            });
+                            continue;
+                        }
+                    }
+                    let mut res = result?.map(MeshBody::new);
                     if let Some(d) = this.respond.take() {
                         d.apply_response(&mut res);
                     }
@@ -188,12 +222,31 @@ where
                     let Some(service) = svc.as_mut() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    ready!(service.poll_ready(cx))?;
+                    match service.poll_ready(cx) {
+                        Poll::Ready(ready) => ready?,
+                        Poll::Pending => {
+                            if expired(this.deadline, cx) {
+                                return Poll::Ready(Ok(timed_out(this.decision)));
+                            }
+                            return Poll::Pending;
+                        }
+                    }
                     let (Some(mut service), Some(req)) = (svc.take(), req.take()) else {
                         panic!("ResponseFuture polled after completion");
                     };
                     let fut = service.call(req);
                     self.as_mut().project().state.set(State::Inner { fut });
+                }
+                StateProj::Backoff { sleep, req } => {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        if expired(this.deadline, cx) {
+                            return Poll::Ready(Ok(timed_out(this.decision)));
+                        }
+                        return Poll::Pending;
+                    }
+                    let svc = this.again.as_ref().and_then(|a| a.svc.clone());
+                    let req = req.take();
+                    self.as_mut().project().state.set(State::Ready { svc, req });
                 }
                 StateProj::Delay { sleep, next } => {
                     ready!(sleep.as_mut().poll(cx));
@@ -215,6 +268,32 @@ where
             }
         }
     }
+}
+
+/// Arms the route timeout, once.
+fn arm<T: Timer>(timeout: &mut Option<(T, Duration)>, deadline: &mut Option<Pin<Box<T::Sleep>>>) {
+    if let Some((timer, d)) = timeout.take() {
+        *deadline = Some(Box::pin(timer.sleep(d)));
+    }
+}
+
+/// Whether the route timeout, if armed, has expired.
+fn expired<F: Future<Output = ()>>(
+    deadline: &mut Option<Pin<Box<F>>>,
+    cx: &mut Context<'_>,
+) -> bool {
+    deadline
+        .as_mut()
+        .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready())
+}
+
+/// The 504 answer to a request that timed out, with the decision.
+fn timed_out<B>(decision: &mut Option<Decision>) -> Response<MeshBody<B>> {
+    let mut res = super::reply::upstream_timeout();
+    if let Some(d) = decision.take() {
+        res.extensions_mut().insert(d);
+    }
+    res
 }
 
 impl<S, ReqB, ResB, T> std::fmt::Debug for ResponseFuture<S, ReqB, ResB, T>

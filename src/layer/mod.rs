@@ -2,8 +2,10 @@
 //! labelled destinations. It owns no routing logic: every decision comes from
 //! [`RouteTable::evaluate`](crate::RouteTable::evaluate); the middleware carries it out.
 
+mod again;
 mod body;
 mod future;
+mod replay;
 mod reply;
 mod router;
 mod rules;
@@ -12,11 +14,15 @@ mod timer;
 
 pub use body::MeshBody;
 pub use future::ResponseFuture;
+pub use replay::{DEFAULT_REPLAY_LIMIT, ReplayBody};
 pub use router::{Destinations, MeshRouter};
 pub use rules::MeshRules;
 #[cfg(not(feature = "tokio"))]
 pub use service::NoTimer;
-pub use service::{DefaultTimer, MeshLayer, MeshService};
+pub use service::{
+    BodyMode, DEFAULT_MIRROR_LIMIT, DefaultTimer, MeshLayer, MeshService, MirrorStats, Replaying,
+    Streaming,
+};
 pub use timer::Timer;
 #[cfg(feature = "tokio")]
 pub use timer::TokioTimer;

@@ -5,12 +5,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 
-use http::{Request, Response};
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, Uri};
 use tower_service::Service;
 
+use super::again::Deferred;
 use super::future::{Next, ResponseFuture};
+use super::replay::{Keeper, ReplayBody};
 use super::reply::{local_reply, no_healthy_upstream, preflight_reply};
-use super::service::{DefaultTimer, MeshLayer, Shared, forwards, plan};
+use super::service::{
+    BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Mirrored, Replaying, Shared,
+    Streaming, forwards, plan,
+};
 use super::timer::Timer;
 use crate::model::{Cors, Decision, Labels};
 
@@ -141,23 +147,34 @@ fn same_host(a: &str, b: &str) -> bool {
 /// A request routed to labels that no registered service carries gets 503
 /// `no healthy upstream`, as Envoy answers for an empty subset. A request no configuration
 /// covers goes to the services registered for its host, in turn.
-pub struct MeshRouter<S, T = DefaultTimer> {
+///
+/// # Mirrors
+///
+/// Built from a layer with [`MeshLayer::replay_bodies`], the router carries out routes'
+/// retries and mirrors. A mirrored copy goes to a registered destination of the mirror's host
+/// and labels, with `-shadow` appended to its host (`reviews` becomes `reviews-shadow`), on a
+/// task of its own (`tokio::spawn`, feature `tokio`): the caller never waits for it, and its
+/// answer or failure is ignored. A copy of a request with a body goes once the body has been
+/// read by the first try. [`MeshRouter::mirror_stats`] counts the copies.
+pub struct MeshRouter<S, T = DefaultTimer, M = Streaming> {
     destinations: Arc<Destinations<S>>,
     shared: Arc<Shared<T>>,
     next: Arc<AtomicUsize>,
+    mode: std::marker::PhantomData<fn() -> M>,
 }
 
-impl<S, T> Clone for MeshRouter<S, T> {
+impl<S, T, M> Clone for MeshRouter<S, T, M> {
     fn clone(&self) -> Self {
         MeshRouter {
             destinations: self.destinations.clone(),
             shared: self.shared.clone(),
             next: self.next.clone(),
+            mode: std::marker::PhantomData,
         }
     }
 }
 
-impl<S, T> fmt::Debug for MeshRouter<S, T> {
+impl<S, T, M> fmt::Debug for MeshRouter<S, T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MeshRouter")
             .field("destinations", &self.destinations)
@@ -166,7 +183,7 @@ impl<S, T> fmt::Debug for MeshRouter<S, T> {
     }
 }
 
-impl<T: Timer> MeshLayer<T> {
+impl<T: Timer, M> MeshLayer<T, M> {
     /// A router that sends each request to the registered destination the rules choose.
     ///
     /// ```
@@ -208,16 +225,22 @@ impl<T: Timer> MeshLayer<T> {
     /// assert_eq!(res.into_body().collect().await?.to_bytes(), "Hello World! (v2)");
     /// # Ok(()) }
     /// ```
-    pub fn route_to<S>(&self, destinations: Destinations<S>) -> MeshRouter<S, T> {
+    pub fn route_to<S>(&self, destinations: Destinations<S>) -> MeshRouter<S, T, M> {
         MeshRouter {
             destinations: Arc::new(destinations),
             shared: self.shared(),
             next: Arc::new(AtomicUsize::new(0)),
+            mode: std::marker::PhantomData,
         }
     }
 }
 
-impl<S, T> MeshRouter<S, T> {
+impl<S, T, M> MeshRouter<S, T, M> {
+    /// What happened to mirrored copies so far.
+    pub fn mirror_stats(&self) -> MirrorStats {
+        self.shared.mirrors.snapshot()
+    }
+
     fn choose(&self, decision: &Decision, host: Option<&str>) -> Option<&S> {
         static NONE: Labels = Labels::new();
         let (host, labels) = match decision.destination() {
@@ -228,22 +251,21 @@ impl<S, T> MeshRouter<S, T> {
     }
 }
 
-impl<S, ReqB, ResB, T> Service<Request<ReqB>> for MeshRouter<S, T>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    T: Timer,
-{
-    type Response = Response<super::MeshBody<ResB>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, ReqB, ResB, T>;
-
-    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+impl<S, T: Timer, M> MeshRouter<S, T, M> {
+    /// Decides, then routes the request to the chosen destination. `mirror` turns the mirrors
+    /// that fired into the sending of their copies.
+    fn dispatch<ReqB, ResB>(
+        &self,
+        mut req: Request<ReqB>,
+        mirror: impl FnOnce(&Self, Mirrored) -> Option<(Deferred, Keeper)>,
+    ) -> ResponseFuture<S, M::Body, ResB, T>
+    where
+        M: BodyMode<ReqB>,
+        S: Service<Request<M::Body>, Response = Response<ResB>> + Clone,
+    {
         let decision = self.shared.decide(&mut req);
         let mut cors = None;
+        let mut again = None;
         let next = if forwards(&decision) {
             let host = self.shared.context.target().or_else(|| {
                 req.uri()
@@ -258,7 +280,26 @@ where
                         cors = Some(headers);
                     }
                     decision.apply_request(&mut req);
-                    Next::Call { svc, req }
+                    let prepared = self.shared.prepare::<M, ReqB, S>(req, &decision, true);
+                    let mut plan_again = prepared.again;
+                    if let Some((send, keeper)) = prepared.mirrors.and_then(|m| mirror(self, m)) {
+                        if keeper.is_whole() {
+                            send(&keeper);
+                        } else {
+                            plan_again = plan_again.map(|a| a.after_first(send));
+                        }
+                    }
+                    again = plan_again.map(|a| {
+                        if a.retries() {
+                            a.with_service(svc.clone())
+                        } else {
+                            a
+                        }
+                    });
+                    Next::Call {
+                        svc,
+                        req: prepared.req,
+                    }
                 }
                 (None, _) => Next::Reply(no_healthy_upstream(&decision)),
             }
@@ -268,7 +309,169 @@ where
                 None => Next::Reply(no_healthy_upstream(&decision)),
             }
         };
-        plan(&self.shared, decision, next).with_cors(cors)
+        plan(&self.shared, decision, next)
+            .with_cors(cors)
+            .with_again(again)
+    }
+}
+
+impl<S, ReqB, ResB, T> Service<Request<ReqB>> for MeshRouter<S, T, Streaming>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    T: Timer,
+{
+    type Response = Response<super::MeshBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqB, ResB, T>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        self.dispatch(req, |_, _| None)
+    }
+}
+
+impl<S, ReqB, ResB, T> Service<Request<ReqB>> for MeshRouter<S, T, Replaying>
+where
+    ReqB: http_body::Body<Data = Bytes> + Send + 'static,
+    S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResB: Send + 'static,
+    T: Timer,
+{
+    type Response = Response<super::MeshBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReplayBody<ReqB>, ResB, T>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        self.dispatch(req, |router, mirrored| {
+            let counters = router.shared.mirrors.clone();
+            let limit = router.shared.mirror_limit;
+            let mut targets = Vec::with_capacity(mirrored.fired.len());
+            for dest in &mirrored.fired {
+                match router
+                    .destinations
+                    .pick(dest.host(), dest.labels(), &router.next)
+                {
+                    Some(svc) => targets.push((svc.clone(), dest.host().to_owned())),
+                    None => counters.drop_one("no registered destination serves the mirror"),
+                }
+            }
+            if targets.is_empty() {
+                return None;
+            }
+            let head = mirrored.head;
+            let send: Deferred = Box::new(move |keeper: &Keeper| {
+                for (svc, host) in targets {
+                    let Some(body) = keeper.replay::<ReqB>() else {
+                        counters.drop_one("the request body was not kept whole");
+                        continue;
+                    };
+                    let mut head = head.clone();
+                    shadow_host(&mut head, &host);
+                    spawn_shadow(&counters, limit, svc, Request::from_parts(head, body));
+                }
+            });
+            Some((send, mirrored.keeper))
+        })
+    }
+}
+
+/// Marks one shadow request in flight until dropped.
+struct InFlight(Arc<MirrorCounters>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Sends a shadow request on a task of its own, within the limit on those in flight.
+fn spawn_shadow<S, B, ResB>(
+    counters: &Arc<MirrorCounters>,
+    limit: usize,
+    mut svc: S,
+    req: Request<B>,
+) where
+    S: Service<Request<B>, Response = Response<ResB>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    ResB: Send + 'static,
+{
+    if counters.in_flight.fetch_add(1, Ordering::Relaxed) >= limit {
+        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        counters.drop_one("too many shadow requests in flight");
+        return;
+    }
+    let guard = InFlight(counters.clone());
+    let task = async move {
+        let result = async {
+            std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
+            svc.call(req).await
+        }
+        .await;
+        if result.is_err() {
+            guard.0.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(guard);
+    };
+    #[cfg(feature = "tokio")]
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        runtime.spawn(task);
+        return;
+    }
+    drop(task);
+    counters.drop_one("no Tokio runtime to send the copy on");
+}
+
+/// Appends `-shadow` to the request's host, as Envoy does for a mirrored copy: in the URI's
+/// authority and the `Host` header, keeping any port. A request with neither gets
+/// `Host: <mirror host>-shadow`.
+fn shadow_host(head: &mut http::request::Parts, mirror_host: &str) {
+    fn shadowed(host: &str) -> String {
+        let (name, port) = match host.rsplit_once(':') {
+            Some((h, p))
+                if !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') =>
+            {
+                (h, Some(p))
+            }
+            _ => (host, None),
+        };
+        match port {
+            Some(p) => format!("{name}-shadow:{p}"),
+            None => format!("{name}-shadow"),
+        }
+    }
+    let mut done = false;
+    if let Some(authority) = head.uri.authority() {
+        let mut parts = head.uri.clone().into_parts();
+        if let Ok(a) = shadowed(authority.as_str()).parse() {
+            parts.authority = Some(a);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                head.uri = uri;
+                done = true;
+            }
+        }
+    }
+    let host = head.headers.get(http::header::HOST);
+    if let Some(v) = host
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| HeaderValue::from_str(&shadowed(h)).ok())
+    {
+        head.headers.insert(http::header::HOST, v);
+        done = true;
+    }
+    if !done && let Ok(v) = HeaderValue::from_str(&shadowed(mirror_host)) {
+        head.headers.insert(http::header::HOST, v);
     }
 }
 
@@ -284,5 +487,35 @@ mod tests {
         assert!(same_host("reviews", "Reviews"));
         assert_eq!(normalize("Reviews:9080"), "reviews");
         assert_eq!(normalize("[::1]:80"), "[::1]");
+    }
+
+    #[test]
+    fn shadow_hosts_keep_the_port() {
+        let shadow = |uri: &str, host: Option<&str>| {
+            let mut req = Request::get(uri);
+            if let Some(h) = host {
+                req = req.header("host", h);
+            }
+            let (mut head, ()) = req.body(()).unwrap().into_parts();
+            shadow_host(&mut head, "reviews");
+            (
+                head.uri.to_string(),
+                head.headers
+                    .get("host")
+                    .map(|h| h.to_str().unwrap().to_owned()),
+            )
+        };
+        assert_eq!(
+            shadow("/r", Some("reviews:9080")),
+            ("/r".into(), Some("reviews-shadow:9080".into()))
+        );
+        assert_eq!(
+            shadow("http://ratings/r", None),
+            ("http://ratings-shadow/r".into(), None)
+        );
+        assert_eq!(
+            shadow("/r", None),
+            ("/r".into(), Some("reviews-shadow".into()))
+        );
     }
 }

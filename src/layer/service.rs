@@ -2,23 +2,28 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::again::Again;
 use super::future::{Next, ResponseFuture};
+use super::replay::{self, DEFAULT_REPLAY_LIMIT, Keeper, ReplayBody};
 use super::reply::{local_reply, preflight_reply};
 use super::rules::MeshRules;
 use super::timer::Timer;
 use crate::config::RuleSet;
-use crate::model::{Caller, Context, Cors, Decision, Outcome, Sampler, ThreadSampler};
+use crate::model::{Caller, Context, Cors, Decision, Destination, Outcome, Sampler, ThreadSampler};
 
 #[cfg(feature = "tokio")]
 use super::timer::TokioTimer;
 
 /// What every service built from one layer shares.
+#[derive(Clone)]
 pub(crate) struct Shared<T> {
     pub(crate) rules: MeshRules,
     /// Whether decisions go into request and response extensions.
@@ -26,6 +31,132 @@ pub(crate) struct Shared<T> {
     pub(crate) context: Context,
     pub(crate) sampler: Arc<dyn Sampler>,
     pub(crate) timer: T,
+    /// The largest request body kept for a retry or a mirror.
+    pub(crate) replay_limit: usize,
+    /// The most shadow requests in flight at once.
+    pub(crate) mirror_limit: usize,
+    pub(crate) mirrors: Arc<MirrorCounters>,
+    warned: Arc<Warned>,
+}
+
+/// Warnings logged once per layer.
+#[derive(Default)]
+struct Warned {
+    retries: AtomicBool,
+    mirrors: AtomicBool,
+}
+
+/// The counts behind [`MirrorStats`].
+#[derive(Default, Debug)]
+pub(crate) struct MirrorCounters {
+    pub(crate) sent: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) in_flight: AtomicUsize,
+}
+
+/// What happened to the shadow copies of mirrored requests so far.
+///
+/// A copy is *dropped*, not sent, when the limit on shadow requests in flight is reached, when
+/// no registered destination serves the mirror's host and labels, when the request body was
+/// larger than the replay limit (or was never read), or when no runtime can run it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MirrorStats {
+    /// Copies handed to a mirror destination.
+    pub sent: u64,
+    /// Copies not sent.
+    pub dropped: u64,
+    /// Sent copies whose destination returned an error (their responses are ignored either
+    /// way).
+    pub failed: u64,
+    /// Copies running now.
+    pub in_flight: usize,
+}
+
+impl MirrorCounters {
+    pub(crate) fn snapshot(&self) -> MirrorStats {
+        MirrorStats {
+            sent: self.sent.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn drop_one(&self, why: &str) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(target: "tower_mesh", "mirror copy dropped: {why}");
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Streaming {}
+    impl Sealed for super::Replaying {}
+}
+
+/// A layer whose inner service gets the request bodies as they arrive. Routes' `retries` and
+/// mirrors are not carried out (a warning says so once). The default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Streaming;
+
+/// A layer whose inner service gets request bodies wrapped in a [`ReplayBody`], kept up to a
+/// limit, so that routes' `retries` and mirrors are carried out. Chosen with
+/// [`MeshLayer::replay_bodies`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Replaying;
+
+/// How a layer hands request bodies to its inner service: [`Streaming`] or [`Replaying`].
+pub trait BodyMode<B>: sealed::Sealed + Send + Sync + 'static {
+    /// The request body the inner service gets.
+    type Body;
+    #[doc(hidden)]
+    const KEEPS: bool;
+    #[doc(hidden)]
+    fn prepare(req: Request<B>, keep: Option<usize>) -> (Request<Self::Body>, Option<Keeper>);
+    #[doc(hidden)]
+    fn rebuild(keeper: &Keeper) -> Option<Self::Body>;
+}
+
+impl<B> BodyMode<B> for Streaming {
+    type Body = B;
+    const KEEPS: bool = false;
+    fn prepare(req: Request<B>, _: Option<usize>) -> (Request<B>, Option<Keeper>) {
+        (req, None)
+    }
+    fn rebuild(_: &Keeper) -> Option<B> {
+        None
+    }
+}
+
+impl<B> BodyMode<B> for Replaying
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    type Body = ReplayBody<B>;
+    const KEEPS: bool = true;
+    fn prepare(req: Request<B>, keep: Option<usize>) -> (Request<ReplayBody<B>>, Option<Keeper>) {
+        replay::wrap(req, keep)
+    }
+    fn rebuild(keeper: &Keeper) -> Option<ReplayBody<B>> {
+        keeper.replay()
+    }
+}
+
+/// The mirrors that fired for a request, with its head and its kept body.
+pub(crate) struct Mirrored {
+    pub(crate) fired: Vec<Arc<Destination>>,
+    pub(crate) head: http::request::Parts,
+    pub(crate) keeper: Keeper,
+}
+
+/// A forwarded request made ready for the inner service.
+pub(crate) struct Prepared<ReqB, S, T: Timer> {
+    pub(crate) req: Request<ReqB>,
+    pub(crate) again: Option<Again<S, ReqB, T>>,
+    /// The mirrors that fired, with the request head and its kept body.
+    pub(crate) mirrors: Option<Mirrored>,
 }
 
 impl<T> Shared<T> {
@@ -59,6 +190,99 @@ impl<T> Shared<T> {
             req.extensions_mut().insert(decision.clone());
         }
         decision
+    }
+
+    /// Wraps a request that goes on to the inner service in the body `M` gives it, and plans
+    /// its retries and mirrors.
+    /// `mirrors`: whether the caller can send mirrored copies (a router can); when it cannot,
+    /// they are counted as dropped.
+    pub(crate) fn prepare<M, B, S>(
+        &self,
+        req: Request<B>,
+        decision: &Decision,
+        mirrors: bool,
+    ) -> Prepared<M::Body, S, T>
+    where
+        M: BodyMode<B>,
+        T: Timer,
+    {
+        let route = match (decision.outcome(), decision.route_arc()) {
+            (Outcome::Forward, Some(route)) => route,
+            _ => {
+                return Prepared {
+                    req: M::prepare(req, None).0,
+                    again: None,
+                    mirrors: None,
+                };
+            }
+        };
+        let policy = route.policy();
+        let retries = policy.retries().filter(|r| r.attempts() > 0);
+        let mut fired: Vec<Arc<Destination>> = policy
+            .mirrors()
+            .iter()
+            .filter(|m| self.sampler.roll_ppm() < m.ppm())
+            .map(|m| m.destination.clone())
+            .collect();
+        if M::KEEPS && !mirrors {
+            for _ in fired.drain(..) {
+                self.mirrors
+                    .drop_one("a MeshService has no mirror destinations; use MeshLayer::route_to");
+            }
+        }
+        if !M::KEEPS {
+            if retries.is_some_and(|r| !r.is_mesh_default()) {
+                self.warn_once(&self.warned.retries, "retries");
+            }
+            if !fired.is_empty() {
+                self.mirrors
+                    .dropped
+                    .fetch_add(fired.len() as u64, Ordering::Relaxed);
+                self.warn_once(&self.warned.mirrors, "mirrors");
+            }
+            return Prepared {
+                req: M::prepare(req, None).0,
+                again: None,
+                mirrors: None,
+            };
+        }
+        if retries.is_none() && fired.is_empty() {
+            return Prepared {
+                req: M::prepare(req, None).0,
+                again: None,
+                mirrors: None,
+            };
+        }
+        let (req, keeper) = M::prepare(req, Some(self.replay_limit));
+        let keeper = keeper.expect("a replaying mode keeps the body it is asked to keep");
+        let (head, body) = req.into_parts();
+        let again = Again::new(
+            head.clone(),
+            keeper.clone(),
+            M::rebuild,
+            route.clone(),
+            self.sampler.clone(),
+            self.timer.clone(),
+        );
+        let mirrors = (!fired.is_empty()).then(|| Mirrored {
+            fired,
+            head: head.clone(),
+            keeper,
+        });
+        Prepared {
+            req: Request::from_parts(head, body),
+            again: Some(again),
+            mirrors,
+        }
+    }
+
+    fn warn_once(&self, flag: &AtomicBool, what: &str) {
+        if !flag.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "tower_mesh",
+                "a route has {what}, but this layer does not keep request bodies, so they are not carried out; build it with MeshLayer::replay_bodies"
+            );
+        }
     }
 
     /// The copy of the decision for the response's extensions, when they get one.
@@ -112,8 +336,9 @@ impl<T> Shared<T> {
 /// Istio injects faults on the caller's side of a hop. A layer on a server applies its rules to
 /// every caller; a layer on a client (around an HTTP client) applies them as Istio's sidecar
 /// would.
-pub struct MeshLayer<T = DefaultTimer> {
+pub struct MeshLayer<T = DefaultTimer, M = Streaming> {
     shared: Arc<Shared<T>>,
+    mode: std::marker::PhantomData<fn() -> M>,
 }
 
 /// The default timer: [`TokioTimer`](super::TokioTimer) with feature `tokio`.
@@ -139,15 +364,16 @@ impl Timer for NoTimer {
     }
 }
 
-impl<T> Clone for MeshLayer<T> {
+impl<T, M> Clone for MeshLayer<T, M> {
     fn clone(&self) -> Self {
         MeshLayer {
             shared: self.shared.clone(),
+            mode: std::marker::PhantomData,
         }
     }
 }
 
-impl<T> fmt::Debug for MeshLayer<T> {
+impl<T, M> fmt::Debug for MeshLayer<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MeshLayer")
             .field("rules", &self.shared.rules)
@@ -166,27 +392,60 @@ impl MeshLayer<DefaultTimer> {
                 context: Context::new(),
                 sampler: Arc::new(ThreadSampler),
                 timer: DefaultTimer::default(),
+                replay_limit: DEFAULT_REPLAY_LIMIT,
+                mirror_limit: DEFAULT_MIRROR_LIMIT,
+                mirrors: Arc::default(),
+                warned: Arc::default(),
             }),
+            mode: std::marker::PhantomData,
         }
     }
 }
 
-impl<T: Timer> MeshLayer<T> {
-    fn with(self, f: impl FnOnce(&mut Shared<T>)) -> Self
-    where
-        T: Clone,
-    {
-        let mut shared = Shared {
-            rules: self.shared.rules.clone(),
-            extensions: self.shared.extensions,
-            context: self.shared.context.clone(),
-            sampler: self.shared.sampler.clone(),
-            timer: self.shared.timer.clone(),
-        };
+/// The default limit on shadow requests in flight.
+pub const DEFAULT_MIRROR_LIMIT: usize = 128;
+
+impl<T: Timer, M> MeshLayer<T, M> {
+    fn with(self, f: impl FnOnce(&mut Shared<T>)) -> Self {
+        let mut shared = (*self.shared).clone();
         f(&mut shared);
         MeshLayer {
             shared: Arc::new(shared),
+            mode: std::marker::PhantomData,
         }
+    }
+
+    /// Carries out routes' `retries` and mirrors: the inner service gets each request body
+    /// wrapped in a [`ReplayBody`] that keeps a copy of up to `limit` bytes (64 KiB is a
+    /// sensible value; see [`DEFAULT_REPLAY_LIMIT`](super::DEFAULT_REPLAY_LIMIT)) as it is
+    /// read, for requests whose route retries or mirrors.
+    ///
+    /// A request is tried again only when the failed try read its whole body and the body
+    /// fitted in the limit; otherwise the failed try's answer stands. A body without data
+    /// (a `GET`, say) always qualifies. Injected aborts, redirects and direct responses are
+    /// never retried: they are answered before the request is forwarded.
+    ///
+    /// The inner service must accept `Request<ReplayBody<B>>`, which an axum `Router` and a
+    /// hyper client do for any body `B` with `Bytes` data.
+    pub fn replay_bodies(self, limit: usize) -> MeshLayer<T, Replaying> {
+        let mut shared = (*self.shared).clone();
+        shared.replay_limit = limit;
+        MeshLayer {
+            shared: Arc::new(shared),
+            mode: std::marker::PhantomData,
+        }
+    }
+
+    /// The most shadow requests in flight at once (default
+    /// [`DEFAULT_MIRROR_LIMIT`](super::DEFAULT_MIRROR_LIMIT)); a copy past it is dropped
+    /// and counted in [`MirrorStats::dropped`].
+    pub fn mirror_limit(self, limit: usize) -> Self {
+        self.with(|s| s.mirror_limit = limit)
+    }
+
+    /// What happened to mirrored copies so far, for every service built from this layer.
+    pub fn mirror_stats(&self) -> MirrorStats {
+        self.shared.mirrors.snapshot()
     }
 
     /// The host the wrapped service serves (e.g. `helloworld-service`): every request is
@@ -233,16 +492,22 @@ impl<T: Timer> MeshLayer<T> {
         self.with(|s| s.extensions = on)
     }
 
-    /// The timer delay faults sleep on.
-    pub fn timer<U: Timer>(self, timer: U) -> MeshLayer<U> {
+    /// The timer delay faults, timeouts and retry back-offs sleep on.
+    pub fn timer<U: Timer>(self, timer: U) -> MeshLayer<U, M> {
+        let s = &*self.shared;
         MeshLayer {
             shared: Arc::new(Shared {
-                rules: self.shared.rules.clone(),
-                extensions: self.shared.extensions,
-                context: self.shared.context.clone(),
-                sampler: self.shared.sampler.clone(),
+                rules: s.rules.clone(),
+                extensions: s.extensions,
+                context: s.context.clone(),
+                sampler: s.sampler.clone(),
                 timer,
+                replay_limit: s.replay_limit,
+                mirror_limit: s.mirror_limit,
+                mirrors: s.mirrors.clone(),
+                warned: s.warned.clone(),
             }),
+            mode: std::marker::PhantomData,
         }
     }
 
@@ -261,33 +526,40 @@ impl<T: Timer> MeshLayer<T> {
     }
 }
 
-impl<S, T: Timer> Layer<S> for MeshLayer<T> {
-    type Service = MeshService<S, T>;
+impl<S, T: Timer, M> Layer<S> for MeshLayer<T, M> {
+    type Service = MeshService<S, T, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         MeshService {
             inner,
             shared: self.shared.clone(),
+            mode: std::marker::PhantomData,
         }
     }
 }
 
 /// The service [`MeshLayer`] builds around one inner service.
-pub struct MeshService<S, T = DefaultTimer> {
+///
+/// It carries out retries (with [`MeshLayer::replay_bodies`]) but not mirrors: a mirror
+/// names another host, and only a [`MeshRouter`](super::MeshRouter) knows the services of
+/// other hosts. Mirrored copies are counted as dropped.
+pub struct MeshService<S, T = DefaultTimer, M = Streaming> {
     inner: S,
     shared: Arc<Shared<T>>,
+    mode: std::marker::PhantomData<fn() -> M>,
 }
 
-impl<S: Clone, T> Clone for MeshService<S, T> {
+impl<S: Clone, T, M> Clone for MeshService<S, T, M> {
     fn clone(&self) -> Self {
         MeshService {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
+            mode: std::marker::PhantomData,
         }
     }
 }
 
-impl<S: fmt::Debug, T> fmt::Debug for MeshService<S, T> {
+impl<S: fmt::Debug, T, M> fmt::Debug for MeshService<S, T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MeshService")
             .field("inner", &self.inner)
@@ -296,21 +568,27 @@ impl<S: fmt::Debug, T> fmt::Debug for MeshService<S, T> {
     }
 }
 
-impl<S, T> MeshService<S, T> {
+impl<S, T, M> MeshService<S, T, M> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// What happened to mirrored copies so far (a `MeshService` drops them all).
+    pub fn mirror_stats(&self) -> MirrorStats {
+        self.shared.mirrors.snapshot()
+    }
 }
 
-impl<S, ReqB, ResB, T> Service<Request<ReqB>> for MeshService<S, T>
+impl<S, ReqB, ResB, T, M> Service<Request<ReqB>> for MeshService<S, T, M>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    M: BodyMode<ReqB>,
+    S: Service<Request<M::Body>, Response = Response<ResB>> + Clone,
     T: Timer,
 {
     type Response = Response<super::MeshBody<ResB>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqB, ResB, T>;
+    type Future = ResponseFuture<S, M::Body, ResB, T>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -319,6 +597,7 @@ where
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let decision = self.shared.decide(&mut req);
         let mut cors = None;
+        let mut again = None;
         let next = match local_reply(&decision) {
             Some(res) => Next::Reply(res),
             None => match decision.cors(&req) {
@@ -328,6 +607,15 @@ where
                         cors = Some(headers);
                     }
                     decision.apply_request(&mut req);
+                    let prepared = self.shared.prepare::<M, ReqB, S>(req, &decision, false);
+                    again = prepared.again.map(|a| {
+                        if a.retries() {
+                            a.with_service(self.inner.clone())
+                        } else {
+                            a
+                        }
+                    });
+                    let req = prepared.req;
                     match decision.delay() {
                         None => {
                             let copy = self.shared.for_response(&decision);
@@ -336,7 +624,8 @@ where
                             return ResponseFuture::called(self.inner.call(req), copy)
                                 .respond_with(respond)
                                 .with_timeout(&self.shared.timer, timeout)
-                                .with_cors(cors);
+                                .with_cors(cors)
+                                .with_again(again);
                         }
                         Some(_) => Next::Call {
                             svc: self.inner.clone(),
@@ -346,7 +635,9 @@ where
                 }
             },
         };
-        plan(&self.shared, decision, next).with_cors(cors)
+        plan(&self.shared, decision, next)
+            .with_cors(cors)
+            .with_again(again)
     }
 }
 

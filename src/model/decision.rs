@@ -114,6 +114,10 @@ impl Decision {
         self.route.as_deref()
     }
 
+    pub(crate) fn route_arc(&self) -> Option<&Arc<Route>> {
+        self.route.as_ref()
+    }
+
     /// The matched VirtualService route's `name`.
     pub fn route_name(&self) -> Option<&str> {
         self.route.as_deref().and_then(Route::name)

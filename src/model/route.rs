@@ -440,16 +440,61 @@ impl Rewrite {
     }
 }
 
-/// A retry policy.
+/// A retry policy: how many more tries a forwarded request gets, and after which results.
+///
+/// The layer carries it out when it keeps request bodies
+/// ([`MeshLayer::replay_bodies`](crate::layer::MeshLayer::replay_bodies)). In-process, an
+/// error from the inner service stands for Envoy's "no response" results (`connect-failure`,
+/// `refused-stream`, `reset`), and a try that outlives `perTryTimeout` for Envoy's per-try
+/// timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub(crate) attempts: u32,
     pub(crate) per_try_timeout: Option<Duration>,
     pub(crate) retry_on: Vec<Box<str>>,
     pub(crate) backoff: Option<Duration>,
+    pub(crate) mesh_default: bool,
 }
 
+/// Envoy's back-off base when a route sets none.
+const DEFAULT_BACKOFF: Duration = Duration::from_millis(25);
+
+/// The gRPC conditions and the `grpc-status` codes they retry.
+const GRPC_CONDITIONS: [(&str, &str); 5] = [
+    ("cancelled", "1"),
+    ("deadline-exceeded", "4"),
+    ("resource-exhausted", "8"),
+    ("internal", "13"),
+    ("unavailable", "14"),
+];
+
 impl RetryPolicy {
+    /// Istio's policy for a VirtualService route that sets no `retries`: two more tries on
+    /// `connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`.
+    pub(crate) fn mesh_default() -> Self {
+        RetryPolicy {
+            attempts: 2,
+            per_try_timeout: None,
+            retry_on: Self::default_retry_on(),
+            backoff: None,
+            mesh_default: true,
+        }
+    }
+
+    /// Pilot's `retryOn` when a policy sets none.
+    pub(crate) fn default_retry_on() -> Vec<Box<str>> {
+        [
+            "connect-failure",
+            "refused-stream",
+            "unavailable",
+            "cancelled",
+            "retriable-status-codes",
+        ]
+        .into_iter()
+        .map(Into::into)
+        .collect()
+    }
+
     /// How many retries after the first try.
     pub fn attempts(&self) -> u32 {
         self.attempts
@@ -462,9 +507,102 @@ impl RetryPolicy {
     pub fn retry_on(&self) -> impl Iterator<Item = &str> {
         self.retry_on.iter().map(|s| &**s)
     }
-    /// The base back-off interval.
+    /// The base back-off interval, if the route sets one (Envoy's default is 25 ms).
     pub fn backoff(&self) -> Option<Duration> {
         self.backoff
+    }
+    /// Whether this is Istio's default policy for a route that sets no `retries`.
+    pub fn is_mesh_default(&self) -> bool {
+        self.mesh_default
+    }
+
+    fn has(&self, condition: &str) -> bool {
+        self.retry_on.iter().any(|c| &**c == condition)
+    }
+
+    /// Whether a response with this status and these headers is tried again: `5xx`,
+    /// `gateway-error` (502, 503, 504), `retriable-4xx` (409), listed status codes,
+    /// `envoy-ratelimited`, and the gRPC conditions on a `grpc-status` header (a trailers-only
+    /// gRPC answer; a status in the trailers comes after the body and is not looked at).
+    ///
+    /// ```
+    /// use tower_mesh::{Context, NeverSampler, RuleSet};
+    ///
+    /// let rules = RuleSet::from_yaml(r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: ratings}
+    /// spec:
+    ///   hosts: [ratings]
+    ///   http:
+    ///   - route: [{destination: {host: ratings}}]
+    ///     retries: {attempts: 3, retryOn: "gateway-error,409"}
+    /// "#)?;
+    /// let req = http::Request::new(());
+    /// let decision = rules.evaluate(&req, &Context::new().with_target("ratings"), &NeverSampler);
+    /// let policy = decision.route().unwrap().policy().retries().unwrap();
+    /// let none = http::HeaderMap::new();
+    /// assert!(policy.retries_response(http::StatusCode::BAD_GATEWAY, &none));
+    /// assert!(policy.retries_response(http::StatusCode::CONFLICT, &none));
+    /// assert!(!policy.retries_response(http::StatusCode::INTERNAL_SERVER_ERROR, &none));
+    /// # Ok::<(), tower_mesh::LoadError>(())
+    /// ```
+    pub fn retries_response(&self, status: http::StatusCode, headers: &http::HeaderMap) -> bool {
+        let code = status.as_u16();
+        let listed = || {
+            let text = status.as_str();
+            self.retry_on.iter().any(|c| &**c == text)
+        };
+        let grpc = || {
+            headers
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    GRPC_CONDITIONS
+                        .iter()
+                        .any(|(name, c)| *c == v.trim() && self.has(name))
+                })
+        };
+        (code >= 500 && self.has("5xx"))
+            || (matches!(code, 502..=504) && self.has("gateway-error"))
+            || (code == 409 && self.has("retriable-4xx"))
+            || listed()
+            || (headers.contains_key("x-envoy-ratelimited") && self.has("envoy-ratelimited"))
+            || grpc()
+    }
+
+    /// Whether a try that ended without a response (the inner service returned an error) is
+    /// tried again: `5xx`, `gateway-error`, `reset`, `connect-failure`, `refused-stream`,
+    /// `reset-before-request` or `http3-post-connect-failure`.
+    pub fn retries_failure(&self) -> bool {
+        [
+            "5xx",
+            "gateway-error",
+            "reset",
+            "connect-failure",
+            "refused-stream",
+            "reset-before-request",
+            "http3-post-connect-failure",
+        ]
+        .iter()
+        .any(|c| self.has(c))
+    }
+
+    /// Whether a try that outlived `perTryTimeout` is tried again: `5xx`, `gateway-error` or
+    /// `reset`, as in Envoy.
+    pub fn retries_timeout(&self) -> bool {
+        ["5xx", "gateway-error", "reset"]
+            .iter()
+            .any(|c| self.has(c))
+    }
+
+    /// The longest wait before retry number `retry` (1 for the first): Envoy's jittered
+    /// exponential back-off draws the wait below `base × (2^retry − 1)`, capped at ten times
+    /// the base.
+    pub fn backoff_ceiling(&self, retry: u32) -> Duration {
+        let base = self.backoff.unwrap_or(DEFAULT_BACKOFF);
+        let factor = (1u32 << retry.clamp(1, 16)) - 1;
+        (base * factor).min(base * 10)
     }
 }
 

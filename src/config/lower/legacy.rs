@@ -253,6 +253,7 @@ impl Lowerer<'_> {
                             .map(Into::into)
                             .collect(),
                         backoff: None,
+                        mesh_default: false,
                     });
                 }
             }
@@ -310,11 +311,6 @@ impl Lowerer<'_> {
             policy.headers = headers_policy;
         }
 
-        self.warn_not_carried_out(
-            &policy,
-            spec_path.key("httpReqRetries"),
-            spec_path.key("mirror"),
-        );
         let precedence = spec.precedence.unwrap_or(0);
         let matches = if conditions.is_empty() && selector.is_empty() {
             Vec::new()

@@ -75,28 +75,6 @@ impl Lowerer<'_> {
         });
     }
 
-    /// Warns about route policies that are validated and carried in the model but that the
-    /// middleware does not carry out yet, so that none is accepted silently.
-    pub(crate) fn warn_not_carried_out(
-        &mut self,
-        policy: &crate::model::RoutePolicy,
-        retries: FieldPath,
-        mirror: FieldPath,
-    ) {
-        if policy.retries().is_some() {
-            self.warn(
-                Some(&retries),
-                "retries are validated but not carried out by tower-mesh yet: a failed request is not retried",
-            );
-        }
-        if !policy.mirrors().is_empty() {
-            self.warn(
-                Some(&mirror),
-                "mirroring is validated but not carried out by tower-mesh yet: no copy is sent",
-            );
-        }
-    }
-
     /// A duration of at least 1 ms in whole milliseconds (Istio's `ValidateDuration`).
     pub(crate) fn duration(&self, path: &FieldPath, text: &str) -> Result<Duration> {
         let d = parse_go_duration(text).map_err(|m| {

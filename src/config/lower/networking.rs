@@ -270,7 +270,6 @@ impl Lowerer<'_> {
                 }
             }
         }
-        let http_has_mirrors = http.mirrors.is_some();
         if http.mirror.is_some() && http.mirrors.is_some() {
             return Err(self.conflict(path, "`mirror` and `mirrors` cannot be used together"));
         }
@@ -358,9 +357,11 @@ impl Lowerer<'_> {
         if let Some(t) = &http.timeout {
             policy.timeout = Some(self.duration(&path.key("timeout"), t)?);
         }
-        if let Some(r) = http.retries {
-            policy.retries = self.retries(&path.key("retries"), r)?;
-        }
+        policy.retries = match http.retries {
+            Some(r) => self.retries(&path.key("retries"), r)?,
+            // Istio's mesh-wide default applies to a route that sets no policy.
+            None => Some(RetryPolicy::mesh_default()),
+        };
         let fault = match http.fault {
             Some(f) => Some(self.fault(&path.key("fault"), f)?),
             None => None,
@@ -475,12 +476,6 @@ impl Lowerer<'_> {
             }
         };
         policy.headers = headers;
-        let mirror_path = if policy.mirrors.len() > 1 || http_has_mirrors {
-            path.key("mirrors")
-        } else {
-            path.key("mirror")
-        };
-        self.warn_not_carried_out(&policy, path.key("retries"), mirror_path);
         Ok(Route {
             resource: resource.clone(),
             name: http.name.map(|n| n.into()),
@@ -889,11 +884,15 @@ impl Lowerer<'_> {
         if attempts == 0 {
             return Ok(None);
         }
+        if retry_on.is_empty() {
+            retry_on = RetryPolicy::default_retry_on();
+        }
         Ok(Some(RetryPolicy {
             attempts: attempts as u32,
             per_try_timeout,
             retry_on,
             backoff,
+            mesh_default: false,
         }))
     }
 

@@ -1,0 +1,153 @@
+//! Retries: what a response future keeps to send a request again.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+
+use super::replay::Keeper;
+use super::timer::Timer;
+use crate::model::{RetryPolicy, Route, Sampler};
+
+/// Sends mirrored copies once the request body has been read.
+pub(crate) type Deferred = Box<dyn FnOnce(&Keeper) + Send>;
+
+/// Everything needed to try a forwarded request again, and the mirrors that wait for its
+/// body to be read.
+pub(crate) struct Again<S, ReqB, T: Timer> {
+    /// A clone of the service the first try went to; each retry calls a clone of it.
+    pub(crate) svc: Option<S>,
+    /// The request head as the first try had it (after rewrites and header operations).
+    head: http::request::Parts,
+    keeper: Keeper,
+    rebuild: fn(&Keeper) -> Option<ReqB>,
+    route: Arc<Route>,
+    /// Retries left.
+    left: u32,
+    /// Retries made.
+    made: u32,
+    sampler: Arc<dyn Sampler>,
+    /// Mirrors that could not go when the request arrived, because its body had not been read
+    /// yet: they go once the first try is over.
+    after_first: Option<Deferred>,
+    pub(crate) timer: T,
+    /// The running try's per-try timeout, armed when the try does not finish at once.
+    pub(crate) per_try: Option<Pin<Box<T::Sleep>>>,
+}
+
+impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
+    pub(crate) fn new(
+        head: http::request::Parts,
+        keeper: Keeper,
+        rebuild: fn(&Keeper) -> Option<ReqB>,
+        route: Arc<Route>,
+        sampler: Arc<dyn Sampler>,
+        timer: T,
+    ) -> Self {
+        let left = route.policy().retries().map_or(0, RetryPolicy::attempts);
+        Again {
+            svc: None,
+            head,
+            keeper,
+            rebuild,
+            route,
+            left,
+            made: 0,
+            sampler,
+            after_first: None,
+            timer,
+            per_try: None,
+        }
+    }
+
+    /// Whether any retry is possible at all.
+    pub(crate) fn retries(&self) -> bool {
+        self.left > 0
+    }
+
+    pub(crate) fn with_service(mut self, svc: S) -> Self {
+        self.svc = Some(svc);
+        self
+    }
+
+    pub(crate) fn after_first(mut self, f: Deferred) -> Self {
+        self.after_first = Some(f);
+        self
+    }
+
+    fn policy(&self) -> Option<&RetryPolicy> {
+        self.route.policy().retries()
+    }
+
+    /// A try is over: sends the mirrors that waited for the body.
+    pub(crate) fn try_over(&mut self) {
+        self.per_try = None;
+        if let Some(f) = self.after_first.take() {
+            f(&self.keeper);
+        }
+    }
+
+    /// Whether the running try outlived the per-try timeout (armed on the first call).
+    pub(crate) fn poll_per_try(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let Some(d) = self.policy().and_then(RetryPolicy::per_try_timeout) else {
+            return false;
+        };
+        let timer = &self.timer;
+        let sleep = self.per_try.get_or_insert_with(|| Box::pin(timer.sleep(d)));
+        sleep.as_mut().poll(cx).is_ready()
+    }
+
+    /// The sleep before the retry just planned.
+    pub(crate) fn backoff_sleep(&self) -> Pin<Box<T::Sleep>> {
+        Box::pin(self.timer.sleep(self.backoff()))
+    }
+
+    /// After a try that answered or failed: the request for the next try, if the policy
+    /// retries this result, a retry is left and the body was kept whole.
+    pub(crate) fn after<R, E>(&mut self, result: &Result<Response<R>, E>) -> Option<Request<ReqB>> {
+        let policy = self.policy()?;
+        let wanted = match result {
+            Ok(res) => policy.retries_response(res.status(), res.headers()),
+            Err(_) => policy.retries_failure(),
+        };
+        if wanted { self.next_request() } else { None }
+    }
+
+    /// After a try that outlived the per-try timeout.
+    pub(crate) fn after_timeout(&mut self) -> Option<Request<ReqB>> {
+        if self.policy()?.retries_timeout() {
+            self.next_request()
+        } else {
+            None
+        }
+    }
+
+    fn next_request(&mut self) -> Option<Request<ReqB>> {
+        if self.left == 0 || self.svc.is_none() {
+            return None;
+        }
+        let Some(body) = (self.rebuild)(&self.keeper) else {
+            tracing::debug!(
+                target: "tower_mesh",
+                "not retried: the request body was not kept whole (larger than the limit, or not read)"
+            );
+            return None;
+        };
+        self.left -= 1;
+        self.made += 1;
+        Some(Request::from_parts(self.head.clone(), body))
+    }
+
+    /// How long to wait before the retry just planned: Envoy's jittered exponential back-off.
+    fn backoff(&self) -> Duration {
+        let ceiling = self
+            .policy()
+            .map_or(Duration::ZERO, |p| p.backoff_ceiling(self.made));
+        let ms = u32::try_from(ceiling.as_millis()).unwrap_or(u32::MAX);
+        if ms == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(u64::from(self.sampler.pick(ms)))
+    }
+}
