@@ -84,10 +84,8 @@ async fn text(res: Response<tower_mesh::MeshBody<Full<Bytes>>>) -> String {
 #[tokio::test(start_paused = true)]
 async fn an_upstream_that_fails_twice_then_succeeds_is_answered_by_the_third_try() {
     let seen = Seen::default();
-    let svc = layer(ratings("    retries: {attempts: 3, retryOn: 5xx}")).layer(upstream(
-        vec![Ok(503), Ok(500), Ok(200)],
-        seen.clone(),
-    ));
+    let svc = layer(ratings("    retries: {attempts: 3, retryOn: 5xx}"))
+        .layer(upstream(vec![Ok(503), Ok(500), Ok(200)], seen.clone()));
     let res = svc.oneshot(post("five stars")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.extensions().get::<Decision>().is_some());
@@ -99,8 +97,10 @@ async fn an_upstream_that_fails_twice_then_succeeds_is_answered_by_the_third_try
 #[tokio::test(start_paused = true)]
 async fn when_the_retries_run_out_the_last_answer_stands() {
     let seen = Seen::default();
-    let svc = layer(ratings("    retries: {attempts: 2, retryOn: gateway-error}"))
-        .layer(upstream(vec![Ok(503)], seen.clone()));
+    let svc = layer(ratings(
+        "    retries: {attempts: 2, retryOn: gateway-error}",
+    ))
+    .layer(upstream(vec![Ok(503)], seen.clone()));
     let res = svc.oneshot(post("x")).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(text(res).await, "try 3");
@@ -111,8 +111,10 @@ async fn when_the_retries_run_out_the_last_answer_stands() {
 async fn only_the_listed_conditions_are_retried() {
     // gateway-error does not cover 500; a bare code lists it exactly.
     let seen = Seen::default();
-    let svc = layer(ratings("    retries: {attempts: 3, retryOn: gateway-error}"))
-        .layer(upstream(vec![Ok(500), Ok(200)], seen.clone()));
+    let svc = layer(ratings(
+        "    retries: {attempts: 3, retryOn: gateway-error}",
+    ))
+    .layer(upstream(vec![Ok(500), Ok(200)], seen.clone()));
     assert_eq!(
         svc.oneshot(post("x")).await.unwrap().status(),
         StatusCode::INTERNAL_SERVER_ERROR
@@ -122,21 +124,34 @@ async fn only_the_listed_conditions_are_retried() {
     let seen = Seen::default();
     let svc = layer(ratings("    retries: {attempts: 3, retryOn: \"409\"}"))
         .layer(upstream(vec![Ok(409), Ok(200)], seen.clone()));
-    assert_eq!(svc.oneshot(post("x")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        svc.oneshot(post("x")).await.unwrap().status(),
+        StatusCode::OK
+    );
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failure_without_a_response_is_retried_on_connect_failure() {
     let seen = Seen::default();
-    let svc = layer(ratings("    retries: {attempts: 1, retryOn: connect-failure}"))
-        .layer(upstream(vec![Err(()), Ok(200)], seen.clone()));
-    assert_eq!(svc.oneshot(post("x")).await.unwrap().status(), StatusCode::OK);
+    let svc = layer(ratings(
+        "    retries: {attempts: 1, retryOn: connect-failure}",
+    ))
+    .layer(upstream(vec![Err(()), Ok(200)], seen.clone()));
+    assert_eq!(
+        svc.oneshot(post("x")).await.unwrap().status(),
+        StatusCode::OK
+    );
 
     // Out of retries, the inner service's error comes back as it was.
-    let svc = layer(ratings("    retries: {attempts: 1, retryOn: connect-failure}"))
-        .layer(upstream(vec![Err(())], Seen::default()));
-    assert_eq!(svc.oneshot(post("x")).await.unwrap_err(), "connection refused");
+    let svc = layer(ratings(
+        "    retries: {attempts: 1, retryOn: connect-failure}",
+    ))
+    .layer(upstream(vec![Err(())], Seen::default()));
+    assert_eq!(
+        svc.oneshot(post("x")).await.unwrap_err(),
+        "connection refused"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -144,7 +159,10 @@ async fn a_route_without_retries_gets_istios_mesh_default() {
     // Two more tries on connect-failure, refused-stream, unavailable, cancelled; not on 503.
     let seen = Seen::default();
     let svc = layer(ratings("")).layer(upstream(vec![Err(()), Err(()), Ok(200)], seen.clone()));
-    assert_eq!(svc.oneshot(post("x")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        svc.oneshot(post("x")).await.unwrap().status(),
+        StatusCode::OK
+    );
     assert_eq!(seen.lock().unwrap().len(), 3);
 
     let seen = Seen::default();
@@ -174,11 +192,16 @@ async fn a_grpc_unavailable_answer_is_retried_by_the_mesh_default() {
             res.headers_mut()
                 .insert("content-type", "application/grpc".parse().unwrap());
             let status = if n == 0 { "14" } else { "0" };
-            res.headers_mut().insert("grpc-status", status.parse().unwrap());
+            res.headers_mut()
+                .insert("grpc-status", status.parse().unwrap());
             Ok::<_, Infallible>(res)
         }
     });
-    let res = layer(ratings("")).layer(grpc).oneshot(post("")).await.unwrap();
+    let res = layer(ratings(""))
+        .layer(grpc)
+        .oneshot(post(""))
+        .await
+        .unwrap();
     assert_eq!(res.headers()["grpc-status"], "0");
     assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
@@ -206,7 +229,10 @@ async fn an_injected_abort_is_never_retried() {
     let res = svc.oneshot(post("x")).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(text(res).await, "fault filter abort");
-    assert!(seen.lock().unwrap().is_empty(), "the upstream is never called");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the upstream is never called"
+    );
 }
 
 /// An upstream whose first `slow` tries take 10 s; the others answer at once.

@@ -163,8 +163,8 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().state.project() {
             StateProj::Plain { body } => body.poll_frame(cx),
-            StateProj::Keeping { body, keeper } => {
-                let frame = ready!(body.poll_frame(cx));
+            StateProj::Keeping { mut body, keeper } => {
+                let frame = ready!(body.as_mut().poll_frame(cx));
                 let mut kept = keeper.lock();
                 match &frame {
                     _ if kept.lost => {}
@@ -184,6 +184,11 @@ where
                     Some(Err(_)) => kept.lost = true,
                     None => kept.complete = true,
                 }
+                // A reader that knows the length (hyper does) stops at the last data frame
+                // without asking for the end.
+                if body.is_end_stream() {
+                    kept.complete = true;
+                }
                 Poll::Ready(frame)
             }
             StateProj::Replay {
@@ -197,7 +202,14 @@ where
 
     fn is_end_stream(&self) -> bool {
         match &self.state {
-            State::Plain { body } | State::Keeping { body, .. } => body.is_end_stream(),
+            State::Plain { body } => body.is_end_stream(),
+            State::Keeping { body, keeper } => {
+                let end = body.is_end_stream();
+                if end {
+                    keeper.lock().complete = true;
+                }
+                end
+            }
             State::Replay {
                 chunks, trailers, ..
             } => chunks.is_empty() && trailers.is_none(),
@@ -258,6 +270,16 @@ mod tests {
         let (body, keeper) = ReplayBody::keep(Full::new(Bytes::from_static(b"hello world")), 4);
         assert_eq!(body.collect().await.unwrap().to_bytes(), "hello world");
         assert!(keeper.replay::<Full<Bytes>>().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_stops_at_the_last_data_frame_still_leaves_it_whole() {
+        // hyper stops polling once a body of known length says it has ended.
+        let (mut body, keeper) = ReplayBody::keep(Full::new(Bytes::from_static(b"abc")), 16);
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "abc");
+        assert!(body.is_end_stream());
+        assert!(keeper.is_whole());
     }
 
     #[test]
