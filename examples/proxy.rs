@@ -79,7 +79,9 @@ where
 /// An upstream server on its own loopback port; `answer` makes each response.
 async fn start_upstream<F>(answer: F) -> std::io::Result<SocketAddr>
 where
-    F: Fn(Request<Incoming>) -> std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
+    F: Fn(
+            Request<Incoming>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
         + Clone
         + Send
         + Sync
@@ -113,7 +115,11 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 /// A reviews server of one version.
 async fn start_reviews(version: &'static str) -> std::io::Result<SocketAddr> {
     start_upstream(move |req: Request<Incoming>| {
-        let line = format!("reviews {version} answered {} {}\n", req.method(), req.uri());
+        let line = format!(
+            "reviews {version} answered {} {}\n",
+            req.method(),
+            req.uri()
+        );
         Box::pin(async move { text(StatusCode::OK, line) })
     })
     .await
@@ -130,12 +136,26 @@ async fn start_ratings() -> std::io::Result<SocketAddr> {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 return text(StatusCode::OK, "ratings v1: slow answer\n".into());
             }
-            if n % 3 != 0 {
-                println!("  ratings v1: {} {} -> 503 (request {n})", req.method(), req.uri());
-                return text(StatusCode::SERVICE_UNAVAILABLE, "ratings v1 overloaded\n".into());
+            if !n.is_multiple_of(3) {
+                println!(
+                    "  ratings v1: {} {} -> 503 (request {n})",
+                    req.method(),
+                    req.uri()
+                );
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ratings v1 overloaded\n".into(),
+                );
             }
-            println!("  ratings v1: {} {} -> 200 (request {n})", req.method(), req.uri());
-            text(StatusCode::OK, format!("ratings v1 answered {} {}\n", req.method(), req.uri()))
+            println!(
+                "  ratings v1: {} {} -> 200 (request {n})",
+                req.method(),
+                req.uri()
+            );
+            text(
+                StatusCode::OK,
+                format!("ratings v1 answered {} {}\n", req.method(), req.uri()),
+            )
         })
     })
     .await
@@ -150,7 +170,11 @@ async fn start_shadow() -> std::io::Result<SocketAddr> {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("-")
             .to_string();
-        println!("  ratings v2 (shadow): {} {} host={host}", req.method(), req.uri());
+        println!(
+            "  ratings v2 (shadow): {} {} host={host}",
+            req.method(),
+            req.uri()
+        );
         Box::pin(async { text(StatusCode::OK, "ignored\n".into()) })
     })
     .await
@@ -202,8 +226,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shadow = start_shadow().await?;
     println!("ratings v1 upstream on http://{ratings}, ratings v2 (shadow) on http://{shadow}");
     destinations = destinations
-        .add("ratings", [("version", "v1")], upstream(client.clone(), ratings))
-        .add("ratings", [("version", "v2")], upstream(client.clone(), shadow));
+        .add(
+            "ratings",
+            [("version", "v1")],
+            upstream(client.clone(), ratings),
+        )
+        .add(
+            "ratings",
+            [("version", "v2")],
+            upstream(client.clone(), shadow),
+        );
 
     // Keep request bodies up to 64 KiB so that retries and mirrors can send them again.
     let router = MeshLayer::new(rules)
