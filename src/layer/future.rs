@@ -32,9 +32,11 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqB, ResB, T>,
+        // The decision, when the response gets it in its extensions (`insert`) or its
+        // response header operations apply to the inner response (`respond`).
         decision: Option<Decision>,
-        // The decision whose response header operations apply to the inner response.
-        respond: Option<Decision>,
+        insert: bool,
+        respond: bool,
         // CORS headers for the inner response.
         cors: Option<Box<http::HeaderMap>>,
         // The route timeout, armed when the inner call first returns Pending.
@@ -65,12 +67,14 @@ where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     T: Timer,
 {
-    /// The inner service was already called. `decision` goes into the response's extensions.
-    pub(crate) fn called(fut: S::Future, decision: Option<Decision>) -> Self {
+    /// The inner service was already called.
+    #[inline(always)]
+    pub(crate) fn called(fut: S::Future) -> Self {
         ResponseFuture {
             state: State::Inner { fut },
-            decision,
-            respond: None,
+            decision: None,
+            insert: false,
+            respond: false,
             cors: None,
             timeout: None,
             deadline: None,
@@ -79,14 +83,16 @@ where
     }
 
     /// Drive `svc` to readiness, then call it.
-    pub(crate) fn oneshot(svc: S, req: Request<ReqB>, decision: Option<Decision>) -> Self {
+    #[inline(always)]
+    pub(crate) fn oneshot(svc: S, req: Request<ReqB>) -> Self {
         ResponseFuture {
             state: State::Ready {
                 svc: Some(svc),
                 req: Some(req),
             },
-            decision,
-            respond: None,
+            decision: None,
+            insert: false,
+            respond: false,
             cors: None,
             timeout: None,
             deadline: None,
@@ -95,18 +101,16 @@ where
     }
 
     /// Sleep, then carry on with `next`.
-    pub(crate) fn delayed(
-        sleep: T::Sleep,
-        next: Next<S, ReqB, ResB>,
-        decision: Option<Decision>,
-    ) -> Self {
+    #[inline(always)]
+    pub(crate) fn delayed(sleep: T::Sleep, next: Next<S, ReqB, ResB>) -> Self {
         ResponseFuture {
             state: State::Delay {
                 sleep: Box::pin(sleep),
                 next: Some(Box::new(next)),
             },
-            decision,
-            respond: None,
+            decision: None,
+            insert: false,
+            respond: false,
             cors: None,
             timeout: None,
             deadline: None,
@@ -115,11 +119,13 @@ where
     }
 
     /// Answer at once.
+    #[inline(always)]
     pub(crate) fn local(res: Response<MeshBody<ResB>>) -> Self {
         ResponseFuture {
             state: State::Local { res: Some(res) },
             decision: None,
-            respond: None,
+            insert: false,
+            respond: false,
             cors: None,
             timeout: None,
             deadline: None,
@@ -129,26 +135,35 @@ where
 
     /// Answers 504 `upstream request timeout` when the inner service takes longer than
     /// `timeout` (counted from when it is called, after any injected delay).
+    #[inline(always)]
     pub(crate) fn with_timeout(mut self, timer: &T, timeout: Option<Duration>) -> Self {
         self.timeout = timeout.map(|d| (timer.clone(), d));
         self
     }
 
     /// Adds CORS headers to the inner service's response.
+    #[inline(always)]
     pub(crate) fn with_cors(mut self, headers: Option<http::HeaderMap>) -> Self {
         self.cors = headers.map(Box::new);
         self
     }
 
     /// Retries the request as `again` says, and sends its late mirrors.
+    #[inline(always)]
     pub(crate) fn with_again(mut self, again: Option<Again<S, ReqB, T>>) -> Self {
         self.again = again.map(Box::new);
         self
     }
 
-    /// Applies `decision`'s response header operations to the inner service's response.
-    pub(crate) fn respond_with(mut self, decision: Option<Decision>) -> Self {
-        self.respond = decision;
+    /// Carries `decision` to the response: into its extensions when `insert`, and its
+    /// response header operations onto the inner service's response.
+    #[inline(always)]
+    pub(crate) fn carry(mut self, decision: Decision, insert: bool) -> Self {
+        self.respond = decision.has_message_changes();
+        self.insert = insert;
+        if insert || self.respond {
+            self.decision = Some(decision);
+        }
         self
     }
 }
@@ -171,7 +186,7 @@ where
                             // Arm the route timeout only for calls that do not finish at once.
                             arm(this.timeout, this.deadline);
                             if expired(this.deadline, cx) {
-                                return Poll::Ready(Ok(timed_out(this.decision)));
+                                return Poll::Ready(Ok(timed_out(this.decision, *this.insert)));
                             }
                             let Some(again) = this.again.as_mut() else {
                                 return Poll::Pending;
@@ -182,7 +197,7 @@ where
                             // The try outlived its per-try timeout: drop it, maybe retry.
                             again.try_over();
                             let Some(req) = again.after_timeout() else {
-                                return Poll::Ready(Ok(timed_out(this.decision)));
+                                return Poll::Ready(Ok(timed_out(this.decision, *this.insert)));
                             };
                             let sleep = again.backoff_sleep();
                             self.as_mut().project().state.set(State::Backoff {
@@ -207,14 +222,16 @@ where
                         }
                     }
                     let mut res = result?.map(MeshBody::new);
-                    if let Some(d) = this.respond.take() {
-                        d.apply_response(&mut res);
-                    }
                     if let Some(cors) = this.cors.take() {
                         res.headers_mut().extend(*cors);
                     }
                     if let Some(d) = this.decision.take() {
-                        res.extensions_mut().insert(d);
+                        if *this.respond {
+                            d.apply_response(&mut res);
+                        }
+                        if *this.insert {
+                            res.extensions_mut().insert(d);
+                        }
                     }
                     return Poll::Ready(Ok(res));
                 }
@@ -226,7 +243,7 @@ where
                         Poll::Ready(ready) => ready?,
                         Poll::Pending => {
                             if expired(this.deadline, cx) {
-                                return Poll::Ready(Ok(timed_out(this.decision)));
+                                return Poll::Ready(Ok(timed_out(this.decision, *this.insert)));
                             }
                             return Poll::Pending;
                         }
@@ -240,7 +257,7 @@ where
                 StateProj::Backoff { sleep, req } => {
                     if sleep.as_mut().poll(cx).is_pending() {
                         if expired(this.deadline, cx) {
-                            return Poll::Ready(Ok(timed_out(this.decision)));
+                            return Poll::Ready(Ok(timed_out(this.decision, *this.insert)));
                         }
                         return Poll::Pending;
                     }
@@ -288,9 +305,9 @@ fn expired<F: Future<Output = ()>>(
 }
 
 /// The 504 answer to a request that timed out, with the decision.
-fn timed_out<B>(decision: &mut Option<Decision>) -> Response<MeshBody<B>> {
+fn timed_out<B>(decision: &mut Option<Decision>, insert: bool) -> Response<MeshBody<B>> {
     let mut res = super::reply::upstream_timeout();
-    if let Some(d) = decision.take() {
+    if let Some(d) = decision.take().filter(|_| insert) {
         res.extensions_mut().insert(d);
     }
     res

@@ -284,11 +284,6 @@ impl<T> Shared<T> {
             );
         }
     }
-
-    /// The copy of the decision for the response's extensions, when they get one.
-    pub(crate) fn for_response(&self, decision: &Decision) -> Option<Decision> {
-        self.extensions.then(|| decision.clone())
-    }
 }
 
 /// Applies Istio routing rules to every request of the service it wraps: evaluates the
@@ -618,11 +613,9 @@ where
                     let req = prepared.req;
                     match decision.delay() {
                         None => {
-                            let copy = self.shared.for_response(&decision);
                             let timeout = decision.route().and_then(|r| r.policy().timeout());
-                            let respond = decision.has_message_changes().then_some(decision);
-                            return ResponseFuture::called(self.inner.call(req), copy)
-                                .respond_with(respond)
+                            return ResponseFuture::called(self.inner.call(req))
+                                .carry(decision, self.shared.extensions)
                                 .with_timeout(&self.shared.timer, timeout)
                                 .with_cors(cors)
                                 .with_again(again);
@@ -651,16 +644,14 @@ where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     T: Timer,
 {
-    let copy = shared.for_response(&decision);
     let delay = decision.delay();
     let timeout = decision.route().and_then(|r| r.policy().timeout());
-    let respond = decision.has_message_changes().then_some(decision);
     let fut = match (delay, next) {
-        (Some(d), next) => ResponseFuture::delayed(shared.timer.sleep(d), next, copy),
+        (Some(d), next) => ResponseFuture::delayed(shared.timer.sleep(d), next),
         (None, Next::Reply(res)) => return ResponseFuture::local(res),
-        (None, Next::Call { svc, req }) => ResponseFuture::oneshot(svc, req, copy),
+        (None, Next::Call { svc, req }) => ResponseFuture::oneshot(svc, req),
     };
-    fut.respond_with(respond)
+    fut.carry(decision, shared.extensions)
         .with_timeout(&shared.timer, timeout)
 }
 

@@ -104,7 +104,7 @@ impl Decision {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn apply_request<B>(&self, req: &mut Request<B>) {
-        let Some(route) = self.forward_route() else {
+        let Some(route) = self.forward_route().filter(|r| r.changes_messages()) else {
             return;
         };
         let policy = &route.policy;
@@ -171,13 +171,20 @@ impl Decision {
 
     /// Whether carrying the decision out changes the request or the response.
     pub(crate) fn has_message_changes(&self) -> bool {
-        self.route.as_deref().is_some_and(|r| {
-            let p = &r.policy;
+        self.route.as_deref().is_some_and(Route::changes_messages)
+    }
+}
+
+impl Route {
+    /// Whether the route rewrites the request or has header operations.
+    pub(crate) fn changes_messages(&self) -> bool {
+        *self.changes.get_or_init(|| {
+            let p = &self.policy;
             p.rewrite.is_some()
                 || !p.headers.request.is_empty()
                 || !p.headers.response.is_empty()
                 || p.headers.authority.is_some()
-                || matches!(&r.action, Action::Forward { destinations, .. }
+                || matches!(&self.action, Action::Forward { destinations, .. }
                     if destinations.iter().any(|d| !d.headers.request.is_empty() || !d.headers.response.is_empty() || d.headers.authority.is_some()))
         })
     }

@@ -718,6 +718,9 @@ pub struct Route {
     pub(crate) action: Action,
     pub(crate) fault: Option<Fault>,
     pub(crate) policy: RoutePolicy,
+    /// Whether carrying the route out changes the request or the response (worked out on
+    /// first use, then remembered).
+    pub(crate) changes: std::sync::OnceLock<bool>,
 }
 
 impl Route {
