@@ -13,6 +13,13 @@ use crate::model::{RetryPolicy, Route, Sampler};
 /// Sends mirrored copies once the request body has been read.
 pub(crate) type Deferred = Box<dyn FnOnce(&Keeper) + Send>;
 
+/// The mirrors that fired for a request, with its head and its kept body.
+pub(crate) struct Mirrored {
+    pub(crate) fired: Vec<Arc<crate::model::Destination>>,
+    pub(crate) head: http::request::Parts,
+    pub(crate) keeper: Keeper,
+}
+
 /// Everything needed to try a forwarded request again, and the mirrors that wait for its
 /// body to be read.
 pub(crate) struct Again<S, ReqB, T: Timer> {
@@ -32,6 +39,8 @@ pub(crate) struct Again<S, ReqB, T: Timer> {
     /// yet: they go once the first try is over.
     after_first: Option<Deferred>,
     pub(crate) timer: T,
+    /// The mirrors that fired, until the router sends them.
+    pub(crate) mirrored: Option<Mirrored>,
     /// The running try's per-try timeout, armed when the try does not finish at once.
     pub(crate) per_try: Option<Pin<Box<T::Sleep>>>,
 }
@@ -57,6 +66,7 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
             sampler,
             after_first: None,
             timer,
+            mirrored: None,
             per_try: None,
         }
     }
@@ -66,14 +76,14 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
         self.left > 0
     }
 
-    pub(crate) fn with_service(mut self, svc: S) -> Self {
-        self.svc = Some(svc);
+    pub(crate) fn with_mirrors(mut self, mirrored: Option<Mirrored>) -> Self {
+        self.mirrored = mirrored;
         self
     }
 
-    pub(crate) fn after_first(mut self, f: Deferred) -> Self {
+    /// Sends the mirrors with `f` once the first try is over.
+    pub(crate) fn after_first(&mut self, f: Deferred) {
         self.after_first = Some(f);
-        self
     }
 
     fn policy(&self) -> Option<&RetryPolicy> {

@@ -150,8 +150,8 @@ where
 
     /// Retries the request as `again` says, and sends its late mirrors.
     #[inline(always)]
-    pub(crate) fn with_again(mut self, again: Option<Again<S, ReqB, T>>) -> Self {
-        self.again = again.map(Box::new);
+    pub(crate) fn with_again(mut self, again: Option<Box<Again<S, ReqB, T>>>) -> Self {
+        self.again = again;
         self
     }
 

@@ -9,13 +9,13 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Uri};
 use tower_service::Service;
 
-use super::again::Deferred;
+use super::again::{Deferred, Mirrored};
 use super::future::{Next, ResponseFuture};
 use super::replay::{Keeper, ReplayBody};
 use super::reply::{local_reply, no_healthy_upstream, preflight_reply};
 use super::service::{
-    BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Mirrored, Replaying, Shared,
-    Streaming, forwards, plan,
+    BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Replaying, Shared, Streaming,
+    forwards, plan,
 };
 use super::timer::Timer;
 use crate::model::{Cors, Decision, Labels};
@@ -280,26 +280,23 @@ impl<S, T: Timer, M> MeshRouter<S, T, M> {
                         cors = Some(headers);
                     }
                     decision.apply_request(&mut req);
-                    let prepared = self.shared.prepare::<M, ReqB, S>(req, &decision, true);
-                    let mut plan_again = prepared.again;
-                    if let Some((send, keeper)) = prepared.mirrors.and_then(|m| mirror(self, m)) {
-                        if keeper.is_whole() {
-                            send(&keeper);
-                        } else {
-                            plan_again = plan_again.map(|a| a.after_first(send));
+                    let (req, mut plan) = self.shared.prepare::<M, ReqB, S>(req, &decision, true);
+                    if let Some(a) = plan.as_mut() {
+                        if let Some((send, keeper)) =
+                            a.mirrored.take().and_then(|m| mirror(self, m))
+                        {
+                            if keeper.is_whole() {
+                                send(&keeper);
+                            } else {
+                                a.after_first(send);
+                            }
                         }
-                    }
-                    again = plan_again.map(|a| {
                         if a.retries() {
-                            a.with_service(svc.clone())
-                        } else {
-                            a
+                            a.svc = Some(svc.clone());
                         }
-                    });
-                    Next::Call {
-                        svc,
-                        req: prepared.req,
                     }
+                    again = plan;
+                    Next::Call { svc, req }
                 }
                 (None, _) => Next::Reply(no_healthy_upstream(&decision)),
             }

@@ -10,14 +10,16 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::again::Again;
+use super::again::{Again, Mirrored};
 use super::future::{Next, ResponseFuture};
 use super::replay::{self, DEFAULT_REPLAY_LIMIT, Keeper, ReplayBody};
 use super::reply::{local_reply, preflight_reply};
 use super::rules::MeshRules;
 use super::timer::Timer;
 use crate::config::RuleSet;
-use crate::model::{Caller, Context, Cors, Decision, Destination, Outcome, Sampler, ThreadSampler};
+use crate::model::{
+    Caller, Context, Cors, Decision, Destination, Outcome, Route, Sampler, ThreadSampler,
+};
 
 #[cfg(feature = "tokio")]
 use super::timer::TokioTimer;
@@ -114,6 +116,8 @@ pub trait BodyMode<B>: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     const KEEPS: bool;
     #[doc(hidden)]
+    fn pass(req: Request<B>) -> Request<Self::Body>;
+    #[doc(hidden)]
     fn prepare(req: Request<B>, keep: Option<usize>) -> (Request<Self::Body>, Option<Keeper>);
     #[doc(hidden)]
     fn rebuild(keeper: &Keeper) -> Option<Self::Body>;
@@ -122,6 +126,10 @@ pub trait BodyMode<B>: sealed::Sealed + Send + Sync + 'static {
 impl<B> BodyMode<B> for Streaming {
     type Body = B;
     const KEEPS: bool = false;
+    #[inline(always)]
+    fn pass(req: Request<B>) -> Request<B> {
+        req
+    }
     fn prepare(req: Request<B>, _: Option<usize>) -> (Request<B>, Option<Keeper>) {
         (req, None)
     }
@@ -136,6 +144,10 @@ where
 {
     type Body = ReplayBody<B>;
     const KEEPS: bool = true;
+    #[inline(always)]
+    fn pass(req: Request<B>) -> Request<ReplayBody<B>> {
+        req.map(ReplayBody::plain)
+    }
     fn prepare(req: Request<B>, keep: Option<usize>) -> (Request<ReplayBody<B>>, Option<Keeper>) {
         replay::wrap(req, keep)
     }
@@ -144,20 +156,8 @@ where
     }
 }
 
-/// The mirrors that fired for a request, with its head and its kept body.
-pub(crate) struct Mirrored {
-    pub(crate) fired: Vec<Arc<Destination>>,
-    pub(crate) head: http::request::Parts,
-    pub(crate) keeper: Keeper,
-}
-
-/// A forwarded request made ready for the inner service.
-pub(crate) struct Prepared<ReqB, S, T: Timer> {
-    pub(crate) req: Request<ReqB>,
-    pub(crate) again: Option<Again<S, ReqB, T>>,
-    /// The mirrors that fired, with the request head and its kept body.
-    pub(crate) mirrors: Option<Mirrored>,
-}
+/// A request for the inner service, and the plan for its retries and mirrors, if any.
+pub(crate) type Prepared<ReqB, S, T> = (Request<ReqB>, Option<Box<Again<S, ReqB, T>>>);
 
 impl<T> Shared<T> {
     /// Evaluates a request with the rules in force, puts the decision in its extensions, and
@@ -193,9 +193,9 @@ impl<T> Shared<T> {
     }
 
     /// Wraps a request that goes on to the inner service in the body `M` gives it, and plans
-    /// its retries and mirrors.
-    /// `mirrors`: whether the caller can send mirrored copies (a router can); when it cannot,
-    /// they are counted as dropped.
+    /// its retries and mirrors. `mirrors`: whether the caller can send mirrored copies (a
+    /// router can); when it cannot, they are counted as dropped.
+    #[inline(always)]
     pub(crate) fn prepare<M, B, S>(
         &self,
         req: Request<B>,
@@ -207,77 +207,90 @@ impl<T> Shared<T> {
         T: Timer,
     {
         let route = match (decision.outcome(), decision.route_arc()) {
-            (Outcome::Forward, Some(route)) => route,
-            _ => {
-                return Prepared {
-                    req: M::prepare(req, None).0,
-                    again: None,
-                    mirrors: None,
-                };
-            }
+            (Outcome::Forward, Some(route)) if route.replays() => route,
+            _ => return (M::pass(req), None),
         };
-        let policy = route.policy();
-        let retries = policy.retries().filter(|r| r.attempts() > 0);
-        let mut fired: Vec<Arc<Destination>> = policy
+        if !M::KEEPS {
+            self.not_carried_out(route);
+            return (M::pass(req), None);
+        }
+        self.keep::<M, B, S>(req, route, mirrors)
+    }
+
+    /// A route's explicit retries and its mirrors, on a layer that keeps no bodies.
+    #[cold]
+    fn not_carried_out(&self, route: &Route) {
+        if route
+            .policy()
+            .retries()
+            .is_some_and(|r| r.attempts() > 0 && !r.is_mesh_default())
+        {
+            self.warn_once(&self.warned.retries, "retries");
+        }
+        let fired = self.fire_mirrors(route);
+        if !fired.is_empty() {
+            self.mirrors
+                .dropped
+                .fetch_add(fired.len() as u64, Ordering::Relaxed);
+            self.warn_once(&self.warned.mirrors, "mirrors");
+        }
+    }
+
+    /// The mirror destinations whose percentage fired for this request.
+    fn fire_mirrors(&self, route: &Route) -> Vec<Arc<Destination>> {
+        route
+            .policy()
             .mirrors()
             .iter()
             .filter(|m| self.sampler.roll_ppm() < m.ppm())
             .map(|m| m.destination.clone())
-            .collect();
-        if M::KEEPS && !mirrors {
+            .collect()
+    }
+
+    /// Wraps the body to keep it, and plans retries and mirrors.
+    fn keep<M, B, S>(
+        &self,
+        req: Request<B>,
+        route: &Arc<Route>,
+        can_mirror: bool,
+    ) -> Prepared<M::Body, S, T>
+    where
+        M: BodyMode<B>,
+        T: Timer,
+    {
+        let retries = route.policy().retries().is_some_and(|r| r.attempts() > 0);
+        let mut fired = self.fire_mirrors(route);
+        if !can_mirror {
             for _ in fired.drain(..) {
                 self.mirrors
                     .drop_one("a MeshService has no mirror destinations; use MeshLayer::route_to");
             }
         }
-        if !M::KEEPS {
-            if retries.is_some_and(|r| !r.is_mesh_default()) {
-                self.warn_once(&self.warned.retries, "retries");
-            }
-            if !fired.is_empty() {
-                self.mirrors
-                    .dropped
-                    .fetch_add(fired.len() as u64, Ordering::Relaxed);
-                self.warn_once(&self.warned.mirrors, "mirrors");
-            }
-            return Prepared {
-                req: M::prepare(req, None).0,
-                again: None,
-                mirrors: None,
-            };
-        }
-        if retries.is_none() && fired.is_empty() {
-            return Prepared {
-                req: M::prepare(req, None).0,
-                again: None,
-                mirrors: None,
-            };
+        if !retries && fired.is_empty() {
+            return (M::pass(req), None);
         }
         let (req, keeper) = M::prepare(req, Some(self.replay_limit));
         let keeper = keeper.expect("a replaying mode keeps the body it is asked to keep");
         let (head, body) = req.into_parts();
+        let mirrored = (!fired.is_empty()).then(|| Mirrored {
+            fired,
+            head: head.clone(),
+            keeper: keeper.clone(),
+        });
         let again = Again::new(
             head.clone(),
-            keeper.clone(),
+            keeper,
             M::rebuild,
             route.clone(),
             self.sampler.clone(),
             self.timer.clone(),
-        );
-        let mirrors = (!fired.is_empty()).then(|| Mirrored {
-            fired,
-            head: head.clone(),
-            keeper,
-        });
-        Prepared {
-            req: Request::from_parts(head, body),
-            again: Some(again),
-            mirrors,
-        }
+        )
+        .with_mirrors(mirrored);
+        (Request::from_parts(head, body), Some(Box::new(again)))
     }
 
     fn warn_once(&self, flag: &AtomicBool, what: &str) {
-        if !flag.swap(true, Ordering::Relaxed) {
+        if !flag.load(Ordering::Relaxed) && !flag.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 target: "tower_mesh",
                 "a route has {what}, but this layer does not keep request bodies, so they are not carried out; build it with MeshLayer::replay_bodies"
@@ -602,15 +615,13 @@ where
                         cors = Some(headers);
                     }
                     decision.apply_request(&mut req);
-                    let prepared = self.shared.prepare::<M, ReqB, S>(req, &decision, false);
-                    again = prepared.again.map(|a| {
+                    let (req, plan) = self.shared.prepare::<M, ReqB, S>(req, &decision, false);
+                    again = plan.map(|mut a| {
                         if a.retries() {
-                            a.with_service(self.inner.clone())
-                        } else {
-                            a
+                            a.svc = Some(self.inner.clone());
                         }
+                        a
                     });
-                    let req = prepared.req;
                     match decision.delay() {
                         None => {
                             let timeout = decision.route().and_then(|r| r.policy().timeout());

@@ -759,6 +759,11 @@ impl Route {
         &self.path
     }
 
+    /// Whether the route may send a request more than once (retries or mirrors).
+    pub(crate) fn replays(&self) -> bool {
+        self.policy.retries.is_some() || !self.policy.mirrors.is_empty()
+    }
+
     /// Whether some match entry (with no config-time selector) matches every request.
     pub(crate) fn is_unconditional(&self) -> bool {
         self.matches.is_empty()
