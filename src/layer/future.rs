@@ -32,18 +32,8 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqB, ResB, T>,
-        // The decision, when the response gets it in its extensions (`insert`) or its
-        // response header operations apply to the inner response (`respond`).
-        decision: Option<Decision>,
-        insert: bool,
-        respond: bool,
-        // CORS headers for the inner response.
-        cors: Option<Box<http::HeaderMap>>,
-        // The route timeout, armed when the inner call first returns Pending.
-        timeout: Option<(T, Duration)>,
+        carried: Carried<S, ReqB, T>,
         deadline: Option<Pin<Box<T::Sleep>>>,
-        // What retries and late mirrors need.
-        again: Option<Box<Again<S, ReqB, T>>>,
     }
 }
 
@@ -62,109 +52,112 @@ pin_project! {
     }
 }
 
+/// What a response future carries besides its state: the decision for the response, the
+/// route timeout, CORS headers, and the retry plan.
+pub(crate) struct Carried<S, ReqB, T: Timer> {
+    // The decision, when the response gets it in its extensions (`insert`) or its response
+    // header operations apply to the inner response (`respond`).
+    decision: Option<Decision>,
+    insert: bool,
+    respond: bool,
+    // CORS headers for the inner response.
+    cors: Option<Box<http::HeaderMap>>,
+    // The route timeout, armed when the inner call first returns Pending.
+    timeout: Option<(T, Duration)>,
+    // What retries and late mirrors need.
+    again: Option<Box<Again<S, ReqB, T>>>,
+}
+
+impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
+    /// Carries `decision` to the response (into its extensions when `insert`, its response
+    /// header operations onto the inner response), with the route's timeout on `timer`, CORS
+    /// headers and a retry plan.
+    #[inline]
+    pub(crate) fn new(
+        decision: Decision,
+        insert: bool,
+        timer: &T,
+        cors: Option<http::HeaderMap>,
+        again: Option<Box<Again<S, ReqB, T>>>,
+    ) -> Self {
+        let respond = decision.has_message_changes();
+        let timeout = decision
+            .route()
+            .and_then(|r| r.policy().timeout())
+            .map(|d| (timer.clone(), d));
+        Carried {
+            decision: (insert || respond).then_some(decision),
+            insert,
+            respond,
+            cors: cors.map(Box::new),
+            timeout,
+            again,
+        }
+    }
+
+    fn nothing() -> Self {
+        Carried {
+            decision: None,
+            insert: false,
+            respond: false,
+            cors: None,
+            timeout: None,
+            again: None,
+        }
+    }
+}
+
 impl<S, ReqB, ResB, T> ResponseFuture<S, ReqB, ResB, T>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     T: Timer,
 {
     /// The inner service was already called.
-    #[inline(always)]
-    pub(crate) fn called(fut: S::Future) -> Self {
+    #[inline]
+    pub(crate) fn called(fut: S::Future, carried: Carried<S, ReqB, T>) -> Self {
         ResponseFuture {
             state: State::Inner { fut },
-            decision: None,
-            insert: false,
-            respond: false,
-            cors: None,
-            timeout: None,
+            carried,
             deadline: None,
-            again: None,
         }
     }
 
     /// Drive `svc` to readiness, then call it.
-    #[inline(always)]
-    pub(crate) fn oneshot(svc: S, req: Request<ReqB>) -> Self {
+    #[inline]
+    pub(crate) fn oneshot(svc: S, req: Request<ReqB>, carried: Carried<S, ReqB, T>) -> Self {
         ResponseFuture {
             state: State::Ready {
                 svc: Some(svc),
                 req: Some(req),
             },
-            decision: None,
-            insert: false,
-            respond: false,
-            cors: None,
-            timeout: None,
+            carried,
             deadline: None,
-            again: None,
         }
     }
 
     /// Sleep, then carry on with `next`.
-    #[inline(always)]
-    pub(crate) fn delayed(sleep: T::Sleep, next: Next<S, ReqB, ResB>) -> Self {
+    pub(crate) fn delayed(
+        sleep: T::Sleep,
+        next: Next<S, ReqB, ResB>,
+        carried: Carried<S, ReqB, T>,
+    ) -> Self {
         ResponseFuture {
             state: State::Delay {
                 sleep: Box::pin(sleep),
                 next: Some(Box::new(next)),
             },
-            decision: None,
-            insert: false,
-            respond: false,
-            cors: None,
-            timeout: None,
+            carried,
             deadline: None,
-            again: None,
         }
     }
 
     /// Answer at once.
-    #[inline(always)]
     pub(crate) fn local(res: Response<MeshBody<ResB>>) -> Self {
         ResponseFuture {
             state: State::Local { res: Some(res) },
-            decision: None,
-            insert: false,
-            respond: false,
-            cors: None,
-            timeout: None,
+            carried: Carried::nothing(),
             deadline: None,
-            again: None,
         }
-    }
-
-    /// Answers 504 `upstream request timeout` when the inner service takes longer than
-    /// `timeout` (counted from when it is called, after any injected delay).
-    #[inline(always)]
-    pub(crate) fn with_timeout(mut self, timer: &T, timeout: Option<Duration>) -> Self {
-        self.timeout = timeout.map(|d| (timer.clone(), d));
-        self
-    }
-
-    /// Adds CORS headers to the inner service's response.
-    #[inline(always)]
-    pub(crate) fn with_cors(mut self, headers: Option<http::HeaderMap>) -> Self {
-        self.cors = headers.map(Box::new);
-        self
-    }
-
-    /// Retries the request as `again` says, and sends its late mirrors.
-    #[inline(always)]
-    pub(crate) fn with_again(mut self, again: Option<Box<Again<S, ReqB, T>>>) -> Self {
-        self.again = again;
-        self
-    }
-
-    /// Carries `decision` to the response: into its extensions when `insert`, and its
-    /// response header operations onto the inner service's response.
-    #[inline(always)]
-    pub(crate) fn carry(mut self, decision: Decision, insert: bool) -> Self {
-        self.respond = decision.has_message_changes();
-        self.insert = insert;
-        if insert || self.respond {
-            self.decision = Some(decision);
-        }
-        self
     }
 }
 
@@ -184,11 +177,11 @@ where
                         Poll::Ready(result) => result,
                         Poll::Pending => {
                             // Arm the route timeout only for calls that do not finish at once.
-                            arm(this.timeout, this.deadline);
+                            arm(&mut this.carried.timeout, this.deadline);
                             if expired(this.deadline, cx) {
-                                return Poll::Ready(Ok(timed_out(this.decision, *this.insert)));
+                                return Poll::Ready(Ok(timed_out(this.carried)));
                             }
-                            let Some(again) = this.again.as_mut() else {
+                            let Some(again) = this.carried.again.as_mut() else {
                                 return Poll::Pending;
                             };
                             if !again.poll_per_try(cx) {
@@ -197,7 +190,7 @@ where
                             // The try outlived its per-try timeout: drop it, maybe retry.
                             again.try_over();
                             let Some(req) = again.after_timeout() else {
-                                return Poll::Ready(Ok(timed_out(this.decision, *this.insert)));
+                                return Poll::Ready(Ok(timed_out(this.carried)));
                             };
                             let sleep = again.backoff_sleep();
                             self.as_mut().project().state.set(State::Backoff {
@@ -208,11 +201,11 @@ where
                         }
                     };
                     let mut this = self.as_mut().project();
-                    if let Some(again) = this.again.as_mut() {
+                    if let Some(again) = this.carried.again.as_mut() {
                         again.try_over();
                         if let Some(req) = again.after(&result) {
                             drop(result);
-                            arm(this.timeout, this.deadline);
+                            arm(&mut this.carried.timeout, this.deadline);
                             let sleep = again.backoff_sleep();
                             this.state.set(State::Backoff {
                                 sleep,
@@ -222,14 +215,15 @@ where
                         }
                     }
                     let mut res = result?.map(MeshBody::new);
-                    if let Some(cors) = this.cors.take() {
+                    let carried = &mut *this.carried;
+                    if let Some(cors) = carried.cors.take() {
                         res.headers_mut().extend(*cors);
                     }
-                    if let Some(d) = this.decision.take() {
-                        if *this.respond {
+                    if let Some(d) = carried.decision.take() {
+                        if carried.respond {
                             d.apply_response(&mut res);
                         }
-                        if *this.insert {
+                        if carried.insert {
                             res.extensions_mut().insert(d);
                         }
                     }
@@ -243,7 +237,7 @@ where
                         Poll::Ready(ready) => ready?,
                         Poll::Pending => {
                             if expired(this.deadline, cx) {
-                                return Poll::Ready(Ok(timed_out(this.decision, *this.insert)));
+                                return Poll::Ready(Ok(timed_out(this.carried)));
                             }
                             return Poll::Pending;
                         }
@@ -257,11 +251,11 @@ where
                 StateProj::Backoff { sleep, req } => {
                     if sleep.as_mut().poll(cx).is_pending() {
                         if expired(this.deadline, cx) {
-                            return Poll::Ready(Ok(timed_out(this.decision, *this.insert)));
+                            return Poll::Ready(Ok(timed_out(this.carried)));
                         }
                         return Poll::Pending;
                     }
-                    let svc = this.again.as_ref().and_then(|a| a.svc.clone());
+                    let svc = this.carried.again.as_ref().and_then(|a| a.svc.clone());
                     let req = req.take();
                     self.as_mut().project().state.set(State::Ready { svc, req });
                 }
@@ -305,9 +299,9 @@ fn expired<F: Future<Output = ()>>(
 }
 
 /// The 504 answer to a request that timed out, with the decision.
-fn timed_out<B>(decision: &mut Option<Decision>, insert: bool) -> Response<MeshBody<B>> {
+fn timed_out<S, ReqB, T: Timer, B>(carried: &mut Carried<S, ReqB, T>) -> Response<MeshBody<B>> {
     let mut res = super::reply::upstream_timeout();
-    if let Some(d) = decision.take().filter(|_| insert) {
+    if let Some(d) = carried.decision.take().filter(|_| carried.insert) {
         res.extensions_mut().insert(d);
     }
     res
@@ -320,7 +314,7 @@ where
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("decision", &self.decision)
+            .field("decision", &self.carried.decision)
             .finish_non_exhaustive()
     }
 }

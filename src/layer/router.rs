@@ -306,9 +306,7 @@ impl<S, T: Timer, M> MeshRouter<S, T, M> {
                 None => Next::Reply(no_healthy_upstream(&decision)),
             }
         };
-        plan(&self.shared, decision, next)
-            .with_cors(cors)
-            .with_again(again)
+        plan(&self.shared, decision, next, cors, again)
     }
 }
 

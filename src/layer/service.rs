@@ -11,7 +11,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::again::{Again, Mirrored};
-use super::future::{Next, ResponseFuture};
+use super::future::{Carried, Next, ResponseFuture};
 use super::replay::{self, DEFAULT_REPLAY_LIMIT, Keeper, ReplayBody};
 use super::reply::{local_reply, preflight_reply};
 use super::rules::MeshRules;
@@ -624,12 +624,10 @@ where
                     });
                     match decision.delay() {
                         None => {
-                            let timeout = decision.route().and_then(|r| r.policy().timeout());
-                            return ResponseFuture::called(self.inner.call(req))
-                                .carry(decision, self.shared.extensions)
-                                .with_timeout(&self.shared.timer, timeout)
-                                .with_cors(cors)
-                                .with_again(again);
+                            let s = &*self.shared;
+                            let carried =
+                                Carried::new(decision, s.extensions, &s.timer, cors, again);
+                            return ResponseFuture::called(self.inner.call(req), carried);
                         }
                         Some(_) => Next::Call {
                             svc: self.inner.clone(),
@@ -639,9 +637,7 @@ where
                 }
             },
         };
-        plan(&self.shared, decision, next)
-            .with_cors(cors)
-            .with_again(again)
+        plan(&self.shared, decision, next, cors, again)
     }
 }
 
@@ -650,20 +646,26 @@ pub(crate) fn plan<S, ReqB, ResB, T>(
     shared: &Shared<T>,
     decision: Decision,
     next: Next<S, ReqB, ResB>,
+    cors: Option<http::HeaderMap>,
+    again: Option<Box<Again<S, ReqB, T>>>,
 ) -> ResponseFuture<S, ReqB, ResB, T>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     T: Timer,
 {
     let delay = decision.delay();
-    let timeout = decision.route().and_then(|r| r.policy().timeout());
-    let fut = match (delay, next) {
-        (Some(d), next) => ResponseFuture::delayed(shared.timer.sleep(d), next),
-        (None, Next::Reply(res)) => return ResponseFuture::local(res),
-        (None, Next::Call { svc, req }) => ResponseFuture::oneshot(svc, req),
-    };
-    fut.carry(decision, shared.extensions)
-        .with_timeout(&shared.timer, timeout)
+    let s = shared;
+    match (delay, next) {
+        (None, Next::Reply(res)) => ResponseFuture::local(res),
+        (Some(d), next) => {
+            let carried = Carried::new(decision, s.extensions, &s.timer, cors, again);
+            ResponseFuture::delayed(s.timer.sleep(d), next, carried)
+        }
+        (None, Next::Call { svc, req }) => {
+            let carried = Carried::new(decision, s.extensions, &s.timer, cors, again);
+            ResponseFuture::oneshot(svc, req, carried)
+        }
+    }
 }
 
 /// Whether a decision sends the request on (to a destination or through).
