@@ -151,6 +151,26 @@ fn the_layer_adds_only_the_decision_extensions() {
         drop(res);
         n
     });
+    // A layer that keeps bodies for retries allocates nothing more for a route without them.
+    let hello_replayed = service_fn(
+        |_req: Request<tower_mesh::layer::ReplayBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                b"Hello World!",
+            ))))
+        },
+    );
+    let replaying = tower::Layer::layer(
+        &MeshLayer::new(rules.clone())
+            .host("helloworld-service")
+            .decision_extensions(false)
+            .replay_bodies(64 * 1024),
+        hello_replayed,
+    );
+    let replaying_n = per_request(&|req| {
+        let (n, res) = count(|| rt.block_on(replaying.clone().oneshot(req)).unwrap());
+        drop(res);
+        n
+    });
     let full = tower::Layer::layer(&MeshLayer::new(rules).host("helloworld-service"), hello);
     let full_n = per_request(&|req| {
         let (n, res) = count(|| rt.block_on(full.clone().oneshot(req)).unwrap());
@@ -158,7 +178,11 @@ fn the_layer_adds_only_the_decision_extensions() {
         n
     });
     println!(
-        "allocations per request: bare {bare}, MeshLayer without extensions {lean_n}, with the decision in request and response extensions {full_n}"
+        "allocations per request: bare {bare}, MeshLayer without extensions {lean_n}, the same keeping bodies for retries {replaying_n}, with the decision in request and response extensions {full_n}"
+    );
+    assert_eq!(
+        replaying_n, lean_n,
+        "replay_bodies on a route without retries"
     );
     assert!(
         lean_n <= bare + 2,
