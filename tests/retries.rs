@@ -331,3 +331,58 @@ async fn a_streaming_layer_does_not_retry() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_try_that_answered_without_reading_the_body_hands_it_to_the_retry() {
+    // The first try reads one frame of three and answers 503; the retry reads the whole body.
+    let seen = Seen::default();
+    let record = seen.clone();
+    let upstream = service_fn(move |req: Request<ReplayBody<StreamOf>>| {
+        let seen = record.clone();
+        async move {
+            let first_try = seen.lock().unwrap().is_empty();
+            let mut body = req.into_body();
+            let read = if first_try {
+                let frame = body.frame().await.unwrap().unwrap();
+                frame.into_data().unwrap()
+            } else {
+                body.collect().await.unwrap().to_bytes()
+            };
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8(read.to_vec()).unwrap());
+            let mut res = Response::new(Full::<Bytes>::default());
+            if first_try {
+                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            }
+            Ok::<_, Infallible>(res)
+        }
+    });
+    let svc = MeshLayer::new(ratings("    retries: {attempts: 1, retryOn: 5xx}"))
+        .host("ratings")
+        .replay_bodies(1024)
+        .layer(upstream);
+    let req = Request::post("/ratings/1")
+        .body(StreamOf(["five", " ", "stars"].into_iter().collect()))
+        .unwrap();
+    assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(*seen.lock().unwrap(), vec!["five", "five stars"]);
+}
+
+/// A body of several data frames of unknown total length.
+struct StreamOf(std::collections::VecDeque<&'static str>);
+
+impl http_body::Body for StreamOf {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(
+            self.0
+                .pop_front()
+                .map(|s| Ok(http_body::Frame::data(Bytes::from_static(s.as_bytes())))),
+        )
+    }
+}

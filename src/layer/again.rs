@@ -140,7 +140,7 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
         let Some(body) = (self.rebuild)(&self.keeper) else {
             tracing::debug!(
                 target: "tower_mesh",
-                "not retried: the request body was not kept whole (larger than the limit, or not read)"
+                "not retried: the request body outgrew the replay limit, or the failed try still holds its unread rest"
             );
             return None;
         };

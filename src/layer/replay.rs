@@ -1,6 +1,7 @@
 //! [`ReplayBody`]: a request body kept as it streams, so that a retry or a mirror can send the
 //! same request again.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
@@ -16,7 +17,7 @@ use pin_project_lite::pin_project;
 pub const DEFAULT_REPLAY_LIMIT: usize = 64 * 1024;
 
 /// What has been kept of a request body so far.
-#[derive(Default, Debug)]
+#[derive(Default)]
 pub(crate) struct Kept {
     chunks: Vec<Bytes>,
     len: usize,
@@ -25,6 +26,20 @@ pub(crate) struct Kept {
     complete: bool,
     /// The body outgrew the limit or failed: it cannot be sent again.
     lost: bool,
+    /// The unread rest of the body, handed back by a try that ended before reading it all
+    /// (a `Pin<Box<B>>`, typed again by [`Keeper::replay`]).
+    rest: Option<Box<dyn Any + Send>>,
+}
+
+impl fmt::Debug for Kept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kept")
+            .field("len", &self.len)
+            .field("complete", &self.complete)
+            .field("lost", &self.lost)
+            .field("rest", &self.rest.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A handle on a request body being kept (not nameable outside the crate).
@@ -48,19 +63,42 @@ impl Keeper {
         kept.complete && !kept.lost
     }
 
-    /// A body equal to the one kept, if it was kept whole.
-    pub(crate) fn replay<B>(&self) -> Option<ReplayBody<B>> {
-        let kept = self.lock();
-        if !kept.complete || kept.lost {
+    /// A body equal to the one kept: the kept data, then, when the last try stopped reading
+    /// early, the rest of the original body (kept in turn as it is read). `None` when the
+    /// body outgrew the limit, failed, or is still held by an earlier try.
+    pub(crate) fn replay<B: Send + 'static>(&self) -> Option<ReplayBody<B>> {
+        let mut kept = self.lock();
+        if kept.lost {
             return None;
         }
+        let rest = if kept.complete {
+            None
+        } else {
+            let rest = kept.rest.take()?.downcast::<Pin<Box<B>>>().ok()?;
+            Some(*rest)
+        };
         Some(ReplayBody {
-            state: State::Replay {
-                chunks: kept.chunks.iter().cloned().collect(),
-                trailers: kept.trailers.clone(),
+            state: State::Kept {
+                queue: kept.chunks.iter().cloned().collect(),
+                trailers: if rest.is_none() {
+                    kept.trailers.clone()
+                } else {
+                    None
+                },
                 len: kept.len as u64,
+                keeper: rest.is_some().then(|| self.clone()),
+                rest,
+                hand_back: hand_back::<B>,
             },
         })
+    }
+}
+
+/// Gives the unread rest of a body back to its keeper.
+fn hand_back<B: Send + 'static>(keeper: &Keeper, rest: Pin<Box<B>>) {
+    let mut kept = keeper.lock();
+    if !kept.complete && !kept.lost {
+        kept.rest = Some(Box::new(rest));
     }
 }
 
@@ -71,12 +109,22 @@ pin_project! {
     ///
     /// For a request whose route retries or mirrors, it keeps a copy of the data as the inner
     /// service reads it, up to the layer's limit, so that a retry or a mirror can send the
-    /// same body again. A body larger than the limit streams through all the same, but the
-    /// request is then neither retried nor mirrored. For other requests it is the original
-    /// body, untouched.
+    /// same body again; a try that stops reading early hands the unread rest on to the next.
+    /// A body larger than the limit streams through all the same, but the request is then
+    /// neither retried nor mirrored. For other requests it is the original body, untouched.
     pub struct ReplayBody<B> {
         #[pin]
         state: State<B>,
+    }
+
+    impl<B> PinnedDrop for ReplayBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let StateProj::Kept { rest, keeper, hand_back, .. } = this.project().state.project()
+                && let (Some(rest), Some(keeper)) = (rest.take(), keeper.as_ref())
+            {
+                hand_back(keeper, rest);
+            }
+        }
     }
 }
 
@@ -85,10 +133,16 @@ pin_project! {
     enum State<B> {
         // Passed through, nothing kept.
         Plain { #[pin] body: B },
-        // Passed through, and kept.
-        Keeping { #[pin] body: B, keeper: Keeper },
-        // Sent again from what was kept.
-        Replay { chunks: VecDeque<Bytes>, trailers: Option<HeaderMap>, len: u64 },
+        // The kept data first, then the rest of the body (`rest`), kept as it is read when
+        // there is a `keeper`; the trailers last.
+        Kept {
+            queue: VecDeque<Bytes>,
+            trailers: Option<HeaderMap>,
+            len: u64,
+            rest: Option<Pin<Box<B>>>,
+            keeper: Option<Keeper>,
+            hand_back: fn(&Keeper, Pin<Box<B>>),
+        },
     }
 }
 
@@ -96,8 +150,10 @@ impl<B> fmt::Debug for ReplayBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.state {
             State::Plain { .. } => "plain",
-            State::Keeping { .. } => "keeping",
-            State::Replay { .. } => "replay",
+            State::Kept {
+                keeper: Some(_), ..
+            } => "keeping",
+            State::Kept { keeper: None, .. } => "replay",
         };
         f.debug_struct("ReplayBody")
             .field("state", &kind)
@@ -112,7 +168,9 @@ impl<B: Body> ReplayBody<B> {
             state: State::Plain { body },
         }
     }
+}
 
+impl<B: Body + Send + 'static> ReplayBody<B> {
     /// Keeps a copy of `body` of at most `limit` bytes as it is read, and the handle on it.
     pub(crate) fn keep(body: B, limit: usize) -> (Self, Keeper) {
         let mut kept = Kept::default();
@@ -126,9 +184,13 @@ impl<B: Body> ReplayBody<B> {
             limit,
         };
         let body = ReplayBody {
-            state: State::Keeping {
-                body,
-                keeper: keeper.clone(),
+            state: State::Kept {
+                queue: VecDeque::new(),
+                trailers: None,
+                len: 0,
+                rest: Some(Box::pin(body)),
+                keeper: Some(keeper.clone()),
+                hand_back: hand_back::<B>,
             },
         };
         (body, keeper)
@@ -136,7 +198,7 @@ impl<B: Body> ReplayBody<B> {
 }
 
 /// Wraps a request's body to keep it (`Some(limit)`) or to pass it through (`None`).
-pub(crate) fn wrap<B: Body>(
+pub(crate) fn wrap<B: Body + Send + 'static>(
     req: Request<B>,
     limit: Option<usize>,
 ) -> (Request<ReplayBody<B>>, Option<Keeper>) {
@@ -163,63 +225,102 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().state.project() {
             StateProj::Plain { body } => body.poll_frame(cx),
-            StateProj::Keeping { mut body, keeper } => {
-                let frame = ready!(body.as_mut().poll_frame(cx));
-                let mut kept = keeper.lock();
-                match &frame {
-                    _ if kept.lost => {}
-                    Some(Ok(frame)) => {
-                        if let Some(data) = frame.data_ref() {
-                            kept.len += data.len();
-                            if kept.len > keeper.limit {
-                                kept.lost = true;
-                                kept.chunks = Vec::new();
-                            } else if !data.is_empty() {
-                                kept.chunks.push(data.clone());
-                            }
-                        } else if let Some(trailers) = frame.trailers_ref() {
-                            kept.trailers = Some(trailers.clone());
-                        }
-                    }
-                    Some(Err(_)) => kept.lost = true,
-                    None => kept.complete = true,
+            StateProj::Kept {
+                queue,
+                trailers,
+                rest,
+                keeper,
+                ..
+            } => {
+                if let Some(data) = queue.pop_front() {
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                // A reader that knows the length (hyper does) stops at the last data frame
-                // without asking for the end.
-                if body.is_end_stream() {
-                    kept.complete = true;
+                let Some(body) = rest.as_mut() else {
+                    return Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))));
+                };
+                let frame = ready!(body.as_mut().poll_frame(cx));
+                if let Some(keeper) = keeper.as_ref() {
+                    keeper.record(&frame, body.is_end_stream());
+                }
+                if frame.is_none() {
+                    *rest = None;
                 }
                 Poll::Ready(frame)
             }
-            StateProj::Replay {
-                chunks, trailers, ..
-            } => Poll::Ready(match chunks.pop_front() {
-                Some(data) => Some(Ok(Frame::data(data))),
-                None => trailers.take().map(|t| Ok(Frame::trailers(t))),
-            }),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.state {
             State::Plain { body } => body.is_end_stream(),
-            State::Keeping { body, keeper } => {
-                let end = body.is_end_stream();
-                if end {
-                    keeper.lock().complete = true;
-                }
-                end
+            State::Kept {
+                queue,
+                trailers,
+                rest,
+                keeper,
+                ..
+            } => {
+                queue.is_empty()
+                    && trailers.is_none()
+                    && rest.as_ref().is_none_or(|body| {
+                        let end = body.is_end_stream();
+                        if end && let Some(keeper) = keeper {
+                            keeper.lock().complete = true;
+                        }
+                        end
+                    })
             }
-            State::Replay {
-                chunks, trailers, ..
-            } => chunks.is_empty() && trailers.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.state {
-            State::Plain { body } | State::Keeping { body, .. } => body.size_hint(),
-            State::Replay { len, .. } => SizeHint::with_exact(*len),
+            State::Plain { body } => body.size_hint(),
+            State::Kept {
+                queue, rest, len, ..
+            } => match rest {
+                None => SizeHint::with_exact(*len),
+                Some(body) => {
+                    let queued: u64 = queue.iter().map(|b| b.len() as u64).sum();
+                    let rest = body.size_hint();
+                    let mut hint = SizeHint::new();
+                    hint.set_lower(rest.lower() + queued);
+                    if let Some(upper) = rest.upper() {
+                        hint.set_upper(upper + queued);
+                    }
+                    hint
+                }
+            },
+        }
+    }
+}
+
+impl Keeper {
+    /// Records a frame read from the original body; `end`: the body says it has ended.
+    fn record<E>(&self, frame: &Option<Result<Frame<Bytes>, E>>, end: bool) {
+        let mut kept = self.lock();
+        match frame {
+            _ if kept.lost => {}
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    kept.len += data.len();
+                    if kept.len > self.limit {
+                        kept.lost = true;
+                        kept.chunks = Vec::new();
+                    } else if !data.is_empty() {
+                        kept.chunks.push(data.clone());
+                    }
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    kept.trailers = Some(trailers.clone());
+                }
+            }
+            Some(Err(_)) => kept.lost = true,
+            None => kept.complete = true,
+        }
+        // A reader that knows the length (hyper does) stops at the last data frame without
+        // asking for the end.
+        if end {
+            kept.complete = true;
         }
     }
 }

@@ -61,7 +61,8 @@ pub(crate) struct MirrorCounters {
 ///
 /// A copy is *dropped*, not sent, when the limit on shadow requests in flight is reached, when
 /// no registered destination serves the mirror's host and labels, when the request body was
-/// larger than the replay limit (or was never read), or when no runtime can run it.
+/// larger than the replay limit (or was not read whole by the first try), or when no runtime
+/// can run it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MirrorStats {
@@ -140,7 +141,7 @@ impl<B> BodyMode<B> for Streaming {
 
 impl<B> BodyMode<B> for Replaying
 where
-    B: http_body::Body<Data = Bytes>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
 {
     type Body = ReplayBody<B>;
     const KEEPS: bool = true;
@@ -428,10 +429,13 @@ impl<T: Timer, M> MeshLayer<T, M> {
     /// sensible value; see [`DEFAULT_REPLAY_LIMIT`](super::DEFAULT_REPLAY_LIMIT)) as it is
     /// read, for requests whose route retries or mirrors.
     ///
-    /// A request is tried again only when the failed try read its whole body and the body
-    /// fitted in the limit; otherwise the failed try's answer stands. A body without data
-    /// (a `GET`, say) always qualifies. Injected aborts, redirects and direct responses are
-    /// never retried: they are answered before the request is forwarded.
+    /// A retry sends what the failed try read of the body, then the rest of the original
+    /// body when the failed try stopped reading early and let go of it. A request is not
+    /// tried again when its body outgrew the limit, or when the failed try still holds the
+    /// unread rest (an HTTP client may keep sending it after the answer came); the failed
+    /// try's answer then stands. A body without data (a `GET`, say) always qualifies.
+    /// Injected aborts, redirects and direct responses are never retried: they are answered
+    /// before the request is forwarded.
     ///
     /// The inner service must accept `Request<ReplayBody<B>>`, which an axum `Router` and a
     /// hyper client do for any body `B` with `Bytes` data.
