@@ -494,6 +494,53 @@ async fn works_in_an_axum_router() {
     assert_eq!(res.status(), 503);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_axum_router_behind_replay_bodies_gets_its_retries() {
+    use axum::{Router, routing::post};
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = tries.clone();
+    let app: Router = Router::new()
+        .route(
+            "/ratings",
+            post(move |body: String| {
+                let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    if n == 1 {
+                        (StatusCode::SERVICE_UNAVAILABLE, String::from("busy"))
+                    } else {
+                        (StatusCode::OK, format!("try {n} stored {body}"))
+                    }
+                }
+            }),
+        )
+        .layer(
+            MeshLayer::new(
+                RuleSet::from_yaml(
+                    r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - route: [{destination: {host: ratings}}]
+    retries: {attempts: 2, retryOn: 5xx}
+"#,
+                )
+                .unwrap(),
+            )
+            .host("ratings")
+            .replay_bodies(1024),
+        );
+    let req = Request::post("/ratings")
+        .body(axum::body::Body::from("stars=5"))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(body(res).await, "try 2 stored stars=5");
+    assert_eq!(tries.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn rewrites_and_header_operations_are_carried_out() {
     let rules = RuleSet::from_yaml(
