@@ -386,3 +386,98 @@ impl http_body::Body for StreamOf {
         )
     }
 }
+
+/// A destination that records the bodies it reads; while `fail_first` holds, its first try
+/// reads one frame only and answers 503.
+fn recording(
+    seen: Seen,
+    fail_first: bool,
+) -> impl tower::Service<
+    Request<ReplayBody<StreamOf>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
++ Send
++ 'static {
+    service_fn(move |req: Request<ReplayBody<StreamOf>>| {
+        let seen = seen.clone();
+        async move {
+            let first_try = seen.lock().unwrap().is_empty();
+            let mut body = req.into_body();
+            let partial = fail_first && first_try;
+            let read = if partial {
+                body.frame().await.unwrap().unwrap().into_data().unwrap()
+            } else {
+                body.collect().await.unwrap().to_bytes()
+            };
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8(read.to_vec()).unwrap());
+            let mut res = Response::new(Full::<Bytes>::default());
+            if partial {
+                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            }
+            Ok(res)
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mirror_waits_until_a_retry_has_read_the_whole_body() {
+    let rules = RuleSet::from_yaml(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - route: [{destination: {host: ratings, subset: v1}}]
+    retries: {attempts: 1, retryOn: 5xx}
+    mirror: {host: ratings, subset: v2}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+",
+    )
+    .unwrap();
+    let (primary, shadow) = (Seen::default(), Seen::default());
+    let router = MeshLayer::new(rules)
+        .host("ratings")
+        .replay_bodies(1024)
+        .route_to(
+            tower_mesh::Destinations::new()
+                .add(
+                    "ratings",
+                    [("version", "v1")],
+                    recording(primary.clone(), true),
+                )
+                .add(
+                    "ratings",
+                    [("version", "v2")],
+                    recording(shadow.clone(), false),
+                ),
+        );
+    let req = Request::post("/ratings/1")
+        .body(StreamOf(["five", " ", "stars"].into_iter().collect()))
+        .unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The first try read "five" and failed; the retry read it all; only then did the copy go.
+    assert_eq!(*primary.lock().unwrap(), vec!["five", "five stars"]);
+    for _ in 0..100 {
+        if !shadow.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(*shadow.lock().unwrap(), vec!["five stars"]);
+    assert_eq!(router.mirror_stats().sent, 1);
+    assert_eq!(router.mirror_stats().dropped, 0);
+}

@@ -10,7 +10,8 @@ use super::replay::Keeper;
 use super::timer::Timer;
 use crate::model::{RetryPolicy, Route, Sampler};
 
-/// Sends mirrored copies once the request body has been read.
+/// Sends mirrored copies once the request body has been read (or counts them as dropped when
+/// it never is).
 pub(crate) type Deferred = Box<dyn FnOnce(&Keeper) + Send>;
 
 /// The mirrors that fired for a request, with its head and its kept body.
@@ -81,7 +82,7 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
         self
     }
 
-    /// Sends the mirrors with `f` once the first try is over.
+    /// Sends the mirrors with `f` once a try is over and the body has been read whole.
     pub(crate) fn after_first(&mut self, f: Deferred) {
         self.after_first = Some(f);
     }
@@ -90,10 +91,13 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
         self.route.policy().retries()
     }
 
-    /// A try is over: sends the mirrors that waited for the body.
+    /// A try is over: sends the mirrors that waited for the body, once it has been read
+    /// whole (by this try or, after a try that stopped early, by a later one).
     pub(crate) fn try_over(&mut self) {
         self.per_try = None;
-        if let Some(f) = self.after_first.take() {
+        if self.keeper.is_whole()
+            && let Some(f) = self.after_first.take()
+        {
             f(&self.keeper);
         }
     }
@@ -159,5 +163,15 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
             return Duration::ZERO;
         }
         Duration::from_millis(u64::from(self.sampler.pick(ms)))
+    }
+}
+
+impl<S, ReqB, T: Timer> Drop for Again<S, ReqB, T> {
+    fn drop(&mut self) {
+        // Mirrors still waiting when the exchange ends: the body was never read whole, so
+        // they are counted as dropped.
+        if let Some(f) = self.after_first.take() {
+            f(&self.keeper);
+        }
     }
 }

@@ -63,6 +63,12 @@ impl Keeper {
         kept.complete && !kept.lost
     }
 
+    /// A body equal to the one kept, only if it was kept whole: a mirror must not take the
+    /// unread rest a retry may need.
+    pub(crate) fn replay_whole<B: Send + 'static>(&self) -> Option<ReplayBody<B>> {
+        if self.is_whole() { self.replay() } else { None }
+    }
+
     /// A body equal to the one kept: the kept data, then, when the last try stopped reading
     /// early, the rest of the original body (kept in turn as it is read). `None` when the
     /// body outgrew the limit, failed, or is still held by an earlier try.

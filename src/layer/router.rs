@@ -365,7 +365,7 @@ where
             let head = mirrored.head;
             let send: Deferred = Box::new(move |keeper: &Keeper| {
                 for (svc, host) in targets {
-                    let Some(body) = keeper.replay::<ReqB>() else {
+                    let Some(body) = keeper.replay_whole::<ReqB>() else {
                         counters.drop_one("the request body was not kept whole");
                         continue;
                     };
