@@ -336,28 +336,7 @@ async fn a_streaming_layer_does_not_retry() {
 async fn a_try_that_answered_without_reading_the_body_hands_it_to_the_retry() {
     // The first try reads one frame of three and answers 503; the retry reads the whole body.
     let seen = Seen::default();
-    let record = seen.clone();
-    let upstream = service_fn(move |req: Request<ReplayBody<StreamOf>>| {
-        let seen = record.clone();
-        async move {
-            let first_try = seen.lock().unwrap().is_empty();
-            let mut body = req.into_body();
-            let read = if first_try {
-                let frame = body.frame().await.unwrap().unwrap();
-                frame.into_data().unwrap()
-            } else {
-                body.collect().await.unwrap().to_bytes()
-            };
-            seen.lock()
-                .unwrap()
-                .push(String::from_utf8(read.to_vec()).unwrap());
-            let mut res = Response::new(Full::<Bytes>::default());
-            if first_try {
-                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            }
-            Ok::<_, Infallible>(res)
-        }
-    });
+    let upstream = recording(seen.clone(), true);
     let svc = MeshLayer::new(ratings("    retries: {attempts: 1, retryOn: 5xx}"))
         .host("ratings")
         .replay_bodies(1024)
