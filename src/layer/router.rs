@@ -154,8 +154,8 @@ fn same_host(a: &str, b: &str) -> bool {
 /// retries and mirrors. A mirrored copy goes to a registered destination of the mirror's host
 /// and labels, with `-shadow` appended to its host (`reviews` becomes `reviews-shadow`), on a
 /// task of its own (`tokio::spawn`, feature `tokio`): the caller never waits for it, and its
-/// answer or failure is ignored. A copy of a request with a body goes once the body has been
-/// read by the first try. [`MeshRouter::mirror_stats`] counts the copies.
+/// answer or failure is ignored. A copy of a request with a body goes once a try has read the
+/// whole body, and is dropped if none does. [`MeshRouter::mirror_stats`] counts the copies.
 pub struct MeshRouter<S, T = DefaultTimer, M = Streaming> {
     destinations: Arc<Destinations<S>>,
     shared: Arc<Shared<T>>,
