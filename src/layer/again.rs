@@ -125,16 +125,31 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
             Ok(res) => policy.retries_response(res.status(), res.headers()),
             Err(_) => policy.retries_failure(),
         };
-        if wanted { self.next_request() } else { None }
+        if !wanted {
+            return None;
+        }
+        let req = self.next_request()?;
+        tracing::debug!(
+            target: "tower_mesh",
+            retry = self.made,
+            status = result.as_ref().ok().map(|r| r.status().as_u16()),
+            "retrying: the try answered a status or failed as `retryOn` lists"
+        );
+        Some(req)
     }
 
     /// After a try that outlived the per-try timeout.
     pub(crate) fn after_timeout(&mut self) -> Option<Request<ReqB>> {
-        if self.policy()?.retries_timeout() {
-            self.next_request()
-        } else {
-            None
+        if !self.policy()?.retries_timeout() {
+            return None;
         }
+        let req = self.next_request()?;
+        tracing::debug!(
+            target: "tower_mesh",
+            retry = self.made,
+            "retrying: the try outlived perTryTimeout"
+        );
+        Some(req)
     }
 
     fn next_request(&mut self) -> Option<Request<ReqB>> {
