@@ -2,20 +2,21 @@
 //! the walkthrough's routing and faults, a delay, an abort rate, and reloads under load.
 //! Every loop is bounded in requests; everything listens on 127.0.0.1.
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::serve;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
+use tower::service_fn;
 use tower::util::BoxCloneSyncService;
-use tower::{Service, service_fn};
 use tower_mesh::layer::{Destinations, MeshLayer, MeshRules};
 use tower_mesh::{RuleSet, SeededSampler};
 
@@ -33,37 +34,6 @@ fn destinations() -> Destinations<Version> {
     Destinations::new()
         .add("helloworld-service", [("version", "v1")], version("v1"))
         .add("helloworld-service", [("version", "v2")], version("v2"))
-}
-
-/// Serves `app` on 127.0.0.1 (any free port) until the test ends.
-async fn serve<S>(app: S) -> SocketAddr
-where
-    S: Service<
-            Request<Incoming>,
-            Response = Response<tower_mesh::MeshBody<Full<Bytes>>>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let svc = TowerToHyperService::new(app.clone());
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
 }
 
 fn client() -> Client<HttpConnector, Empty<Bytes>> {

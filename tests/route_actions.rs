@@ -3,6 +3,8 @@
 //! Retries against an upstream that fails twice, a route timeout on the paused clock, mirrored
 //! copies to a shadow server, and CORS preflights. Every loop is bounded.
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,46 +13,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::serve;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 use tower::{Service, service_fn};
 use tower_mesh::layer::{Destinations, MeshLayer, MeshRouter, ReplayBody, Replaying, TokioTimer};
 use tower_mesh::{MeshBody, RuleSet};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Serves `svc` on 127.0.0.1 (any free port) until the test ends.
-async fn serve<S, B>(svc: S) -> SocketAddr
-where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let svc = TowerToHyperService::new(svc.clone());
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
+use common::BoxError;
 
 /// An upstream server whose handler gets the request's host header and body.
 async fn upstream<F, Fut>(handler: F) -> SocketAddr

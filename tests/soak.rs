@@ -2,6 +2,8 @@
 //! each through the helloworld stack with a 10% abort rule while the rules are reloaded every
 //! 10 ms, valid and invalid in turn. And an inner service that fails or panics.
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,13 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::serve;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceExt, service_fn};
 use tower_mesh::{Destinations, MeshLayer, MeshRules, RuleSet};
@@ -59,18 +60,7 @@ async fn faults_and_reloads_under_load() {
                 .add("helloworld-service", [("version", "v1")], version("v1"))
                 .add("helloworld-service", [("version", "v2")], version("v2")),
         );
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let svc = TowerToHyperService::new(router.clone());
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+    let addr: SocketAddr = serve(router).await;
 
     let done = Arc::new(AtomicUsize::new(0));
     let reloader = {
