@@ -317,7 +317,9 @@ impl Keeper {
                         kept.chunks.push(data.clone());
                     }
                 } else if let Some(trailers) = frame.trailers_ref() {
+                    // Trailers end a body.
                     kept.trailers = Some(trailers.clone());
+                    kept.complete = true;
                 }
             }
             Some(Err(_)) => kept.lost = true,
@@ -393,5 +395,53 @@ mod tests {
     fn an_empty_body_is_kept_before_anyone_reads_it() {
         let (_body, keeper) = ReplayBody::keep(Empty::<Bytes>::new(), 0);
         assert!(keeper.replay::<Empty<Bytes>>().unwrap().is_end_stream());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// However the body is cut into frames, and however many frames each try reads before
+        /// giving up, every later try gets the whole body: the kept part, then the rest.
+        #[test]
+        fn every_try_gets_the_whole_body(
+            chunks in proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..8), 0..6),
+            with_trailers in proptest::bool::ANY,
+            reads in proptest::collection::vec(0usize..8, 1..4),
+            limit in 0usize..64,
+        ) {
+            let total: usize = chunks.iter().map(Vec::len).sum();
+            let whole: Vec<u8> = chunks.concat();
+            let mut trailers = HeaderMap::new();
+            trailers.insert("x-sum", "1".parse().unwrap());
+            let mut frames: VecDeque<Frame<Bytes>> =
+                chunks.iter().map(|c| Frame::data(Bytes::from(c.clone()))).collect();
+            if with_trailers {
+                frames.push_back(Frame::trailers(trailers.clone()));
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let (mut body, keeper) = ReplayBody::keep(Frames(frames), limit);
+                for &n in &reads {
+                    // This try reads `n` frames, then lets go of the body.
+                    for _ in 0..n {
+                        if body.frame().await.is_none() {
+                            break;
+                        }
+                    }
+                    drop(body);
+                    match keeper.replay::<Frames>() {
+                        Some(next) => body = next,
+                        None => {
+                            // Only a body larger than the limit is ever refused.
+                            assert!(total > limit, "refused a {total}-byte body, limit {limit}");
+                            return;
+                        }
+                    }
+                }
+                let got = body.collect().await.unwrap();
+                assert_eq!(got.trailers().cloned(), with_trailers.then(|| trailers.clone()));
+                assert_eq!(got.to_bytes().to_vec(), whole);
+            });
+        }
     }
 }
