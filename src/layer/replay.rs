@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -200,21 +200,6 @@ impl<B: Body + Send + 'static> ReplayBody<B> {
             },
         };
         (body, keeper)
-    }
-}
-
-/// Wraps a request's body to keep it (`Some(limit)`) or to pass it through (`None`).
-pub(crate) fn wrap<B: Body + Send + 'static>(
-    req: Request<B>,
-    limit: Option<usize>,
-) -> (Request<ReplayBody<B>>, Option<Keeper>) {
-    match limit {
-        None => (req.map(ReplayBody::plain), None),
-        Some(limit) => {
-            let (parts, body) = req.into_parts();
-            let (body, keeper) = ReplayBody::keep(body, limit);
-            (Request::from_parts(parts, body), Some(keeper))
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use super::again::{Again, Mirrored};
 use super::future::{Carried, Next, ResponseFuture};
-use super::replay::{self, DEFAULT_REPLAY_LIMIT, Keeper, ReplayBody};
+use super::replay::{DEFAULT_REPLAY_LIMIT, Keeper, ReplayBody};
 use super::reply::{local_reply, preflight_reply};
 use super::rules::MeshRules;
 use super::timer::Timer;
@@ -119,7 +119,7 @@ pub trait BodyMode<B>: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn pass(req: Request<B>) -> Request<Self::Body>;
     #[doc(hidden)]
-    fn prepare(req: Request<B>, keep: Option<usize>) -> (Request<Self::Body>, Option<Keeper>);
+    fn keep(req: Request<B>, limit: usize) -> (Request<Self::Body>, Option<Keeper>);
     #[doc(hidden)]
     fn rebuild(keeper: &Keeper) -> Option<Self::Body>;
 }
@@ -131,7 +131,7 @@ impl<B> BodyMode<B> for Streaming {
     fn pass(req: Request<B>) -> Request<B> {
         req
     }
-    fn prepare(req: Request<B>, _: Option<usize>) -> (Request<B>, Option<Keeper>) {
+    fn keep(req: Request<B>, _: usize) -> (Request<B>, Option<Keeper>) {
         (req, None)
     }
     fn rebuild(_: &Keeper) -> Option<B> {
@@ -149,8 +149,10 @@ where
     fn pass(req: Request<B>) -> Request<ReplayBody<B>> {
         req.map(ReplayBody::plain)
     }
-    fn prepare(req: Request<B>, keep: Option<usize>) -> (Request<ReplayBody<B>>, Option<Keeper>) {
-        replay::wrap(req, keep)
+    fn keep(req: Request<B>, limit: usize) -> (Request<ReplayBody<B>>, Option<Keeper>) {
+        let (parts, body) = req.into_parts();
+        let (body, keeper) = ReplayBody::keep(body, limit);
+        (Request::from_parts(parts, body), Some(keeper))
     }
     fn rebuild(keeper: &Keeper) -> Option<ReplayBody<B>> {
         keeper.replay()
@@ -270,7 +272,7 @@ impl<T> Shared<T> {
         if !retries && fired.is_empty() {
             return (M::pass(req), None);
         }
-        let (req, keeper) = M::prepare(req, Some(self.replay_limit));
+        let (req, keeper) = M::keep(req, self.replay_limit);
         let keeper = keeper.expect("a replaying mode keeps the body it is asked to keep");
         let (head, body) = req.into_parts();
         let mirrored = (!fired.is_empty()).then(|| Mirrored {
