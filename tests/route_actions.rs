@@ -100,6 +100,15 @@ fn front(rules: &str, destinations: Destinations<Upstream>) -> Front {
         .route_to(destinations)
 }
 
+/// Serves a front server whose only destination, `host` v1, is the upstream at `upstream`.
+async fn serve_front_to(rules: &str, host: &str, upstream: SocketAddr) -> SocketAddr {
+    serve(front(
+        rules,
+        Destinations::new().add(host, [("version", "v1")], to(upstream)),
+    ))
+    .await
+}
+
 /// Sends one request through the front server; returns the status, the headers and the body.
 async fn send(
     addr: SocketAddr,
@@ -169,11 +178,7 @@ spec:
   - route: [{destination: {host: ratings}}]
     retries: {attempts: 3, retryOn: 5xx}
 ";
-    let addr = serve(front(
-        rules,
-        Destinations::new().add("ratings", [("version", "v1")], to(ratings)),
-    ))
-    .await;
+    let addr = serve_front_to(rules, "ratings", ratings).await;
 
     let (status, _, body) = send(addr, post("ratings", "/ratings/1", "stars=5")).await;
     assert_eq!(
@@ -192,11 +197,7 @@ spec:
     // With one retry only, the second 503 is the answer.
     tries.store(0, Ordering::SeqCst);
     let one = rules.replace("attempts: 3", "attempts: 1");
-    let addr = serve(front(
-        &one,
-        Destinations::new().add("ratings", [("version", "v1")], to(ratings)),
-    ))
-    .await;
+    let addr = serve_front_to(&one, "ratings", ratings).await;
     let (status, _, body) = send(addr, post("ratings", "/ratings/1", "stars=4")).await;
     assert_eq!(
         (status, body.as_str()),
@@ -222,11 +223,7 @@ spec:
   - route: [{destination: {host: ratings}}]
     timeout: 2s
 ";
-    let addr = serve(front(
-        rules,
-        Destinations::new().add("ratings", [("version", "v1")], to(slow)),
-    ))
-    .await;
+    let addr = serve_front_to(rules, "ratings", slow).await;
     let start = tokio::time::Instant::now();
     let (status, _, body) = send(addr, post("ratings", "/ratings/1", "")).await;
     assert_eq!(
@@ -394,11 +391,7 @@ spec:
       exposeHeaders: [x-request-id]
       maxAge: 24h
 ";
-    let addr = serve(front(
-        rules,
-        Destinations::new().add("api", [("version", "v1")], to(api)),
-    ))
-    .await;
+    let addr = serve_front_to(rules, "api", api).await;
 
     let preflight = Request::options("/cart")
         .header("host", "api")
