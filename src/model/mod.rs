@@ -18,6 +18,7 @@ mod request;
 mod rewrite;
 mod route;
 mod sampler;
+mod simple_regex;
 mod string_match;
 mod table;
 

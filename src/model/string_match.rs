@@ -3,6 +3,8 @@
 use std::fmt;
 
 use memchr::memmem;
+
+use super::simple_regex::Simple;
 use regex::bytes::{Regex, RegexBuilder};
 
 /// A compiled Istio `StringMatch`.
@@ -39,6 +41,13 @@ enum Kind {
     },
     /// A regex equivalent to `.*<lit>.*`.
     Contains(Box<memmem::Finder<'static>>),
+    /// A regex of ASCII literals and classes, matched greedily without a regex engine (see
+    /// [`Simple`]), with the literals every match starts and ends with (for indexing).
+    Simple {
+        pattern: Simple,
+        prefix: Option<Box<[u8]>>,
+        suffix: Option<Box<[u8]>>,
+    },
     /// A regex, with literals every match must start and end with (for indexing).
     Regex {
         re: Regex,
@@ -111,6 +120,18 @@ impl StringMatch {
         if let Some(kind) = literal_form(pattern) {
             return Ok(StringMatch {
                 kind,
+                source: pattern.into(),
+                regex: true,
+            });
+        }
+        if let Some(simple) = Simple::parse(pattern) {
+            let (prefix, suffix) = required_literals(pattern);
+            return Ok(StringMatch {
+                kind: Kind::Simple {
+                    pattern: simple,
+                    prefix,
+                    suffix,
+                },
                 source: pattern.into(),
                 regex: true,
             });
@@ -192,7 +213,7 @@ impl StringMatch {
             } if !value.is_empty() => vec![(KeyKind::Prefix, value)],
             Kind::LiteralEdge { lit, suffix: false } => vec![(KeyKind::Prefix, lit)],
             Kind::LiteralEdge { lit, suffix: true } => vec![(KeyKind::Suffix, lit)],
-            Kind::Regex { prefix, suffix, .. } => prefix
+            Kind::Regex { prefix, suffix, .. } | Kind::Simple { prefix, suffix, .. } => prefix
                 .iter()
                 .map(|p| (KeyKind::Prefix, &**p))
                 .chain(suffix.iter().map(|s| (KeyKind::Suffix, &**s)))
@@ -247,6 +268,7 @@ impl StringMatch {
                 value.ends_with(lit) && dot_star(&value[..value.len() - lit.len()])
             }
             Kind::Contains(finder) => contains(finder, value) && dot_star(value),
+            Kind::Simple { pattern, .. } => pattern.matches(value),
             Kind::Regex { re, .. } => re.is_match(value),
         }
     }
@@ -366,14 +388,20 @@ fn is_literal(s: &str) -> bool {
     !s.bytes().any(|b| META.contains(&b))
 }
 
+/// The pattern without a leading `^` and a trailing `$` (both redundant in a full match);
+/// `None` when the `$` might be escaped.
+pub(crate) fn strip_anchors(pattern: &str) -> Option<&str> {
+    let p = pattern.strip_prefix('^').unwrap_or(pattern);
+    match p.strip_suffix('$') {
+        Some(rest) if !rest.ends_with('\\') => Some(rest),
+        Some(_) => None,
+        None => Some(p),
+    }
+}
+
 /// Recognises regexes that a literal comparison answers exactly.
 fn literal_form(pattern: &str) -> Option<Kind> {
-    let p = pattern.strip_prefix('^').unwrap_or(pattern);
-    let p = match p.strip_suffix('$') {
-        Some(rest) if !rest.ends_with('\\') => rest,
-        Some(_) => return None,
-        None => p,
-    };
+    let p = strip_anchors(pattern)?;
     if p == ".*" {
         return Some(Kind::Any);
     }
