@@ -460,12 +460,12 @@ pub struct RetryPolicy {
 const DEFAULT_BACKOFF: Duration = Duration::from_millis(25);
 
 /// The gRPC conditions and the `grpc-status` codes they retry.
-const GRPC_CONDITIONS: [(&str, &str); 5] = [
-    ("cancelled", "1"),
-    ("deadline-exceeded", "4"),
-    ("resource-exhausted", "8"),
-    ("internal", "13"),
-    ("unavailable", "14"),
+const GRPC_CONDITIONS: [(&str, u64); 5] = [
+    ("cancelled", 1),
+    ("deadline-exceeded", 4),
+    ("resource-exhausted", 8),
+    ("internal", 13),
+    ("unavailable", 14),
 ];
 
 impl RetryPolicy {
@@ -521,31 +521,49 @@ impl RetryPolicy {
     }
 
     /// Whether a response with this status and these headers is tried again: `5xx`,
-    /// `gateway-error` (502, 503, 504), `retriable-4xx` (409), listed status codes,
-    /// `envoy-ratelimited`, and the gRPC conditions on a `grpc-status` header (a trailers-only
-    /// gRPC answer; a status in the trailers comes after the body and is not looked at).
+    /// `gateway-error` (502, 503, 504), `retriable-4xx` (409), listed status codes, and the
+    /// gRPC conditions on a `grpc-status` response header (a trailers-only gRPC answer). As in
+    /// Envoy, a status sent in the trailers after a body is not looked at, and an answer that
+    /// carries `x-envoy-ratelimited` is tried again only under `envoy-ratelimited`, whatever
+    /// its status.
     ///
     /// ```
+    /// use tower_mesh::model::RetryPolicy;
     /// use tower_mesh::{Context, NeverSampler, RuleSet};
     ///
-    /// let rules = RuleSet::from_yaml(r#"
+    /// fn retrying_on(retry_on: &str) -> RetryPolicy {
+    ///     let rules = RuleSet::from_yaml(&format!(r#"
     /// apiVersion: networking.istio.io/v1
     /// kind: VirtualService
-    /// metadata: {name: ratings}
+    /// metadata: {{name: ratings}}
     /// spec:
     ///   hosts: [ratings]
     ///   http:
-    ///   - route: [{destination: {host: ratings}}]
-    ///     retries: {attempts: 3, retryOn: "gateway-error,409"}
-    /// "#)?;
-    /// let req = http::Request::new(());
-    /// let decision = rules.evaluate(&req, &Context::new().with_target("ratings"), &NeverSampler);
-    /// let policy = decision.route().unwrap().policy().retries().unwrap();
+    ///   - route: [{{destination: {{host: ratings}}}}]
+    ///     retries: {{attempts: 3, retryOn: "{retry_on}"}}
+    /// "#)).unwrap();
+    ///     let req = http::Request::new(());
+    ///     let decision = rules.evaluate(&req, &Context::new().with_target("ratings"), &NeverSampler);
+    ///     decision.route().unwrap().policy().retries().unwrap().clone()
+    /// }
+    ///
     /// let none = http::HeaderMap::new();
+    /// let policy = retrying_on("gateway-error,409");
     /// assert!(policy.retries_response(http::StatusCode::BAD_GATEWAY, &none));
     /// assert!(policy.retries_response(http::StatusCode::CONFLICT, &none));
     /// assert!(!policy.retries_response(http::StatusCode::INTERNAL_SERVER_ERROR, &none));
-    /// # Ok::<(), tower_mesh::LoadError>(())
+    ///
+    /// // An upstream Envoy's rate-limit answer is left alone unless `envoy-ratelimited` is listed.
+    /// let mut limited = http::HeaderMap::new();
+    /// limited.insert("x-envoy-ratelimited", "true".parse().unwrap());
+    /// assert!(!policy.retries_response(http::StatusCode::BAD_GATEWAY, &limited));
+    /// assert!(retrying_on("envoy-ratelimited").retries_response(http::StatusCode::OK, &limited));
+    ///
+    /// // A trailers-only gRPC answer with `grpc-status` 14 (UNAVAILABLE).
+    /// let mut unavailable = http::HeaderMap::new();
+    /// unavailable.insert("grpc-status", "14".parse().unwrap());
+    /// assert!(retrying_on("unavailable").retries_response(http::StatusCode::OK, &unavailable));
+    /// assert!(!retrying_on("cancelled").retries_response(http::StatusCode::OK, &unavailable));
     /// ```
     pub fn retries_response(&self, status: http::StatusCode, headers: &http::HeaderMap) -> bool {
         let code = status.as_u16();
@@ -557,17 +575,20 @@ impl RetryPolicy {
             headers
                 .get("grpc-status")
                 .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
                 .is_some_and(|v| {
                     GRPC_CONDITIONS
                         .iter()
-                        .any(|(name, c)| *c == v.trim() && self.has(name))
+                        .any(|(name, c)| *c == v && self.has(name))
                 })
         };
+        if headers.contains_key("x-envoy-ratelimited") {
+            return self.has("envoy-ratelimited");
+        }
         (code >= 500 && self.has("5xx"))
             || (matches!(code, 502..=504) && self.has("gateway-error"))
             || (code == 409 && self.has("retriable-4xx"))
             || listed()
-            || (headers.contains_key("x-envoy-ratelimited") && self.has("envoy-ratelimited"))
             || grpc()
     }
 
