@@ -2,8 +2,9 @@
 //!
 //! Starts three servers on 127.0.0.1 (bare; MeshLayer with the walkthrough's rules; MeshLayer
 //! with 1,000 generated VirtualService routes), then drives them in turn, several rounds,
-//! with a bounded number of requests over keep-alive connections, and prints requests per
-//! second, p50 and p99 for each, and the ratios to bare.
+//! with a bounded number of requests over keep-alive connections (the first target turns with
+//! each round), and prints requests per second, p50 and p99 for each, and two ratios to bare:
+//! over all rounds, and the median of each round's ratio to the bare server of that round.
 //!
 //! ```text
 //! cargo run --release --example loadgen -- [--requests 20000] [--connections 16] [--rounds 3]
@@ -175,17 +176,24 @@ async fn main() {
     }
     let mut totals: Vec<(usize, Duration, Vec<Duration>)> =
         vec![(0, Duration::ZERO, Vec::new()); 3];
-    for _ in 0..rounds {
-        for (i, (_, addr, headers)) in targets.iter().enumerate() {
-            let run = drive(*addr, requests, connections, headers).await;
+    // Each round's rate per target, to compare each target with the bare server of the same
+    // round: the machine's speed drifts between rounds more than within one.
+    let mut per_round: Vec<Vec<f64>> = (0..3).map(|_| Vec::with_capacity(rounds)).collect();
+    for round in 0..rounds {
+        // The starting target turns with the round, so that none always runs first.
+        for k in 0..targets.len() {
+            let i = (round + k) % targets.len();
+            let (_, addr, headers) = targets[i];
+            let run = drive(addr, requests, connections, headers).await;
+            per_round[i].push(run.requests as f64 / run.elapsed.as_secs_f64());
             totals[i].0 += run.requests;
             totals[i].1 += run.elapsed;
             totals[i].2.extend(run.latencies);
         }
     }
     println!(
-        "{:<30} {:>9} {:>10} {:>9} {:>9} {:>12}",
-        "target", "requests", "req/s", "p50", "p99", "req/s / bare"
+        "{:<30} {:>9} {:>10} {:>9} {:>9} {:>12} {:>12}",
+        "target", "requests", "req/s", "p50", "p99", "req/s / bare", "round median"
     );
     let mut bare_rps = 0.0;
     for (i, (name, _, _)) in targets.iter().enumerate() {
@@ -196,14 +204,26 @@ async fn main() {
             bare_rps = rps;
         }
         let p = |q: f64| lat[((lat.len() as f64 - 1.0) * q) as usize];
+        let mut ratios: Vec<f64> = per_round[i]
+            .iter()
+            .zip(&per_round[0])
+            .map(|(own, bare)| own / bare)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = match ratios.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => ratios[n / 2],
+            n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+        };
         println!(
-            "{:<30} {:>9} {:>10.0} {:>9.1?} {:>9.1?} {:>12.3}",
+            "{:<30} {:>9} {:>10.0} {:>9.1?} {:>9.1?} {:>12.3} {:>12.3}",
             name,
             n,
             rps,
             p(0.50),
             p(0.99),
-            rps / bare_rps
+            rps / bare_rps,
+            median
         );
     }
 }
