@@ -95,6 +95,24 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
         }
     }
 
+    /// Carries only the decision (into the response's extensions when `insert`) and the
+    /// route's timeout: for a plain decision ([`Decision::is_plain`]).
+    #[inline]
+    pub(crate) fn plain(decision: Decision, insert: bool, timer: &T) -> Self {
+        let timeout = decision
+            .route()
+            .and_then(|r| r.policy().timeout())
+            .map(|d| (timer.clone(), d));
+        Carried {
+            decision: insert.then_some(decision),
+            insert,
+            respond: false,
+            cors: None,
+            timeout,
+            again: None,
+        }
+    }
+
     fn nothing() -> Self {
         Carried {
             decision: None,

@@ -10,7 +10,7 @@ use http::{HeaderValue, Request, Response, Uri};
 use tower_service::Service;
 
 use super::again::{Deferred, Mirrored};
-use super::future::{Next, ResponseFuture};
+use super::future::{Carried, Next, ResponseFuture};
 use super::replay::{Keeper, ReplayBody};
 use super::reply::{local_reply, no_healthy_upstream, preflight_reply};
 use super::service::{
@@ -273,7 +273,15 @@ impl<S, T: Timer, M> MeshRouter<S, T, M> {
                     .map(|a| a.as_str())
                     .or_else(|| req.headers().get(http::header::HOST)?.to_str().ok())
             });
-            match (self.choose(&decision, host).cloned(), decision.cors(&req)) {
+            let chosen = self.choose(&decision, host).cloned();
+            if let Some(svc) = &chosen
+                && decision.is_plain(M::KEEPS)
+            {
+                let s = &*self.shared;
+                let carried = Carried::plain(decision, s.extensions, &s.timer);
+                return ResponseFuture::oneshot(svc.clone(), M::pass(req), carried);
+            }
+            match (chosen, decision.cors(&req)) {
                 (_, Cors::Preflight(headers)) => Next::Reply(preflight_reply(&decision, headers)),
                 (Some(svc), answer) => {
                     if let Cors::Response(headers) = answer {

@@ -610,6 +610,11 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let decision = self.shared.decide(&mut req);
+        if decision.is_plain(M::KEEPS) {
+            let s = &*self.shared;
+            let carried = Carried::plain(decision, s.extensions, &s.timer);
+            return ResponseFuture::called(self.inner.call(M::pass(req)), carried);
+        }
         let mut cors = None;
         let mut again = None;
         let next = match local_reply(&decision) {

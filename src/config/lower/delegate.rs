@@ -111,7 +111,7 @@ fn merge_route(root: &Route, delegate: &Route) -> Option<Route> {
         action: delegate.action.clone(),
         fault: delegate.fault.or(root.fault),
         policy,
-        changes: Default::default(),
+        traits: Default::default(),
     })
 }
 

@@ -334,7 +334,7 @@ impl Lowerer<'_> {
                 action,
                 fault,
                 policy,
-                changes: Default::default(),
+                traits: Default::default(),
             },
         })
     }

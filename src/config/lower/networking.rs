@@ -484,7 +484,7 @@ impl Lowerer<'_> {
             action,
             fault,
             policy,
-            changes: Default::default(),
+            traits: Default::default(),
         })
     }
 
