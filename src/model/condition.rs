@@ -285,4 +285,34 @@ impl RequestMatch {
     pub(crate) fn matches(&self, req: &RequestView<'_>) -> bool {
         self.conditions.iter().all(|c| c.evaluate(req))
     }
+
+    /// [`matches`](Self::matches), given the value of one field already read (by the route
+    /// index), so that it is not looked up again.
+    #[inline]
+    pub(crate) fn matches_knowing(
+        &self,
+        req: &RequestView<'_>,
+        field: &Field,
+        value: &[u8],
+    ) -> bool {
+        self.conditions.iter().all(|c| {
+            if c.field.same_as(field) {
+                c.holds_for(Some(value))
+            } else {
+                c.evaluate(req)
+            }
+        })
+    }
+}
+
+impl Field {
+    /// Whether two fields name the same part of a request (uri, or one header).
+    #[inline]
+    fn same_as(&self, other: &Field) -> bool {
+        match (self, other) {
+            (Field::Uri, Field::Uri) => true,
+            (Field::Header(a), Field::Header(b)) => a == b,
+            _ => false,
+        }
+    }
 }

@@ -157,6 +157,12 @@ impl Context {
         self.gateway.as_deref().unwrap_or("mesh")
     }
 
+    /// Whether no gateway was set (the request comes through the mesh's sidecars).
+    #[inline]
+    pub(crate) fn gateway_unset(&self) -> bool {
+        self.gateway.is_none()
+    }
+
     /// The calling workload, if set.
     pub fn caller(&self) -> Option<&Caller> {
         self.caller.as_deref()

@@ -154,7 +154,8 @@ impl RouteIndex {
         ctx: &Context,
     ) -> Option<(usize, usize)> {
         let mut best = u32::MAX;
-        let scan = |list: &[u32], best: &mut u32| {
+        // `known`: a field whose value the caller has read already.
+        let scan = |list: &[u32], best: &mut u32, known: Option<(&Field, &[u8])>| {
             for &pos in list {
                 if pos >= *best {
                     return;
@@ -163,7 +164,11 @@ impl RouteIndex {
                 let route = &routes[r as usize];
                 let hit = e == u32::MAX || {
                     let m = &route.matches[e as usize];
-                    m.selector.fits(ctx) && m.matches(view)
+                    m.selector.fits(ctx)
+                        && match known {
+                            Some((field, value)) => m.matches_knowing(view, field, value),
+                            None => m.matches(view),
+                        }
                 };
                 if hit {
                     *best = pos;
@@ -171,7 +176,7 @@ impl RouteIndex {
                 }
             }
         };
-        scan(&self.always, &mut best);
+        scan(&self.always, &mut best, None);
         for f in &self.fields {
             if best == 0 {
                 break;
@@ -180,15 +185,16 @@ impl RouteIndex {
                 continue;
             };
             let value: &[u8] = &value;
+            let known = Some((&f.field, value));
             if let Some(list) = f.exact.get(value) {
-                scan(list, &mut best);
+                scan(list, &mut best, known);
             }
             for &len in &f.prefix.lens {
                 if len > value.len() {
                     break;
                 }
                 if let Some(list) = f.prefix.map.get(&value[..len]) {
-                    scan(list, &mut best);
+                    scan(list, &mut best, known);
                 }
             }
             for &len in &f.suffix.lens {
@@ -196,7 +202,7 @@ impl RouteIndex {
                     break;
                 }
                 if let Some(list) = f.suffix.map.get(&value[value.len() - len..]) {
-                    scan(list, &mut best);
+                    scan(list, &mut best, known);
                 }
             }
         }

@@ -37,6 +37,17 @@ impl ByteSet {
     fn meets(self, other: Self) -> bool {
         self.0[0] & other.0[0] != 0 || self.0[1] & other.0[1] != 0
     }
+
+    /// The one byte in the set, if it holds exactly one.
+    fn only(self) -> Option<u8> {
+        (self.0[0].count_ones() + self.0[1].count_ones() == 1).then(|| {
+            if self.0[0] != 0 {
+                self.0[0].trailing_zeros() as u8
+            } else {
+                64 + self.0[1].trailing_zeros() as u8
+            }
+        })
+    }
 }
 
 /// One part of the pattern: a byte set taken once (`min` 1, not `many`), at most once (`?`),
@@ -48,10 +59,17 @@ struct Part {
     many: bool,
 }
 
+/// A step of the walk: a run of bytes taken exactly once each, or a part.
+#[derive(Clone, Debug)]
+enum Step {
+    Literal(Box<[u8]>),
+    Part(Part),
+}
+
 /// A pattern of literals and classes whose greedy walk is exact (see the module docs).
 #[derive(Clone, Debug)]
 pub(crate) struct Simple {
-    parts: Box<[Part]>,
+    steps: Box<[Step]>,
 }
 
 /// Longer patterns go to the regex engine, whose size limit then applies as usual.
@@ -132,8 +150,23 @@ impl Simple {
                 return None;
             }
         }
+        // Bytes taken exactly once, one after another, are compared as one run.
+        let mut steps: Vec<Step> = Vec::new();
+        for part in parts {
+            match (part.min, part.many, part.set.only()) {
+                (1, false, Some(b)) => match steps.last_mut() {
+                    Some(Step::Literal(run)) => {
+                        let mut longer = std::mem::take(run).into_vec();
+                        longer.push(b);
+                        *run = longer.into_boxed_slice();
+                    }
+                    _ => steps.push(Step::Literal(Box::new([b]))),
+                },
+                _ => steps.push(Step::Part(part)),
+            }
+        }
         Some(Simple {
-            parts: parts.into_boxed_slice(),
+            steps: steps.into_boxed_slice(),
         })
     }
 
@@ -141,16 +174,26 @@ impl Simple {
     #[inline]
     pub(crate) fn matches(&self, value: &[u8]) -> bool {
         let mut pos = 0;
-        for part in self.parts.iter() {
-            let start = pos;
-            while pos < value.len() && part.set.contains(value[pos]) {
-                pos += 1;
-                if !part.many {
-                    break;
+        for step in self.steps.iter() {
+            match step {
+                Step::Literal(run) => {
+                    if !value[pos..].starts_with(run) {
+                        return false;
+                    }
+                    pos += run.len();
                 }
-            }
-            if pos - start < usize::from(part.min) {
-                return false;
+                Step::Part(part) => {
+                    let start = pos;
+                    while pos < value.len() && part.set.contains(value[pos]) {
+                        pos += 1;
+                        if !part.many {
+                            break;
+                        }
+                    }
+                    if pos - start < usize::from(part.min) {
+                        return false;
+                    }
+                }
             }
         }
         pos == value.len()

@@ -44,11 +44,11 @@ impl VirtualServiceRoutes {
         }
     }
 
-    fn applies_to(&self, gateway: &str) -> bool {
+    fn applies_to(&self, ctx: &Context) -> bool {
         if self.gateways.is_empty() {
-            return gateway_is("mesh", gateway);
+            return ctx.gateway_unset() || gateway_is("mesh", ctx.gateway());
         }
-        self.gateways.iter().any(|g| gateway_is(g, gateway))
+        self.gateways.iter().any(|g| gateway_is(g, ctx.gateway()))
     }
 }
 
@@ -302,7 +302,7 @@ impl RouteTable {
                     );
                 }
                 for vs in services {
-                    if !vs.applies_to(ctx.gateway()) {
+                    if !vs.applies_to(ctx) {
                         if T::ON {
                             t.push(
                                 1,
@@ -370,7 +370,7 @@ impl RouteTable {
                 }
                 let mut first: Option<&Arc<Resource>> = None;
                 for (vs, route) in routes {
-                    if !vs.applies_to(ctx.gateway()) {
+                    if !vs.applies_to(ctx) {
                         continue;
                     }
                     if route_exists(route, ctx) {
