@@ -81,10 +81,7 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
         again: Option<Box<Again<S, ReqB, T>>>,
     ) -> Self {
         let respond = decision.has_message_changes();
-        let timeout = decision
-            .route()
-            .and_then(|r| r.policy().timeout())
-            .map(|d| (timer.clone(), d));
+        let timeout = route_timeout(&decision, timer);
         Carried {
             decision: (insert || respond).then_some(decision),
             insert,
@@ -99,10 +96,7 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
     /// route's timeout: for a plain decision ([`Decision::is_plain`]).
     #[inline]
     pub(crate) fn plain(decision: Decision, insert: bool, timer: &T) -> Self {
-        let timeout = decision
-            .route()
-            .and_then(|r| r.policy().timeout())
-            .map(|d| (timer.clone(), d));
+        let timeout = route_timeout(&decision, timer);
         Carried {
             decision: insert.then_some(decision),
             insert,
@@ -123,6 +117,15 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
             again: None,
         }
     }
+}
+
+/// The route's timeout, with the timer that will measure it.
+#[inline]
+fn route_timeout<T: Timer>(decision: &Decision, timer: &T) -> Option<(T, Duration)> {
+    decision
+        .route()
+        .and_then(|r| r.policy().timeout())
+        .map(|d| (timer.clone(), d))
 }
 
 impl<S, ReqB, ResB, T> ResponseFuture<S, ReqB, ResB, T>

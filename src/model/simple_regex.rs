@@ -152,18 +152,20 @@ impl Simple {
         }
         // Bytes taken exactly once, one after another, are compared as one run.
         let mut steps: Vec<Step> = Vec::new();
+        let mut run: Vec<u8> = Vec::new();
         for part in parts {
             match (part.min, part.many, part.set.only()) {
-                (1, false, Some(b)) => match steps.last_mut() {
-                    Some(Step::Literal(run)) => {
-                        let mut longer = std::mem::take(run).into_vec();
-                        longer.push(b);
-                        *run = longer.into_boxed_slice();
+                (1, false, Some(b)) => run.push(b),
+                _ => {
+                    if !run.is_empty() {
+                        steps.push(Step::Literal(std::mem::take(&mut run).into()));
                     }
-                    _ => steps.push(Step::Literal(Box::new([b]))),
-                },
-                _ => steps.push(Step::Part(part)),
+                    steps.push(Step::Part(part));
+                }
             }
+        }
+        if !run.is_empty() {
+            steps.push(Step::Literal(run.into()));
         }
         Some(Simple {
             steps: steps.into_boxed_slice(),
