@@ -739,12 +739,12 @@ pub struct Route {
     pub(crate) action: Action,
     pub(crate) fault: Option<Fault>,
     pub(crate) policy: RoutePolicy,
-    /// What carrying the route out involves (worked out on first use, then remembered).
-    pub(crate) traits: std::sync::OnceLock<Traits>,
+    /// What carrying the route out involves (worked out when the route is built).
+    pub(crate) traits: Traits,
 }
 
 /// What carrying a route out involves, for the middleware's fast path.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Traits {
     /// Whether the request or the response is changed (rewrites, header operations).
     pub(crate) changes: bool,
@@ -753,6 +753,31 @@ pub(crate) struct Traits {
     /// route's timeout): a forward with no message changes, CORS or mirrors, and no retries the
     /// layer carries out or warns about.
     pub(crate) plain: [bool; 2],
+}
+
+impl Traits {
+    /// The traits of a route with this action and policy.
+    pub(crate) fn of(action: &Action, p: &RoutePolicy) -> Traits {
+        let changes = p.rewrite.is_some()
+            || !p.headers.request.is_empty()
+            || !p.headers.response.is_empty()
+            || p.headers.authority.is_some()
+            || matches!(action, Action::Forward { destinations, .. }
+                if destinations.iter().any(|d| !d.headers.request.is_empty() || !d.headers.response.is_empty() || d.headers.authority.is_some()));
+        let base = matches!(action, Action::Forward { .. })
+            && !changes
+            && p.cors.is_none()
+            && p.mirrors.is_empty();
+        let streaming = p
+            .retries
+            .as_ref()
+            .is_none_or(|r| r.attempts() == 0 || r.is_mesh_default());
+        let replaying = p.retries.as_ref().is_none_or(|r| r.attempts() == 0);
+        Traits {
+            changes,
+            plain: [base && streaming, base && replaying],
+        }
+    }
 }
 
 impl Route {
@@ -791,41 +816,16 @@ impl Route {
         &self.path
     }
 
-    fn traits(&self) -> Traits {
-        *self.traits.get_or_init(|| {
-            let p = &self.policy;
-            let changes = p.rewrite.is_some()
-                || !p.headers.request.is_empty()
-                || !p.headers.response.is_empty()
-                || p.headers.authority.is_some()
-                || matches!(&self.action, Action::Forward { destinations, .. }
-                    if destinations.iter().any(|d| !d.headers.request.is_empty() || !d.headers.response.is_empty() || d.headers.authority.is_some()));
-            let base = matches!(self.action, Action::Forward { .. })
-                && !changes
-                && p.cors.is_none()
-                && p.mirrors.is_empty();
-            let streaming = p
-                .retries
-                .as_ref()
-                .is_none_or(|r| r.attempts() == 0 || r.is_mesh_default());
-            let replaying = p.retries.as_ref().is_none_or(|r| r.attempts() == 0);
-            Traits {
-                changes,
-                plain: [base && streaming, base && replaying],
-            }
-        })
-    }
-
     /// Whether the route rewrites the request or has header operations.
     pub(crate) fn changes_messages(&self) -> bool {
-        self.traits().changes
+        self.traits.changes
     }
 
     /// Whether a layer (one that keeps bodies when `keeps_bodies`) has nothing to do for this
     /// route but call the inner service (see [`Traits::plain`]).
     #[inline]
     pub(crate) fn is_plain(&self, keeps_bodies: bool) -> bool {
-        self.traits().plain[usize::from(keeps_bodies)]
+        self.traits.plain[usize::from(keeps_bodies)]
     }
 
     /// Whether the route may send a request more than once (retries or mirrors).

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::networking::LoweredVirtualService;
 use crate::config::error::{DocumentRef, ErrorKind, LoadError, Warning};
-use crate::model::{Condition, Field, RequestMatch, Route, RoutePolicy};
+use crate::model::{Condition, Field, RequestMatch, Route, RoutePolicy, Traits};
 
 fn same_field(a: &Field, b: &Field) -> bool {
     match (a, b) {
@@ -103,15 +103,16 @@ fn merge_route(root: &Route, delegate: &Route) -> Option<Route> {
         (Some(r), Some(d)) => Some(format!("{r}-{d}").into()),
         (r, d) => d.clone().or_else(|| r.clone()),
     };
+    let action = delegate.action.clone();
     Some(Route {
         resource: root.resource.clone(),
         name,
         path: format!("{} (delegated from {})", delegate.path, root.path).into(),
         matches,
-        action: delegate.action.clone(),
+        traits: Traits::of(&action, &policy),
+        action,
         fault: delegate.fault.or(root.fault),
         policy,
-        traits: Default::default(),
     })
 }
 

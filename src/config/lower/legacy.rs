@@ -13,7 +13,7 @@ use crate::config::wire::legacy as wire;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination, Fault, Field,
     HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RequestMatch, Resource, RetryPolicy,
-    Rewrite, Route, RoutePolicy, Selector, StringMatch, WeightedDestination,
+    Rewrite, Route, RoutePolicy, Selector, StringMatch, Traits, WeightedDestination,
 };
 
 /// A lowered RouteRule, before rules are grouped by host and sorted.
@@ -331,10 +331,10 @@ impl Lowerer<'_> {
                 name: None,
                 path: "spec".into(),
                 matches,
+                traits: Traits::of(&action, &policy),
                 action,
                 fault,
                 policy,
-                traits: Default::default(),
             },
         })
     }

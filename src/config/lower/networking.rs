@@ -16,7 +16,7 @@ use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination,
     DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect, RedirectPort,
     RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector,
-    StringMatch, WeightedDestination,
+    StringMatch, Traits, WeightedDestination,
 };
 
 /// One DestinationRule's subsets: the resource, and each subset's name and labels.
@@ -481,10 +481,10 @@ impl Lowerer<'_> {
             name: http.name.map(|n| n.into()),
             path: path.to_string().into_boxed_str(),
             matches,
+            traits: Traits::of(&action, &policy),
             action,
             fault,
             policy,
-            traits: Default::default(),
         })
     }
 
