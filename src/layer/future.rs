@@ -81,7 +81,10 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
         again: Option<Box<Again<S, ReqB, T>>>,
     ) -> Self {
         let respond = decision.has_message_changes();
-        let timeout = route_timeout(&decision, timer);
+        let timeout = decision
+            .route()
+            .and_then(|r| r.policy().timeout())
+            .map(|d| (timer.clone(), d));
         Carried {
             decision: (insert || respond).then_some(decision),
             insert,
@@ -89,21 +92,6 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
             cors: cors.map(Box::new),
             timeout,
             again,
-        }
-    }
-
-    /// Carries only the decision (into the response's extensions when `insert`) and the
-    /// route's timeout: for a plain decision ([`Decision::is_plain`]).
-    #[inline]
-    pub(crate) fn plain(decision: Decision, insert: bool, timer: &T) -> Self {
-        let timeout = route_timeout(&decision, timer);
-        Carried {
-            decision: insert.then_some(decision),
-            insert,
-            respond: false,
-            cors: None,
-            timeout,
-            again: None,
         }
     }
 
@@ -117,15 +105,6 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
             again: None,
         }
     }
-}
-
-/// The route's timeout, with the timer that will measure it.
-#[inline]
-fn route_timeout<T: Timer>(decision: &Decision, timer: &T) -> Option<(T, Duration)> {
-    decision
-        .route()
-        .and_then(|r| r.policy().timeout())
-        .map(|d| (timer.clone(), d))
 }
 
 impl<S, ReqB, ResB, T> ResponseFuture<S, ReqB, ResB, T>

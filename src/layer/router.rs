@@ -278,7 +278,7 @@ impl<S, T: Timer, M> MeshRouter<S, T, M> {
                 && decision.is_plain(M::KEEPS)
             {
                 let s = &*self.shared;
-                let carried = Carried::plain(decision, s.extensions, &s.timer);
+                let carried = Carried::new(decision, s.extensions, &s.timer, None, None);
                 return ResponseFuture::oneshot(svc.clone(), M::pass(req), carried);
             }
             match (chosen, decision.cors(&req)) {

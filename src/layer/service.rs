@@ -612,7 +612,7 @@ where
         let decision = self.shared.decide(&mut req);
         if decision.is_plain(M::KEEPS) {
             let s = &*self.shared;
-            let carried = Carried::plain(decision, s.extensions, &s.timer);
+            let carried = Carried::new(decision, s.extensions, &s.timer, None, None);
             return ResponseFuture::called(self.inner.call(M::pass(req)), carried);
         }
         let mut cors = None;
