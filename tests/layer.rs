@@ -586,6 +586,88 @@ spec:
     );
 }
 
+#[tokio::test]
+async fn header_fields_removed_in_istio_1_5_are_read_as_header_operations() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - appendRequestHeaders: {x-route: ratings}
+    removeRequestHeaders: [x-secret]
+    appendResponseHeaders: {x-served-by: mesh}
+    removeResponseHeaders: [server]
+    route:
+    - destination: {host: ratings}
+      appendRequestHeaders: {x-destination: ratings}
+      removeResponseHeaders: [x-debug]
+"#,
+    )
+    .unwrap();
+    let warnings: Vec<(&str, &str)> = rules
+        .warnings()
+        .iter()
+        .map(|w| (w.path().unwrap_or_default(), w.message()))
+        .collect();
+    for (path, read_as) in [
+        ("spec.http[0].appendRequestHeaders", "headers.request.add"),
+        (
+            "spec.http[0].removeRequestHeaders",
+            "headers.request.remove",
+        ),
+        ("spec.http[0].appendResponseHeaders", "headers.response.add"),
+        (
+            "spec.http[0].removeResponseHeaders",
+            "headers.response.remove",
+        ),
+        (
+            "spec.http[0].route[0].appendRequestHeaders",
+            "headers.request.add",
+        ),
+        (
+            "spec.http[0].route[0].removeResponseHeaders",
+            "headers.response.remove",
+        ),
+    ] {
+        assert!(
+            warnings
+                .iter()
+                .any(|(p, m)| *p == path && m.ends_with(&format!("read as `{read_as}`"))),
+            "no warning at {path} reading it as {read_as}: {warnings:?}"
+        );
+    }
+    let echo = service_fn(|req: Request<Full<Bytes>>| async move {
+        let text = format!(
+            "route={:?} destination={:?} secret={:?}",
+            req.headers().get("x-route"),
+            req.headers().get("x-destination"),
+            req.headers().get("x-secret")
+        );
+        let mut res = Response::new(Full::new(Bytes::from(text)));
+        for name in ["server", "x-debug"] {
+            res.headers_mut()
+                .insert(name, http::HeaderValue::from_static("echo"));
+        }
+        Ok::<_, Infallible>(res)
+    });
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), echo);
+    let req = Request::get("/")
+        .header("x-secret", "s3cr3t")
+        .body(Full::default())
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.headers()["x-served-by"], "mesh");
+    assert!(res.headers().get("server").is_none());
+    assert!(res.headers().get("x-debug").is_none());
+    assert_eq!(
+        body(res).await,
+        "route=Some(\"ratings\") destination=Some(\"ratings\") secret=None"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_route_timeout_answers_504_and_does_not_count_the_injected_delay() {
     let rules = RuleSet::from_yaml(

@@ -1,6 +1,6 @@
 //! VirtualService and DestinationRule → model (SEMANTICS.md §2).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -293,13 +293,27 @@ impl Lowerer<'_> {
             path,
             &mut headers,
             [
-                ("appendHeaders", http.append_headers, true),
-                ("appendRequestHeaders", http.append_request_headers, true),
-                ("appendResponseHeaders", http.append_response_headers, false),
-            ],
-            [
-                ("removeRequestHeaders", http.remove_request_headers, true),
-                ("removeResponseHeaders", http.remove_response_headers, false),
+                ("appendHeaders", adding(http.append_headers), true),
+                (
+                    "appendRequestHeaders",
+                    adding(http.append_request_headers),
+                    true,
+                ),
+                (
+                    "appendResponseHeaders",
+                    adding(http.append_response_headers),
+                    false,
+                ),
+                (
+                    "removeRequestHeaders",
+                    removing(http.remove_request_headers),
+                    true,
+                ),
+                (
+                    "removeResponseHeaders",
+                    removing(http.remove_response_headers),
+                    false,
+                ),
             ],
         )?;
         if let Some(rw) = http.rewrite {
@@ -440,13 +454,27 @@ impl Lowerer<'_> {
                     &p,
                     &mut dheaders,
                     [
-                        ("appendRequestHeaders", d.append_request_headers, true),
-                        ("appendResponseHeaders", d.append_response_headers, false),
+                        (
+                            "appendRequestHeaders",
+                            adding(d.append_request_headers),
+                            true,
+                        ),
+                        (
+                            "appendResponseHeaders",
+                            adding(d.append_response_headers),
+                            false,
+                        ),
                         ("appendHeaders", None, true),
-                    ],
-                    [
-                        ("removeRequestHeaders", d.remove_request_headers, true),
-                        ("removeResponseHeaders", d.remove_response_headers, false),
+                        (
+                            "removeRequestHeaders",
+                            removing(d.remove_request_headers),
+                            true,
+                        ),
+                        (
+                            "removeResponseHeaders",
+                            removing(d.remove_response_headers),
+                            false,
+                        ),
                     ],
                 )?;
                 destinations.push(WeightedDestination {
@@ -683,34 +711,23 @@ impl Lowerer<'_> {
         })
     }
 
-    #[allow(clippy::type_complexity)]
+    /// The header fields Istio 1.5 removed (`appendHeaders`, `removeRequestHeaders`, ...),
+    /// each read as the `headers` operation that replaced it, in the order given.
     fn removed_header_fields(
         &mut self,
         path: &FieldPath,
         headers: &mut HeaderPolicy,
-        appends: [(
-            &str,
-            Option<std::collections::BTreeMap<String, String>>,
-            bool,
-        ); 3],
-        removes: [(&str, Option<Vec<String>>, bool); 2],
+        fields: [(&str, Option<wire::HeaderOperations>, bool); 5],
     ) -> Result<()> {
-        for (field, map, request) in appends {
-            let Some(map) = map else { continue };
+        for (field, ops, request) in fields {
+            let Some(ops) = ops else { continue };
             let p = path.key(field);
-            let target = if request {
-                "headers.request.add"
-            } else {
-                "headers.response.add"
-            };
+            let side = if request { "request" } else { "response" };
+            let op = if ops.add.is_some() { "add" } else { "remove" };
             self.warn(
                 Some(&p),
-                format!("`{field}` was removed in Istio 1.5; read as `{target}`"),
+                format!("`{field}` was removed in Istio 1.5; read as `headers.{side}.{op}`"),
             );
-            let ops = wire::HeaderOperations {
-                add: Some(map),
-                ..Default::default()
-            };
             let (lowered, _) = self.header_ops(&p, Some(ops), request)?;
             let dest = if request {
                 &mut headers.request
@@ -718,29 +735,6 @@ impl Lowerer<'_> {
                 &mut headers.response
             };
             dest.add.extend(lowered.add);
-        }
-        for (field, list, request) in removes {
-            let Some(list) = list else { continue };
-            let p = path.key(field);
-            let target = if request {
-                "headers.request.remove"
-            } else {
-                "headers.response.remove"
-            };
-            self.warn(
-                Some(&p),
-                format!("`{field}` was removed in Istio 1.5; read as `{target}`"),
-            );
-            let ops = wire::HeaderOperations {
-                remove: Some(list),
-                ..Default::default()
-            };
-            let (lowered, _) = self.header_ops(&p, Some(ops), request)?;
-            let dest = if request {
-                &mut headers.request
-            } else {
-                &mut headers.response
-            };
             dest.remove.extend(lowered.remove);
         }
         Ok(())
@@ -1065,6 +1059,22 @@ impl Lowerer<'_> {
 }
 
 /// Standard base64 (with or without padding); `None` when malformed.
+/// A removed `append*Headers` field as the `add` operation that replaced it.
+fn adding(map: Option<BTreeMap<String, String>>) -> Option<wire::HeaderOperations> {
+    map.map(|add| wire::HeaderOperations {
+        add: Some(add),
+        ..Default::default()
+    })
+}
+
+/// A removed `remove*Headers` field as the `remove` operation that replaced it.
+fn removing(list: Option<Vec<String>>) -> Option<wire::HeaderOperations> {
+    list.map(|remove| wire::HeaderOperations {
+        remove: Some(remove),
+        ..Default::default()
+    })
+}
+
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut acc: u32 = 0;
