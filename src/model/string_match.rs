@@ -316,15 +316,18 @@ impl fmt::Debug for StringMatch {
 }
 
 /// Whether every byte is ASCII, eight at a time (header values are short; the standard
-/// library's check goes byte by byte on them).
+/// library's check goes byte by byte on them). The last eight bytes are read as one word, which
+/// may overlap the whole words before them.
 #[inline]
 fn all_ascii(v: &[u8]) -> bool {
-    let mut chunks = v.chunks_exact(8);
-    let mut high = 0u64;
-    for c in &mut chunks {
-        high |= u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-    }
-    high & 0x8080_8080_8080_8080 == 0 && chunks.remainder().iter().all(u8::is_ascii)
+    let Some(last) = v.last_chunk::<8>() else {
+        return v.iter().all(u8::is_ascii);
+    };
+    let (words, _) = v.as_chunks::<8>();
+    let high = words.iter().fold(u64::from_ne_bytes(*last), |acc, w| {
+        acc | u64::from_ne_bytes(*w)
+    });
+    high & 0x8080_8080_8080_8080 == 0
 }
 
 /// How an index key constrains a value.
@@ -522,6 +525,16 @@ mod tests {
         ));
         assert!(!all_ascii(b"abcdefgh\x80"));
         assert!(!all_ascii(b"\x80abcdefgh"));
+        // Every length around the word size, with the one non-ASCII byte at every place.
+        for len in 1..=24 {
+            let mut v = vec![b'a'; len];
+            assert!(all_ascii(&v), "{len} ASCII bytes");
+            for i in 0..len {
+                v[i] = 0xc3;
+                assert!(!all_ascii(&v), "non-ASCII byte at {i} of {len}");
+                v[i] = b'a';
+            }
+        }
     }
 
     #[test]
