@@ -80,6 +80,10 @@ pub(crate) fn header_value<'a>(
     headers: &'a HeaderMap,
     name: &http::HeaderName,
 ) -> Option<Cow<'a, [u8]>> {
+    // When no header has a second line (most requests), one plain lookup is the whole answer.
+    if headers.len() == headers.keys_len() {
+        return headers.get(name).map(|v| Cow::Borrowed(v.as_bytes()));
+    }
     let mut all = headers.get_all(name).iter();
     let first = all.next()?;
     match all.next() {
