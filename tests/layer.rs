@@ -37,6 +37,29 @@ fn hello(
     })
 }
 
+/// An inner service that answers with the URI and the `x-route`, `x-destination` and `x-secret`
+/// headers it was given, and puts `server` and `x-debug` on its answer: a test sees what the
+/// request and response header operations did.
+fn header_echo()
+-> impl Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible, Future: Send>
++ Clone {
+    service_fn(|req: Request<Full<Bytes>>| async move {
+        let text = format!(
+            "{} route={:?} destination={:?} secret={:?}",
+            req.uri(),
+            req.headers().get("x-route"),
+            req.headers().get("x-destination"),
+            req.headers().get("x-secret")
+        );
+        let mut res = Response::new(Full::new(Bytes::from(text)));
+        for name in ["server", "x-debug"] {
+            res.headers_mut()
+                .insert(name, http::HeaderValue::from_static("echo"));
+        }
+        Ok::<_, Infallible>(res)
+    })
+}
+
 async fn body<B: http_body::Body>(res: Response<B>) -> String
 where
     B::Error: std::fmt::Debug,
@@ -560,19 +583,7 @@ spec:
 "#,
     )
     .unwrap();
-    let echo = service_fn(|req: Request<Full<Bytes>>| async move {
-        let text = format!(
-            "{} route={:?} secret={:?}",
-            req.uri(),
-            req.headers().get("x-route"),
-            req.headers().get("x-secret")
-        );
-        let mut res = Response::new(Full::new(Bytes::from(text)));
-        res.headers_mut()
-            .insert("server", http::HeaderValue::from_static("echo"));
-        Ok::<_, Infallible>(res)
-    });
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), echo);
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), header_echo());
     let req = Request::get("/ratings/7?x=1")
         .header("x-secret", "s3cr3t")
         .body(Full::default())
@@ -582,7 +593,7 @@ spec:
     assert!(res.headers().get("server").is_none());
     assert_eq!(
         body(res).await,
-        "/v1/bookRatings/7?x=1 route=Some(\"ratings\") secret=None"
+        "/v1/bookRatings/7?x=1 route=Some(\"ratings\") destination=None secret=None"
     );
 }
 
@@ -639,21 +650,7 @@ spec:
             "no warning at {path} reading it as {read_as}: {warnings:?}"
         );
     }
-    let echo = service_fn(|req: Request<Full<Bytes>>| async move {
-        let text = format!(
-            "route={:?} destination={:?} secret={:?}",
-            req.headers().get("x-route"),
-            req.headers().get("x-destination"),
-            req.headers().get("x-secret")
-        );
-        let mut res = Response::new(Full::new(Bytes::from(text)));
-        for name in ["server", "x-debug"] {
-            res.headers_mut()
-                .insert(name, http::HeaderValue::from_static("echo"));
-        }
-        Ok::<_, Infallible>(res)
-    });
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), echo);
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), header_echo());
     let req = Request::get("/")
         .header("x-secret", "s3cr3t")
         .body(Full::default())
@@ -664,7 +661,7 @@ spec:
     assert!(res.headers().get("x-debug").is_none());
     assert_eq!(
         body(res).await,
-        "route=Some(\"ratings\") destination=Some(\"ratings\") secret=None"
+        "/ route=Some(\"ratings\") destination=Some(\"ratings\") secret=None"
     );
 }
 
