@@ -1,9 +1,12 @@
 //! Evaluation as an application's own tests use it: load files, ask for decisions, read
 //! explanations; deterministic with injected samplers. Uses only the fixtures in this crate.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::virtual_service;
 use http::Request;
 use tower_mesh::{
     AlwaysSampler, Context, ErrorKind, NeverSampler, Outcome, RuleSet, Sampler, ScriptedSampler,
@@ -171,20 +174,15 @@ fn seeded_samplers_repeat_and_split_within_five_sigma() {
 
 #[test]
 fn always_and_never_samplers() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "ratings",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
   - fault:
       abort: {httpStatus: 503, percentage: {value: 1}}
       delay: {fixedDelay: 1s, percentage: {value: 100}}
     route: [{destination: {host: ratings}}]
 "#,
-    )
+    ))
     .unwrap();
     let ctx = Context::new().with_target("ratings");
     let req = Request::get("/").body(()).unwrap();

@@ -1,6 +1,8 @@
 //! MeshLayer and MeshRouter as Tower services, without a network: decisions carried out,
 //! readiness, delays on tokio's paused clock, local replies, reload.
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +10,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::virtual_service;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceExt, service_fn};
@@ -210,23 +213,23 @@ impl Timer for CountingTimer {
     }
 }
 
-const DELAY_SOMETIMES: &str = r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
+/// A delay of seven seconds for half the requests to `ratings`.
+fn delay_sometimes() -> String {
+    virtual_service(
+        "ratings",
+        r#"
   - fault:
       delay: {fixedDelay: 7s, percentage: {value: 50}}
     route: [{destination: {host: ratings}}]
-"#;
+"#,
+    )
+}
 
 #[tokio::test]
 async fn no_sleep_is_created_when_no_delay_fires() {
     let timer = CountingTimer::default();
     let svc = tower::Layer::layer(
-        &MeshLayer::new(RuleSet::from_yaml(DELAY_SOMETIMES).unwrap())
+        &MeshLayer::new(RuleSet::from_yaml(&delay_sometimes()).unwrap())
             .host("ratings")
             .sampler(ScriptedSampler::new([999_999, 999_999, 0]))
             .timer(timer.clone()),
@@ -257,7 +260,7 @@ async fn a_seven_second_delay_takes_seven_virtual_seconds() {
         async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"rated")))) }
     });
     let svc = tower::Layer::layer(
-        &MeshLayer::new(RuleSet::from_yaml(DELAY_SOMETIMES).unwrap())
+        &MeshLayer::new(RuleSet::from_yaml(&delay_sometimes()).unwrap())
             .host("ratings")
             .sampler(ScriptedSampler::new([0])),
         inner,
@@ -284,20 +287,15 @@ async fn a_seven_second_delay_takes_seven_virtual_seconds() {
 
 #[tokio::test(start_paused = true)]
 async fn a_delayed_abort_answers_after_the_delay() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "ratings",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
   - fault:
       delay: {fixedDelay: 3s, percentage: {value: 100}}
       abort: {httpStatus: 500, percentage: {value: 100}}
     route: [{destination: {host: ratings}}]
 "#,
-    )
+    ))
     .unwrap();
     let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), hello("v1"));
     let start = tokio::time::Instant::now();
@@ -326,7 +324,7 @@ impl Service<Request<Full<Bytes>>> for NeverReady {
 #[tokio::test(start_paused = true)]
 async fn a_service_that_is_not_ready_is_never_called() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let rules = RuleSet::from_yaml(DELAY_SOMETIMES).unwrap();
+    let rules = RuleSet::from_yaml(&delay_sometimes()).unwrap();
     // Around one service: readiness is the inner service's.
     let mut svc = tower::Layer::layer(
         &MeshLayer::new(rules.clone()).host("ratings"),
@@ -366,19 +364,14 @@ async fn a_service_that_is_not_ready_is_never_called() {
 
 #[tokio::test]
 async fn grpc_requests_get_a_trailers_only_grpc_abort() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "greeter",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: greeter}
-spec:
-  hosts: [greeter]
-  http:
   - fault:
       abort: {httpStatus: 503, percentage: {value: 100}}
     route: [{destination: {host: greeter}}]
 "#,
-    )
+    ))
     .unwrap();
     let svc = tower::Layer::layer(&MeshLayer::new(rules).host("greeter"), hello("v1"));
     let req = Request::post("/helloworld.Greeter/SayHello")
@@ -394,20 +387,15 @@ spec:
 
 #[tokio::test]
 async fn not_found_redirect_and_direct_response_are_answered_locally() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "web",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
   - match: [{uri: {prefix: /old}}]
     redirect: {uri: /new}
   - match: [{uri: {exact: /tea}}]
     directResponse: {status: 418, body: {string: "I'm a teapot"}}
 "#,
-    )
+    ))
     .unwrap();
     let svc = tower::Layer::layer(&MeshLayer::new(rules), hello("v1"));
     let get = |uri: &str| Request::get(uri).body(Full::default()).unwrap();
@@ -434,19 +422,14 @@ spec:
 
 #[tokio::test]
 async fn the_caller_comes_from_a_request_extension() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "reviews",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews}
-spec:
-  hosts: [reviews]
-  http:
   - match: [{sourceLabels: {app: productpage}}]
     directResponse: {status: 200, body: {string: "from productpage"}}
   - directResponse: {status: 200, body: {string: "from anyone"}}
 "#,
-    )
+    ))
     .unwrap();
     let svc = tower::Layer::layer(&MeshLayer::new(rules).host("reviews"), hello("v1"));
     let mut req = request("x");
@@ -538,18 +521,13 @@ async fn an_axum_router_behind_replay_bodies_gets_its_retries() {
         )
         .layer(
             MeshLayer::new(
-                RuleSet::from_yaml(
+                RuleSet::from_yaml(&virtual_service(
+                    "ratings",
                     r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
   - route: [{destination: {host: ratings}}]
     retries: {attempts: 2, retryOn: 5xx}
 "#,
-                )
+                ))
                 .unwrap(),
             )
             .host("ratings")
@@ -566,14 +544,9 @@ spec:
 
 #[tokio::test]
 async fn rewrites_and_header_operations_are_carried_out() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "ratings",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
   - match: [{uri: {prefix: /ratings}}]
     rewrite: {uri: /v1/bookRatings}
     headers:
@@ -581,7 +554,7 @@ spec:
       response: {set: {cache-control: no-store}, remove: [server]}
     route: [{destination: {host: ratings}}]
 "#,
-    )
+    ))
     .unwrap();
     let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), header_echo());
     let req = Request::get("/ratings/7?x=1")
@@ -667,14 +640,9 @@ spec:
 
 #[tokio::test(start_paused = true)]
 async fn a_route_timeout_answers_504_and_does_not_count_the_injected_delay() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "ratings",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
   - match: [{headers: {end-user: {exact: jason}}}]
     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
     timeout: 2s
@@ -682,7 +650,7 @@ spec:
   - timeout: 2s
     route: [{destination: {host: ratings}}]
 "#,
-    )
+    ))
     .unwrap();
     // The upstream takes as long as the `x-work` header says, in seconds.
     let slow = service_fn(|req: Request<Full<Bytes>>| async move {
@@ -727,14 +695,9 @@ spec:
 
 #[tokio::test]
 async fn cors_preflights_are_answered_after_the_fault_stage() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "api",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: api}
-spec:
-  hosts: [api]
-  http:
   - match: [{uri: {prefix: /broken}}]
     fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
     corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
@@ -749,7 +712,7 @@ spec:
       unmatchedPreflights: IGNORE
     route: [{destination: {host: api}}]
 "#,
-    )
+    ))
     .unwrap();
     let svc = tower::Layer::layer(&MeshLayer::new(rules).host("api"), hello("v1"));
     let preflight = |origin: &str, path: &str| {

@@ -1,11 +1,14 @@
 //! Retries as Tower services, without a network, on tokio's paused clock: which results are
 //! tried again, how often, with which body, and how per-try and route timeouts bound them.
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::virtual_service;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, ServiceExt, service_fn};
@@ -14,17 +17,8 @@ use tower_mesh::{Decision, RuleSet, SeededSampler};
 
 /// A VirtualService for `ratings` whose only route has the given extra YAML lines.
 fn ratings(route_extra: &str) -> RuleSet {
-    let yaml = format!(
-        "apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: ratings}}
-spec:
-  hosts: [ratings]
-  http:
-  - route: [{{destination: {{host: ratings}}}}]
-{route_extra}"
-    );
-    RuleSet::from_yaml(&yaml).unwrap()
+    let routes = format!("  - route: [{{destination: {{host: ratings}}}}]\n{route_extra}");
+    RuleSet::from_yaml(&virtual_service("ratings", &routes)).unwrap()
 }
 
 /// What the upstream saw: one entry per try, with the body it read.

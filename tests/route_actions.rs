@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::serve;
+use common::{BoxError, serve, virtual_service};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -23,8 +23,6 @@ use tokio::sync::mpsc;
 use tower::{Service, service_fn};
 use tower_mesh::layer::{Destinations, MeshLayer, MeshRouter, ReplayBody, Replaying, TokioTimer};
 use tower_mesh::{MeshBody, RuleSet};
-
-use common::BoxError;
 
 /// An upstream server whose handler gets the request's host header and body.
 async fn upstream<F, Fut>(handler: F) -> SocketAddr
@@ -168,17 +166,14 @@ async fn loopback_retries_an_upstream_that_fails_twice_then_succeeds() {
         }
     })
     .await;
-    let rules = "
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
+    let rules = virtual_service(
+        "ratings",
+        "
   - route: [{destination: {host: ratings}}]
     retries: {attempts: 3, retryOn: 5xx}
-";
-    let addr = serve_front_to(rules, "ratings", ratings).await;
+",
+    );
+    let addr = serve_front_to(&rules, "ratings", ratings).await;
 
     let (status, _, body) = send(addr, post("ratings", "/ratings/1", "stars=5")).await;
     assert_eq!(
@@ -213,17 +208,14 @@ async fn loopback_route_timeout_answers_504_on_the_paused_clock() {
         reply(200, "too late")
     })
     .await;
-    let rules = "
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
+    let rules = virtual_service(
+        "ratings",
+        "
   - route: [{destination: {host: ratings}}]
     timeout: 2s
-";
-    let addr = serve_front_to(rules, "ratings", slow).await;
+",
+    );
+    let addr = serve_front_to(&rules, "ratings", slow).await;
     let start = tokio::time::Instant::now();
     let (status, _, body) = send(addr, post("ratings", "/ratings/1", "")).await;
     assert_eq!(
@@ -247,17 +239,15 @@ async fn loopback_mirror_sends_a_copy_with_the_shadow_host() {
     })
     .await;
     let rules = format!(
-        "{REVIEWS_SUBSETS}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: reviews}}
-spec:
-  hosts: [reviews]
-  http:
-  - route: [{{destination: {{host: reviews, subset: v1}}}}]
-    mirror: {{host: reviews, subset: v2}}
-    mirrorPercentage: {{value: 100}}
+        "{REVIEWS_SUBSETS}---\n{}",
+        virtual_service(
+            "reviews",
+            "
+  - route: [{destination: {host: reviews, subset: v1}}]
+    mirror: {host: reviews, subset: v2}
+    mirrorPercentage: {value: 100}
 "
+        )
     );
     let router = front(
         &rules,
@@ -294,18 +284,16 @@ async fn loopback_a_slow_or_failing_shadow_changes_nothing_for_the_caller() {
         l.local_addr().unwrap()
     };
     let rules = format!(
-        "{REVIEWS_SUBSETS}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: reviews}}
-spec:
-  hosts: [reviews]
-  http:
-  - route: [{{destination: {{host: reviews, subset: v1}}}}]
+        "{REVIEWS_SUBSETS}---\n{}",
+        virtual_service(
+            "reviews",
+            "
+  - route: [{destination: {host: reviews, subset: v1}}]
     mirrors:
-    - destination: {{host: reviews, subset: v2}}
-    - destination: {{host: reviews, subset: v3}}
+    - destination: {host: reviews, subset: v2}
+    - destination: {host: reviews, subset: v3}
 "
+        )
     );
     let router = front(
         &rules,
@@ -339,16 +327,14 @@ async fn loopback_shadow_copies_past_the_limit_are_dropped_and_counted() {
     let v1 = upstream(|_host, _body| async { reply(200, "reviews v1") }).await;
     let stuck = upstream(|_host, _body| std::future::pending()).await;
     let rules = format!(
-        "{REVIEWS_SUBSETS}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: reviews}}
-spec:
-  hosts: [reviews]
-  http:
-  - route: [{{destination: {{host: reviews, subset: v1}}}}]
-    mirror: {{host: reviews, subset: v2}}
+        "{REVIEWS_SUBSETS}---\n{}",
+        virtual_service(
+            "reviews",
+            "
+  - route: [{destination: {host: reviews, subset: v1}}]
+    mirror: {host: reviews, subset: v2}
 "
+        )
     );
     let router = MeshLayer::new(RuleSet::from_yaml(&rules).unwrap())
         .replay_bodies(1024)
@@ -377,21 +363,18 @@ async fn loopback_cors_preflight_is_answered_without_the_upstream() {
         async { reply(200, "from the upstream") }
     })
     .await;
-    let rules = "
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: api}
-spec:
-  hosts: [api]
-  http:
+    let rules = virtual_service(
+        "api",
+        "
   - route: [{destination: {host: api}}]
     corsPolicy:
       allowOrigins: [{exact: 'https://shop.example'}]
       allowMethods: [GET, POST]
       exposeHeaders: [x-request-id]
       maxAge: 24h
-";
-    let addr = serve_front_to(rules, "api", api).await;
+",
+    );
+    let addr = serve_front_to(&rules, "api", api).await;
 
     let preflight = Request::options("/cart")
         .header("host", "api")

@@ -2,9 +2,12 @@
 //! weights, percentages, independence of delay and abort; and clones of the middleware that do
 //! not repeat one another's draws.
 
+mod common;
+
 use std::convert::Infallible;
 
 use bytes::Bytes;
+use common::virtual_service;
 use http::{Request, Response};
 use http_body_util::Full;
 use tower::{ServiceExt, service_fn};
@@ -24,20 +27,15 @@ fn within_five_sigma(what: &str, count: usize, n: usize, p: f64) {
 
 #[test]
 fn weights_follow_their_shares() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "reviews",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews}
-spec:
-  hosts: [reviews]
-  http:
   - route:
     - {destination: {host: v1}, weight: 20}
     - {destination: {host: v2}, weight: 30}
     - {destination: {host: v3}, weight: 50}
 "#,
-    )
+    ))
     .unwrap();
     let ctx = Context::new().with_target("reviews");
     let req = Request::get("/").body(()).unwrap();
@@ -54,20 +52,15 @@ spec:
 
 #[test]
 fn delay_and_abort_are_independent_draws() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "ratings",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
   - fault:
       delay: {fixedDelay: 1s, percentage: {value: 40}}
       abort: {httpStatus: 503, percentage: {value: 12.5}}
     route: [{destination: {host: ratings}}]
 "#,
-    )
+    ))
     .unwrap();
     let ctx = Context::new().with_target("ratings");
     let req = Request::get("/").body(()).unwrap();
@@ -86,18 +79,13 @@ spec:
 
 #[test]
 fn clones_of_the_middleware_do_not_repeat_each_other() {
-    let rules = RuleSet::from_yaml(
+    let rules = RuleSet::from_yaml(&virtual_service(
+        "coin",
         r#"
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: coin}
-spec:
-  hosts: [coin]
-  http:
   - fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
     route: [{destination: {host: coin}}]
 "#,
-    )
+    ))
     .unwrap();
     let hello = service_fn(|_req: Request<Full<Bytes>>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))

@@ -1,4 +1,7 @@
-//! Helpers shared by the test binaries that run servers on loopback.
+//! Helpers shared by the test binaries: loopback servers and rule documents. Each binary uses
+//! a part of them.
+
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 
@@ -37,4 +40,13 @@ where
         }
     });
     addr
+}
+
+/// A `networking.istio.io/v1` VirtualService named after its one host, with `routes` as its
+/// `spec.http` list (items indented by two spaces, as they stand in the document).
+pub fn virtual_service(host: &str, routes: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {host}}}\nspec:\n  hosts: [{host}]\n  http:\n{}",
+        routes.trim_start_matches('\n')
+    )
 }
