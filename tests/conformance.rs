@@ -419,7 +419,8 @@ fn run_request(rules: &RuleSet, r: &CaseRequest) -> Result<(), String> {
             .body(())
             .map_err(|e| e.to_string())?;
         *after.headers_mut() = req.headers().clone();
-        d.apply_request(&mut after);
+        d.apply_request(&mut after)
+            .map_err(|e| format!("the decision could not be carried out: {e}"))?;
         if let Some(want) = &e.uri_after {
             check("uri_after", want.clone(), after.uri().to_string());
         }

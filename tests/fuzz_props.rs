@@ -20,6 +20,7 @@ fn tight() -> LoadOptions {
         max_regex_len: 16,
         max_regex_size: 10_000,
         max_routes: 3,
+        ..Limits::default()
     })
 }
 

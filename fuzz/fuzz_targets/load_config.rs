@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         max_regex_len: 16,
         max_regex_size: 10_000,
         max_routes: 3,
+        ..Limits::default()
     };
     let _ = Loader::new()
         .options(LoadOptions::default().limits(tight).gateway_merge(true))

@@ -23,8 +23,21 @@ pub struct Limits {
     pub max_regex_len: usize,
     /// Largest compiled size of one regular expression, in bytes (default 1 MiB).
     pub max_regex_size: usize,
-    /// Most HTTP routes (RouteRules and VirtualService routes) in one rule set (default 100,000).
+    /// Most HTTP routes (RouteRules and VirtualService routes) in one rule set, counted after
+    /// delegation has put each delegate's routes in its root route's place (default 100,000).
     pub max_routes: usize,
+    /// Most match entries (items of the routes' `match` lists; a route without one counts as
+    /// one) in one rule set, counted after delegation has merged each root match with each
+    /// delegate match (default 200,000).
+    pub max_matches: usize,
+    /// Largest heap memory of all compiled regular expressions together, in bytes
+    /// (default 128 MiB). Matches answered without a regex engine (`.*Chrome.*`, exact
+    /// values) count nothing.
+    pub max_regex_total: usize,
+    /// Most keys in one YAML or JSON mapping (default 10,000).
+    pub max_mapping_keys: usize,
+    /// Most subsets in one DestinationRule (default 10,000).
+    pub max_subsets: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +49,10 @@ impl Default for Limits {
             max_regex_len: 1024,
             max_regex_size: 1 << 20,
             max_routes: 100_000,
+            max_matches: 200_000,
+            max_regex_total: 128 << 20,
+            max_mapping_keys: 10_000,
+            max_subsets: 10_000,
         }
     }
 }

@@ -185,19 +185,36 @@ pub(crate) struct Document {
     pub(crate) line: usize,
 }
 
-enum Frame {
-    Seq {
-        start: Span,
-        anchor: usize,
-        items: Vec<Node>,
-    },
+/// A list or mapping being read.
+struct Frame {
+    start: Span,
+    anchor: usize,
+    /// The greatest height of the values it holds so far.
+    height: usize,
+    /// How many values it holds so far, at every depth.
+    count: usize,
+    kind: Kind,
+}
+
+enum Kind {
+    Seq(Vec<Node>),
     Map {
-        start: Span,
-        anchor: usize,
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
+        /// Line of each scalar key, once the mapping is too large to search its keys in turn.
+        keys: Option<HashMap<String, usize>>,
     },
 }
+
+/// A value with an anchor, kept for its aliases with how tall it is and how many values it holds.
+struct Anchored {
+    node: Node,
+    height: usize,
+    count: usize,
+}
+
+/// Keys of a mapping are searched in turn up to this many; past it, through a hash map.
+const LINEAR_KEYS: usize = 16;
 
 fn located(span: Span, value: Value) -> Node {
     Node {
@@ -207,24 +224,16 @@ fn located(span: Span, value: Value) -> Node {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
-    match &node.value {
-        Value::Scalar { .. } => 1,
-        Value::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Value::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(k, v)| count_nodes(k) + count_nodes(v))
-                .sum::<usize>()
-        }
-    }
-}
-
 fn syntax_error(line: usize, column: usize, message: String) -> LoadError {
     LoadError::new(ErrorKind::Syntax, message).at(line, column)
 }
 
 /// Parses a YAML stream (JSON is a subset of it) into documents.
+///
+/// The tree it builds is never taller than [`Limits::max_depth`], aliases included: a value
+/// that an alias repeats counts with its full height where the alias stands. Every later walk
+/// over the tree (serde, validation, dropping it) is therefore bounded in depth by the limit,
+/// not by the input.
 pub(crate) fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, LoadError> {
     if text.len() > limits.max_input_bytes {
         return Err(LoadError::new(
@@ -236,13 +245,15 @@ pub(crate) fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>,
             ),
         ));
     }
-    let mut docs = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
-    let mut nodes = 0usize;
-    let mut doc_line = 1;
-    let mut root: Option<Node> = None;
-
+    let mut reader = Reader {
+        limits,
+        docs: Vec::new(),
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        nodes: 0,
+        doc_line: 1,
+        root: None,
+    };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
             let err = syntax_error(
@@ -256,129 +267,254 @@ pub(crate) fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>,
                 err
             }
         })?;
-        let finished: Option<(Node, usize)> = match event {
+        if let Some(finished) = reader.event(event, span)? {
+            reader.place(finished, span)?;
+        }
+    }
+    Ok(reader.docs)
+}
+
+/// A value just read, before it is placed in its parent.
+struct Finished {
+    node: Node,
+    anchor: usize,
+    height: usize,
+    count: usize,
+}
+
+/// The state of [`parse_stream`] between events.
+struct Reader<'l> {
+    limits: &'l Limits,
+    docs: Vec<Document>,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Anchored>,
+    /// Values read so far in the stream, aliases counted with all they repeat.
+    nodes: usize,
+    doc_line: usize,
+    root: Option<Node>,
+}
+
+impl Reader<'_> {
+    /// Takes one event; returns the value it finishes, if any.
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<Option<Finished>, LoadError> {
+        let scalar = |node| Finished {
+            node,
+            anchor: 0,
+            height: 1,
+            count: 1,
+        };
+        Ok(match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
             Event::DocumentStart(_) => {
-                doc_line = span.start.line();
-                root = None;
-                anchors.clear();
+                self.doc_line = span.start.line();
+                self.root = None;
+                self.anchors.clear();
                 None
             }
             Event::DocumentEnd => {
-                let root = root.take().filter(|r| !r.is_null());
-                docs.push(Document {
+                let root = self.root.take().filter(|r| !r.is_null());
+                self.docs.push(Document {
                     root,
-                    line: doc_line,
+                    line: self.doc_line,
                 });
                 None
             }
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = matches!(style, ScalarStyle::Plain);
-                Some((
-                    located(
-                        span,
-                        Value::Scalar {
-                            text: text.into_owned(),
-                            plain,
-                        },
-                    ),
+                let text = text.into_owned();
+                Some(Finished {
                     anchor,
-                ))
+                    ..scalar(located(span, Value::Scalar { text, plain }))
+                })
             }
-            Event::Alias(id) => {
-                let node = anchors.get(&id).cloned().ok_or_else(|| {
-                    syntax_error(
-                        span.start.line(),
-                        span.start.col() + 1,
-                        "alias refers to an unknown anchor".to_string(),
-                    )
-                })?;
-                nodes += count_nodes(&node);
-                if nodes > limits.max_nodes {
-                    return Err(too_many_nodes(span, limits));
-                }
-                Some((node, 0))
-            }
+            Event::Alias(id) => Some(self.alias(id, span)?),
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
-                if stack.len() >= limits.max_depth {
-                    return Err(syntax_error(
-                        span.start.line(),
-                        span.start.col() + 1,
-                        format!(
-                            "nesting is deeper than {} levels (Limits::max_depth)",
-                            limits.max_depth
-                        ),
-                    )
-                    .with_kind(ErrorKind::Limit));
-                }
-                stack.push(if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq {
-                        start: span,
-                        anchor,
-                        items: Vec::new(),
-                    }
+                self.check_depth(0, span)?;
+                let kind = if matches!(event, Event::SequenceStart(..)) {
+                    Kind::Seq(Vec::new())
                 } else {
-                    Frame::Map {
-                        start: span,
-                        anchor,
+                    Kind::Map {
                         entries: Vec::new(),
                         key: None,
+                        keys: None,
                     }
+                };
+                self.stack.push(Frame {
+                    start: span,
+                    anchor,
+                    height: 0,
+                    count: 0,
+                    kind,
                 });
                 None
             }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq {
-                    start,
-                    anchor,
-                    items,
-                }) => Some((located(start, Value::Seq(items)), anchor)),
-                Some(Frame::Map {
-                    start,
-                    anchor,
-                    entries,
-                    ..
-                }) => Some((located(start, Value::Map(entries)), anchor)),
-                None => None,
-            },
+            Event::SequenceEnd | Event::MappingEnd => self.stack.pop().map(close),
+        })
+    }
+
+    /// The value an alias repeats, if it fits within the limits where it stands.
+    fn alias(&mut self, id: usize, span: Span) -> Result<Finished, LoadError> {
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Err(syntax_error(
+                span.start.line(),
+                span.start.col() + 1,
+                "alias refers to an unknown anchor".to_string(),
+            ));
         };
-        let Some((node, anchor)) = finished else {
-            continue;
-        };
-        nodes += 1;
-        if nodes > limits.max_nodes {
-            return Err(too_many_nodes(span, limits));
+        let (height, count) = (anchored.height, anchored.count);
+        // The alias's own count is added when it is placed.
+        if self.nodes + count > self.limits.max_nodes {
+            return Err(too_many_nodes(span, self.limits));
         }
+        self.check_depth(height, span)?;
+        self.nodes += count - 1;
+        Ok(Finished {
+            node: self.anchors[&id].node.clone(),
+            anchor: 0,
+            height,
+            count,
+        })
+    }
+
+    /// Fails when a value `height` tall cannot stand at the current depth (0: a list or mapping
+    /// being opened).
+    fn check_depth(&self, height: usize, span: Span) -> Result<(), LoadError> {
+        // Lists and mappings opened so far, and those the repeated value opens below its own.
+        let depth = self.stack.len() + height.saturating_sub(2);
+        if depth < self.limits.max_depth {
+            return Ok(());
+        }
+        let message = if height == 0 {
+            format!(
+                "nesting is deeper than {} levels (Limits::max_depth)",
+                self.limits.max_depth
+            )
+        } else {
+            format!(
+                "this alias repeats a value {height} levels tall, which nests deeper than {} \
+                 levels here (Limits::max_depth)",
+                self.limits.max_depth
+            )
+        };
+        Err(
+            syntax_error(span.start.line(), span.start.col() + 1, message)
+                .with_kind(ErrorKind::Limit),
+        )
+    }
+
+    /// Puts a finished value in its parent (or makes it the document's root).
+    fn place(&mut self, finished: Finished, span: Span) -> Result<(), LoadError> {
+        self.nodes += 1;
+        if self.nodes > self.limits.max_nodes {
+            return Err(too_many_nodes(span, self.limits));
+        }
+        let Finished {
+            node,
+            anchor,
+            height,
+            count,
+        } = finished;
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            let node = node.clone();
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node,
+                    height,
+                    count,
+                },
+            );
         }
-        match stack.last_mut() {
-            None => root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+        let Some(frame) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        frame.height = frame.height.max(height);
+        frame.count += count;
+        match &mut frame.kind {
+            Kind::Seq(items) => items.push(node),
+            Kind::Map { entries, key, keys } => match key.take() {
                 None => {
-                    if let Value::Scalar { text, .. } = &node.value
-                        && let Some((first, _)) = entries.iter().find(
-                            |(k, _)| matches!(&k.value, Value::Scalar { text: t, .. } if t == text),
-                        )
-                    {
+                    if entries.len() >= self.limits.max_mapping_keys {
                         return Err(syntax_error(
                             node.line,
                             node.column,
                             format!(
-                                "duplicate key `{text}` (first defined on line {})",
-                                first.line
+                                "the mapping has more than {} keys (Limits::max_mapping_keys)",
+                                self.limits.max_mapping_keys
                             ),
                         )
-                        .with_kind(ErrorKind::DuplicateKey));
+                        .with_kind(ErrorKind::Limit));
                     }
+                    check_duplicate(entries, keys, &node)?;
                     *key = Some(node);
                 }
                 Some(k) => entries.push((k, node)),
             },
         }
+        Ok(())
     }
-    Ok(docs)
+}
+
+/// A list or mapping whose end was read, as a finished value.
+fn close(frame: Frame) -> Finished {
+    let value = match frame.kind {
+        Kind::Seq(items) => Value::Seq(items),
+        Kind::Map { entries, .. } => Value::Map(entries),
+    };
+    Finished {
+        node: located(frame.start, value),
+        anchor: frame.anchor,
+        height: frame.height + 1,
+        count: frame.count + 1,
+    }
+}
+
+/// Fails when `key` is a scalar key the mapping already has. Keys are searched in turn while
+/// the mapping is small, then through a hash map, so a mapping of many keys reads in linear time.
+fn check_duplicate(
+    entries: &[(Node, Node)],
+    keys: &mut Option<HashMap<String, usize>>,
+    key: &Node,
+) -> Result<(), LoadError> {
+    let Value::Scalar { text, .. } = &key.value else {
+        return Ok(());
+    };
+    let scalar_text = |k: &Node| match &k.value {
+        Value::Scalar { text, .. } => Some(text.clone()),
+        _ => None,
+    };
+    if keys.is_none() && entries.len() >= LINEAR_KEYS {
+        let mut map = HashMap::with_capacity(entries.len() * 2);
+        for (k, _) in entries {
+            if let Some(t) = scalar_text(k) {
+                map.entry(t).or_insert(k.line);
+            }
+        }
+        *keys = Some(map);
+    }
+    let first = match keys {
+        Some(map) => match map.get(text.as_str()) {
+            Some(&line) => Some(line),
+            None => {
+                map.insert(text.clone(), key.line);
+                None
+            }
+        },
+        None => entries
+            .iter()
+            .find(|(k, _)| matches!(&k.value, Value::Scalar { text: t, .. } if t == text))
+            .map(|(k, _)| k.line),
+    };
+    match first {
+        None => Ok(()),
+        Some(line) => Err(syntax_error(
+            key.line,
+            key.column,
+            format!("duplicate key `{text}` (first defined on line {line})"),
+        )
+        .with_kind(ErrorKind::DuplicateKey)),
+    }
 }
 
 fn too_many_nodes(span: Span, limits: &Limits) -> LoadError {

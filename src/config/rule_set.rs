@@ -530,6 +530,7 @@ fn build(
     options: LoadOptions,
 ) -> Result<RuleSet, LoadError> {
     let mut warnings = Vec::new();
+    let regex_bytes = std::cell::Cell::new(0);
     let mut subsets = SubsetIndex::default();
     let (drs, others): (Vec<Entry>, Vec<Entry>) = entries
         .into_iter()
@@ -543,6 +544,7 @@ fn build(
             root: &e.root,
             options: &options,
             warnings: &mut warnings,
+            regex_bytes: &regex_bytes,
         };
         lw.destination_rule(e.resource, *spec, &mut subsets)?;
     }
@@ -554,6 +556,7 @@ fn build(
             root: &e.root,
             options: &options,
             warnings: &mut warnings,
+            regex_bytes: &regex_bytes,
         };
         match e.spec {
             Spec::RouteRule(spec) => {

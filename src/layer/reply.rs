@@ -3,7 +3,7 @@
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::body::MeshBody;
-use crate::model::{Action, Decision, Outcome};
+use crate::model::{Action, Decision, Outcome, RewriteError};
 
 /// Envoy's abort body.
 pub(crate) const ABORT_BODY: &str = "fault filter abort";
@@ -37,6 +37,25 @@ pub(crate) fn upstream_timeout<B>() -> Response<MeshBody<B>> {
 /// 503 `no healthy upstream`: the chosen destination has no registered service.
 pub(crate) fn no_healthy_upstream<B>(decision: &Decision) -> Response<MeshBody<B>> {
     let mut res = text(StatusCode::SERVICE_UNAVAILABLE, NO_HEALTHY_UPSTREAM);
+    res.extensions_mut().insert(decision.clone());
+    res
+}
+
+/// The answer when a forward decision's rewrite cannot be applied to the request (414 or 500,
+/// see [`RewriteError::status`]): the request is not sent on unchanged. A WARN event says why.
+pub(crate) fn rewrite_failed<B>(decision: &Decision, err: &RewriteError) -> Response<MeshBody<B>> {
+    tracing::warn!(
+        target: "tower_mesh",
+        status = err.status().as_u16(),
+        resource = decision.resource().map(tracing::field::display),
+        route = decision.route_name(),
+        "request answered locally, not forwarded: {err}"
+    );
+    let body = match err {
+        RewriteError::TooLong { .. } => "rewritten path too long",
+        _ => "rewritten path invalid",
+    };
+    let mut res = text(err.status(), body);
     res.extensions_mut().insert(decision.clone());
     res
 }

@@ -12,10 +12,10 @@ use tower_service::Service;
 use super::again::{Deferred, Mirrored};
 use super::future::{Carried, Next, ResponseFuture};
 use super::replay::{Keeper, ReplayBody};
-use super::reply::{local_reply, no_healthy_upstream, preflight_reply};
+use super::reply::{local_reply, no_healthy_upstream, preflight_reply, rewrite_failed};
 use super::service::{
-    BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Replaying, Shared, Streaming,
-    forwards, plan,
+    BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Prepared, Replaying, Shared,
+    Streaming, forwards, plan,
 };
 use super::timer::Timer;
 use crate::model::{Cors, Decision, Labels};
@@ -287,24 +287,14 @@ impl<S, T: Timer, M> MeshRouter<S, T, M> {
                     if let Cors::Response(headers) = answer {
                         cors = Some(headers);
                     }
-                    decision.apply_request(&mut req);
-                    let (req, mut plan) = self.shared.prepare::<M, ReqB, S>(req, &decision, true);
-                    if let Some(a) = plan.as_mut() {
-                        if let Some((send, keeper)) =
-                            a.mirrored.take().and_then(|m| mirror(self, m))
-                        {
-                            if keeper.is_whole() {
-                                send(&keeper);
-                            } else {
-                                a.after_first(send);
-                            }
-                        }
-                        if a.retries() {
-                            a.svc = Some(svc.clone());
+                    match decision.apply_request(&mut req) {
+                        Err(e) => Next::Reply(rewrite_failed(&decision, &e)),
+                        Ok(()) => {
+                            let (req, plan) = self.prepare_call(req, &decision, &svc, mirror);
+                            again = plan;
+                            Next::Call { svc, req }
                         }
                     }
-                    again = plan;
-                    Next::Call { svc, req }
                 }
                 (None, _) => Next::Reply(no_healthy_upstream(&decision)),
             }
@@ -315,6 +305,36 @@ impl<S, T: Timer, M> MeshRouter<S, T, M> {
             }
         };
         plan(&self.shared, decision, next, cors, again)
+    }
+}
+
+impl<S: Clone, T: Timer, M> MeshRouter<S, T, M> {
+    /// Readies a request for `svc`: bodies kept for retries and mirrors, and the copies of the
+    /// mirrors that fired sent now or after the first try has read the body.
+    fn prepare_call<ReqB>(
+        &self,
+        req: Request<ReqB>,
+        decision: &Decision,
+        svc: &S,
+        mirror: impl FnOnce(&Self, Mirrored) -> Option<(Deferred, Keeper)>,
+    ) -> Prepared<M::Body, S, T>
+    where
+        M: BodyMode<ReqB>,
+    {
+        let (req, mut plan) = self.shared.prepare::<M, ReqB, S>(req, decision, true);
+        if let Some(a) = plan.as_mut() {
+            if let Some((send, keeper)) = a.mirrored.take().and_then(|m| mirror(self, m)) {
+                if keeper.is_whole() {
+                    send(&keeper);
+                } else {
+                    a.after_first(send);
+                }
+            }
+            if a.retries() {
+                a.svc = Some(svc.clone());
+            }
+        }
+        (req, plan)
     }
 }
 

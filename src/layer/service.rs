@@ -13,7 +13,7 @@ use tower_service::Service;
 use super::again::{Again, Mirrored};
 use super::future::{Carried, Next, ResponseFuture};
 use super::replay::{DEFAULT_REPLAY_LIMIT, Keeper, ReplayBody};
-use super::reply::{local_reply, preflight_reply};
+use super::reply::{local_reply, preflight_reply, rewrite_failed};
 use super::rules::MeshRules;
 use super::timer::Timer;
 use crate::config::RuleSet;
@@ -625,25 +625,26 @@ where
                     if let Cors::Response(headers) = answer {
                         cors = Some(headers);
                     }
-                    decision.apply_request(&mut req);
-                    let (req, plan) = self.shared.prepare::<M, ReqB, S>(req, &decision, false);
-                    again = plan.map(|mut a| {
-                        if a.retries() {
-                            a.svc = Some(self.inner.clone());
-                        }
-                        a
-                    });
-                    match decision.delay() {
-                        None => {
+                    if let Err(e) = decision.apply_request(&mut req) {
+                        Next::Reply(rewrite_failed(&decision, &e))
+                    } else {
+                        let (req, plan) = self.shared.prepare::<M, ReqB, S>(req, &decision, false);
+                        again = plan.map(|mut a| {
+                            if a.retries() {
+                                a.svc = Some(self.inner.clone());
+                            }
+                            a
+                        });
+                        if decision.delay().is_none() {
                             let s = &*self.shared;
                             let carried =
                                 Carried::new(decision, s.extensions, &s.timer, cors, again);
                             return ResponseFuture::called(self.inner.call(req), carried);
                         }
-                        Some(_) => Next::Call {
+                        Next::Call {
                             svc: self.inner.clone(),
                             req,
-                        },
+                        }
                     }
                 }
             },

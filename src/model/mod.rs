@@ -41,6 +41,6 @@ pub use table::RouteTable;
 
 pub(crate) use condition::LegacySource;
 pub(crate) use index::RouteIndex;
-pub(crate) use rewrite::rust_replacement;
+pub use rewrite::RewriteError;
 pub(crate) use route::{RegexRewrite, Traits};
 pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes, next_generation};

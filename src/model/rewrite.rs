@@ -21,34 +21,68 @@ fn apply_ops(headers: &mut HeaderMap, ops: &HeaderOperations) {
     }
 }
 
-/// `\1` back-references (RE2 and Envoy's style) in the form the `regex` crate expands: `${1}`.
-pub(crate) fn rust_replacement(template: &str) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek().is_some_and(char::is_ascii_digit) => {
-                let mut n = String::new();
-                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
-                    n.push(d);
-                    chars.next();
-                }
-                out.push_str(&format!("${{{n}}}"));
-            }
-            '$' => out.push_str("$$"),
-            c => out.push(c),
+/// The longest path and query an `http::Uri` holds, in bytes.
+const MAX_PATH_AND_QUERY: usize = u16::MAX as usize - 1;
+
+/// Why a forward decision's rewrite could not be applied to a request. The request must not be
+/// sent on as it was: the layer answers it itself with [`RewriteError::status`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RewriteError {
+    /// The rewritten path (with the query) would be longer than a URI can hold (65,534 bytes).
+    TooLong {
+        /// The most bytes the rewritten path could have had.
+        limit: usize,
+    },
+    /// The rewrite gave a path that is not a valid URI path.
+    Invalid {
+        /// The path the rewrite gave.
+        path: String,
+    },
+}
+
+impl RewriteError {
+    /// The status the layer answers with: 414 (URI Too Long) when the client's path made the
+    /// rewritten one too long, 500 when the configured rewrite gives an invalid path.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            RewriteError::TooLong { .. } => http::StatusCode::URI_TOO_LONG,
+            RewriteError::Invalid { .. } => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-    out
 }
+
+impl std::fmt::Display for RewriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RewriteError::TooLong { limit } => write!(
+                f,
+                "the rewritten path would be longer than the {limit} bytes a URI can hold here"
+            ),
+            RewriteError::Invalid { path } => {
+                write!(
+                    f,
+                    "the rewrite gives {path:?}, which is not a valid URI path"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for RewriteError {}
 
 impl Decision {
     fn forward_route(&self) -> Option<&Route> {
         (self.outcome == Outcome::Forward).then_some(self.route.as_deref()?)
     }
 
-    /// The path a rewrite gives `path`, if the route rewrites it.
-    fn rewritten_path(&self, route: &Route, path: &str) -> Option<String> {
+    /// The path a rewrite gives `path`, if the route rewrites it, within `limit` bytes.
+    fn rewritten_path(
+        &self,
+        route: &Route,
+        path: &str,
+        limit: usize,
+    ) -> Option<Result<String, RewriteError>> {
         let rewrite = route.policy.rewrite.as_ref()?;
         if let Some(uri) = &rewrite.uri {
             let uri_condition = self
@@ -65,16 +99,20 @@ impl Decision {
                 // No uri condition: the route's prefix is "/".
                 None => Some(1),
             };
-            return Some(match keep_from {
-                Some(n) if n <= path.len() => format!("{uri}{}", &path[n..]),
-                // Exact and regex matches swap the whole path.
-                _ => uri.to_string(),
-            });
+            // Exact and regex matches swap the whole path.
+            let kept = keep_from
+                .filter(|&n| n <= path.len())
+                .map_or("", |n| &path[n..]);
+            if uri.len() + kept.len() > limit {
+                return Some(Err(RewriteError::TooLong { limit }));
+            }
+            return Some(Ok(format!("{uri}{kept}")));
         }
-        if let Some(r) = &rewrite.uri_regex {
-            return Some(r.re.replace_all(path, &*r.replacement).into_owned());
-        }
-        None
+        let r = rewrite.uri_regex.as_ref()?;
+        Some(
+            r.apply(path, limit)
+                .map_err(|e| RewriteError::TooLong { limit: e.limit }),
+        )
     }
 
     /// Applies the route's rewrite and request header operations (route level, then the chosen
@@ -98,14 +136,14 @@ impl Decision {
     /// "#)?;
     /// let mut req = Request::get("/ratings/7?x=1").body(())?;
     /// let decision = rules.evaluate(&req, &Context::new().with_target("ratings"), &NeverSampler);
-    /// decision.apply_request(&mut req);
+    /// decision.apply_request(&mut req)?;
     /// assert_eq!(req.uri(), "/v1/bookRatings/7?x=1");
     /// assert_eq!(req.headers()["x-route"], "ratings");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn apply_request<B>(&self, req: &mut Request<B>) {
+    pub fn apply_request<B>(&self, req: &mut Request<B>) -> Result<(), RewriteError> {
         let Some(route) = self.forward_route().filter(|r| r.changes_messages()) else {
-            return;
+            return Ok(());
         };
         let policy = &route.policy;
         let destination_headers = match (&route.action, &self.destination) {
@@ -115,18 +153,19 @@ impl Decision {
             _ => None,
         };
         // Path.
-        if let Some(path) = self.rewritten_path(route, req.uri().path()) {
-            let pq = match req.uri().query() {
+        let query = req.uri().query();
+        let limit = MAX_PATH_AND_QUERY - query.map_or(0, |q| q.len() + 1);
+        if let Some(path) = self.rewritten_path(route, req.uri().path(), limit) {
+            let path = path?;
+            let pq = match query {
                 Some(q) => format!("{path}?{q}"),
                 None => path,
             };
-            if let Ok(pq) = PathAndQuery::try_from(pq) {
-                let mut parts = req.uri().clone().into_parts();
-                parts.path_and_query = Some(pq);
-                if let Ok(uri) = Uri::from_parts(parts) {
-                    *req.uri_mut() = uri;
-                }
-            }
+            let invalid = |pq: String| RewriteError::Invalid { path: pq };
+            let parsed = PathAndQuery::try_from(pq.as_str()).map_err(|_| invalid(pq.clone()))?;
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = Some(parsed);
+            *req.uri_mut() = Uri::from_parts(parts).map_err(|_| invalid(pq))?;
         }
         // Authority: `rewrite.authority`, else one set through the header operations.
         let authority = policy
@@ -152,6 +191,7 @@ impl Decision {
         if let Some(h) = destination_headers {
             apply_ops(req.headers_mut(), &h.request);
         }
+        Ok(())
     }
 
     /// Applies the route's response header operations (route level, then the chosen
@@ -185,19 +225,5 @@ impl Decision {
                 .route
                 .as_deref()
                 .is_none_or(|r| r.is_plain(keeps_bodies))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rust_replacement;
-
-    #[test]
-    fn back_references() {
-        assert_eq!(
-            rust_replacement(r"/customprefix/\2/\1"),
-            "/customprefix/${2}/${1}"
-        );
-        assert_eq!(rust_replacement("/cost$5"), "/cost$$5");
     }
 }

@@ -5,7 +5,8 @@ use std::fmt;
 use memchr::memmem;
 
 use super::simple_regex::Simple;
-use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
 
 /// A compiled Istio `StringMatch`.
 ///
@@ -55,6 +56,37 @@ enum Kind {
         suffix: Option<Box<[u8]>>,
     },
     Present,
+}
+
+/// Compiles `pattern` as the `regex` crate's `bytes::Regex` does (leftmost-first, Unicode on,
+/// not limited to UTF-8 input), with the compiled program and the lazy DFA's cache bounded by
+/// `max_size`. The `regex_automata` engine is used directly for its memory usage figure.
+fn compile(pattern: &str, max_size: usize) -> Result<Regex, PatternError> {
+    let config = meta::Config::new()
+        .match_kind(regex_automata::MatchKind::LeftmostFirst)
+        .utf8_empty(false)
+        .nfa_size_limit(Some(max_size))
+        .hybrid_cache_capacity(max_size.saturating_mul(2));
+    meta::Builder::new()
+        .configure(config)
+        .syntax(syntax::Config::new().utf8(false))
+        .build(pattern)
+        .map_err(|e| PatternError {
+            message: match e.size_limit() {
+                Some(limit) => format!("the regex compiles to more than {limit} bytes"),
+                None => match e.syntax_error() {
+                    Some(syntax) => first_error_line(&syntax.to_string()),
+                    None => e.to_string(),
+                },
+            },
+        })
+}
+
+/// The first line of a syntax error that says what is wrong, without the pattern drawn above it.
+fn first_error_line(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map_or_else(|| text.to_string(), str::to_string)
 }
 
 /// Why a pattern could not be compiled.
@@ -137,23 +169,7 @@ impl StringMatch {
             });
         }
         let anchored = format!("^(?:{pattern})$");
-        let regex = RegexBuilder::new(&anchored)
-            .size_limit(max_size)
-            .dfa_size_limit(max_size.saturating_mul(2))
-            .build()
-            .map_err(|e| PatternError {
-                message: match e {
-                    regex::Error::CompiledTooBig(limit) => {
-                        format!("the regex compiles to more than {limit} bytes")
-                    }
-                    other => {
-                        let text = other.to_string();
-                        text.lines()
-                            .find_map(|l| l.strip_prefix("error: "))
-                            .map_or(text.clone(), str::to_string)
-                    }
-                },
-            })?;
+        let regex = compile(&anchored, max_size)?;
         let (prefix, suffix) = required_literals(pattern);
         let kind = Kind::Regex {
             re: regex,
@@ -165,6 +181,15 @@ impl StringMatch {
             source: pattern.into(),
             regex: true,
         })
+    }
+
+    /// The heap memory the compiled regex holds, in bytes (0 for a match that needs no regex
+    /// engine); the loader counts it against `Limits::max_regex_total`.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match &self.kind {
+            Kind::Regex { re, .. } => re.memory_usage(),
+            _ => 0,
+        }
     }
 
     /// The configured value (the regex as written, the exact or prefix text).

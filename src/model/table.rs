@@ -75,9 +75,42 @@ pub(crate) enum HostTable {
 #[derive(Debug, Default)]
 pub(crate) struct HostIndex {
     exact: FxHashMap<Box<str>, usize>,
-    suffix: Vec<(Box<str>, usize)>,
-    prefix: Vec<(Box<str>, usize)>,
+    /// `*.example.com` under `.example.com`.
+    suffix: Affixes,
+    /// `api.*` under `api.`.
+    prefix: Affixes,
     any: Option<usize>,
+}
+
+/// Wildcard names by the literal part, with that part's distinct lengths, longest first: a
+/// lookup tries one hash probe per length, so neither inserting nor looking up scans the names.
+#[derive(Debug, Default)]
+struct Affixes {
+    lens: Vec<usize>,
+    map: FxHashMap<Box<str>, usize>,
+}
+
+impl Affixes {
+    fn insert(&mut self, literal: &str, table: usize) -> bool {
+        if self.map.contains_key(literal) {
+            return false;
+        }
+        if let Err(at) = self.lens.binary_search_by(|l| literal.len().cmp(l)) {
+            self.lens.insert(at, literal.len());
+        }
+        self.map.insert(literal.into(), table);
+        true
+    }
+
+    /// The table of the longest literal that `part` cuts from `host` (`part` gives the piece of
+    /// that length, if the length falls on a character boundary); the wildcard stands for at
+    /// least one character, so the literal is shorter than the host.
+    fn lookup<'h>(&self, host: &'h str, part: impl Fn(usize) -> Option<&'h str>) -> Option<usize> {
+        self.lens
+            .iter()
+            .filter(|&&len| len < host.len())
+            .find_map(|&len| self.map.get(part(len)?).copied())
+    }
 }
 
 impl HostIndex {
@@ -91,20 +124,10 @@ impl HostIndex {
             return true;
         }
         if let Some(sfx) = name.strip_prefix('*') {
-            if self.suffix.iter().any(|(s, _)| &**s == sfx) {
-                return false;
-            }
-            self.suffix.push((sfx.into(), table));
-            self.suffix.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
-            return true;
+            return self.suffix.insert(sfx, table);
         }
         if let Some(pfx) = name.strip_suffix('*') {
-            if self.prefix.iter().any(|(p, _)| &**p == pfx) {
-                return false;
-            }
-            self.prefix.push((pfx.into(), table));
-            self.prefix.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
-            return true;
+            return self.prefix.insert(pfx, table);
         }
         if self.exact.contains_key(name) {
             return false;
@@ -117,21 +140,12 @@ impl HostIndex {
         if let Some(&t) = self.exact.get(host) {
             return Some(t);
         }
-        if let Some((_, t)) = self
-            .suffix
-            .iter()
-            .find(|(s, _)| host.len() > s.len() && host.ends_with(&**s))
-        {
-            return Some(*t);
-        }
-        if let Some((_, t)) = self
-            .prefix
-            .iter()
-            .find(|(p, _)| host.len() > p.len() && host.starts_with(&**p))
-        {
-            return Some(*t);
-        }
-        self.any
+        let tail = |len| host.get(host.len() - len..);
+        let head = |len| host.get(..len);
+        self.suffix
+            .lookup(host, tail)
+            .or_else(|| self.prefix.lookup(host, head))
+            .or(self.any)
     }
 }
 

@@ -24,6 +24,8 @@ pub(crate) struct Lowerer<'a> {
     pub(crate) root: &'a Node,
     pub(crate) options: &'a LoadOptions,
     pub(crate) warnings: &'a mut Vec<Warning>,
+    /// Heap bytes of the regexes compiled so far in this load, against `Limits::max_regex_total`.
+    pub(crate) regex_bytes: &'a std::cell::Cell<usize>,
 }
 
 pub(crate) type Result<T> = std::result::Result<T, LoadError>;
@@ -210,23 +212,62 @@ impl Lowerer<'_> {
                  or \".*\" for any value",
             ));
         }
-        StringMatch::regex(pattern, limits.max_regex_size).map_err(|e| {
-            let kind = if e.message.contains("more than") {
-                ErrorKind::Limit
-            } else {
-                ErrorKind::InvalidValue
-            };
+        let used = self.regex_bytes.get();
+        let left = limits.max_regex_total.saturating_sub(used);
+        let total_error = || {
             self.error(
-                kind,
+                ErrorKind::Limit,
                 path,
                 Some(pattern),
                 format!(
-                    "`{pattern}` is not a valid regex: {}; expected RE2 syntax (no lookaround, \
-                     no backreferences), matched against the whole value",
-                    e.message.trim()
+                    "the regexes loaded so far hold {used} bytes, and this one does not fit in \
+                     the {} bytes allowed for all of them (Limits::max_regex_total)",
+                    limits.max_regex_total
                 ),
             )
-        })
+        };
+        let compiled =
+            StringMatch::regex(pattern, limits.max_regex_size.min(left)).map_err(|e| {
+                if e.message.contains("more than") && left < limits.max_regex_size {
+                    return total_error();
+                }
+                let kind = if e.message.contains("more than") {
+                    ErrorKind::Limit
+                } else {
+                    ErrorKind::InvalidValue
+                };
+                self.error(
+                    kind,
+                    path,
+                    Some(pattern),
+                    format!(
+                        "`{pattern}` is not a valid regex: {}; expected RE2 syntax (no lookaround, \
+                     no backreferences), matched against the whole value",
+                        e.message.trim()
+                    ),
+                )
+            })?;
+        self.charge_regex(path, pattern, compiled.heap_bytes())?;
+        Ok(compiled)
+    }
+
+    /// Counts `bytes` of compiled regex against `Limits::max_regex_total`.
+    pub(crate) fn charge_regex(&self, path: &FieldPath, pattern: &str, bytes: usize) -> Result<()> {
+        let used = self.regex_bytes.get();
+        let max = self.options.limits.max_regex_total;
+        if used.saturating_add(bytes) > max {
+            return Err(self.error(
+                ErrorKind::Limit,
+                path,
+                Some(pattern),
+                format!(
+                    "the regexes loaded so far hold {used} bytes, and this one ({bytes} bytes) \
+                     does not fit in the {max} bytes allowed for all of them (Limits::max_regex_total)"
+                ),
+            ));
+        }
+        self.regex_bytes.set(used + bytes);
+        Ok(())
     }
 
     pub(crate) fn header_name(&mut self, path: &FieldPath, name: &str) -> Result<HeaderName> {

@@ -19,8 +19,32 @@ use crate::model::{
     StringMatch, Traits, WeightedDestination,
 };
 
-/// One DestinationRule's subsets: the resource, and each subset's name and labels.
-type Subsets = (Arc<Resource>, Vec<(String, Labels)>);
+/// One DestinationRule's subsets: the resource, and each subset's name and labels in order,
+/// with the names indexed.
+pub(crate) struct Subsets {
+    resource: Arc<Resource>,
+    list: Vec<(String, Labels)>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Subsets {
+    /// The names in order, for an error message: at most 20, then how many more.
+    fn names(&self) -> String {
+        const SHOWN: usize = 20;
+        let mut names: Vec<&str> = self
+            .list
+            .iter()
+            .take(SHOWN)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let more = self.list.len().saturating_sub(SHOWN);
+        let more = format!("and {more} more");
+        if self.list.len() > SHOWN {
+            names.push(&more);
+        }
+        names.join(", ")
+    }
+}
 
 /// Subsets by canonical host.
 #[derive(Default)]
@@ -30,11 +54,9 @@ pub(crate) struct SubsetIndex {
 
 impl SubsetIndex {
     fn find(&self, host: &str, subset: &str) -> Option<Labels> {
-        let (_, subsets) = self.hosts.get(host)?;
-        subsets
-            .iter()
-            .find(|(name, _)| name == subset)
-            .map(|(_, l)| l.clone())
+        let subsets = self.hosts.get(host)?;
+        let &at = subsets.by_name.get(subset)?;
+        Some(subsets.list[at].1.clone())
     }
 }
 
@@ -96,13 +118,26 @@ impl Lowerer<'_> {
                 "traffic policies (load balancing, TLS, connection pools) are not applied in-process",
             );
         }
-        let mut subsets = Vec::new();
+        let mut list = Vec::new();
+        let mut by_name = HashMap::new();
+        let max = self.options.limits.max_subsets;
+        if let Some(all) = spec.subsets.as_ref().filter(|s| s.len() > max) {
+            return Err(self.error(
+                ErrorKind::Limit,
+                &spec_path.key("subsets"),
+                None,
+                format!(
+                    "the DestinationRule has {} subsets; at most {max} are accepted (Limits::max_subsets)",
+                    all.len()
+                ),
+            ));
+        }
         for (i, s) in spec.subsets.into_iter().flatten().enumerate() {
             let p = spec_path.key("subsets").index(i);
             let Some(name) = s.name.filter(|n| !n.is_empty()) else {
                 return Err(self.missing(&p.key("name"), "a subset needs a `name`"));
             };
-            if subsets.iter().any(|(n, _)| *n == name) {
+            if by_name.contains_key(&name) {
                 return Err(self.invalid(
                     &p.key("name"),
                     &name,
@@ -110,18 +145,24 @@ impl Lowerer<'_> {
                 ));
             }
             let labels = self.labels(&p.key("labels"), s.labels)?;
-            subsets.push((name, labels));
+            by_name.insert(name.clone(), list.len());
+            list.push((name, labels));
         }
         let canonical = service_host(host, &resource.namespace).canonical;
-        if let Some((first, _)) = index.hosts.get(&canonical) {
-            let first = first.to_string();
+        if let Some(first) = index.hosts.get(&canonical) {
+            let first = first.resource.to_string();
             self.warn(
                 Some(&spec_path.key("host")),
                 format!("{first} already defines subsets for host {host}; this DestinationRule is ignored"),
             );
             return Ok(());
         }
-        index.hosts.insert(canonical, (resource, subsets));
+        let subsets = Subsets {
+            resource,
+            list,
+            by_name,
+        };
+        index.hosts.insert(canonical, subsets);
         Ok(())
     }
 
@@ -342,13 +383,11 @@ impl Lowerer<'_> {
                     };
                     // Validates syntax and size like any regex; rewriting matches anywhere.
                     self.regex(&p.key("match"), &pattern)?;
-                    let re = regex::Regex::new(&pattern)
-                        .map_err(|e| self.invalid(&p.key("match"), &pattern, &e.to_string()))?;
-                    Some(RegexRewrite {
-                        re,
-                        replacement: crate::model::rust_replacement(&rewrite).into_boxed_str(),
-                        template: rewrite.into_boxed_str(),
-                    })
+                    let max = self.options.limits.max_regex_size;
+                    let rewrite = RegexRewrite::new(&pattern, &rewrite, max)
+                        .map_err(|e| self.invalid(&p.key("match"), &pattern, &e.message))?;
+                    self.charge_regex(&p.key("match"), &pattern, rewrite.heap_bytes())?;
+                    Some(rewrite)
                 }
                 None => None,
             };
@@ -667,12 +706,7 @@ impl Lowerer<'_> {
                 match subsets.find(&canonical, &subset) {
                     Some(labels) => (Some(Arc::from(subset.as_str())), labels),
                     None => {
-                        let known = subsets.hosts.get(&canonical).map(|(_, s)| {
-                            s.iter()
-                                .map(|(n, _)| n.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        });
+                        let known = subsets.hosts.get(&canonical).map(Subsets::names);
                         let message = match known {
                             Some(k) => format!(
                                 "subset `{subset}` is not defined for host {host}; the DestinationRule defines: {k}"
