@@ -36,6 +36,20 @@ impl de::Error for DeError {
         ))
     }
 
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        DeError(LoadError::new(
+            ErrorKind::InvalidValue,
+            format!("found {unexp}, expected {exp}"),
+        ))
+    }
+
+    fn invalid_length(len: usize, exp: &dyn de::Expected) -> Self {
+        DeError(LoadError::new(
+            ErrorKind::InvalidValue,
+            format!("found {len} items, expected {exp}"),
+        ))
+    }
+
     fn missing_field(field: &'static str) -> Self {
         DeError(LoadError::new(
             ErrorKind::MissingField,
@@ -266,6 +280,8 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match (self.scalar(), self.node.scalar_type()) {
+            (Some(t), ScalarType::Str) if t.contains('\0') => Err(DeError(nul_error())
+                .at(&self.path, self.node)),
             (Some(t), ScalarType::Str) => self.locate(visitor.visit_str(t)),
             _ => self.wrong(&visitor),
         }
@@ -501,6 +517,14 @@ impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAc
     }
 }
 
+/// The error for a text with a NUL character: no name, host, path or header can hold one.
+pub(crate) fn nul_error() -> LoadError {
+    LoadError::new(
+        ErrorKind::InvalidValue,
+        "the text contains a NUL character (\\0), which no name, host, path or header may hold",
+    )
+}
+
 /// A mapping key: always read as a string, whatever its YAML type (`80:` is the key "80").
 struct KeyDe<'a> {
     text: &'a str,
@@ -510,6 +534,9 @@ impl<'de> de::Deserializer<'de> for KeyDe<'_> {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if self.text.contains('\0') {
+            return Err(DeError(nul_error()));
+        }
         visitor.visit_str(self.text)
     }
 

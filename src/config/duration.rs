@@ -50,7 +50,9 @@ pub(crate) fn parse_go_duration(text: &str) -> Result<Duration, String> {
         let mut scale = nanos_per;
         for d in frac.bytes().take(18) {
             scale /= 10;
-            value += u128::from(d - b'0') * scale;
+            value = value
+                .checked_add(u128::from(d - b'0') * scale)
+                .ok_or_else(|| "duration too large".to_string())?;
         }
         total = total
             .checked_add(value)
@@ -77,5 +79,14 @@ mod tests {
         assert!(parse_go_duration("1x").is_err());
         assert!(parse_go_duration("").is_err());
         assert!(parse_go_duration("99999999999999999999h").is_err());
+        // The integer part fills a u128 of nanoseconds; the fraction would carry past it.
+        assert_eq!(
+            parse_go_duration("340282366920938463463374607431.769211456s"),
+            Err("duration too large".to_string())
+        );
+        assert_eq!(
+            parse_go_duration("18446744073.709551616s"),
+            Err("duration too large".to_string())
+        );
     }
 }

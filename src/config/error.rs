@@ -21,6 +21,31 @@ pub struct DocumentRef {
     pub line: usize,
 }
 
+/// Writes `text` with its control characters escaped (`\0`, `\n`, `\u{1b}`), so that an error
+/// or warning about a hostile value prints on one line and cannot drive a terminal.
+fn escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    if !text.chars().any(char::is_control) {
+        return f.write_str(text);
+    }
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_debug())?;
+        } else {
+            write!(f, "{c}")?;
+        }
+    }
+    Ok(())
+}
+
+/// A text as [`escaped`] writes it.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        escaped(f, self.0)
+    }
+}
+
 impl fmt::Display for DocumentRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.index == 0 {
@@ -34,8 +59,11 @@ impl fmt::Display for DocumentRef {
             write!(f, "{}: ", file.display())?;
         }
         write!(f, "document {}", self.index)?;
-        match (&self.kind, &self.name) {
-            (Some(kind), Some(name)) => match &self.namespace {
+        fn esc(s: &Option<String>) -> Option<Escaped<'_>> {
+            s.as_deref().map(Escaped)
+        }
+        match (esc(&self.kind), esc(&self.name)) {
+            (Some(kind), Some(name)) => match esc(&self.namespace) {
                 Some(ns) => write!(f, " ({kind} {ns}/{name})"),
                 None => write!(f, " ({kind} {name})"),
             },
@@ -230,9 +258,9 @@ impl fmt::Display for LoadError {
             f.write_str(": ")?;
         }
         if let Some(path) = &e.path {
-            write!(f, "{path}: ")?;
+            write!(f, "{}: ", Escaped(path))?;
         }
-        write!(f, "{}: {}", e.kind.label(), e.message)
+        write!(f, "{}: {}", e.kind.label(), Escaped(&e.message))
     }
 }
 
@@ -278,8 +306,8 @@ impl fmt::Display for Warning {
         }
         f.write_str(": ")?;
         if let Some(path) = &self.path {
-            write!(f, "{path}: ")?;
+            write!(f, "{}: ", Escaped(path))?;
         }
-        f.write_str(&self.message)
+        escaped(f, &self.message)
     }
 }

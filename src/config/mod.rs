@@ -7,6 +7,7 @@
 mod de;
 mod duration;
 mod error;
+mod file;
 mod limits;
 mod lower;
 mod node;

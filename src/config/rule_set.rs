@@ -271,22 +271,7 @@ impl Loader {
                 Source::Text(t) => (None, std::borrow::Cow::Borrowed(t.as_str())),
                 Source::File(p) => {
                     files.push(p.clone());
-                    let in_file = DocumentRef {
-                        file: Some(p.clone()),
-                        ..DocumentRef::default()
-                    };
-                    let bytes = std::fs::read(p).map_err(|e| {
-                        LoadError::new(ErrorKind::Io, format!("{}: {e}", p.display()))
-                            .with_document(in_file.clone())
-                    })?;
-                    let text = String::from_utf8(bytes).map_err(|e| {
-                        let offset = e.utf8_error().valid_up_to();
-                        LoadError::new(
-                            ErrorKind::Syntax,
-                            format!("the file is not UTF-8 (invalid byte at offset {offset})"),
-                        )
-                        .with_document(in_file.clone())
-                    })?;
+                    let text = super::file::read_text(p, self.options.limits.max_input_bytes)?;
                     (Some(p.clone()), std::borrow::Cow::Owned(text))
                 }
             };
@@ -403,6 +388,15 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
     }
     doc.kind = Some(kind.clone());
     let meta = root.get("metadata");
+    for key in ["name", "namespace"] {
+        if let Some(node) = meta.and_then(|m| m.get(key))
+            && matches!(&node.value, Value::Scalar { text, .. } if text.contains('\0'))
+        {
+            let message = super::de::nul_error().message().to_string();
+            let path = format!("metadata.{key}");
+            return Err(doc_error(&doc, node, &path, ErrorKind::InvalidValue, message));
+        }
+    }
     let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
     doc.name = meta_str("name");
     doc.namespace = meta_str("namespace");
@@ -571,18 +565,12 @@ fn build(
         }
     }
 
-    super::lower::delegate::expand(&mut services, &mut warnings)?;
-
-    let route_count = legacy.len() + services.iter().map(|(_, v)| v.routes.len()).sum::<usize>();
-    if route_count > options.limits.max_routes {
-        return Err(LoadError::new(
-            ErrorKind::Limit,
-            format!(
-                "the configuration has {route_count} routes; at most {} are accepted (Limits::max_routes)",
-                options.limits.max_routes
-            ),
-        ));
+    let mut size = super::lower::delegate::Size::new(&options.limits);
+    for (_, rule) in &legacy {
+        size.add(rule.route.matches.len())?;
     }
+    super::lower::delegate::expand(&mut services, &mut warnings, &mut size)?;
+    let route_count = size.routes;
 
     // VirtualServices by canonical host, in load order.
     let mut vs_hosts: Vec<(Vec<String>, Vec<Arc<VirtualServiceRoutes>>, DocumentRef)> = Vec::new();

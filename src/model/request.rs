@@ -12,6 +12,9 @@ pub(crate) struct RequestView<'a> {
     default_scheme: &'a str,
     uri: &'a http::Uri,
     pub(crate) headers: &'a HeaderMap,
+    /// The joined value of every header sent on more than one line, joined once for the whole
+    /// evaluation; empty (and unallocated) when every header has one line.
+    joined: HeaderMap<Box<[u8]>>,
 }
 
 impl<'a> RequestView<'a> {
@@ -21,6 +24,7 @@ impl<'a> RequestView<'a> {
             default_scheme,
             uri: req.uri(),
             headers: req.headers(),
+            joined: join_repeated(req.headers()),
         }
     }
 
@@ -49,7 +53,7 @@ impl<'a> RequestView<'a> {
 
     /// The value a condition tests, `None` when absent.
     #[inline]
-    pub(crate) fn field(&self, field: &Field) -> Option<Cow<'a, [u8]>> {
+    pub(crate) fn field(&self, field: &Field) -> Option<Cow<'_, [u8]>> {
         match field {
             Field::Uri => Some(Cow::Borrowed(self.path().as_bytes())),
             Field::PathAndQuery => Some(Cow::Borrowed(
@@ -61,7 +65,7 @@ impl<'a> RequestView<'a> {
             Field::Scheme => Some(Cow::Borrowed(self.scheme().as_bytes())),
             Field::Method => Some(Cow::Borrowed(self.method.as_str().as_bytes())),
             Field::Authority => self.authority().map(Cow::Borrowed),
-            Field::Header(name) => header_value(self.headers, name),
+            Field::Header(name) => self.header(name).map(Cow::Borrowed),
             Field::Query(key) => query_param(self.query()?, key).map(Cow::Borrowed),
             Field::Absent(_) => None,
         }
@@ -74,29 +78,45 @@ impl<'a> RequestView<'a> {
     }
 }
 
-/// All lines of a header joined with `,` (Envoy's `getAllOfHeaderAsString`).
-#[inline]
-pub(crate) fn header_value<'a>(
-    headers: &'a HeaderMap,
-    name: &http::HeaderName,
-) -> Option<Cow<'a, [u8]>> {
-    // When no header has a second line (most requests), one plain lookup is the whole answer.
-    if headers.len() == headers.keys_len() {
-        return headers.get(name).map(|v| Cow::Borrowed(v.as_bytes()));
-    }
-    let mut all = headers.get_all(name).iter();
-    let first = all.next()?;
-    match all.next() {
-        None => Some(Cow::Borrowed(first.as_bytes())),
-        Some(second) => {
-            let mut joined = first.as_bytes().to_vec();
-            for v in std::iter::once(second).chain(all) {
-                joined.push(b',');
-                joined.extend_from_slice(v.as_bytes());
-            }
-            Some(Cow::Owned(joined))
+impl RequestView<'_> {
+    /// A header's value: its one line, or all its lines joined.
+    #[inline]
+    fn header(&self, name: &http::HeaderName) -> Option<&[u8]> {
+        if !self.joined.is_empty()
+            && let Some(v) = self.joined.get(name)
+        {
+            return Some(v);
         }
+        self.headers.get(name).map(|v| v.as_bytes())
     }
+}
+
+/// Every header sent on more than one line, with its lines joined: with `"; "` for `cookie`
+/// (as Envoy rebuilds a crumbled cookie header), with `,` for the others (Envoy's
+/// `getAllOfHeaderAsString`). Nothing is allocated when every header has one line.
+fn join_repeated(headers: &HeaderMap) -> HeaderMap<Box<[u8]>> {
+    let mut joined = HeaderMap::default();
+    if headers.len() == headers.keys_len() {
+        return joined;
+    }
+    for name in headers.keys() {
+        let mut lines = headers.get_all(name).iter();
+        let (Some(first), Some(second)) = (lines.next(), lines.next()) else {
+            continue;
+        };
+        let sep: &[u8] = if name == http::header::COOKIE {
+            b"; "
+        } else {
+            b","
+        };
+        let mut value = first.as_bytes().to_vec();
+        for line in std::iter::once(second).chain(lines) {
+            value.extend_from_slice(sep);
+            value.extend_from_slice(line.as_bytes());
+        }
+        joined.insert(name.clone(), value.into_boxed_slice());
+    }
+    joined
 }
 
 /// The raw value of the first `key` in a query string (`?k` and `?k=` give an empty value).
@@ -120,11 +140,20 @@ mod tests {
     }
 
     #[test]
-    fn header_lines_are_joined_with_commas() {
-        let mut h = HeaderMap::new();
+    fn header_lines_are_joined_with_commas_and_cookies_with_semicolons() {
+        let mut req = Request::new(());
+        let h = req.headers_mut();
         h.append("x", "a".parse().unwrap());
         h.append("x", "b".parse().unwrap());
-        let name = http::HeaderName::from_static("x");
-        assert_eq!(header_value(&h, &name).unwrap().as_ref(), b"a,b");
+        h.append("cookie", "user=jason".parse().unwrap());
+        h.append("cookie", "theme=dark".parse().unwrap());
+        h.append("y", "one".parse().unwrap());
+        let view = RequestView::new(&req, "http");
+        let get = |name: &'static str| view.header(&http::HeaderName::from_static(name));
+        assert_eq!(get("x"), Some(&b"a,b"[..]));
+        assert_eq!(get("cookie"), Some(&b"user=jason; theme=dark"[..]));
+        assert_eq!(get("y"), Some(&b"one"[..]));
+        assert_eq!(get("z"), None);
+        assert_eq!(view.joined.len(), 2, "only the repeated headers are joined, once");
     }
 }

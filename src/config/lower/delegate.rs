@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::networking::LoweredVirtualService;
+use crate::config::Limits;
 use crate::config::error::{DocumentRef, ErrorKind, LoadError, Warning};
 use crate::model::{Condition, Field, RequestMatch, Route, RoutePolicy, Traits};
 
@@ -116,10 +117,73 @@ fn merge_route(root: &Route, delegate: &Route) -> Option<Route> {
     })
 }
 
-/// Replaces every delegating route by the delegate's routes.
+/// How many routes and match entries a rule set has, against `Limits::max_routes` and
+/// `Limits::max_matches`. Delegation is checked as it goes, before each merge allocates, so a
+/// delegate repeated under many roots fails at the limit instead of building every copy.
+#[derive(Debug)]
+pub(crate) struct Size<'l> {
+    pub(crate) routes: usize,
+    pub(crate) matches: usize,
+    limits: &'l Limits,
+}
+
+impl<'l> Size<'l> {
+    pub(crate) fn new(limits: &'l Limits) -> Self {
+        Size {
+            routes: 0,
+            matches: 0,
+            limits,
+        }
+    }
+
+    /// Counts one route with `matches` match entries (a route without any counts one).
+    pub(crate) fn add(&mut self, matches: usize) -> Result<(), LoadError> {
+        self.routes += 1;
+        self.matches = self.matches.saturating_add(matches.max(1));
+        let l = self.limits;
+        if self.routes > l.max_routes {
+            return Err(LoadError::new(
+                ErrorKind::Limit,
+                format!(
+                    "the configuration has more than {} routes, counting each delegate's routes \
+                     once for every route that delegates to it (Limits::max_routes)",
+                    l.max_routes
+                ),
+            ));
+        }
+        if self.matches > l.max_matches {
+            return Err(LoadError::new(
+                ErrorKind::Limit,
+                format!(
+                    "the configuration has more than {} match entries, counting those that \
+                     delegation merges (Limits::max_matches)",
+                    l.max_matches
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `matches` more entries still fit (checked before a merge builds them).
+    fn fits(&self, matches: usize) -> bool {
+        self.matches.saturating_add(matches) <= self.limits.max_matches
+    }
+}
+
+/// The most match entries merging `root` with `delegate` can give.
+fn merged_bound(root: &Route, delegate: &Route) -> usize {
+    match (root.matches.len(), delegate.matches.len()) {
+        (0, d) => d,
+        (r, 0) => r,
+        (r, d) => r.saturating_mul(d),
+    }
+}
+
+/// Replaces every delegating route by the delegate's routes, counting every route into `size`.
 pub(crate) fn expand(
     services: &mut [(DocumentRef, LoweredVirtualService)],
     warnings: &mut Vec<Warning>,
+    size: &mut Size<'_>,
 ) -> Result<(), LoadError> {
     let by_name: HashMap<(String, String), usize> = services
         .iter()
@@ -140,11 +204,15 @@ pub(crate) fn expand(
         .collect();
     for (doc, vs) in services.iter_mut() {
         if vs.delegates.is_empty() {
+            for route in &vs.routes {
+                size.add(route.matches.len())?;
+            }
             continue;
         }
         let mut routes = Vec::with_capacity(vs.routes.len());
         for (i, route) in vs.routes.iter().enumerate() {
             let Some(d) = vs.delegates.iter().find(|d| d.index == i) else {
+                size.add(route.matches.len())?;
                 routes.push(route.clone());
                 continue;
             };
@@ -168,8 +236,15 @@ pub(crate) fn expand(
                 )));
             }
             for dr in delegate_routes {
+                if !size.fits(merged_bound(route, dr)) {
+                    // Fails with the limit's own message.
+                    size.add(merged_bound(route, dr))?;
+                }
                 match merge_route(route, dr) {
-                    Some(merged) => routes.push(merged),
+                    Some(merged) => {
+                        size.add(merged.matches.len())?;
+                        routes.push(merged);
+                    }
                     None => warnings.push(Warning {
                         document: doc.clone(),
                         path: Some(d.path.clone()),
