@@ -18,7 +18,7 @@ use super::service::{
     Streaming, forwards, plan,
 };
 use super::timer::Timer;
-use crate::model::{Cors, Decision, Labels};
+use crate::model::{Cors, Decision, Labels, normalize_host};
 
 /// A registry of destination services, each keyed by a host and its workload labels.
 ///
@@ -77,8 +77,9 @@ impl<S> Destinations<S> {
         labels: impl IntoIterator<Item = (K, V)>,
         service: S,
     ) -> Self {
+        let host = normalize_host(host.as_bytes()).map_or_else(String::new, |h| h.into_owned());
         self.entries.push(Entry {
-            host: normalize(host),
+            host,
             labels: Labels::from_iter(labels),
             service,
         });
@@ -95,10 +96,15 @@ impl<S> Destinations<S> {
         self.entries.is_empty()
     }
 
-    /// One of the services for `host` whose labels include `labels`, taking turns.
-    fn pick(&self, host: &str, labels: &Labels, turn: &AtomicUsize) -> Option<&S> {
-        let host = strip_port(host);
-        let fits = |e: &&Entry<S>| same_host(&e.host, host) && labels.is_subset_of(&e.labels);
+    /// One of the services whose host fits (`fits_host`) and whose labels include `labels`,
+    /// taking turns.
+    fn pick(
+        &self,
+        fits_host: impl Fn(&str) -> bool,
+        labels: &Labels,
+        turn: &AtomicUsize,
+    ) -> Option<&S> {
+        let fits = |e: &&Entry<S>| fits_host(&e.host) && labels.is_subset_of(&e.labels);
         let count = self.entries.iter().filter(fits).count();
         if count == 0 {
             return None;
@@ -110,31 +116,31 @@ impl<S> Destinations<S> {
         };
         self.entries.iter().filter(fits).nth(i).map(|e| &e.service)
     }
+
+    /// A service for the destination the rules chose: a registered host that is the
+    /// destination's host, or its short or long form (`reviews` and
+    /// `reviews.default.svc.cluster.local` name one service), with the destination's labels.
+    fn for_destination(&self, host: &str, labels: &Labels, turn: &AtomicUsize) -> Option<&S> {
+        let host = normalize_host(host.as_bytes())?;
+        self.pick(|registered| same_service(registered, &host), labels, turn)
+    }
+
+    /// A service for a request that no configuration covers: only one registered under
+    /// exactly the request's host (normalised: no port, no trailing dot, lower case). A longer
+    /// or shorter name never stands for it, so a made-up host cannot reach a configured service
+    /// around its rules.
+    fn for_uncovered(&self, host: &str, turn: &AtomicUsize) -> Option<&S> {
+        static ANY: Labels = Labels::new();
+        let host = normalize_host(host.as_bytes())?;
+        self.pick(|registered| registered == host, &ANY, turn)
+    }
 }
 
-fn strip_port(host: &str) -> &str {
-    let host = if host.starts_with('[') {
-        host.find(']').map_or(host, |i| &host[..=i])
-    } else {
-        match host.rsplit_once(':') {
-            Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => host,
-        }
-    };
-    host.trim_end_matches('.')
-}
-
-fn normalize(host: &str) -> String {
-    strip_port(host).to_ascii_lowercase()
-}
-
-/// `reviews` and `reviews.default.svc.cluster.local` name the same service (ASCII case is
-/// ignored).
-fn same_host(a: &str, b: &str) -> bool {
+/// `reviews` and `reviews.default.svc.cluster.local` name the same service: one is the other
+/// followed by more DNS labels. Both are normalised (lower case).
+fn same_service(a: &str, b: &str) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    long.len() >= short.len()
-        && long.as_bytes()[..short.len()].eq_ignore_ascii_case(short.as_bytes())
-        && (long.len() == short.len() || long.as_bytes()[short.len()] == b'.')
+    long.starts_with(short) && (long.len() == short.len() || long.as_bytes()[short.len()] == b'.')
 }
 
 /// Routes each request to the destination service the rules choose.
@@ -241,13 +247,14 @@ impl<S, T, M> MeshRouter<S, T, M> {
         self.shared.mirrors.snapshot()
     }
 
+    /// The service a forwarded request goes to: the one for the destination the rules chose,
+    /// or, for a request no configuration covers, the one registered for its exact host.
     fn choose(&self, decision: &Decision, host: Option<&str>) -> Option<&S> {
-        static NONE: Labels = Labels::new();
-        let (host, labels) = match decision.destination() {
-            Some(d) => (d.host(), d.labels()),
-            None => (host?, &NONE),
-        };
-        self.destinations.pick(host, labels, &self.next)
+        let d = &self.destinations;
+        match decision.destination() {
+            Some(dest) => d.for_destination(dest.host(), dest.labels(), &self.next),
+            None => d.for_uncovered(host?, &self.next),
+        }
     }
 }
 
@@ -381,7 +388,7 @@ where
             for dest in &mirrored.fired {
                 match router
                     .destinations
-                    .pick(dest.host(), dest.labels(), &router.next)
+                    .for_destination(dest.host(), dest.labels(), &router.next)
                 {
                     Some(svc) => targets.push((svc.clone(), dest.host().to_owned())),
                     None => counters.drop_one("no registered destination serves the mirror"),
@@ -503,13 +510,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts() {
-        assert!(same_host("reviews", "reviews.default.svc.cluster.local"));
-        assert!(same_host("reviews.default.svc.cluster.local", "reviews"));
-        assert!(!same_host("reviews", "reviewsx"));
-        assert!(same_host("reviews", "Reviews"));
-        assert_eq!(normalize("Reviews:9080"), "reviews");
-        assert_eq!(normalize("[::1]:80"), "[::1]");
+    fn short_and_long_service_names() {
+        assert!(same_service("reviews", "reviews.default.svc.cluster.local"));
+        assert!(same_service("reviews.default.svc.cluster.local", "reviews"));
+        assert!(!same_service("reviews", "reviewsx"));
     }
 
     #[test]

@@ -43,4 +43,4 @@ pub(crate) use condition::LegacySource;
 pub(crate) use index::RouteIndex;
 pub use rewrite::RewriteError;
 pub(crate) use route::{RegexRewrite, Traits};
-pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes, next_generation};
+pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes, next_generation, normalize_host};
