@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::shapes::{alias_tower, delegation};
 use common::virtual_service;
 use tower_mesh::{ErrorKind, LoadError, RuleSet};
 
@@ -15,25 +16,6 @@ fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .unwrap()
         .join()
         .expect("the load overflowed a 256 KiB stack")
-}
-
-/// 250 anchors, each a value nested `depth` flow lists deep around an alias of the one before:
-/// about 34 KB of text that never nests past `depth`, but whose tree would be 250 × `depth`
-/// levels tall if aliases were copied in.
-fn alias_tower(anchors: usize, depth: usize) -> String {
-    let mut status = String::from("status:\n  a0: &a0 x\n");
-    for i in 1..anchors {
-        status.push_str(&format!(
-            "  a{i}: &a{i} {}*a{}{}\n",
-            "[".repeat(depth),
-            i - 1,
-            "]".repeat(depth)
-        ));
-    }
-    format!(
-        "{}{status}",
-        virtual_service("svc", "  - route: [{destination: {host: svc}}]\n")
-    )
 }
 
 #[test]
@@ -75,34 +57,6 @@ fn nesting_at_the_limit_loads_on_a_small_stack() {
 
 // --- Delegation, regexes, mappings, hosts, subsets: work bounded by the limits. ---
 
-/// A root VirtualService whose `roots` routes each delegate to one delegate VirtualService of
-/// `routes` routes; every route of both has `matches` header matches.
-fn delegation(roots: usize, routes: usize, matches: usize) -> String {
-    let entries = |name: &str| {
-        (0..matches)
-            .map(|m| format!("{{headers: {{x-{name}: {{exact: \"v{m}\"}}}}}}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut text = String::from(
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: root}\nspec:\n  hosts: [svc]\n  http:\n",
-    );
-    for _ in 0..roots {
-        text.push_str(&format!(
-            "  - match: [{}]\n    delegate: {{name: leaf}}\n",
-            entries("root")
-        ));
-    }
-    text.push_str("---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: leaf}\nspec:\n  http:\n");
-    for r in 0..routes {
-        text.push_str(&format!(
-            "  - name: r{r}\n    match: [{}]\n    route: [{{destination: {{host: svc}}}}]\n",
-            entries("leaf")
-        ));
-    }
-    text
-}
-
 #[test]
 fn delegation_is_counted_against_the_route_limit_before_it_is_built() {
     // 2,000 roots × 2,000 delegate routes would be 4 million routes.
@@ -120,7 +74,11 @@ fn merged_delegate_matches_are_counted_against_the_match_limit() {
     assert!(err.to_string().contains("Limits::max_matches"), "{err}");
     // Within the limits, delegation still works.
     let rules = RuleSet::from_yaml(&delegation(2, 3, 2)).unwrap();
-    assert_eq!(rules.table().route_count(), 2 * 3 + 3, "merged routes and the delegate's own");
+    assert_eq!(
+        rules.table().route_count(),
+        2 * 3 + 3,
+        "merged routes and the delegate's own"
+    );
 }
 
 #[test]
@@ -136,7 +94,10 @@ fn compiled_regexes_are_bounded_in_total() {
     let err = RuleSet::from_yaml(&virtual_service("svc", &routes)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
     assert!(err.to_string().contains("Limits::max_regex_total"), "{err}");
-    assert!(err.path().unwrap().ends_with(".headers.x-id.regex"), "{err}");
+    assert!(
+        err.path().unwrap().ends_with(".headers.x-id.regex"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,7 +109,10 @@ fn a_mapping_with_too_many_keys_is_refused() {
     );
     let err = RuleSet::from_yaml(&text).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
-    assert!(err.to_string().contains("Limits::max_mapping_keys"), "{err}");
+    assert!(
+        err.to_string().contains("Limits::max_mapping_keys"),
+        "{err}"
+    );
     assert_eq!(err.line(), Some(9 + 10_000), "{err}");
 }
 
@@ -163,14 +127,19 @@ fn many_wildcard_hosts_load_and_each_finds_its_own() {
     let rules = RuleSet::from_yaml(&text).unwrap();
     let ctx = tower_mesh::Context::new();
     let decide = |host: &str| {
-        let req = http::Request::get(format!("http://{host}/")).body(()).unwrap();
+        let req = http::Request::get(format!("http://{host}/"))
+            .body(())
+            .unwrap();
         rules.evaluate(&req, &ctx, &tower_mesh::NeverSampler)
     };
     assert_eq!(decide("a.h19999.com").destination().unwrap().host(), "svc");
     assert_eq!(decide("a.b.h7.com").destination().unwrap().host(), "svc");
     // The longest wildcard wins; a name that only the shorter one covers gets it.
     assert_eq!(decide("h7.com").destination().unwrap().host(), "other");
-    assert_eq!(decide("x.h20000.com").destination().unwrap().host(), "other");
+    assert_eq!(
+        decide("x.h20000.com").destination().unwrap().host(),
+        "other"
+    );
 }
 
 #[test]
@@ -194,11 +163,17 @@ fn an_unknown_subset_error_lists_a_few_of_many_subsets() {
         .collect();
     let text = format!(
         "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: svc}}\nspec:\n  host: svc\n  subsets:\n{subsets}---\n{}",
-        virtual_service("svc", "  - route: [{destination: {host: svc, subset: nope}}]\n")
+        virtual_service(
+            "svc",
+            "  - route: [{destination: {host: svc, subset: nope}}]\n"
+        )
     );
     let err = RuleSet::from_yaml(&text).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownSubset);
-    assert!(err.to_string().ends_with("s18, s19, and 4980 more"), "{err}");
+    assert!(
+        err.to_string().ends_with("s18, s19, and 4980 more"),
+        "{err}"
+    );
 }
 
 // --- Files: the size limit comes before the read. ---
@@ -215,7 +190,8 @@ fn a_huge_file_is_refused_without_being_read() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
     assert!(
-        err.to_string().contains("3221225472 bytes or more; at most 16777216"),
+        err.to_string()
+            .contains("3221225472 bytes or more; at most 16777216"),
         "{err}"
     );
 }
@@ -253,10 +229,30 @@ fn a_duration_that_overflows_is_an_error() {
 #[test]
 fn nul_characters_are_refused_and_printed_escaped() {
     let cases = [
-        ("host", virtual_service("svc", "  - route: [{destination: {host: svc}}]\n").replace("hosts: [svc]", "hosts: [\"svc\\0x\"]"), "spec.hosts[0]"),
-        ("redirect uri", virtual_service("svc", "  - redirect: {uri: \"/a\\0b\"}\n"), "spec.http[0].redirect.uri"),
-        ("rewrite authority", virtual_service("svc", "  - rewrite: {authority: \"a\\0b\"}\n    route: [{destination: {host: svc}}]\n"), "spec.http[0].rewrite.authority"),
-        ("destination", virtual_service("svc", "  - route: [{destination: {host: \"svc\\0\"}}]\n"), "spec.http[0].route[0].destination.host"),
+        (
+            "host",
+            virtual_service("svc", "  - route: [{destination: {host: svc}}]\n")
+                .replace("hosts: [svc]", "hosts: [\"svc\\0x\"]"),
+            "spec.hosts[0]",
+        ),
+        (
+            "redirect uri",
+            virtual_service("svc", "  - redirect: {uri: \"/a\\0b\"}\n"),
+            "spec.http[0].redirect.uri",
+        ),
+        (
+            "rewrite authority",
+            virtual_service(
+                "svc",
+                "  - rewrite: {authority: \"a\\0b\"}\n    route: [{destination: {host: svc}}]\n",
+            ),
+            "spec.http[0].rewrite.authority",
+        ),
+        (
+            "destination",
+            virtual_service("svc", "  - route: [{destination: {host: \"svc\\0\"}}]\n"),
+            "spec.http[0].route[0].destination.host",
+        ),
     ];
     for (what, text, path) in cases {
         let err = RuleSet::from_yaml(&text).unwrap_err();
@@ -274,7 +270,11 @@ fn nul_characters_are_refused_and_printed_escaped() {
         );
         let err = RuleSet::from_yaml(&text).unwrap_err();
         let printed = err.to_string();
-        assert_eq!(err.path(), Some(format!("metadata.{key}").as_str()), "{printed}");
+        assert_eq!(
+            err.path(),
+            Some(format!("metadata.{key}").as_str()),
+            "{printed}"
+        );
         assert!(!printed.contains(['\0', '\x1b']), "{printed:?}");
     }
 }
@@ -283,11 +283,15 @@ fn nul_characters_are_refused_and_printed_escaped() {
 fn value_errors_say_their_kind_once() {
     let text = virtual_service(
         "svc",
-        "  - route: [{destination: {host: svc}, weight: -5}]\n",
+        "  - route: [{destination: {host: svc, port: {number: -1}}}]\n",
     );
     let err = RuleSet::from_yaml(&text).unwrap_err();
     let printed = err.to_string();
     assert_eq!(printed.matches("invalid value").count(), 1, "{printed}");
+    assert!(
+        printed.ends_with("invalid value: found integer `-1`, expected u32"),
+        "{printed}"
+    );
 }
 
 // --- Requests: a made-up host never reaches a configured service around its rules. ---
@@ -304,11 +308,8 @@ mod requests {
 
     use super::common::virtual_service;
 
-    type Svc = tower::util::BoxCloneSyncService<
-        Request<Full<Bytes>>,
-        Response<Full<Bytes>>,
-        Infallible,
-    >;
+    type Svc =
+        tower::util::BoxCloneSyncService<Request<Full<Bytes>>, Response<Full<Bytes>>, Infallible>;
 
     fn answers(name: &'static str) -> Svc {
         Svc::new(service_fn(move |req: Request<Full<Bytes>>| async move {
@@ -339,7 +340,10 @@ mod requests {
     }
 
     fn with_host(host: &str) -> Request<Full<Bytes>> {
-        Request::get("/x").header("host", host).body(Full::default()).unwrap()
+        Request::get("/x")
+            .header("host", host)
+            .body(Full::default())
+            .unwrap()
     }
 
     fn absolute(uri: &str) -> Request<Full<Bytes>> {
@@ -350,7 +354,11 @@ mod requests {
     async fn every_spelling_of_the_configured_host_gets_its_rules() {
         for host in ["svc", "SVC", "svc:80", "svc:", "svc.", "Svc.:8080"] {
             let (status, body) = send(with_host(host)).await;
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "Host: {host}: {body}");
+            assert_eq!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Host: {host}: {body}"
+            );
             assert_eq!(body, "fault filter abort", "Host: {host}");
         }
         let (status, _) = send(absolute("http://svc:9080/x")).await;
@@ -376,7 +384,11 @@ mod requests {
     async fn an_uncovered_host_reaches_only_the_service_registered_for_it() {
         for host in ["open", "OPEN:8080", "open."] {
             let (status, body) = send(with_host(host)).await;
-            assert_eq!((status, body.as_str()), (StatusCode::OK, "open /x"), "Host: {host}");
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::OK, "open /x"),
+                "Host: {host}"
+            );
         }
         let (status, body) = send(absolute("http://open.other.example/x")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -411,7 +423,10 @@ mod requests {
         assert_eq!(body, "rewritten path too long");
         // A path that fits is rewritten as before.
         let (status, body) = send_to(router, "/pub/a").await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, "svc /sandbox/tenant-a/pub/a"));
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "svc /sandbox/tenant-a/pub/a")
+        );
     }
 
     #[tokio::test]

@@ -280,8 +280,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match (self.scalar(), self.node.scalar_type()) {
-            (Some(t), ScalarType::Str) if t.contains('\0') => Err(DeError(nul_error())
-                .at(&self.path, self.node)),
+            (Some(t), ScalarType::Str) if t.contains('\0') => {
+                Err(DeError(nul_error()).at(&self.path, self.node))
+            }
             (Some(t), ScalarType::Str) => self.locate(visitor.visit_str(t)),
             _ => self.wrong(&visitor),
         }

@@ -144,7 +144,10 @@ mod tests {
     fn a_file_written_during_the_read_is_read_again() {
         let path = temp_file("again.yaml", "a: 1\n");
         let text = read_settled(&path, 1 << 20, read_then_append(&path, 2)).unwrap();
-        assert_eq!(text, "a: 1\n# more\n# more\n", "the third read saw the settled file");
+        assert_eq!(
+            text, "a: 1\n# more\n# more\n",
+            "the third read saw the settled file"
+        );
     }
 
     #[test]
@@ -152,7 +155,11 @@ mod tests {
         let path = temp_file("busy.yaml", "a: 1\n");
         let err = read_settled(&path, 1 << 20, read_then_append(&path, TRIES)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io);
-        assert!(err.to_string().contains("changed while it was read, 3 times"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("changed while it was read, 3 times"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -160,6 +167,9 @@ mod tests {
         let path = temp_file("big.yaml", &"#".repeat(100));
         let err = read_settled(&path, 10, |_, _| panic!("the file was read")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Limit);
-        assert!(err.to_string().contains("100 bytes or more; at most 10"), "{err}");
+        assert!(
+            err.to_string().contains("100 bytes or more; at most 10"),
+            "{err}"
+        );
     }
 }

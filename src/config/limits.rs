@@ -17,18 +17,18 @@ pub struct Limits {
     pub max_input_bytes: usize,
     /// Deepest nesting of lists and mappings (default 64).
     pub max_depth: usize,
-    /// Most values in one text, counting each use of an alias again (default 2,000,000).
+    /// Most values in one text, counting each use of an alias again (default 1,000,000).
     pub max_nodes: usize,
     /// Longest regular expression, in characters (default 1,024, Istio's own limit).
     pub max_regex_len: usize,
     /// Largest compiled size of one regular expression, in bytes (default 1 MiB).
     pub max_regex_size: usize,
     /// Most HTTP routes (RouteRules and VirtualService routes) in one rule set, counted after
-    /// delegation has put each delegate's routes in its root route's place (default 100,000).
+    /// delegation has put each delegate's routes in its root route's place (default 20,000).
     pub max_routes: usize,
     /// Most match entries (items of the routes' `match` lists; a route without one counts as
     /// one) in one rule set, counted after delegation has merged each root match with each
-    /// delegate match (default 200,000).
+    /// delegate match (default 50,000).
     pub max_matches: usize,
     /// Largest heap memory of all compiled regular expressions together, in bytes
     /// (default 128 MiB). Matches answered without a regex engine (`.*Chrome.*`, exact
@@ -45,11 +45,11 @@ impl Default for Limits {
         Limits {
             max_input_bytes: 16 << 20,
             max_depth: 64,
-            max_nodes: 2_000_000,
+            max_nodes: 1_000_000,
             max_regex_len: 1024,
             max_regex_size: 1 << 20,
-            max_routes: 100_000,
-            max_matches: 200_000,
+            max_routes: 20_000,
+            max_matches: 50_000,
             max_regex_total: 128 << 20,
             max_mapping_keys: 10_000,
             max_subsets: 10_000,

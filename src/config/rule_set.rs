@@ -394,7 +394,13 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
         {
             let message = super::de::nul_error().message().to_string();
             let path = format!("metadata.{key}");
-            return Err(doc_error(&doc, node, &path, ErrorKind::InvalidValue, message));
+            return Err(doc_error(
+                &doc,
+                node,
+                &path,
+                ErrorKind::InvalidValue,
+                message,
+            ));
         }
     }
     let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);

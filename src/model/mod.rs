@@ -43,4 +43,6 @@ pub(crate) use condition::LegacySource;
 pub(crate) use index::RouteIndex;
 pub use rewrite::RewriteError;
 pub(crate) use route::{RegexRewrite, Traits};
-pub(crate) use table::{HostIndex, HostTable, VirtualServiceRoutes, next_generation, normalize_host};
+pub(crate) use table::{
+    HostIndex, HostTable, VirtualServiceRoutes, next_generation, normalize_host,
+};

@@ -154,6 +154,10 @@ mod tests {
         assert_eq!(get("cookie"), Some(&b"user=jason; theme=dark"[..]));
         assert_eq!(get("y"), Some(&b"one"[..]));
         assert_eq!(get("z"), None);
-        assert_eq!(view.joined.len(), 2, "only the repeated headers are joined, once");
+        assert_eq!(
+            view.joined.len(),
+            2,
+            "only the repeated headers are joined, once"
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod shapes;
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;
