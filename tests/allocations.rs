@@ -112,6 +112,37 @@ fn evaluation_allocates_nothing() {
     }
 }
 
+/// A request with repeated header lines is joined once per evaluation, whatever the number of
+/// conditions that read the header: the allocations do not grow with the routes.
+#[test]
+fn repeated_header_lines_are_joined_once_per_evaluation() {
+    let rules_with = |n: usize| {
+        let routes: String = (0..n)
+            .map(|i| format!("  - match: [{{headers: {{cookie: {{regex: \"^(.*?; )?(user=u{i})(;.*)?$\"}}}}}}]\n    route: [{{destination: {{host: svc}}}}]\n"))
+            .collect();
+        RuleSet::from_yaml(&format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: svc}}\nspec:\n  hosts: [svc]\n  http:\n{routes}"
+        ))
+        .unwrap()
+    };
+    let mut req = Request::get("/").body(()).unwrap();
+    for i in 0..1_000 {
+        req.headers_mut()
+            .append("cookie", format!("c{i}=v").parse().unwrap());
+    }
+    let ctx = Context::new().with_target("svc");
+    let allocations = |n: usize| {
+        let rules = rules_with(n);
+        rules.evaluate(&req, &ctx, &NeverSampler);
+        let (allocations, decision) = count(|| rules.evaluate(&req, &ctx, &NeverSampler));
+        assert_eq!(decision.outcome(), Outcome::NotFound);
+        allocations
+    };
+    let (one, many) = (allocations(1), allocations(200));
+    assert!(one > 0, "the joined cookie is built once");
+    assert_eq!(one, many, "200 cookie conditions allocate as much as one");
+}
+
 #[test]
 fn the_layer_adds_only_the_decision_extensions() {
     let rt = tokio::runtime::Builder::new_current_thread()
