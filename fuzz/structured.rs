@@ -7,19 +7,19 @@
 use arbitrary::Arbitrary;
 
 #[derive(Arbitrary, Debug)]
-pub struct Config {
-    pub resources: Vec<Resource>,
+pub(crate) struct Config {
+    pub(crate) resources: Vec<Resource>,
 }
 
 #[derive(Arbitrary, Debug)]
-pub enum Resource {
+pub(crate) enum Resource {
     VirtualService(VirtualService),
     DestinationRule(DestinationRule),
     RouteRule(RouteRule),
 }
 
 #[derive(Arbitrary, Debug)]
-pub enum Host {
+pub(crate) enum Host {
     Svc,
     Reviews,
     Wildcard,
@@ -28,42 +28,42 @@ pub enum Host {
 }
 
 #[derive(Arbitrary, Debug)]
-pub struct VirtualService {
-    pub name: u8,
-    pub version: u8,
-    pub hosts: Vec<Host>,
-    pub gateways: Vec<String>,
-    pub http: Vec<HttpRoute>,
+pub(crate) struct VirtualService {
+    pub(crate) name: u8,
+    pub(crate) version: u8,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) gateways: Vec<String>,
+    pub(crate) http: Vec<HttpRoute>,
 }
 
 #[derive(Arbitrary, Debug)]
-pub struct HttpRoute {
-    pub name: Option<String>,
-    pub matches: Vec<Match>,
-    pub destinations: Vec<(Host, Option<String>, i32)>,
-    pub fault: Option<Fault>,
-    pub redirect: Option<(String, u16)>,
-    pub direct: Option<(u16, String)>,
-    pub timeout_ms: Option<i64>,
-    pub retries: Option<(i32, String)>,
-    pub headers: Vec<(String, String)>,
+pub(crate) struct HttpRoute {
+    pub(crate) name: Option<String>,
+    pub(crate) matches: Vec<Match>,
+    pub(crate) destinations: Vec<(Host, Option<String>, i32)>,
+    pub(crate) fault: Option<Fault>,
+    pub(crate) redirect: Option<(String, u16)>,
+    pub(crate) direct: Option<(u16, String)>,
+    pub(crate) timeout_ms: Option<i64>,
+    pub(crate) retries: Option<(i32, String)>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 #[derive(Arbitrary, Debug)]
-pub struct Match {
-    pub uri: Option<StringMatch>,
-    pub method: Option<StringMatch>,
-    pub headers: Vec<(String, StringMatch)>,
-    pub without_headers: Vec<(String, StringMatch)>,
-    pub query: Vec<(String, StringMatch)>,
-    pub ignore_uri_case: bool,
-    pub port: Option<u32>,
-    pub source_labels: Vec<(String, String)>,
-    pub gateways: Vec<String>,
+pub(crate) struct Match {
+    pub(crate) uri: Option<StringMatch>,
+    pub(crate) method: Option<StringMatch>,
+    pub(crate) headers: Vec<(String, StringMatch)>,
+    pub(crate) without_headers: Vec<(String, StringMatch)>,
+    pub(crate) query: Vec<(String, StringMatch)>,
+    pub(crate) ignore_uri_case: bool,
+    pub(crate) port: Option<u32>,
+    pub(crate) source_labels: Vec<(String, String)>,
+    pub(crate) gateways: Vec<String>,
 }
 
 #[derive(Arbitrary, Debug)]
-pub enum StringMatch {
+pub(crate) enum StringMatch {
     Exact(String),
     Prefix(String),
     Regex(Pattern),
@@ -72,33 +72,33 @@ pub enum StringMatch {
 }
 
 #[derive(Arbitrary, Debug)]
-pub enum Pattern {
+pub(crate) enum Pattern {
     Known(u8),
     Free(String),
 }
 
 #[derive(Arbitrary, Debug)]
-pub struct Fault {
-    pub delay: Option<(f64, u32)>,
-    pub abort: Option<(f64, i32)>,
-    pub grpc: Option<String>,
+pub(crate) struct Fault {
+    pub(crate) delay: Option<(f64, u32)>,
+    pub(crate) abort: Option<(f64, i32)>,
+    pub(crate) grpc: Option<String>,
 }
 
 #[derive(Arbitrary, Debug)]
-pub struct DestinationRule {
-    pub host: Host,
-    pub subsets: Vec<(String, Vec<(String, String)>)>,
+pub(crate) struct DestinationRule {
+    pub(crate) host: Host,
+    pub(crate) subsets: Vec<(String, Vec<(String, String)>)>,
 }
 
 #[derive(Arbitrary, Debug)]
-pub struct RouteRule {
-    pub name: u8,
-    pub precedence: i32,
-    pub destination: Host,
-    pub headers: Vec<(String, StringMatch)>,
-    pub routes: Vec<(Vec<(String, String)>, i32)>,
-    pub abort: Option<(f32, i32)>,
-    pub delay: Option<(f32, u32)>,
+pub(crate) struct RouteRule {
+    pub(crate) name: u8,
+    pub(crate) precedence: i32,
+    pub(crate) destination: Host,
+    pub(crate) headers: Vec<(String, StringMatch)>,
+    pub(crate) routes: Vec<(Vec<(String, String)>, i32)>,
+    pub(crate) abort: Option<(f32, i32)>,
+    pub(crate) delay: Option<(f32, u32)>,
 }
 
 const PATTERNS: [&str; 8] = [
@@ -169,7 +169,7 @@ fn labels(entries: &[(String, String)]) -> String {
 }
 
 impl Config {
-    pub fn to_yaml(&self) -> String {
+    pub(crate) fn to_yaml(&self) -> String {
         let mut docs = Vec::new();
         for r in &self.resources {
             docs.push(match r {

@@ -2,6 +2,9 @@
 //! for forward, abort and not-found decisions, and the middleware adds only what
 //! `http::Extensions` needs to carry the decision.
 
+// A counting global allocator needs `unsafe impl GlobalAlloc`; nothing else here is unsafe.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;

@@ -1,4 +1,4 @@
-//! Runs conformance case files (`../shared/conformance/FORMAT.md`): every `*.yaml` below
+//! Runs conformance case files (`tests/conformance/FORMAT.md`): every `*.yaml` below
 //! `tests/conformance/` and below each folder in `TOWER_MESH_CONFORMANCE_DIR` (`:`-separated).
 //!
 //! Strict: an unknown key fails its case; every request is evaluated; the run ends with

@@ -8,9 +8,21 @@ use std::path::{Path, PathBuf};
 use http::Request;
 use tower_mesh::{Caller, Context, NeverSampler, Outcome, RuleSet, Sampler, ScriptedSampler};
 
-fn samples() -> Option<PathBuf> {
+/// The samples folder, when the team's shared folder sits beside the repository (CI has it);
+/// otherwise `None`, after a `skipped:` line naming `test`. The line is written past the test
+/// harness's capture, so that a skip shows in every run.
+fn samples(test: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/istio-samples");
-    dir.is_dir().then_some(dir)
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {test}: ../shared/istio-samples is absent; the bundled fixtures in \
+         tests/evaluate.rs still run"
+    );
+    None
 }
 
 struct Check {
@@ -423,10 +435,7 @@ fn load(dir: &Path, file: &str) -> RuleSet {
 
 #[test]
 fn every_sample_loads_and_decides() {
-    let Some(dir) = samples() else {
-        eprintln!(
-            "../shared/istio-samples is absent; the bundled fixtures in tests/evaluate.rs still run"
-        );
+    let Some(dir) = samples("every_sample_loads_and_decides") else {
         return;
     };
     let checks = checks();
@@ -475,7 +484,9 @@ fn every_sample_loads_and_decides() {
 
 #[test]
 fn the_delay_sample_delays_jason_by_seven_seconds() {
-    let Some(dir) = samples() else { return };
+    let Some(dir) = samples("the_delay_sample_delays_jason_by_seven_seconds") else {
+        return;
+    };
     let rules = load(&dir, "virtual-service-ratings-test-delay.yaml");
     let ctx = Context::new().with_target("ratings");
     let jason = Request::get("/")

@@ -5,6 +5,9 @@
 //!
 //! `cargo test --release --test load_cost -- --nocapture` prints the figures for this machine.
 
+// A counting global allocator needs `unsafe impl GlobalAlloc`; nothing else here is unsafe.
+#![allow(unsafe_code)]
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -4,7 +4,7 @@
 
 /// A VirtualService with `n` routes; route `i` matches `x-tenant` (exact `tenant-i` for even
 /// `i`, regex `tenant-[0-9]+-i` for odd `i`) and the uri prefix `/api/`.
-pub fn generated_rules(n: usize) -> String {
+pub(crate) fn generated_rules(n: usize) -> String {
     let mut yaml = String::from(
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: tenants}\nspec:\n  hosts: [tenants]\n  http:\n",
     );
@@ -22,7 +22,7 @@ pub fn generated_rules(n: usize) -> String {
 }
 
 /// A header value only route `i` matches.
-pub fn tenant_value(i: usize) -> String {
+pub(crate) fn tenant_value(i: usize) -> String {
     if i.is_multiple_of(2) {
         format!("tenant-{i}")
     } else {

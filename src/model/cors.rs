@@ -1,4 +1,4 @@
-//! CORS, per route, after the fault stage (Envoy's CORS filter; SEMANTICS.md §2.5.9).
+//! CORS, per route, after the fault stage (Envoy's CORS filter; docs/semantics.md §3).
 
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,

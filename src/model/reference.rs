@@ -1,4 +1,4 @@
-//! A reference evaluator, for tests only: a plain reading of SEMANTICS.md over the compiled
+//! A reference evaluator, for tests only: a plain reading of docs/semantics.md over the compiled
 //! routes (a scan in order, every regex run by the regex engine as `^(?:…)$`, no index and no
 //! literal shortcuts), and a property test that the real evaluator decides the same.
 

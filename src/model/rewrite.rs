@@ -1,5 +1,5 @@
 //! Carrying out a forward decision's changes to the request and the response: the path and
-//! authority rewrite, and the header operations (SEMANTICS.md §2.5.6, §2.5.8).
+//! authority rewrite, and the header operations (docs/semantics.md §3).
 
 use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Uri};

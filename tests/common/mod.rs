@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-pub mod shapes;
+pub(crate) mod shapes;
 
 use std::net::SocketAddr;
 
@@ -15,10 +15,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::Service;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves `svc` over HTTP/1 on 127.0.0.1 (any free port) until the test ends.
-pub async fn serve<S, B>(svc: S) -> SocketAddr
+pub(crate) async fn serve<S, B>(svc: S) -> SocketAddr
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -46,7 +46,7 @@ where
 
 /// A `networking.istio.io/v1` VirtualService named after its one host, with `routes` as its
 /// `spec.http` list (items indented by two spaces, as they stand in the document).
-pub fn virtual_service(host: &str, routes: &str) -> String {
+pub(crate) fn virtual_service(host: &str, routes: &str) -> String {
     format!(
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {host}}}\nspec:\n  hosts: [{host}]\n  http:\n{}",
         routes.trim_start_matches('\n')

@@ -6,7 +6,7 @@ use super::virtual_service;
 /// 250 anchors, each a value nested `depth` flow lists deep around an alias of the one before:
 /// about 34 KB of text that never nests past `depth`, but whose tree would be 250 × `depth`
 /// levels tall if aliases were copied in.
-pub fn alias_tower(anchors: usize, depth: usize) -> String {
+pub(crate) fn alias_tower(anchors: usize, depth: usize) -> String {
     let mut status = String::from("status:\n  a0: &a0 x\n");
     for i in 1..anchors {
         status.push_str(&format!(
@@ -24,7 +24,7 @@ pub fn alias_tower(anchors: usize, depth: usize) -> String {
 
 /// A root VirtualService whose `roots` routes each delegate to one delegate VirtualService of
 /// `routes` routes; every route of both has `matches` header matches.
-pub fn delegation(roots: usize, routes: usize, matches: usize) -> String {
+pub(crate) fn delegation(roots: usize, routes: usize, matches: usize) -> String {
     let entries = |name: &str| {
         (0..matches)
             .map(|m| format!("{{headers: {{x-{name}: {{exact: \"v{m}\"}}}}}}"))

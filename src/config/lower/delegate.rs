@@ -1,4 +1,4 @@
-//! Delegation (SEMANTICS.md §2.5.10): a root route's place is taken by the delegate
+//! Delegation (docs/semantics.md §3): a root route's place is taken by the delegate
 //! VirtualService's routes, each match merged with the root's, unset fields inherited.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! RouteRule → model (SEMANTICS.md §1).
+//! RouteRule → model (docs/semantics.md §2).
 
 use std::sync::Arc;
 use std::time::Duration;

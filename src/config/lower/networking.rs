@@ -1,4 +1,4 @@
-//! VirtualService and DestinationRule → model (SEMANTICS.md §2).
+//! VirtualService and DestinationRule → model (docs/semantics.md §3).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
