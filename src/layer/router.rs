@@ -15,7 +15,7 @@ use super::replay::{Keeper, ReplayBody};
 use super::reply::{local_reply, no_healthy_upstream, preflight_reply, rewrite_failed};
 use super::service::{
     BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Prepared, Replaying, Shared,
-    Streaming, forwards, plan,
+    Streaming, forwards, plan, takes_fast_path,
 };
 use super::timer::Timer;
 use crate::model::{Cors, Decision, Labels, normalize_host};
@@ -282,7 +282,7 @@ impl<S, T: Timer, M> MeshRouter<S, T, M> {
             });
             let chosen = self.choose(&decision, host).cloned();
             if let Some(svc) = &chosen
-                && decision.is_plain(M::KEEPS)
+                && takes_fast_path(&decision, M::KEEPS)
             {
                 let s = &*self.shared;
                 let carried = Carried::new(decision, s.extensions, &s.timer, None, None);

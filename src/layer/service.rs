@@ -18,7 +18,7 @@ use super::rules::MeshRules;
 use super::timer::Timer;
 use crate::config::RuleSet;
 use crate::model::{
-    Caller, Context, Cors, Decision, Destination, Outcome, Route, Sampler, ThreadSampler,
+    Caller, Context, Cors, Decision, Destination, Outcome, Retries, Route, Sampler, ThreadSampler,
 };
 
 #[cfg(feature = "tokio")]
@@ -610,7 +610,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let decision = self.shared.decide(&mut req);
-        if decision.is_plain(M::KEEPS) {
+        if takes_fast_path(&decision, M::KEEPS) {
             let s = &*self.shared;
             let carried = Carried::new(decision, s.extensions, &s.timer, None, None);
             return ResponseFuture::called(self.inner.call(M::pass(req)), carried);
@@ -678,6 +678,25 @@ where
             ResponseFuture::oneshot(svc, req, carried)
         }
     }
+}
+
+/// Whether a layer (one that keeps bodies when `keeps_bodies`) has nothing to do but call the
+/// inner service with the request as it is and hand back its answer as it is: a forward or
+/// pass-through with no delay, whose route (if any) forwards plainly and has no retries this
+/// layer would carry out (a layer that keeps bodies carries them out) or warn about (one that
+/// does not warns about a configured policy, never about Istio's default).
+#[inline]
+pub(crate) fn takes_fast_path(decision: &Decision, keeps_bodies: bool) -> bool {
+    forwards(decision)
+        && decision.delay().is_none()
+        && decision.route().is_none_or(|r| {
+            r.is_plain_forward()
+                && match r.retries() {
+                    Retries::Never => true,
+                    Retries::MeshDefault => !keeps_bodies,
+                    Retries::Configured => false,
+                }
+        })
 }
 
 /// Whether a decision sends the request on (to a destination or through).

@@ -42,7 +42,7 @@ pub use table::RouteTable;
 pub(crate) use condition::LegacySource;
 pub(crate) use index::RouteIndex;
 pub use rewrite::RewriteError;
-pub(crate) use route::{RegexRewrite, Traits};
+pub(crate) use route::{RegexRewrite, Retries};
 pub(crate) use table::{
     HostIndex, HostTable, VirtualServiceRoutes, next_generation, normalize_host,
 };

@@ -213,17 +213,4 @@ impl Decision {
     pub(crate) fn has_message_changes(&self) -> bool {
         self.route.as_deref().is_some_and(Route::changes_messages)
     }
-
-    /// Whether a layer (one that keeps bodies when `keeps_bodies`) has nothing to do but call
-    /// the inner service with the request as it is, and hand back its answer as it is: a
-    /// forward or pass-through with no delay, whose route (if any) is plain.
-    #[inline]
-    pub(crate) fn is_plain(&self, keeps_bodies: bool) -> bool {
-        matches!(self.outcome, Outcome::Forward | Outcome::PassThrough)
-            && self.delay.is_none()
-            && self
-                .route
-                .as_deref()
-                .is_none_or(|r| r.is_plain(keeps_bodies))
-    }
 }

@@ -849,48 +849,89 @@ pub struct Route {
     pub(crate) action: Action,
     pub(crate) fault: Option<Fault>,
     pub(crate) policy: RoutePolicy,
-    /// What carrying the route out involves (worked out when the route is built).
-    pub(crate) traits: Traits,
+    /// Facts about the route, worked out when it is built.
+    facts: Facts,
 }
 
-/// What carrying a route out involves, for the middleware's fast path.
+/// Facts about a route that follow from its action and policy, worked out once when it is
+/// built so that reading them per request costs a field load.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Traits {
-    /// Whether the request or the response is changed (rewrites, header operations).
-    pub(crate) changes: bool,
-    /// Whether a layer that keeps no bodies (`[0]`) or one that does (`[1]`) forwards a
-    /// request this route takes as it is and hands back the answer as it is (within the
-    /// route's timeout): a forward with no message changes, CORS or mirrors, and no retries the
-    /// layer carries out or warns about.
-    pub(crate) plain: [bool; 2],
+struct Facts {
+    /// The route changes the request or the response (rewrites, header operations).
+    changes: bool,
+    /// A forward with no message changes, no CORS policy and no mirrors: carrying it out is
+    /// sending the request on as it is (retries aside).
+    plain_forward: bool,
+    retries: Retries,
 }
 
-impl Traits {
-    /// The traits of a route with this action and policy.
-    pub(crate) fn of(action: &Action, p: &RoutePolicy) -> Traits {
+/// What a route's retry policy amounts to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Retries {
+    /// No retries: none configured, or `attempts: 0`.
+    Never,
+    /// Istio's mesh-wide default, which a route without `retries` gets.
+    MeshDefault,
+    /// A policy the route configures.
+    Configured,
+}
+
+impl Facts {
+    fn of(action: &Action, p: &RoutePolicy) -> Facts {
+        let destination_changes = match action {
+            Action::Forward { destinations, .. } => destinations.iter().any(|d| {
+                !d.headers.request.is_empty()
+                    || !d.headers.response.is_empty()
+                    || d.headers.authority.is_some()
+            }),
+            _ => false,
+        };
         let changes = p.rewrite.is_some()
             || !p.headers.request.is_empty()
             || !p.headers.response.is_empty()
             || p.headers.authority.is_some()
-            || matches!(action, Action::Forward { destinations, .. }
-                if destinations.iter().any(|d| !d.headers.request.is_empty() || !d.headers.response.is_empty() || d.headers.authority.is_some()));
-        let base = matches!(action, Action::Forward { .. })
-            && !changes
-            && p.cors.is_none()
-            && p.mirrors.is_empty();
-        let streaming = p
-            .retries
-            .as_ref()
-            .is_none_or(|r| r.attempts() == 0 || r.is_mesh_default());
-        let replaying = p.retries.as_ref().is_none_or(|r| r.attempts() == 0);
-        Traits {
+            || destination_changes;
+        let retries = match &p.retries {
+            None => Retries::Never,
+            Some(r) if r.attempts() == 0 => Retries::Never,
+            Some(r) if r.is_mesh_default() => Retries::MeshDefault,
+            Some(_) => Retries::Configured,
+        };
+        Facts {
             changes,
-            plain: [base && streaming, base && replaying],
+            plain_forward: matches!(action, Action::Forward { .. })
+                && !changes
+                && p.cors.is_none()
+                && p.mirrors.is_empty(),
+            retries,
         }
     }
 }
 
 impl Route {
+    /// A route of `resource`, standing at `path` in it (`spec`, `spec.http[2]`), taken by a
+    /// request that fits any of `matches` (every request when there are none).
+    pub(crate) fn new(
+        resource: Arc<Resource>,
+        name: Option<Arc<str>>,
+        path: impl Into<Box<str>>,
+        matches: Vec<RequestMatch>,
+        action: Action,
+        fault: Option<Fault>,
+        policy: RoutePolicy,
+    ) -> Route {
+        Route {
+            facts: Facts::of(&action, &policy),
+            resource,
+            name,
+            path: path.into(),
+            matches,
+            action,
+            fault,
+            policy,
+        }
+    }
+
     /// The resource the route belongs to.
     pub fn resource(&self) -> &Resource {
         &self.resource
@@ -928,14 +969,19 @@ impl Route {
 
     /// Whether the route rewrites the request or has header operations.
     pub(crate) fn changes_messages(&self) -> bool {
-        self.traits.changes
+        self.facts.changes
     }
 
-    /// Whether a layer (one that keeps bodies when `keeps_bodies`) has nothing to do for this
-    /// route but call the inner service (see [`Traits::plain`]).
+    /// Whether the route forwards with no message changes, no CORS policy and no mirrors.
     #[inline]
-    pub(crate) fn is_plain(&self, keeps_bodies: bool) -> bool {
-        self.traits.plain[usize::from(keeps_bodies)]
+    pub(crate) fn is_plain_forward(&self) -> bool {
+        self.facts.plain_forward
+    }
+
+    /// What the route's retry policy amounts to.
+    #[inline]
+    pub(crate) fn retries(&self) -> Retries {
+        self.facts.retries
     }
 
     /// Whether the route may send a request more than once (retries or mirrors).

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::networking::LoweredVirtualService;
 use crate::config::Limits;
 use crate::config::error::{DocumentRef, ErrorKind, LoadError, Warning};
-use crate::model::{Condition, Field, RequestMatch, Route, RoutePolicy, Traits};
+use crate::model::{Condition, Field, RequestMatch, Route, RoutePolicy};
 
 fn same_field(a: &Field, b: &Field) -> bool {
     match (a, b) {
@@ -105,16 +105,15 @@ fn merge_route(root: &Route, delegate: &Route) -> Option<Route> {
         (r, d) => d.clone().or_else(|| r.clone()),
     };
     let action = delegate.action.clone();
-    Some(Route {
-        resource: root.resource.clone(),
+    Some(Route::new(
+        root.resource.clone(),
         name,
-        path: format!("{} (delegated from {})", delegate.path, root.path).into(),
+        format!("{} (delegated from {})", delegate.path, root.path),
         matches,
-        traits: Traits::of(&action, &policy),
         action,
-        fault: delegate.fault.or(root.fault),
+        delegate.fault.or(root.fault),
         policy,
-    })
+    ))
 }
 
 /// How many routes and match entries a rule set has, against `Limits::max_routes` and

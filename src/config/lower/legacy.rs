@@ -13,7 +13,7 @@ use crate::config::wire::legacy as wire;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination, Fault, Field,
     HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RequestMatch, Resource, RetryPolicy,
-    Rewrite, Route, RoutePolicy, Selector, StringMatch, Traits, WeightedDestination,
+    Rewrite, Route, RoutePolicy, Selector, StringMatch, WeightedDestination,
 };
 
 /// A lowered RouteRule, before rules are grouped by host and sorted.
@@ -326,16 +326,7 @@ impl Lowerer<'_> {
             display_host,
             precedence,
             key: format!("{}/{}", resource.namespace, resource.name),
-            route: Route {
-                resource,
-                name: None,
-                path: "spec".into(),
-                matches,
-                traits: Traits::of(&action, &policy),
-                action,
-                fault,
-                policy,
-            },
+            route: Route::new(resource, None, "spec", matches, action, fault, policy),
         })
     }
 

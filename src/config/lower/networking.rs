@@ -16,7 +16,7 @@ use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination,
     DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect, RedirectPort,
     RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector,
-    StringMatch, Traits, WeightedDestination,
+    StringMatch, WeightedDestination,
 };
 
 /// One DestinationRule's subsets: the resource, and each subset's name and labels in order,
@@ -543,16 +543,15 @@ impl Lowerer<'_> {
             }
         };
         policy.headers = headers;
-        Ok(Route {
-            resource: resource.clone(),
-            name: http.name.map(|n| n.into()),
-            path: path.to_string().into_boxed_str(),
+        Ok(Route::new(
+            resource.clone(),
+            http.name.map(|n| n.into()),
+            path.to_string(),
             matches,
-            traits: Traits::of(&action, &policy),
             action,
             fault,
             policy,
-        })
+        ))
     }
 
     fn match_request(
