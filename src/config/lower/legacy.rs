@@ -82,7 +82,6 @@ impl Lowerer<'_> {
     ) -> Result<LegacyRule> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace.to_string();
-
         let dest_path = spec_path.key("destination");
         let Some(destination) = &spec.destination else {
             return Err(self.missing(
@@ -98,7 +97,6 @@ impl Lowerer<'_> {
             ));
         }
         let (host, display_host) = self.istio_service(&dest_path, destination, &ns)?;
-
         if spec.l4_fault.is_some() {
             return Err(self.invalid(
                 &spec_path.key("l4Fault"),
@@ -106,78 +104,121 @@ impl Lowerer<'_> {
                 "L4 faults are not implemented (Istio rejects them too)",
             ));
         }
-
-        // Match.
-        let mut conditions = Vec::new();
-        let mut selector = Selector::default();
-        if let Some(m) = &spec.match_ {
-            let mpath = spec_path.key("match");
-            if m.udp.is_some() {
-                return Err(self.invalid(
-                    &mpath.key("udp"),
-                    "udp",
-                    "Istio does not support the UDP protocol",
-                ));
-            }
-            if m.tcp.is_some() {
-                self.warn(
-                    Some(&mpath.key("tcp")),
-                    "`match.tcp` (L4 attributes) does not apply to HTTP requests; ignored",
-                );
-            }
-            if let Some(source) = &m.source {
-                let spath = mpath.key("source");
-                let (src, _) = self.istio_service(&spath, source, &ns)?;
-                let labels = self.labels(&spath.key("labels"), source.labels.clone())?;
-                selector.legacy_source = Some(LegacySource {
-                    names: src.names.into_iter().map(String::into_boxed_str).collect(),
-                    labels,
-                });
-            }
-            if let Some(req) = &m.request {
-                for (name, sm) in req.headers.iter().flatten() {
-                    let hpath = mpath.key("request").key("headers").key(name);
-                    conditions.push(self.legacy_condition(&hpath, name, sm)?);
-                }
-            }
-        }
-
-        // Route or redirect.
-        let route_path = spec_path.key("route");
-        let action = if let Some(redirect) = &spec.redirect {
-            let rpath = spec_path.key("redirect");
-            for (present, field) in [
-                (spec.route.as_ref().is_some_and(|r| !r.is_empty()), "route"),
-                (spec.http_fault.is_some(), "httpFault"),
-                (spec.rewrite.is_some(), "rewrite"),
-                (spec.websocket_upgrade == Some(true), "websocketUpgrade"),
-            ] {
-                if present {
-                    return Err(self.conflict(
-                        &rpath,
-                        &format!("`redirect` cannot be combined with `{field}`"),
-                    ));
-                }
-            }
-            if redirect.uri.is_none() && redirect.authority.is_none() {
-                return Err(self.missing(&rpath, "a redirect needs `uri` or `authority`"));
-            }
-            Action::Redirect(Redirect {
-                uri: redirect.uri.as_deref().map(Into::into),
-                authority: redirect.authority.as_deref().map(Into::into),
-                port: None,
-                scheme: None,
-                code: StatusCode::MOVED_PERMANENTLY,
-            })
-        } else {
-            self.legacy_destinations(
-                &route_path,
+        let matches = match &spec.match_ {
+            Some(m) => self.legacy_match(&spec_path.key("match"), m, &ns)?,
+            None => Vec::new(),
+        };
+        let action = match &spec.redirect {
+            Some(redirect) => self.legacy_redirect(&spec_path, &spec, redirect)?,
+            None => self.legacy_destinations(
+                &spec_path.key("route"),
                 spec.route.as_deref().unwrap_or_default(),
                 &display_host,
                 &ns,
-            )?
+            )?,
         };
+        let policy = self.legacy_policy(&spec_path, &spec, &ns)?;
+        let fault = match &spec.http_fault {
+            Some(f) => Some(self.legacy_fault(&spec_path.key("httpFault"), f)?),
+            None => None,
+        };
+        Ok(LegacyRule {
+            host,
+            display_host,
+            precedence: spec.precedence.unwrap_or(0),
+            key: format!("{}/{}", resource.namespace, resource.name),
+            route: Route::new(resource, None, "spec", matches, action, fault, policy),
+        })
+    }
 
+    /// `match`: the request's header conditions and the calling service (a selector); no
+    /// entry at all when it has neither.
+    fn legacy_match(
+        &mut self,
+        mpath: &FieldPath,
+        m: &wire::MatchCondition,
+        ns: &str,
+    ) -> Result<Vec<RequestMatch>> {
+        if m.udp.is_some() {
+            return Err(self.invalid(
+                &mpath.key("udp"),
+                "udp",
+                "Istio does not support the UDP protocol",
+            ));
+        }
+        if m.tcp.is_some() {
+            self.warn(
+                Some(&mpath.key("tcp")),
+                "`match.tcp` (L4 attributes) does not apply to HTTP requests; ignored",
+            );
+        }
+        let mut selector = Selector::default();
+        if let Some(source) = &m.source {
+            let spath = mpath.key("source");
+            let (src, _) = self.istio_service(&spath, source, ns)?;
+            let labels = self.labels(&spath.key("labels"), source.labels.clone())?;
+            selector.legacy_source = Some(LegacySource {
+                names: src.names.into_iter().map(String::into_boxed_str).collect(),
+                labels,
+            });
+        }
+        let mut conditions = Vec::new();
+        if let Some(req) = &m.request {
+            for (name, sm) in req.headers.iter().flatten() {
+                let hpath = mpath.key("request").key("headers").key(name);
+                conditions.push(self.legacy_condition(&hpath, name, sm)?);
+            }
+        }
+        if conditions.is_empty() && selector.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![RequestMatch {
+            name: None,
+            conditions,
+            selector,
+        }])
+    }
+
+    /// `redirect`, alone (no route, fault, rewrite or websocket upgrade beside it).
+    fn legacy_redirect(
+        &mut self,
+        spec_path: &FieldPath,
+        spec: &wire::RouteRule,
+        redirect: &wire::HttpRedirect,
+    ) -> Result<Action> {
+        let rpath = spec_path.key("redirect");
+        for (present, field) in [
+            (spec.route.as_ref().is_some_and(|r| !r.is_empty()), "route"),
+            (spec.http_fault.is_some(), "httpFault"),
+            (spec.rewrite.is_some(), "rewrite"),
+            (spec.websocket_upgrade == Some(true), "websocketUpgrade"),
+        ] {
+            if present {
+                return Err(self.conflict(
+                    &rpath,
+                    &format!("`redirect` cannot be combined with `{field}`"),
+                ));
+            }
+        }
+        if redirect.uri.is_none() && redirect.authority.is_none() {
+            return Err(self.missing(&rpath, "a redirect needs `uri` or `authority`"));
+        }
+        Ok(Action::Redirect(Redirect {
+            uri: redirect.uri.as_deref().map(Into::into),
+            authority: redirect.authority.as_deref().map(Into::into),
+            port: None,
+            scheme: None,
+            code: StatusCode::MOVED_PERMANENTLY,
+        }))
+    }
+
+    /// Rewrite, timeout (15 s by default), retries, mirror, CORS and `appendHeaders`.
+    fn legacy_policy(
+        &mut self,
+        spec_path: &FieldPath,
+        spec: &wire::RouteRule,
+        ns: &str,
+    ) -> Result<RoutePolicy> {
         let mut policy = RoutePolicy {
             timeout: Some(DEFAULT_TIMEOUT),
             ..RoutePolicy::default()
@@ -195,76 +236,17 @@ impl Lowerer<'_> {
                 uri_regex: None,
             });
         }
-        if let Some(t) = &spec.http_req_timeout {
-            let tpath = spec_path.key("httpReqTimeout");
-            if t.custom.is_some() {
-                self.warn(
-                    Some(&tpath.key("custom")),
-                    "custom timeout policies are ignored (as Pilot did)",
-                );
-            }
-            if let Some(simple) = &t.simple_timeout {
-                if simple.override_header_name.is_some() {
-                    self.warn(
-                        Some(&tpath.key("simpleTimeout").key("overrideHeaderName")),
-                        "`overrideHeaderName` is ignored (as Pilot did)",
-                    );
-                }
-                if let Some(d) = &simple.timeout {
-                    policy.timeout =
-                        Some(self.duration(&tpath.key("simpleTimeout").key("timeout"), d)?);
-                }
-            }
+        if let Some(t) = &spec.http_req_timeout
+            && let Some(d) = self.legacy_timeout(&spec_path.key("httpReqTimeout"), t)?
+        {
+            policy.timeout = Some(d);
         }
         if let Some(r) = &spec.http_req_retries {
-            let rpath = spec_path.key("httpReqRetries");
-            if r.custom.is_some() {
-                self.warn(
-                    Some(&rpath.key("custom")),
-                    "custom retry policies are ignored (as Pilot did)",
-                );
-            }
-            if let Some(simple) = &r.simple_retry {
-                let spath = rpath.key("simpleRetry");
-                let attempts = simple.attempts.unwrap_or(0);
-                if attempts < 0 {
-                    return Err(self.invalid(
-                        &spath.key("attempts"),
-                        &attempts.to_string(),
-                        "attempts must not be negative",
-                    ));
-                }
-                let per_try_timeout = match &simple.per_try_timeout {
-                    Some(d) => Some(self.duration(&spath.key("perTryTimeout"), d)?),
-                    None => None,
-                };
-                if simple.override_header_name.is_some() {
-                    self.warn(
-                        Some(&spath.key("overrideHeaderName")),
-                        "`overrideHeaderName` is ignored (as Pilot did)",
-                    );
-                }
-                if attempts > 0 {
-                    policy.retries = Some(RetryPolicy {
-                        attempts: attempts as u32,
-                        per_try_timeout,
-                        retry_on: ["5xx", "connect-failure", "refused-stream"]
-                            .into_iter()
-                            .map(Into::into)
-                            .collect(),
-                        backoff: None,
-                        mesh_default: false,
-                    });
-                }
-            }
+            policy.retries = self.legacy_retries(&spec_path.key("httpReqRetries"), r)?;
         }
-        let fault = match &spec.http_fault {
-            Some(f) => Some(self.legacy_fault(&spec_path.key("httpFault"), f)?),
-            None => None,
-        };
         if let Some(mirror) = &spec.mirror {
             let mpath = spec_path.key("mirror");
-            let (_, mhost) = self.istio_service(&mpath, mirror, &ns)?;
+            let (_, mhost) = self.istio_service(&mpath, mirror, ns)?;
             let labels = self.labels(&mpath.key("labels"), mirror.labels.clone())?;
             policy.mirrors.push(Mirror {
                 destination: Arc::new(Destination::new(mhost, labels)),
@@ -272,61 +254,117 @@ impl Lowerer<'_> {
             });
         }
         if let Some(cors) = &spec.cors_policy {
-            let cpath = spec_path.key("corsPolicy");
-            let max_age = match &cors.max_age {
-                Some(d) => Some(self.duration(&cpath.key("maxAge"), d)?),
-                None => None,
-            };
-            policy.cors = Some(CorsPolicy {
-                allow_origins: cors
-                    .allow_origin
-                    .iter()
-                    .flatten()
-                    .map(|o| {
-                        if o == "*" {
-                            StringMatch::present()
-                        } else {
-                            StringMatch::exact(o)
-                        }
-                    })
-                    .collect(),
-                allow_methods: boxed(&cors.allow_methods),
-                allow_headers: boxed(&cors.allow_headers),
-                expose_headers: boxed(&cors.expose_headers),
-                max_age,
-                allow_credentials: cors.allow_credentials,
-                forward_unmatched_preflights: true,
-            });
+            policy.cors = Some(self.legacy_cors(&spec_path.key("corsPolicy"), cors)?);
         }
         if let Some(headers) = &spec.append_headers {
             let hpath = spec_path.key("appendHeaders");
-            let mut headers_policy = HeaderPolicy::default();
             for (name, value) in headers {
                 let p = hpath.key(name);
                 let header: HeaderName = self.header_name(&p, name)?;
                 let value = HeaderValue::from_str(value)
                     .map_err(|_| self.invalid(&p, value, "not a valid HTTP header value"))?;
-                headers_policy.request.add.push((header, value));
+                policy.headers.request.add.push((header, value));
             }
-            policy.headers = headers_policy;
         }
+        Ok(policy)
+    }
 
-        let precedence = spec.precedence.unwrap_or(0);
-        let matches = if conditions.is_empty() && selector.is_empty() {
-            Vec::new()
-        } else {
-            vec![RequestMatch {
-                name: None,
-                conditions,
-                selector,
-            }]
+    /// `httpReqTimeout`: only `simpleTimeout.timeout` counts, as in Pilot.
+    fn legacy_timeout(
+        &mut self,
+        tpath: &FieldPath,
+        t: &wire::HttpTimeout,
+    ) -> Result<Option<std::time::Duration>> {
+        if t.custom.is_some() {
+            self.warn(
+                Some(&tpath.key("custom")),
+                "custom timeout policies are ignored (as Pilot did)",
+            );
+        }
+        let Some(simple) = &t.simple_timeout else {
+            return Ok(None);
         };
-        Ok(LegacyRule {
-            host,
-            display_host,
-            precedence,
-            key: format!("{}/{}", resource.namespace, resource.name),
-            route: Route::new(resource, None, "spec", matches, action, fault, policy),
+        if simple.override_header_name.is_some() {
+            self.warn(
+                Some(&tpath.key("simpleTimeout").key("overrideHeaderName")),
+                "`overrideHeaderName` is ignored (as Pilot did)",
+            );
+        }
+        match &simple.timeout {
+            Some(d) => Ok(Some(
+                self.duration(&tpath.key("simpleTimeout").key("timeout"), d)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// `httpReqRetries`: `simpleRetry.attempts` more tries on the conditions Pilot hard-coded.
+    fn legacy_retries(
+        &mut self,
+        rpath: &FieldPath,
+        r: &wire::HttpRetry,
+    ) -> Result<Option<RetryPolicy>> {
+        if r.custom.is_some() {
+            self.warn(
+                Some(&rpath.key("custom")),
+                "custom retry policies are ignored (as Pilot did)",
+            );
+        }
+        let Some(simple) = &r.simple_retry else {
+            return Ok(None);
+        };
+        let spath = rpath.key("simpleRetry");
+        let attempts = simple.attempts.unwrap_or(0);
+        if attempts < 0 {
+            return Err(self.invalid(
+                &spath.key("attempts"),
+                &attempts.to_string(),
+                "attempts must not be negative",
+            ));
+        }
+        let per_try_timeout = match &simple.per_try_timeout {
+            Some(d) => Some(self.duration(&spath.key("perTryTimeout"), d)?),
+            None => None,
+        };
+        if simple.override_header_name.is_some() {
+            self.warn(
+                Some(&spath.key("overrideHeaderName")),
+                "`overrideHeaderName` is ignored (as Pilot did)",
+            );
+        }
+        Ok((attempts > 0).then(|| RetryPolicy {
+            attempts: attempts as u32,
+            per_try_timeout,
+            retry_on: ["5xx", "connect-failure", "refused-stream"]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            backoff: None,
+            mesh_default: false,
+        }))
+    }
+
+    /// `corsPolicy`: exact origins (`*` for any).
+    fn legacy_cors(&mut self, cpath: &FieldPath, cors: &wire::CorsPolicy) -> Result<CorsPolicy> {
+        let max_age = match &cors.max_age {
+            Some(d) => Some(self.duration(&cpath.key("maxAge"), d)?),
+            None => None,
+        };
+        let origin = |o: &String| {
+            if o == "*" {
+                StringMatch::present()
+            } else {
+                StringMatch::exact(o)
+            }
+        };
+        Ok(CorsPolicy {
+            allow_origins: cors.allow_origin.iter().flatten().map(origin).collect(),
+            allow_methods: boxed(&cors.allow_methods),
+            allow_headers: boxed(&cors.allow_headers),
+            expose_headers: boxed(&cors.expose_headers),
+            max_age,
+            allow_credentials: cors.allow_credentials,
+            forward_unmatched_preflights: true,
         })
     }
 

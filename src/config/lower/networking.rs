@@ -263,10 +263,112 @@ impl Lowerer<'_> {
         &mut self,
         resource: &Arc<Resource>,
         path: &FieldPath,
-        http: wire::HttpRoute,
+        mut http: wire::HttpRoute,
         ns: &str,
         subsets: &SubsetIndex,
     ) -> Result<Route> {
+        self.check_route_fields(path, &http)?;
+        let mut matches = Vec::new();
+        for (i, m) in http.match_.take().into_iter().flatten().enumerate() {
+            matches.push(self.match_request(&path.key("match").index(i), m)?);
+        }
+        let headers = self.route_headers(path, &mut http)?;
+        let mut policy = RoutePolicy::default();
+        if let Some(rw) = http.rewrite {
+            policy.rewrite = Some(self.rewrite(&path.key("rewrite"), rw, &headers)?);
+        }
+        policy.headers = headers;
+        if let Some(t) = &http.timeout {
+            policy.timeout = Some(self.duration(&path.key("timeout"), t)?);
+        }
+        policy.retries = match http.retries {
+            Some(r) => self.retries(&path.key("retries"), r)?,
+            // Istio's mesh-wide default applies to a route that sets no policy.
+            None => Some(RetryPolicy::mesh_default()),
+        };
+        let fault = match http.fault {
+            Some(f) => Some(self.fault(&path.key("fault"), f)?),
+            None => None,
+        };
+        let legacy_mirror = (http.mirror, http.mirror_percentage, http.mirror_percent);
+        policy.mirrors = self.mirrors(path, legacy_mirror, http.mirrors, ns, subsets)?;
+        if let Some(c) = http.cors_policy {
+            policy.cors = Some(self.cors(&path.key("corsPolicy"), c)?);
+        }
+        let action = if http.delegate.is_some() {
+            // A placeholder: the delegate's routes replace this one when the set is built.
+            Action::Forward {
+                destinations: Vec::new(),
+                total_weight: 0,
+            }
+        } else if let Some(r) = http.redirect {
+            self.redirect(&path.key("redirect"), r)?
+        } else if let Some(d) = http.direct_response {
+            self.direct_response(&path.key("directResponse"), d)?
+        } else {
+            self.forward(
+                &path.key("route"),
+                http.route.unwrap_or_default(),
+                ns,
+                subsets,
+            )?
+        };
+        let name = http.name.map(|n| n.into());
+        Ok(Route::new(
+            resource.clone(),
+            name,
+            path.to_string(),
+            matches,
+            action,
+            fault,
+            policy,
+        ))
+    }
+
+    /// The route's `headers`, with the header fields Istio 1.5 removed read into them (each
+    /// with a warning), and a warning for the removed `websocketUpgrade`.
+    fn route_headers(
+        &mut self,
+        path: &FieldPath,
+        http: &mut wire::HttpRoute,
+    ) -> Result<HeaderPolicy> {
+        let mut headers = self.headers(&path.key("headers"), http.headers.take())?;
+        if http.websocket_upgrade.is_some() {
+            self.warn(
+                Some(&path.key("websocketUpgrade")),
+                "`websocketUpgrade` was removed in Istio 1.5; upgrades are always allowed, so it is ignored",
+            );
+        }
+        let removed = [
+            ("appendHeaders", adding(http.append_headers.take()), true),
+            (
+                "appendRequestHeaders",
+                adding(http.append_request_headers.take()),
+                true,
+            ),
+            (
+                "appendResponseHeaders",
+                adding(http.append_response_headers.take()),
+                false,
+            ),
+            (
+                "removeRequestHeaders",
+                removing(http.remove_request_headers.take()),
+                true,
+            ),
+            (
+                "removeResponseHeaders",
+                removing(http.remove_response_headers.take()),
+                false,
+            ),
+        ];
+        self.removed_header_fields(path, &mut headers, removed)?;
+        Ok(headers)
+    }
+
+    /// Exactly one action, and no field the action excludes (Istio's
+    /// `validateHTTPRouteConflict`).
+    fn check_route_fields(&self, path: &FieldPath, http: &wire::HttpRoute) -> Result<()> {
         let actions = [
             ("route", http.route.as_ref().is_some_and(|r| !r.is_empty())),
             ("redirect", http.redirect.is_some()),
@@ -314,115 +416,76 @@ impl Lowerer<'_> {
         if http.mirror.is_some() && http.mirrors.is_some() {
             return Err(self.conflict(path, "`mirror` and `mirrors` cannot be used together"));
         }
+        Ok(())
+    }
 
-        // Matches.
-        let mut matches = Vec::new();
-        for (i, m) in http.match_.into_iter().flatten().enumerate() {
-            matches.push(self.match_request(&path.key("match").index(i), m)?);
+    /// `rewrite`: a path (`uri` or `uriRegexRewrite`) and an authority, set once.
+    fn rewrite(
+        &mut self,
+        rpath: &FieldPath,
+        rw: wire::HttpRewrite,
+        headers: &HeaderPolicy,
+    ) -> Result<Rewrite> {
+        if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
+            return Err(self.conflict(rpath, "`uri` and `uriRegexRewrite` cannot be used together"));
         }
-
-        // Policy (including removed fields, mapped with warnings).
-        let mut policy = RoutePolicy::default();
-        let mut headers = self.headers(&path.key("headers"), http.headers)?;
-        if http.websocket_upgrade.is_some() {
-            self.warn(
-                Some(&path.key("websocketUpgrade")),
-                "`websocketUpgrade` was removed in Istio 1.5; upgrades are always allowed, so it is ignored",
-            );
+        if rw.authority.is_some() && headers.authority.is_some() {
+            return Err(self.conflict(rpath, "the authority is rewritten twice: by `rewrite.authority` and by `headers.request` (`:authority`/`host`)"));
         }
-        self.removed_header_fields(
-            path,
-            &mut headers,
-            [
-                ("appendHeaders", adding(http.append_headers), true),
-                (
-                    "appendRequestHeaders",
-                    adding(http.append_request_headers),
-                    true,
-                ),
-                (
-                    "appendResponseHeaders",
-                    adding(http.append_response_headers),
-                    false,
-                ),
-                (
-                    "removeRequestHeaders",
-                    removing(http.remove_request_headers),
-                    true,
-                ),
-                (
-                    "removeResponseHeaders",
-                    removing(http.remove_response_headers),
-                    false,
-                ),
-            ],
-        )?;
-        if let Some(rw) = http.rewrite {
-            let rpath = path.key("rewrite");
-            if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
-                return Err(self.conflict(
-                    &rpath,
-                    "`uri` and `uriRegexRewrite` cannot be used together",
-                ));
-            }
-            if rw.authority.is_some() && headers.authority.is_some() {
-                return Err(self.conflict(&rpath, "the authority is rewritten twice: by `rewrite.authority` and by `headers.request` (`:authority`/`host`)"));
-            }
-            let uri_regex = match rw.uri_regex_rewrite {
-                Some(rr) => {
-                    let p = rpath.key("uriRegexRewrite");
-                    let Some(pattern) = rr.match_ else {
-                        return Err(
-                            self.missing(&p.key("match"), "`uriRegexRewrite` needs `match`")
-                        );
-                    };
-                    let Some(rewrite) = rr.rewrite else {
-                        return Err(
-                            self.missing(&p.key("rewrite"), "`uriRegexRewrite` needs `rewrite`")
-                        );
-                    };
-                    // Validates syntax and size like any regex; rewriting matches anywhere.
-                    self.regex(&p.key("match"), &pattern)?;
-                    let max = self.options.limits.max_regex_size;
-                    let rewrite = RegexRewrite::new(&pattern, &rewrite, max)
-                        .map_err(|e| self.invalid(&p.key("match"), &pattern, &e.message))?;
-                    self.charge_regex(&p.key("match"), &pattern, rewrite.heap_bytes())?;
-                    Some(rewrite)
-                }
-                None => None,
-            };
-            if let Some(uri) = &rw.uri
-                && (!uri.starts_with('/')
-                    || http::uri::PathAndQuery::try_from(uri.as_str()).is_err())
-            {
-                return Err(self.invalid(
-                    &rpath.key("uri"),
-                    uri,
-                    "a rewrite path must start with `/` and be a valid URI path",
-                ));
-            }
-            policy.rewrite = Some(Rewrite {
-                uri: rw.uri.map(String::into_boxed_str),
-                authority: rw.authority.map(String::into_boxed_str),
-                uri_regex,
-            });
-        }
-        if let Some(t) = &http.timeout {
-            policy.timeout = Some(self.duration(&path.key("timeout"), t)?);
-        }
-        policy.retries = match http.retries {
-            Some(r) => self.retries(&path.key("retries"), r)?,
-            // Istio's mesh-wide default applies to a route that sets no policy.
-            None => Some(RetryPolicy::mesh_default()),
-        };
-        let fault = match http.fault {
-            Some(f) => Some(self.fault(&path.key("fault"), f)?),
+        let uri_regex = match rw.uri_regex_rewrite {
+            Some(rr) => Some(self.regex_rewrite(&rpath.key("uriRegexRewrite"), rr)?),
             None => None,
         };
-        if let Some(m) = http.mirror {
-            let mpath = path.key("mirror");
-            let destination = self.destination(&mpath, Some(m), ns, subsets)?;
-            let ppm = match (http.mirror_percentage, http.mirror_percent) {
+        if let Some(uri) = &rw.uri
+            && (!uri.starts_with('/') || http::uri::PathAndQuery::try_from(uri.as_str()).is_err())
+        {
+            return Err(self.invalid(
+                &rpath.key("uri"),
+                uri,
+                "a rewrite path must start with `/` and be a valid URI path",
+            ));
+        }
+        Ok(Rewrite {
+            uri: rw.uri.map(String::into_boxed_str),
+            authority: rw.authority.map(String::into_boxed_str),
+            uri_regex,
+        })
+    }
+
+    /// `uriRegexRewrite`: its regex, checked like any other and counted against the limits.
+    fn regex_rewrite(&mut self, p: &FieldPath, rr: wire::RegexRewrite) -> Result<RegexRewrite> {
+        let Some(pattern) = rr.match_ else {
+            return Err(self.missing(&p.key("match"), "`uriRegexRewrite` needs `match`"));
+        };
+        let Some(rewrite) = rr.rewrite else {
+            return Err(self.missing(&p.key("rewrite"), "`uriRegexRewrite` needs `rewrite`"));
+        };
+        // Validates syntax and size like any regex; rewriting matches anywhere.
+        self.regex(&p.key("match"), &pattern)?;
+        let max = self.options.limits.max_regex_size;
+        let rewrite = RegexRewrite::new(&pattern, &rewrite, max)
+            .map_err(|e| self.invalid(&p.key("match"), &pattern, &e.message))?;
+        self.charge_regex(&p.key("match"), &pattern, rewrite.heap_bytes())?;
+        Ok(rewrite)
+    }
+
+    /// `mirror` (with `mirrorPercentage` or the deprecated `mirrorPercent`) and `mirrors`.
+    fn mirrors(
+        &mut self,
+        path: &FieldPath,
+        (mirror, percentage, percent): (
+            Option<wire::Destination>,
+            Option<wire::Percent>,
+            Option<u32>,
+        ),
+        mirrors: Option<Vec<wire::HttpMirrorPolicy>>,
+        ns: &str,
+        subsets: &SubsetIndex,
+    ) -> Result<Vec<Mirror>> {
+        let mut out = Vec::new();
+        if let Some(m) = mirror {
+            let destination = self.destination(&path.key("mirror"), Some(m), ns, subsets)?;
+            let ppm = match (percentage, percent) {
                 (Some(p), _) => self.percentage(
                     &path.key("mirrorPercentage").key("value"),
                     p.value.unwrap_or(0.0),
@@ -443,9 +506,9 @@ impl Lowerer<'_> {
                 }
                 (None, None) => PPM,
             };
-            policy.mirrors.push(Mirror { destination, ppm });
+            out.push(Mirror { destination, ppm });
         }
-        for (i, m) in http.mirrors.into_iter().flatten().enumerate() {
+        for (i, m) in mirrors.into_iter().flatten().enumerate() {
             let mpath = path.key("mirrors").index(i);
             let destination =
                 self.destination(&mpath.key("destination"), m.destination, ns, subsets)?;
@@ -456,102 +519,91 @@ impl Lowerer<'_> {
                 )?,
                 None => PPM,
             };
-            policy.mirrors.push(Mirror { destination, ppm });
+            out.push(Mirror { destination, ppm });
         }
-        if let Some(c) = http.cors_policy {
-            policy.cors = Some(self.cors(&path.key("corsPolicy"), c)?);
-        }
+        Ok(out)
+    }
 
-        // Action.
-        let action = if http.delegate.is_some() {
-            // A placeholder: the delegate's routes replace this one when the set is built.
-            Action::Forward {
-                destinations: Vec::new(),
-                total_weight: 0,
-            }
-        } else if let Some(r) = http.redirect {
-            self.redirect(&path.key("redirect"), r)?
-        } else if let Some(d) = http.direct_response {
-            self.direct_response(&path.key("directResponse"), d)?
-        } else {
-            let rpath = path.key("route");
-            let mut destinations = Vec::new();
-            for (i, d) in http.route.into_iter().flatten().enumerate() {
-                let p = rpath.index(i);
-                let weight = d.weight.unwrap_or(0);
-                if weight < 0 {
-                    return Err(self.invalid(
-                        &p.key("weight"),
-                        &weight.to_string(),
-                        "a weight must not be negative",
-                    ));
-                }
-                let destination =
-                    self.destination(&p.key("destination"), d.destination, ns, subsets)?;
-                let mut dheaders = self.headers(&p.key("headers"), d.headers)?;
-                self.removed_header_fields(
-                    &p,
-                    &mut dheaders,
-                    [
-                        (
-                            "appendRequestHeaders",
-                            adding(d.append_request_headers),
-                            true,
-                        ),
-                        (
-                            "appendResponseHeaders",
-                            adding(d.append_response_headers),
-                            false,
-                        ),
-                        ("appendHeaders", None, true),
-                        (
-                            "removeRequestHeaders",
-                            removing(d.remove_request_headers),
-                            true,
-                        ),
-                        (
-                            "removeResponseHeaders",
-                            removing(d.remove_response_headers),
-                            false,
-                        ),
-                    ],
-                )?;
-                destinations.push(WeightedDestination {
-                    destination,
-                    weight: weight as u32,
-                    headers: dheaders,
-                });
-            }
-            let total: u64 = destinations.iter().map(|d| u64::from(d.weight)).sum();
-            if destinations.len() > 1 && total == 0 {
-                return Err(self.invalid(
-                    &rpath,
-                    "0",
-                    "with several destinations, the weights must not all be 0",
-                ));
-            }
-            if total > u64::from(u32::MAX) {
-                return Err(self.invalid(
-                    &rpath,
-                    &total.to_string(),
-                    "the weights add up to more than 4294967295",
-                ));
-            }
-            Action::Forward {
-                destinations,
-                total_weight: total as u32,
-            }
-        };
-        policy.headers = headers;
-        Ok(Route::new(
-            resource.clone(),
-            http.name.map(|n| n.into()),
-            path.to_string(),
-            matches,
-            action,
-            fault,
-            policy,
-        ))
+    /// `route`: the weighted destinations of a forward.
+    fn forward(
+        &mut self,
+        rpath: &FieldPath,
+        route: Vec<wire::HttpRouteDestination>,
+        ns: &str,
+        subsets: &SubsetIndex,
+    ) -> Result<Action> {
+        let mut destinations = Vec::new();
+        for (i, d) in route.into_iter().enumerate() {
+            destinations.push(self.weighted_destination(&rpath.index(i), d, ns, subsets)?);
+        }
+        let total: u64 = destinations.iter().map(|d| u64::from(d.weight)).sum();
+        if destinations.len() > 1 && total == 0 {
+            return Err(self.invalid(
+                rpath,
+                "0",
+                "with several destinations, the weights must not all be 0",
+            ));
+        }
+        if total > u64::from(u32::MAX) {
+            return Err(self.invalid(
+                rpath,
+                &total.to_string(),
+                "the weights add up to more than 4294967295",
+            ));
+        }
+        Ok(Action::Forward {
+            destinations,
+            total_weight: total as u32,
+        })
+    }
+
+    /// One entry of `route`: its destination, weight and header operations.
+    fn weighted_destination(
+        &mut self,
+        p: &FieldPath,
+        d: wire::HttpRouteDestination,
+        ns: &str,
+        subsets: &SubsetIndex,
+    ) -> Result<WeightedDestination> {
+        let weight = d.weight.unwrap_or(0);
+        if weight < 0 {
+            return Err(self.invalid(
+                &p.key("weight"),
+                &weight.to_string(),
+                "a weight must not be negative",
+            ));
+        }
+        let destination = self.destination(&p.key("destination"), d.destination, ns, subsets)?;
+        let mut headers = self.headers(&p.key("headers"), d.headers)?;
+        let removed = [
+            (
+                "appendRequestHeaders",
+                adding(d.append_request_headers),
+                true,
+            ),
+            (
+                "appendResponseHeaders",
+                adding(d.append_response_headers),
+                false,
+            ),
+            ("appendHeaders", None, true),
+            (
+                "removeRequestHeaders",
+                removing(d.remove_request_headers),
+                true,
+            ),
+            (
+                "removeResponseHeaders",
+                removing(d.remove_response_headers),
+                false,
+            ),
+        ];
+        self.removed_header_fields(p, &mut headers, removed)?;
+        Ok(WeightedDestination {
+            destination,
+            weight: weight as u32,
+            headers,
+        })
     }
 
     fn match_request(
