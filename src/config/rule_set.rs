@@ -15,8 +15,8 @@ use super::lower::networking::{LoweredVirtualService, SubsetIndex};
 use super::node::{Node, Value, parse_stream};
 use super::wire;
 use crate::model::{
-    Context, Decision, Destination, Explanation, HostIndex, HostTable, Labels, Resource,
-    ResourceKind, Route, RouteIndex, RouteTable, Sampler, VirtualServiceRoutes,
+    Context, Decision, Explanation, RankedRule, Resource, ResourceKind, RouteTable, Sampler,
+    TableBuilder, VirtualServiceRoutes,
 };
 
 /// Loaded routing rules: the compiled [`RouteTable`], the warnings the load produced, the
@@ -530,35 +530,72 @@ fn build(
     options: LoadOptions,
 ) -> Result<RuleSet, LoadError> {
     let mut warnings = Vec::new();
+    let Lowered {
+        legacy,
+        mut services,
+    } = lower_all(entries, &options, &mut warnings)?;
+    let mut size = super::lower::delegate::Size::new(&options.limits);
+    for (_, rule) in &legacy {
+        size.add(rule.route.matches().len())?;
+    }
+    super::lower::delegate::expand(&mut services, &mut warnings, &mut size)?;
+
+    let mut builder = TableBuilder::new();
+    let vs_hosts = group_virtual_services(services, &options, &mut warnings);
+    let claimed: HashMap<&str, &Arc<VirtualServiceRoutes>> = vs_hosts
+        .iter()
+        .map(|h| (h.canonical.as_str(), &h.services[0]))
+        .collect();
+    let rr_hosts = group_route_rules(legacy, &claimed, &mut warnings);
+    drop(claimed);
+    for host in rr_hosts {
+        let first = host.rules[0].tag.clone();
+        let added = builder.add_route_rules(&host.names, host.service, host.rules);
+        for s in added.shadowed {
+            warnings.push(doc_warning(
+                &s.tag,
+                format!("RouteRule {} is unreachable: it is shadowed by the catch-all rule {} (precedence {}), which comes first (higher precedence, or equal precedence and a smaller name)", s.key, s.by, s.by_precedence),
+            ));
+        }
+        warn_taken(&mut warnings, &first, added.taken);
+    }
+    for host in vs_hosts {
+        let taken = builder.add_virtual_services(&host.names, host.services, options.gateway_merge);
+        warn_taken(&mut warnings, &host.doc, taken);
+    }
+    Ok(RuleSet {
+        table: Arc::new(builder.finish(size.routes)),
+        warnings,
+        skipped,
+        files,
+        options,
+    })
+}
+
+/// Lowers every document: DestinationRules first (VirtualServices read their subsets), then
+/// RouteRules and VirtualServices in load order.
+fn lower_all(
+    entries: Vec<Entry>,
+    options: &LoadOptions,
+    warnings: &mut Vec<Warning>,
+) -> Result<Lowered, LoadError> {
     let regex_bytes = std::cell::Cell::new(0);
     let mut subsets = SubsetIndex::default();
     let (drs, others): (Vec<Entry>, Vec<Entry>) = entries
         .into_iter()
         .partition(|e| matches!(e.spec, Spec::DestinationRule(_)));
-    for e in drs {
-        let Spec::DestinationRule(spec) = e.spec else {
-            continue;
-        };
+    let mut legacy = Vec::new();
+    let mut services = Vec::new();
+    for e in drs.into_iter().chain(others) {
         let mut lw = Lowerer {
             doc: &e.doc,
             root: &e.root,
-            options: &options,
-            warnings: &mut warnings,
-            regex_bytes: &regex_bytes,
-        };
-        lw.destination_rule(e.resource, *spec, &mut subsets)?;
-    }
-    let mut legacy: Vec<(DocumentRef, LegacyRule)> = Vec::new();
-    let mut services: Vec<(DocumentRef, LoweredVirtualService)> = Vec::new();
-    for e in others {
-        let mut lw = Lowerer {
-            doc: &e.doc,
-            root: &e.root,
-            options: &options,
-            warnings: &mut warnings,
+            options,
+            warnings,
             regex_bytes: &regex_bytes,
         };
         match e.spec {
+            Spec::DestinationRule(spec) => lw.destination_rule(e.resource, *spec, &mut subsets)?,
             Spec::RouteRule(spec) => {
                 let rule = lw.route_rule(e.resource, *spec)?;
                 legacy.push((e.doc, rule));
@@ -567,20 +604,35 @@ fn build(
                 let vs = lw.virtual_service(e.resource, *spec, &subsets)?;
                 services.push((e.doc, vs));
             }
-            Spec::DestinationRule(_) => {}
         }
     }
+    Ok(Lowered { legacy, services })
+}
 
-    let mut size = super::lower::delegate::Size::new(&options.limits);
-    for (_, rule) in &legacy {
-        size.add(rule.route.matches.len())?;
-    }
-    super::lower::delegate::expand(&mut services, &mut warnings, &mut size)?;
-    let route_count = size.routes;
+/// Every RouteRule and VirtualService of a load, lowered, each with its document.
+struct Lowered {
+    legacy: Vec<(DocumentRef, LegacyRule)>,
+    services: Vec<(DocumentRef, LoweredVirtualService)>,
+}
 
-    // VirtualServices by canonical host, in load order.
-    let mut vs_hosts: Vec<(Vec<String>, Vec<Arc<VirtualServiceRoutes>>, DocumentRef)> = Vec::new();
-    let mut vs_by_host: HashMap<String, usize> = HashMap::new();
+/// The VirtualServices of one host, in load order, with the names the host answers for.
+struct VirtualHost {
+    canonical: String,
+    names: Vec<String>,
+    services: Vec<Arc<VirtualServiceRoutes>>,
+    /// The first VirtualService's document.
+    doc: DocumentRef,
+}
+
+/// Groups VirtualServices by canonical host, warning where a later one is ignored for a host
+/// (without gateway merge) because an earlier one applies to the same gateways.
+fn group_virtual_services(
+    services: Vec<(DocumentRef, LoweredVirtualService)>,
+    options: &LoadOptions,
+    warnings: &mut Vec<Warning>,
+) -> Vec<VirtualHost> {
+    let mut hosts: Vec<VirtualHost> = Vec::new();
+    let mut by_host: HashMap<String, usize> = HashMap::new();
     for (doc, vs) in services {
         let routes = Arc::new(VirtualServiceRoutes::new(
             vs.resource.clone(),
@@ -588,128 +640,92 @@ fn build(
             vs.routes.into_iter().map(Arc::new).collect(),
         ));
         for host in vs.hosts {
-            match vs_by_host.get(&host.canonical) {
-                Some(&at) => {
-                    if let Some(first) = vs_hosts[at]
-                        .1
-                        .iter()
-                        .find(|f| gateways_overlap(&f.gateways, &routes.gateways))
-                        && !options.gateway_merge
-                    {
-                        warnings.push(doc_warning(
-                            &doc,
-                            format!(
-                                "several VirtualServices for host {}: {} was loaded first, so this one is ignored where both apply (Istio IST0109); set gateway merge to combine them",
-                                host.names[0], first.resource
-                            ),
-                        ));
-                    }
-                    vs_hosts[at].1.push(routes.clone());
-                }
-                None => {
-                    vs_by_host.insert(host.canonical.clone(), vs_hosts.len());
-                    vs_hosts.push((host.names, vec![routes.clone()], doc.clone()));
-                }
+            let Some(&at) = by_host.get(&host.canonical) else {
+                by_host.insert(host.canonical.clone(), hosts.len());
+                hosts.push(VirtualHost {
+                    canonical: host.canonical,
+                    names: host.names,
+                    services: vec![routes.clone()],
+                    doc: doc.clone(),
+                });
+                continue;
+            };
+            let earlier = &hosts[at].services;
+            if let Some(first) = earlier
+                .iter()
+                .find(|f| gateways_overlap(&f.gateways, &routes.gateways))
+                && !options.gateway_merge
+            {
+                warnings.push(doc_warning(
+                    &doc,
+                    format!(
+                        "several VirtualServices for host {}: {} was loaded first, so this one is ignored where both apply (Istio IST0109); set gateway merge to combine them",
+                        host.names[0], first.resource
+                    ),
+                ));
             }
+            hosts[at].services.push(routes.clone());
         }
     }
+    hosts
+}
 
-    // RouteRules by canonical host, in load order.
-    type HostRules = (Vec<String>, Vec<(DocumentRef, LegacyRule)>);
-    let mut rr_hosts: Vec<HostRules> = Vec::new();
-    let mut rr_by_host: HashMap<String, usize> = HashMap::new();
+/// The RouteRules of one service, with the names it answers for.
+struct LegacyHost {
+    names: Vec<String>,
+    service: Arc<str>,
+    rules: Vec<RankedRule<DocumentRef>>,
+}
+
+/// Groups RouteRules by canonical host, in load order; a rule for a host that a VirtualService
+/// covers is dropped with a warning (VirtualServices take the host).
+fn group_route_rules(
+    legacy: Vec<(DocumentRef, LegacyRule)>,
+    claimed: &HashMap<&str, &Arc<VirtualServiceRoutes>>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<LegacyHost> {
+    let mut hosts: Vec<LegacyHost> = Vec::new();
+    let mut by_host: HashMap<String, usize> = HashMap::new();
     for (doc, rule) in legacy {
-        if let Some(&at) = vs_by_host.get(&rule.host.canonical) {
+        if let Some(vs) = claimed.get(rule.host.canonical.as_str()) {
             warnings.push(doc_warning(
                 &doc,
                 format!(
                     "ignored: {} also covers host {}, and VirtualServices take the host",
-                    vs_hosts[at].1[0].resource, rule.display_host
+                    vs.resource, rule.display_host
                 ),
             ));
             continue;
         }
-        match rr_by_host.get(&rule.host.canonical) {
-            Some(&at) => rr_hosts[at].1.push((doc, rule)),
+        let ranked = RankedRule {
+            tag: doc,
+            precedence: rule.precedence,
+            key: rule.key,
+            route: rule.route,
+        };
+        match by_host.get(&rule.host.canonical) {
+            Some(&at) => hosts[at].rules.push(ranked),
             None => {
-                rr_by_host.insert(rule.host.canonical.clone(), rr_hosts.len());
-                rr_hosts.push((rule.host.names.clone(), vec![(doc, rule)]));
+                by_host.insert(rule.host.canonical.clone(), hosts.len());
+                hosts.push(LegacyHost {
+                    names: rule.host.names,
+                    service: rule.display_host,
+                    rules: vec![ranked],
+                });
             }
         }
     }
+    hosts
+}
 
-    let mut index = HostIndex::default();
-    let mut tables = Vec::new();
-    let mut claim = |names: &[String],
-                     doc: &DocumentRef,
-                     id: usize,
-                     warnings: &mut Vec<Warning>| {
-        for name in names {
-            if !index.insert(name, id) {
-                warnings.push(doc_warning(
-                    doc,
-                    format!("host name {name} already belongs to another service's rules; those are used for it"),
-                ));
-            }
-        }
-    };
-    for (names, mut rules) in rr_hosts {
-        rules.sort_by(|a, b| {
-            b.1.precedence
-                .cmp(&a.1.precedence)
-                .then_with(|| a.1.key.cmp(&b.1.key))
-        });
-        let mut catch_all: Option<String> = None;
-        for (doc, rule) in &rules {
-            if let Some(first) = &catch_all {
-                warnings.push(doc_warning(
-                    doc,
-                    format!("RouteRule {} is unreachable: it is shadowed by the catch-all rule {first}, which comes first (higher precedence, or equal precedence and a smaller name)", rule.key),
-                ));
-            } else if rule.route.is_unconditional() {
-                catch_all = Some(format!("{} (precedence {})", rule.key, rule.precedence));
-            }
-        }
-        let default = Arc::new(Destination::new(
-            rules[0].1.display_host.clone(),
-            Labels::new(),
+/// A warning for each host name that another service's rules had claimed first.
+fn warn_taken(warnings: &mut Vec<Warning>, doc: &DocumentRef, taken: Vec<String>) {
+    for name in taken {
+        warnings.push(doc_warning(
+            doc,
+            format!(
+                "host name {name} already belongs to another service's rules; those are used for it"
+            ),
         ));
-        let first_doc = rules[0].0.clone();
-        let id = tables.len();
-        let routes: Vec<Arc<Route>> = rules.into_iter().map(|(_, r)| Arc::new(r.route)).collect();
-        tables.push(HostTable::Legacy {
-            index: RouteIndex::build(&routes),
-            routes,
-            default,
-        });
-        claim(&names, &first_doc, id, &mut warnings);
     }
-    for (names, services, doc) in vs_hosts {
-        let merged = options.gateway_merge.then(|| {
-            let all: Vec<(Arc<VirtualServiceRoutes>, Arc<Route>)> = services
-                .iter()
-                .flat_map(|vs| vs.routes.iter().map(move |r| (vs.clone(), r.clone())))
-                .collect();
-            let (mut specific, catch_alls): (Vec<_>, Vec<_>) =
-                all.into_iter().partition(|(_, r)| !r.is_catch_all());
-            specific.extend(catch_alls);
-            specific
-        });
-        let id = tables.len();
-        tables.push(HostTable::Virtual { services, merged });
-        claim(&names, &doc, id, &mut warnings);
-    }
-
-    Ok(RuleSet {
-        table: Arc::new(RouteTable {
-            generation: crate::model::next_generation(),
-            index,
-            tables,
-            route_count,
-        }),
-        warnings,
-        skipped,
-        files,
-        options,
-    })
 }

@@ -4,6 +4,7 @@
 //! both lowered into these types by [`config`](crate::config); the middleware only carries out
 //! the [`Decision`]s that [`RouteTable::evaluate`] returns.
 
+mod builder;
 mod condition;
 mod context;
 mod cors;
@@ -39,10 +40,9 @@ pub use sampler::{
 pub use string_match::{PatternError, StringMatch};
 pub use table::RouteTable;
 
-pub(crate) use condition::LegacySource;
-pub(crate) use index::RouteIndex;
 pub use rewrite::RewriteError;
+
+pub(crate) use builder::{RankedRule, TableBuilder};
+pub(crate) use condition::LegacySource;
 pub(crate) use route::{RegexRewrite, Retries};
-pub(crate) use table::{
-    HostIndex, HostTable, VirtualServiceRoutes, next_generation, normalize_host,
-};
+pub(crate) use table::{VirtualServiceRoutes, normalize_host};
