@@ -345,99 +345,8 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
             ),
         ));
     };
-    let field = |name: &str| -> Result<Option<String>, LoadError> {
-        match root.get(name) {
-            None => Ok(None),
-            Some(n) => match &n.value {
-                Value::Scalar { text, .. } if !n.is_null() => Ok(Some(text.clone())),
-                _ if n.is_null() => Ok(None),
-                _ => Err(doc_error(
-                    &doc,
-                    n,
-                    name,
-                    ErrorKind::WrongType,
-                    format!("expected a string, found {}", n.describe()),
-                )),
-            },
-        }
-    };
-    let Some(kind) = field("kind")? else {
-        return Err(doc_error(
-            &doc,
-            &root,
-            "kind",
-            ErrorKind::MissingField,
-            "the required field `kind` is absent".into(),
-        ));
-    };
-    let api_version = field("apiVersion")?.unwrap_or_default();
-    if api_version.is_empty()
-        && matches!(
-            kind.as_str(),
-            "RouteRule" | "VirtualService" | "DestinationRule"
-        )
-    {
-        doc.kind = Some(kind.clone());
-        return Err(doc_error(
-            &doc,
-            &root,
-            "apiVersion",
-            ErrorKind::MissingField,
-            "the required field `apiVersion` is absent".into(),
-        ));
-    }
-    doc.kind = Some(kind.clone());
-    let meta = root.get("metadata");
-    for key in ["name", "namespace"] {
-        if let Some(node) = meta.and_then(|m| m.get(key))
-            && matches!(&node.value, Value::Scalar { text, .. } if text.contains('\0'))
-        {
-            let message = super::de::nul_error().message().to_string();
-            let path = format!("metadata.{key}");
-            return Err(doc_error(
-                &doc,
-                node,
-                &path,
-                ErrorKind::InvalidValue,
-                message,
-            ));
-        }
-    }
-    let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
-    doc.name = meta_str("name");
-    doc.namespace = meta_str("namespace");
-
-    let kind_enum = match kind.as_str() {
-        "RouteRule" => {
-            if api_version != "config.istio.io/v1alpha2" {
-                return Err(doc_error(
-                    &doc,
-                    &root,
-                    "apiVersion",
-                    ErrorKind::InvalidValue,
-                    format!(
-                        "`{api_version}`: a RouteRule's apiVersion must be config.istio.io/v1alpha2"
-                    ),
-                ));
-            }
-            ResourceKind::RouteRule
-        }
-        "VirtualService" | "DestinationRule" => {
-            if !NETWORKING_VERSIONS.contains(&api_version.as_str()) {
-                return Err(doc_error(
-                    &doc,
-                    &root,
-                    "apiVersion",
-                    ErrorKind::InvalidValue,
-                    format!(
-                        "`{api_version}`: allowed: {}",
-                        NETWORKING_VERSIONS.join(", ")
-                    ),
-                ));
-            }
-            ResourceKind::VirtualService
-        }
-        _ => return Ok(Read::Skipped(doc)),
+    let Some(kind_enum) = read_kind(&mut doc, &root)? else {
+        return Ok(Read::Skipped(doc));
     };
     for (k, _) in entries {
         if let Value::Scalar { text, .. } = &k.value
@@ -457,15 +366,7 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
             ));
         }
     }
-    let Some(name) = doc.name.clone().filter(|n| !n.is_empty()) else {
-        return Err(doc_error(
-            &doc,
-            meta.unwrap_or(&root),
-            "metadata.name",
-            ErrorKind::MissingField,
-            "the required field `metadata.name` is absent".into(),
-        ));
-    };
+    let name = read_metadata(&mut doc, &root)?;
     let Some(spec_node) = root.get("spec") else {
         return Err(doc_error(
             &doc,
@@ -476,9 +377,11 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
         ));
     };
     let with_doc = |e: LoadError| e.with_document(doc.clone());
-    let spec = match kind.as_str() {
-        "RouteRule" => Spec::RouteRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
-        "VirtualService" => {
+    let spec = match kind_enum {
+        ResourceKind::RouteRule => {
+            Spec::RouteRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?))
+        }
+        _ if doc.kind.as_deref() == Some("VirtualService") => {
             Spec::VirtualService(Box::new(from_node(spec_node, "spec").map_err(with_doc)?))
         }
         _ => Spec::DestinationRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
@@ -498,6 +401,106 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
         spec,
         resource,
     }))
+}
+
+/// A top-level string field of a document (`kind`, `apiVersion`), if present and not null.
+fn top_string(doc: &DocumentRef, root: &Node, name: &str) -> Result<Option<String>, LoadError> {
+    match root.get(name) {
+        None => Ok(None),
+        Some(n) => match &n.value {
+            Value::Scalar { text, .. } if !n.is_null() => Ok(Some(text.clone())),
+            _ if n.is_null() => Ok(None),
+            _ => Err(doc_error(
+                doc,
+                n,
+                name,
+                ErrorKind::WrongType,
+                format!("expected a string, found {}", n.describe()),
+            )),
+        },
+    }
+}
+
+/// The document's kind, checked against its `apiVersion`; `None` for a kind that is not
+/// routing configuration (skipped). Records the kind in `doc`.
+fn read_kind(doc: &mut DocumentRef, root: &Node) -> Result<Option<ResourceKind>, LoadError> {
+    let Some(kind) = top_string(doc, root, "kind")? else {
+        return Err(doc_error(
+            doc,
+            root,
+            "kind",
+            ErrorKind::MissingField,
+            "the required field `kind` is absent".into(),
+        ));
+    };
+    let api_version = top_string(doc, root, "apiVersion")?.unwrap_or_default();
+    doc.kind = Some(kind.clone());
+    let (kind_enum, allowed): (_, &[&str]) = match kind.as_str() {
+        "RouteRule" => (ResourceKind::RouteRule, &["config.istio.io/v1alpha2"]),
+        "VirtualService" | "DestinationRule" => {
+            (ResourceKind::VirtualService, &NETWORKING_VERSIONS)
+        }
+        _ => return Ok(None),
+    };
+    if api_version.is_empty() {
+        return Err(doc_error(
+            doc,
+            root,
+            "apiVersion",
+            ErrorKind::MissingField,
+            "the required field `apiVersion` is absent".into(),
+        ));
+    }
+    if !allowed.contains(&api_version.as_str()) {
+        let message = match kind_enum {
+            ResourceKind::RouteRule => format!(
+                "`{api_version}`: a RouteRule's apiVersion must be config.istio.io/v1alpha2"
+            ),
+            _ => format!("`{api_version}`: allowed: {}", allowed.join(", ")),
+        };
+        return Err(doc_error(
+            doc,
+            root,
+            "apiVersion",
+            ErrorKind::InvalidValue,
+            message,
+        ));
+    }
+    Ok(Some(kind_enum))
+}
+
+/// `metadata.name` (required) and `metadata.namespace`, recorded in `doc`; neither may hold a
+/// NUL character.
+fn read_metadata(doc: &mut DocumentRef, root: &Node) -> Result<String, LoadError> {
+    let meta = root.get("metadata");
+    for key in ["name", "namespace"] {
+        if let Some(node) = meta.and_then(|m| m.get(key))
+            && matches!(&node.value, Value::Scalar { text, .. } if text.contains('\0'))
+        {
+            let message = super::de::nul_error().message().to_string();
+            let path = format!("metadata.{key}");
+            return Err(doc_error(
+                doc,
+                node,
+                &path,
+                ErrorKind::InvalidValue,
+                message,
+            ));
+        }
+    }
+    let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
+    doc.name = meta_str("name");
+    doc.namespace = meta_str("namespace");
+    match doc.name.clone().filter(|n| !n.is_empty()) {
+        Some(name) => Ok(name),
+        None => Err(doc_error(
+            doc,
+            meta.unwrap_or(root),
+            "metadata.name",
+            ErrorKind::MissingField,
+            "the required field `metadata.name` is absent".into(),
+        )),
+    }
 }
 
 fn doc_warning(doc: &DocumentRef, message: String) -> Warning {
