@@ -81,6 +81,14 @@ impl fmt::Display for Explanation {
 pub(crate) trait Tracer {
     const ON: bool;
     fn push(&mut self, depth: usize, verdict: Verdict, text: String);
+
+    /// Writes a line when tracing; `text` is not even built otherwise.
+    #[inline(always)]
+    fn line(&mut self, depth: usize, verdict: Verdict, text: impl FnOnce() -> String) {
+        if Self::ON {
+            self.push(depth, verdict, text());
+        }
+    }
 }
 
 pub(crate) struct NoTrace;

@@ -230,175 +230,170 @@ impl RouteTable {
             None => view.authority().and_then(normalize_host),
         };
         let Some(host) = host else {
-            if T::ON {
-                t.push(
-                    0,
-                    Verdict::Info,
-                    "the request names no host: passthrough".into(),
-                );
-            }
+            t.line(0, Verdict::Info, || {
+                "the request names no host: passthrough".into()
+            });
             return Decision::pass_through();
         };
-        let found = match ctx.target_key() {
-            Some(_) if self.generation != 0 => match ctx.cached_table(self.generation) {
-                Some(found) => found,
-                None => {
-                    let found = self.index.lookup(&host);
-                    ctx.remember_table(self.generation, found);
-                    found
-                }
-            },
-            _ => self.index.lookup(&host),
-        };
-        let Some(id) = found else {
-            if T::ON {
-                t.push(
-                    0,
-                    Verdict::Info,
-                    format!("host {host}: no configuration covers it: passthrough"),
-                );
-            }
+        let Some(id) = self.table_for(&host, ctx) else {
+            t.line(0, Verdict::Info, || {
+                format!("host {host}: no configuration covers it: passthrough")
+            });
             return Decision::pass_through();
         };
-        if T::ON {
-            t.push(
-                0,
-                Verdict::Info,
-                format!(
-                    "{} {} to {host} (gateway {})",
-                    req.method(),
-                    req.uri(),
-                    ctx.gateway()
-                ),
-            );
-        }
+        t.line(0, Verdict::Info, || {
+            let (method, uri, gateway) = (req.method(), req.uri(), ctx.gateway());
+            format!("{method} {uri} to {host} (gateway {gateway})")
+        });
+        let on = Evaluation {
+            view: &view,
+            ctx,
+            sampler,
+        };
         match &self.tables[id] {
             HostTable::Legacy {
                 routes,
                 index,
                 default,
-            } => {
-                if T::ON {
-                    t.push(
-                        0,
-                        Verdict::Info,
-                        format!(
-                            "host {host}: {} RouteRule(s), by precedence then namespace/name",
-                            routes.len()
-                        ),
-                    );
-                }
-                if let Some((i, entry)) = first_match(routes, index.as_ref(), &view, ctx, t, true) {
-                    return execute(&routes[i], entry, &view, sampler, t);
-                }
-                if T::ON {
-                    t.push(
-                        1,
-                        Verdict::Matched,
-                        format!("no rule matched: default route to all of {}", default.host),
-                    );
-                }
-                Decision {
-                    outcome: Outcome::Forward,
-                    destination: DestinationRef::Shared(default.clone()),
-                    ..Decision::pass_through()
-                }
-            }
+            } => on.route_rules(&host, routes, index.as_ref(), default, t),
             HostTable::Virtual {
                 services,
                 merged: None,
-            } => {
-                if T::ON {
-                    t.push(
-                        0,
-                        Verdict::Info,
-                        format!("host {host}: {} VirtualService(s)", services.len()),
-                    );
-                }
-                for vs in services {
-                    if !vs.applies_to(ctx) {
-                        if T::ON {
-                            t.push(
-                                1,
-                                Verdict::Skipped,
-                                format!(
-                                    "{}: gateways [{}] do not include {}",
-                                    vs.resource,
-                                    gateways_text(&vs.gateways),
-                                    ctx.gateway()
-                                ),
-                            );
-                        }
-                        continue;
-                    }
-                    if T::ON {
-                        t.push(1, Verdict::Info, format!("{}", vs.resource));
-                    }
-                    if let Some(i) =
-                        first_match(&vs.routes, vs.index.as_ref(), &view, ctx, t, false)
-                    {
-                        return execute(&vs.routes[i.0], i.1, &view, sampler, t);
-                    }
-                    let survived = if vs.has_selectors {
-                        vs.routes.iter().any(|r| route_exists(r, ctx))
-                    } else {
-                        !vs.routes.is_empty()
-                    };
-                    if survived {
-                        if T::ON {
-                            t.push(1, Verdict::NotMatched, "no route matched: 404".into());
-                        }
-                        return not_found(&vs.resource);
-                    }
-                    if T::ON {
-                        t.push(
-                            1,
-                            Verdict::Skipped,
-                            "no route exists for this caller: the VirtualService does not apply"
-                                .into(),
-                        );
-                    }
-                }
-                if T::ON {
-                    t.push(
-                        0,
-                        Verdict::Info,
-                        "no VirtualService applies: passthrough".into(),
-                    );
-                }
-                Decision::pass_through()
-            }
+            } => on.virtual_services(&host, services, t),
             HostTable::Virtual {
                 merged: Some(routes),
                 ..
-            } => {
-                if T::ON {
-                    t.push(
-                        0,
-                        Verdict::Info,
-                        format!(
-                            "host {host}: {} merged route(s) (gateway merge)",
-                            routes.len()
-                        ),
-                    );
+            } => on.merged(&host, routes, t),
+        }
+    }
+
+    /// The table for a host, through the context's cache when the context names its target.
+    fn table_for(&self, host: &str, ctx: &Context) -> Option<usize> {
+        match ctx.target_key() {
+            Some(_) if self.generation != 0 => match ctx.cached_table(self.generation) {
+                Some(found) => found,
+                None => {
+                    let found = self.index.lookup(host);
+                    ctx.remember_table(self.generation, found);
+                    found
                 }
-                let mut first: Option<&Arc<Resource>> = None;
-                for (vs, route) in routes {
-                    if !vs.applies_to(ctx) {
-                        continue;
-                    }
-                    if route_exists(route, ctx) {
-                        first.get_or_insert(&vs.resource);
-                    }
-                    if let Some(entry) = route_matches(route, &view, ctx, t, false) {
-                        return execute(route, entry, &view, sampler, t);
-                    }
-                }
-                match first {
-                    Some(resource) => not_found(resource),
-                    None => Decision::pass_through(),
-                }
+            },
+            _ => self.index.lookup(host),
+        }
+    }
+}
+
+/// One request's evaluation against one host's table.
+struct Evaluation<'a, 'r> {
+    view: &'a RequestView<'r>,
+    ctx: &'a Context,
+    sampler: &'a dyn Sampler,
+}
+
+impl Evaluation<'_, '_> {
+    /// RouteRules: the first that matches, else the default route to the whole service.
+    fn route_rules<T: Tracer>(
+        &self,
+        host: &str,
+        routes: &[Arc<Route>],
+        index: Option<&RouteIndex>,
+        default: &Arc<Destination>,
+        t: &mut T,
+    ) -> Decision {
+        t.line(0, Verdict::Info, || {
+            let n = routes.len();
+            format!("host {host}: {n} RouteRule(s), by precedence then namespace/name")
+        });
+        if let Some((i, entry)) = first_match(routes, index, self.view, self.ctx, t, true) {
+            return execute(&routes[i], entry, self.view, self.sampler, t);
+        }
+        t.line(1, Verdict::Matched, || {
+            format!("no rule matched: default route to all of {}", default.host)
+        });
+        Decision {
+            outcome: Outcome::Forward,
+            destination: DestinationRef::Shared(default.clone()),
+            ..Decision::pass_through()
+        }
+    }
+
+    /// VirtualServices in load order: the first that applies to the gateway and has a route
+    /// for the caller decides (404 when none of its routes matches).
+    fn virtual_services<T: Tracer>(
+        &self,
+        host: &str,
+        services: &[Arc<VirtualServiceRoutes>],
+        t: &mut T,
+    ) -> Decision {
+        let ctx = self.ctx;
+        t.line(0, Verdict::Info, || {
+            format!("host {host}: {} VirtualService(s)", services.len())
+        });
+        for vs in services {
+            if !vs.applies_to(ctx) {
+                t.line(1, Verdict::Skipped, || {
+                    let gateways = gateways_text(&vs.gateways);
+                    format!(
+                        "{}: gateways [{gateways}] do not include {}",
+                        vs.resource,
+                        ctx.gateway()
+                    )
+                });
+                continue;
             }
+            t.line(1, Verdict::Info, || vs.resource.to_string());
+            if let Some((i, entry)) =
+                first_match(&vs.routes, vs.index.as_ref(), self.view, ctx, t, false)
+            {
+                return execute(&vs.routes[i], entry, self.view, self.sampler, t);
+            }
+            let survived = if vs.has_selectors {
+                vs.routes.iter().any(|r| route_exists(r, ctx))
+            } else {
+                !vs.routes.is_empty()
+            };
+            if survived {
+                t.line(1, Verdict::NotMatched, || "no route matched: 404".into());
+                return not_found(&vs.resource);
+            }
+            t.line(1, Verdict::Skipped, || {
+                "no route exists for this caller: the VirtualService does not apply".into()
+            });
+        }
+        t.line(0, Verdict::Info, || {
+            "no VirtualService applies: passthrough".into()
+        });
+        Decision::pass_through()
+    }
+
+    /// Gateway merge: every route of every VirtualService that applies, catch-alls last.
+    fn merged<T: Tracer>(
+        &self,
+        host: &str,
+        routes: &[(Arc<VirtualServiceRoutes>, Arc<Route>)],
+        t: &mut T,
+    ) -> Decision {
+        t.line(0, Verdict::Info, || {
+            format!(
+                "host {host}: {} merged route(s) (gateway merge)",
+                routes.len()
+            )
+        });
+        let mut first: Option<&Arc<Resource>> = None;
+        for (vs, route) in routes {
+            if !vs.applies_to(self.ctx) {
+                continue;
+            }
+            if route_exists(route, self.ctx) {
+                first.get_or_insert(&vs.resource);
+            }
+            if let Some(entry) = route_matches(route, self.view, self.ctx, t, false) {
+                return execute(route, entry, self.view, self.sampler, t);
+            }
+        }
+        match first {
+            Some(resource) => not_found(resource),
+            None => Decision::pass_through(),
         }
     }
 }
@@ -486,21 +481,15 @@ fn route_matches<T: Tracer>(
     legacy: bool,
 ) -> Option<usize> {
     if route.matches.is_empty() {
-        if T::ON {
-            t.push(
-                1,
-                Verdict::Matched,
-                format!(
-                    "{}: no conditions, matches every request",
-                    route_title(route)
-                ),
-            );
-        }
+        t.line(1, Verdict::Matched, || {
+            format!(
+                "{}: no conditions, matches every request",
+                route_title(route)
+            )
+        });
         return Some(NO_ENTRY);
     }
-    if T::ON {
-        t.push(1, Verdict::Info, route_title(route));
-    }
+    t.line(1, Verdict::Info, || route_title(route));
     for (i, m) in route.matches.iter().enumerate() {
         if !T::ON {
             if m.selector.fits(ctx) && m.matches(view) {
@@ -601,13 +590,9 @@ fn execute<T: Tracer>(
                     && fires(delay.ppm, sampler)
                 {
                     decision.delay = Some(delay.duration);
-                    if T::ON {
-                        t.push(
-                            1,
-                            Verdict::Info,
-                            format!("delay fault fired: {:?}", delay.duration),
-                        );
-                    }
+                    t.line(1, Verdict::Info, || {
+                        format!("delay fault fired: {:?}", delay.duration)
+                    });
                 }
                 if let Some(abort) = &fault.abort
                     && fires(abort.ppm, sampler)
@@ -624,9 +609,7 @@ fn execute<T: Tracer>(
                             decision.grpc_status = Some(code);
                         }
                     }
-                    if T::ON {
-                        t.push(1, Verdict::Info, "abort fault fired".into());
-                    }
+                    t.line(1, Verdict::Info, || "abort fault fired".to_string());
                     return decision;
                 }
             }
