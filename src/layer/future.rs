@@ -171,114 +171,178 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             let this = self.as_mut().project();
-            match this.state.project() {
-                StateProj::Inner { fut } => {
-                    let result = match fut.poll(cx) {
-                        Poll::Ready(result) => result,
-                        Poll::Pending => {
-                            // Arm the route timeout only for calls that do not finish at once.
-                            arm(&mut this.carried.timeout, this.deadline);
-                            if expired(this.deadline, cx) {
-                                return Poll::Ready(Ok(timed_out(this.carried)));
-                            }
-                            let Some(again) = this.carried.again.as_mut() else {
-                                return Poll::Pending;
-                            };
-                            if !again.poll_per_try(cx) {
-                                return Poll::Pending;
-                            }
-                            // The try outlived its per-try timeout: drop it, maybe retry.
-                            again.try_over();
-                            let Some(req) = again.after_timeout() else {
-                                return Poll::Ready(Ok(timed_out(this.carried)));
-                            };
-                            let sleep = again.backoff_sleep();
-                            self.as_mut().project().state.set(State::Backoff {
-                                sleep,
-                                req: Some(req),
-                            });
-                            continue;
-                        }
-                    };
-                    let mut this = self.as_mut().project();
-                    if let Some(again) = this.carried.again.as_mut() {
-                        again.try_over();
-                        if let Some(req) = again.after(&result) {
-                            drop(result);
-                            arm(&mut this.carried.timeout, this.deadline);
-                            let sleep = again.backoff_sleep();
-                            this.state.set(State::Backoff {
-                                sleep,
-                                req: Some(req),
-                            });
-                            continue;
-                        }
-                    }
-                    let mut res = result?.map(MeshBody::new);
-                    let carried = &mut *this.carried;
-                    if let Some(cors) = carried.cors.take() {
-                        res.headers_mut().extend(*cors);
-                    }
-                    if let Some(d) = carried.decision.take() {
-                        if carried.respond {
-                            d.apply_response(&mut res);
-                        }
-                        if carried.insert {
-                            res.extensions_mut().insert(d);
-                        }
-                    }
-                    return Poll::Ready(Ok(res));
-                }
-                StateProj::Ready { svc, req } => {
-                    let Some(service) = svc.as_mut() else {
-                        panic!("ResponseFuture polled after completion");
-                    };
-                    match service.poll_ready(cx) {
-                        Poll::Ready(ready) => ready?,
-                        Poll::Pending => {
-                            if expired(this.deadline, cx) {
-                                return Poll::Ready(Ok(timed_out(this.carried)));
-                            }
-                            return Poll::Pending;
-                        }
-                    }
-                    let (Some(mut service), Some(req)) = (svc.take(), req.take()) else {
-                        panic!("ResponseFuture polled after completion");
-                    };
-                    let fut = service.call(req);
-                    self.as_mut().project().state.set(State::Inner { fut });
-                }
-                StateProj::Backoff { sleep, req } => {
-                    if sleep.as_mut().poll(cx).is_pending() {
-                        if expired(this.deadline, cx) {
-                            return Poll::Ready(Ok(timed_out(this.carried)));
-                        }
-                        return Poll::Pending;
-                    }
-                    let svc = this.carried.again.as_ref().and_then(|a| a.svc.clone());
-                    let req = req.take();
-                    self.as_mut().project().state.set(State::Ready { svc, req });
-                }
+            let (carried, deadline) = (this.carried, this.deadline);
+            let step = match this.state.project() {
+                StateProj::Inner { fut } => match fut.poll(cx) {
+                    Poll::Ready(result) => answered(carried, deadline, result),
+                    Poll::Pending => call_pending(carried, deadline, cx),
+                },
+                StateProj::Ready { svc, req } => call_when_ready(svc, req, carried, deadline, cx),
+                StateProj::Backoff { sleep, req } => match sleep.as_mut().poll(cx) {
+                    Poll::Pending => waiting(carried, deadline, cx),
+                    Poll::Ready(()) => Step::Go(State::Ready {
+                        svc: carried.again.as_ref().and_then(|a| a.svc.clone()),
+                        req: req.take(),
+                    }),
+                },
                 StateProj::Delay { sleep, next } => {
                     ready!(sleep.as_mut().poll(cx));
                     match next.take().map(|n| *n) {
-                        Some(Next::Call { svc, req }) => {
-                            self.as_mut().project().state.set(State::Ready {
-                                svc: Some(svc),
-                                req: Some(req),
-                            });
-                        }
-                        Some(Next::Reply(res)) => return Poll::Ready(Ok(res)),
+                        Some(Next::Call { svc, req }) => Step::Go(State::Ready {
+                            svc: Some(svc),
+                            req: Some(req),
+                        }),
+                        Some(Next::Reply(res)) => Step::Answer(Ok(res)),
                         None => panic!("ResponseFuture polled after completion"),
                     }
                 }
                 StateProj::Local { res } => match res.take() {
-                    Some(res) => return Poll::Ready(Ok(res)),
+                    Some(res) => Step::Answer(Ok(res)),
                     None => panic!("ResponseFuture polled after completion"),
                 },
+            };
+            match step {
+                Step::Go(state) => self.as_mut().project().state.set(state),
+                Step::Answer(answer) => return Poll::Ready(answer),
+                Step::Pending => return Poll::Pending,
             }
         }
     }
+}
+
+/// What one poll of the response future's state leads to.
+enum Step<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    /// Go on in another state.
+    Go(State<S, ReqB, ResB, T>),
+    /// The answer.
+    Answer(Result<Response<MeshBody<ResB>>, S::Error>),
+    /// Not yet: the waker is registered.
+    Pending,
+}
+
+/// The deadline of a future waiting for something: 504 once the route timeout has passed.
+fn waiting<S, ReqB, ResB, T>(
+    carried: &mut Carried<S, ReqB, T>,
+    deadline: &mut Option<Pin<Box<T::Sleep>>>,
+    cx: &mut Context<'_>,
+) -> Step<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    if expired(deadline, cx) {
+        Step::Answer(Ok(timed_out(carried)))
+    } else {
+        Step::Pending
+    }
+}
+
+/// Drives the chosen service to readiness, then calls it.
+fn call_when_ready<S, ReqB, ResB, T>(
+    svc: &mut Option<S>,
+    req: &mut Option<Request<ReqB>>,
+    carried: &mut Carried<S, ReqB, T>,
+    deadline: &mut Option<Pin<Box<T::Sleep>>>,
+    cx: &mut Context<'_>,
+) -> Step<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    let Some(service) = svc.as_mut() else {
+        panic!("ResponseFuture polled after completion");
+    };
+    match service.poll_ready(cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(e)) => return Step::Answer(Err(e)),
+        Poll::Pending => return waiting(carried, deadline, cx),
+    }
+    let (Some(mut service), Some(req)) = (svc.take(), req.take()) else {
+        panic!("ResponseFuture polled after completion");
+    };
+    Step::Go(State::Inner {
+        fut: service.call(req),
+    })
+}
+
+/// A call that has not answered yet: arms the route timeout (only calls that do not finish
+/// at once pay for it), and ends a try that outlived its per-try timeout (then maybe retries).
+fn call_pending<S, ReqB, ResB, T>(
+    carried: &mut Carried<S, ReqB, T>,
+    deadline: &mut Option<Pin<Box<T::Sleep>>>,
+    cx: &mut Context<'_>,
+) -> Step<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    arm(&mut carried.timeout, deadline);
+    if expired(deadline, cx) {
+        return Step::Answer(Ok(timed_out(carried)));
+    }
+    let Some(again) = carried.again.as_mut() else {
+        return Step::Pending;
+    };
+    if !again.poll_per_try(cx) {
+        return Step::Pending;
+    }
+    again.try_over();
+    match again.after_timeout() {
+        Some(req) => Step::Go(State::Backoff {
+            sleep: again.backoff_sleep(),
+            req: Some(req),
+        }),
+        None => Step::Answer(Ok(timed_out(carried))),
+    }
+}
+
+/// The inner service answered: retry if the route's policy says so, else finish the response.
+fn answered<S, ReqB, ResB, T>(
+    carried: &mut Carried<S, ReqB, T>,
+    deadline: &mut Option<Pin<Box<T::Sleep>>>,
+    result: Result<Response<ResB>, S::Error>,
+) -> Step<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    if let Some(again) = carried.again.as_mut() {
+        again.try_over();
+        if let Some(req) = again.after(&result) {
+            drop(result);
+            arm(&mut carried.timeout, deadline);
+            return Step::Go(State::Backoff {
+                sleep: again.backoff_sleep(),
+                req: Some(req),
+            });
+        }
+    }
+    Step::Answer(result.map(|res| finish(carried, res)))
+}
+
+/// The inner service's response with what the decision adds: CORS headers, the route's
+/// response header operations, and the decision in its extensions.
+fn finish<S, ReqB, ResB, T: Timer>(
+    carried: &mut Carried<S, ReqB, T>,
+    res: Response<ResB>,
+) -> Response<MeshBody<ResB>> {
+    let mut res = res.map(MeshBody::new);
+    if let Some(cors) = carried.cors.take() {
+        res.headers_mut().extend(*cors);
+    }
+    if let Some(d) = carried.decision.take() {
+        if carried.respond {
+            d.apply_response(&mut res);
+        }
+        if carried.insert {
+            res.extensions_mut().insert(d);
+        }
+    }
+    res
 }
 
 /// Arms the route timeout, once.
