@@ -188,26 +188,18 @@ pub(crate) fn expand(
         .iter()
         .enumerate()
         .map(|(i, (_, vs))| {
-            (
-                (
-                    vs.resource.namespace.to_string(),
-                    vs.resource.name.to_string(),
-                ),
-                i,
-            )
+            let r = &vs.resource;
+            ((r.namespace.to_string(), r.name.to_string()), i)
         })
         .collect();
-    let snapshot: Vec<(Vec<Route>, bool)> = services
+    let snapshot: Vec<Delegate> = services
         .iter()
-        .map(|(_, vs)| (vs.routes.clone(), !vs.delegates.is_empty()))
+        .map(|(_, vs)| Delegate {
+            routes: vs.routes.clone(),
+            delegates_again: !vs.delegates.is_empty(),
+        })
         .collect();
     for (doc, vs) in services.iter_mut() {
-        if vs.delegates.is_empty() {
-            for route in &vs.routes {
-                size.add(route.matches.len())?;
-            }
-            continue;
-        }
         let mut routes = Vec::with_capacity(vs.routes.len());
         for (i, route) in vs.routes.iter().enumerate() {
             let Some(d) = vs.delegates.iter().find(|d| d.index == i) else {
@@ -221,43 +213,61 @@ pub(crate) fn expand(
                     .with_path(d.path.clone())
                     .at(d.line, d.column)
             };
-            let Some(&target) = by_name.get(&(d.namespace.clone(), d.name.clone())) else {
+            let (ns, name) = (&d.namespace, &d.name);
+            let Some(&target) = by_name.get(&(ns.clone(), name.clone())) else {
                 return Err(err(format!(
-                    "the delegate VirtualService {}/{} is not loaded (load it in the same set)",
-                    d.namespace, d.name
+                    "the delegate VirtualService {ns}/{name} is not loaded (load it in the same set)"
                 )));
             };
-            let (delegate_routes, nested) = &snapshot[target];
-            if *nested {
+            if snapshot[target].delegates_again {
                 return Err(err(format!(
-                    "{}/{} delegates again; Istio allows one level of delegation",
-                    d.namespace, d.name
+                    "{ns}/{name} delegates again; Istio allows one level of delegation"
                 )));
             }
-            for dr in delegate_routes {
-                if !size.fits(merged_bound(route, dr)) {
-                    // Fails with the limit's own message.
-                    size.add(merged_bound(route, dr))?;
-                }
-                match merge_route(route, dr) {
-                    Some(merged) => {
-                        size.add(merged.matches.len())?;
-                        routes.push(merged);
-                    }
-                    None => warnings.push(Warning {
-                        document: doc.clone(),
-                        path: Some(d.path.clone()),
-                        line: Some(d.line),
-                        message: format!(
-                            "delegate route {} of {}/{} is dropped: none of its matches fits within this route's",
-                            dr.path, d.namespace, d.name
-                        ),
-                    }),
-                }
-            }
+            let dropped = merge_into(&mut routes, route, &snapshot[target].routes, size)?;
+            warnings.extend(dropped.into_iter().map(|path| Warning {
+                document: doc.clone(),
+                path: Some(d.path.clone()),
+                line: Some(d.line),
+                message: format!(
+                    "delegate route {path} of {ns}/{name} is dropped: none of its matches fits within this route's"
+                ),
+            }));
         }
         vs.routes = routes;
         vs.delegates.clear();
     }
     Ok(())
+}
+
+/// A VirtualService as a delegate: its routes, and whether it delegates in turn.
+struct Delegate {
+    routes: Vec<Route>,
+    delegates_again: bool,
+}
+
+/// Puts the delegate's routes, merged with `root`, in `routes`; returns the paths of the
+/// delegate routes none of whose matches fits within the root's. Each merge is counted
+/// against the limits before it is built.
+fn merge_into(
+    routes: &mut Vec<Route>,
+    root: &Route,
+    delegate_routes: &[Route],
+    size: &mut Size<'_>,
+) -> Result<Vec<String>, LoadError> {
+    let mut dropped = Vec::new();
+    for dr in delegate_routes {
+        if !size.fits(merged_bound(root, dr)) {
+            // Fails with the limit's own message.
+            size.add(merged_bound(root, dr))?;
+        }
+        match merge_route(root, dr) {
+            Some(merged) => {
+                size.add(merged.matches.len())?;
+                routes.push(merged);
+            }
+            None => dropped.push(dr.path.to_string()),
+        }
+    }
+    Ok(dropped)
 }

@@ -175,40 +175,14 @@ impl Lowerer<'_> {
     ) -> Result<LoweredVirtualService> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace.to_string();
-        let hosts: Vec<ServiceHost> = spec
-            .hosts
-            .iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, h)| {
-                if h.is_empty() {
-                    Err(self.invalid(
-                        &spec_path.key("hosts").index(i),
-                        h,
-                        "a host must not be empty",
-                    ))
-                } else {
-                    Ok(service_host(h, &ns))
-                }
-            })
-            .collect::<Result<_>>()?;
-        if hosts.is_empty() {
-            self.warn(
-                Some(&spec_path),
-                "the VirtualService has no `hosts`: it can only be used as a delegate",
-            );
-        }
-        if spec.tls.is_some() {
-            self.warn(
-                Some(&spec_path.key("tls")),
-                "`tls` routes are not HTTP and are ignored",
-            );
-        }
-        if spec.tcp.is_some() {
-            self.warn(
-                Some(&spec_path.key("tcp")),
-                "`tcp` routes are not HTTP and are ignored",
-            );
+        let hosts = self.vs_hosts(&spec_path, spec.hosts.as_deref().unwrap_or_default(), &ns)?;
+        for (present, field) in [(spec.tls.is_some(), "tls"), (spec.tcp.is_some(), "tcp")] {
+            if present {
+                self.warn(
+                    Some(&spec_path.key(field)),
+                    format!("`{field}` routes are not HTTP and are ignored"),
+                );
+            }
         }
         let gateways: Vec<Box<str>> = spec
             .gateways
@@ -222,22 +196,7 @@ impl Lowerer<'_> {
         for (i, http) in spec.http.into_iter().flatten().enumerate() {
             let path = spec_path.key("http").index(i);
             if let Some(d) = &http.delegate {
-                let dpath = path.key("delegate");
-                let Some(name) = d.name.clone().filter(|n| !n.is_empty()) else {
-                    return Err(self.missing(
-                        &dpath.key("name"),
-                        "a delegate needs the `name` of a VirtualService",
-                    ));
-                };
-                let node = dpath.locate(self.root);
-                delegates.push(DelegateRef {
-                    index: i,
-                    namespace: d.namespace.clone().unwrap_or_else(|| ns.clone()),
-                    name,
-                    path: dpath.to_string(),
-                    line: node.line,
-                    column: node.column,
-                });
+                delegates.push(self.delegate_ref(&path.key("delegate"), d, i, &ns)?);
             }
             let route = self.http_route(&resource, &path, http, &ns, subsets)?;
             if let Some(first) = &unconditional {
@@ -256,6 +215,56 @@ impl Lowerer<'_> {
             gateways,
             routes,
             delegates,
+        })
+    }
+
+    /// `hosts`, expanded with the namespace; none makes the VirtualService a delegate only.
+    fn vs_hosts(
+        &mut self,
+        spec_path: &FieldPath,
+        hosts: &[String],
+        ns: &str,
+    ) -> Result<Vec<ServiceHost>> {
+        let mut out = Vec::with_capacity(hosts.len());
+        for (i, h) in hosts.iter().enumerate() {
+            if h.is_empty() {
+                let p = spec_path.key("hosts").index(i);
+                return Err(self.invalid(&p, h, "a host must not be empty"));
+            }
+            out.push(service_host(h, ns));
+        }
+        if out.is_empty() {
+            self.warn(
+                Some(spec_path),
+                "the VirtualService has no `hosts`: it can only be used as a delegate",
+            );
+        }
+        Ok(out)
+    }
+
+    /// A route's `delegate`: the VirtualService (by name, in the root's namespace unless given)
+    /// whose routes take the route's place once the whole set is loaded.
+    fn delegate_ref(
+        &self,
+        dpath: &FieldPath,
+        d: &wire::Delegate,
+        index: usize,
+        ns: &str,
+    ) -> Result<DelegateRef> {
+        let Some(name) = d.name.clone().filter(|n| !n.is_empty()) else {
+            return Err(self.missing(
+                &dpath.key("name"),
+                "a delegate needs the `name` of a VirtualService",
+            ));
+        };
+        let node = dpath.locate(self.root);
+        Ok(DelegateRef {
+            index,
+            namespace: d.namespace.clone().unwrap_or_else(|| ns.to_string()),
+            name,
+            path: dpath.to_string(),
+            line: node.line,
+            column: node.column,
         })
     }
 
