@@ -80,6 +80,96 @@ fn plain_literal(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b" -_/:;,=@%!~'\"<>&#".contains(&b)
 }
 
+/// The pattern's parts: a literal, an escaped character or a class, each with an optional
+/// `+`, `*` or `?`; `None` for anything else (groups, alternation, counted repetition, lazy
+/// or nested repetition).
+fn parts(p: &[u8]) -> Option<Vec<Part>> {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        let set = match p[i] {
+            b'[' => {
+                let (set, next) = class(p, i + 1)?;
+                i = next;
+                set
+            }
+            b'\\' => {
+                let b = *p.get(i + 1)?;
+                if !b"\\.+*?()|[]{}^$-/".contains(&b) {
+                    return None;
+                }
+                i += 2;
+                ByteSet::single(b)
+            }
+            b if plain_literal(b) => {
+                i += 1;
+                ByteSet::single(b)
+            }
+            _ => return None,
+        };
+        let (min, many) = match p.get(i) {
+            Some(b'+') => (1, true),
+            Some(b'*') => (0, true),
+            Some(b'?') => (0, false),
+            _ => (1, false),
+        };
+        if (min, many) != (1, false) {
+            i += 1;
+            // `a+?` is lazy, `a**` and `a+*` are repetitions of repetitions.
+            if matches!(p.get(i), Some(b'+' | b'*' | b'?' | b'{')) {
+                return None;
+            }
+        }
+        if p.get(i) == Some(&b'{') {
+            return None;
+        }
+        parts.push(Part { set, min, many });
+    }
+    Some(parts)
+}
+
+/// Whether a greedy walk gives the regex's answer: a part that may take more or fewer bytes
+/// shares no byte with anything that can begin the rest of the pattern.
+fn greedy_is_exact(parts: &[Part]) -> bool {
+    for (k, part) in parts.iter().enumerate() {
+        if part.min == 1 && !part.many {
+            continue;
+        }
+        let mut first = ByteSet::default();
+        for next in &parts[k + 1..] {
+            first = first.union(next.set);
+            if next.min > 0 {
+                break;
+            }
+        }
+        if part.set.meets(first) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The walk's steps: bytes taken exactly once, one after another, are compared as one run.
+fn steps(parts: Vec<Part>) -> Box<[Step]> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut run: Vec<u8> = Vec::new();
+    for part in parts {
+        match (part.min, part.many, part.set.only()) {
+            (1, false, Some(b)) => run.push(b),
+            _ => {
+                if !run.is_empty() {
+                    steps.push(Step::Literal(std::mem::take(&mut run).into()));
+                }
+                steps.push(Step::Part(part));
+            }
+        }
+    }
+    if !run.is_empty() {
+        steps.push(Step::Literal(run.into()));
+    }
+    steps.into_boxed_slice()
+}
+
 /// Characters that stand for themselves inside a class (ranges are made of alphanumerics).
 fn class_literal(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"_./@%!=,;".contains(&b)
@@ -92,83 +182,12 @@ impl Simple {
         if p.is_empty() || p.len() > MAX_LEN {
             return None;
         }
-        let mut parts = Vec::new();
-        let mut i = 0;
-        while i < p.len() {
-            let set = match p[i] {
-                b'[' => {
-                    let (set, next) = class(p, i + 1)?;
-                    i = next;
-                    set
-                }
-                b'\\' => {
-                    let b = *p.get(i + 1)?;
-                    if !b"\\.+*?()|[]{}^$-/".contains(&b) {
-                        return None;
-                    }
-                    i += 2;
-                    ByteSet::single(b)
-                }
-                b if plain_literal(b) => {
-                    i += 1;
-                    ByteSet::single(b)
-                }
-                _ => return None,
-            };
-            let (min, many) = match p.get(i) {
-                Some(b'+') => (1, true),
-                Some(b'*') => (0, true),
-                Some(b'?') => (0, false),
-                _ => (1, false),
-            };
-            if (min, many) != (1, false) {
-                i += 1;
-                // `a+?` is lazy, `a**` and `a+*` are repetitions of repetitions.
-                if matches!(p.get(i), Some(b'+' | b'*' | b'?' | b'{')) {
-                    return None;
-                }
-            }
-            if p.get(i) == Some(&b'{') {
-                return None;
-            }
-            parts.push(Part { set, min, many });
-        }
-        // A part that may take more or fewer bytes must not share a byte with anything that
-        // can begin the rest of the pattern.
-        for (k, part) in parts.iter().enumerate() {
-            if part.min == 1 && !part.many {
-                continue;
-            }
-            let mut first = ByteSet::default();
-            for next in &parts[k + 1..] {
-                first = first.union(next.set);
-                if next.min > 0 {
-                    break;
-                }
-            }
-            if part.set.meets(first) {
-                return None;
-            }
-        }
-        // Bytes taken exactly once, one after another, are compared as one run.
-        let mut steps: Vec<Step> = Vec::new();
-        let mut run: Vec<u8> = Vec::new();
-        for part in parts {
-            match (part.min, part.many, part.set.only()) {
-                (1, false, Some(b)) => run.push(b),
-                _ => {
-                    if !run.is_empty() {
-                        steps.push(Step::Literal(std::mem::take(&mut run).into()));
-                    }
-                    steps.push(Step::Part(part));
-                }
-            }
-        }
-        if !run.is_empty() {
-            steps.push(Step::Literal(run.into()));
+        let parts = parts(p)?;
+        if !greedy_is_exact(&parts) {
+            return None;
         }
         Some(Simple {
-            steps: steps.into_boxed_slice(),
+            steps: steps(parts),
         })
     }
 
