@@ -21,13 +21,15 @@
 pub mod config;
 pub mod layer;
 pub mod model;
+mod reload;
 
 pub use config::{
     DocumentRef, ErrorKind, Limits, LoadError, LoadOptions, Loader, RuleSet, Warning,
 };
-pub use layer::{Destinations, MeshBody, MeshLayer, MeshRouter, MeshRules, MeshService};
+pub use layer::{Destinations, MeshBody, MeshLayer, MeshRouter, MeshService};
 pub use model::{
     AlwaysSampler, Caller, Context, Decision, Destination, ExplainLine, Explanation, Labels,
     NeverSampler, Outcome, Resource, ResourceKind, Route, RouteTable, Sampler, ScriptedSampler,
     SeededSampler, ThreadSampler, Verdict,
 };
+pub use reload::MeshRules;

@@ -17,7 +17,8 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use tower::service_fn;
 use tower::util::BoxCloneSyncService;
-use tower_mesh::layer::{Destinations, MeshLayer, MeshRules};
+use tower_mesh::MeshRules;
+use tower_mesh::layer::{Destinations, MeshLayer};
 use tower_mesh::{RuleSet, SeededSampler};
 
 type Version = BoxCloneSyncService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;

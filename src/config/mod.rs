@@ -12,6 +12,8 @@ mod limits;
 mod lower;
 mod node;
 mod path;
+#[cfg(test)]
+mod reference_props;
 mod rule_set;
 mod wire;
 

@@ -5,18 +5,18 @@
 mod again;
 mod body;
 mod future;
+mod live;
 mod replay;
 mod reply;
 mod router;
-mod rules;
 mod service;
 mod timer;
 
 pub use body::MeshBody;
 pub use future::ResponseFuture;
+pub(crate) use live::LiveTable;
 pub use replay::{DEFAULT_REPLAY_LIMIT, ReplayBody};
 pub use router::{Destinations, MeshRouter};
-pub use rules::MeshRules;
 #[cfg(not(feature = "tokio"))]
 pub use service::NoTimer;
 pub use service::{

@@ -12,11 +12,10 @@ use tower_service::Service;
 
 use super::again::{Again, Mirrored};
 use super::future::{Carried, Next, ResponseFuture};
+use super::live::LiveTable;
 use super::replay::{DEFAULT_REPLAY_LIMIT, Keeper, ReplayBody};
 use super::reply::{local_reply, preflight_reply, rewrite_failed};
-use super::rules::MeshRules;
 use super::timer::Timer;
-use crate::config::RuleSet;
 use crate::model::{
     Caller, Context, Cors, Decision, Destination, Outcome, Retries, Route, Sampler, ThreadSampler,
 };
@@ -27,7 +26,7 @@ use super::timer::TokioTimer;
 /// What every service built from one layer shares.
 #[derive(Clone)]
 pub(crate) struct Shared<T> {
-    pub(crate) rules: MeshRules,
+    pub(crate) rules: LiveTable,
     /// Whether decisions go into request and response extensions.
     pub(crate) extensions: bool,
     pub(crate) context: Context,
@@ -167,7 +166,7 @@ impl<T> Shared<T> {
     /// logs it.
     pub(crate) fn decide<B>(&self, req: &mut Request<B>) -> Decision {
         let decision = {
-            let rules = self.rules.swap_guard();
+            let rules = self.rules.load();
             match req.extensions().get::<Caller>() {
                 Some(caller) => {
                     let ctx = self.context.clone().with_caller(caller.clone());
@@ -394,11 +393,11 @@ impl<T, M> fmt::Debug for MeshLayer<T, M> {
 }
 
 impl MeshLayer<DefaultTimer> {
-    /// A layer enforcing `rules` (a [`RuleSet`], or a [`MeshRules`] handle to reload them).
-    pub fn new(rules: impl Into<MeshRules>) -> Self {
+    /// A layer enforcing the live table `rules`; [`MeshLayer::new`] builds it from a rule set.
+    pub(crate) fn with_rules(rules: LiveTable) -> Self {
         MeshLayer {
             shared: Arc::new(Shared {
-                rules: rules.into(),
+                rules,
                 extensions: true,
                 context: Context::new(),
                 sampler: Arc::new(ThreadSampler),
@@ -525,14 +524,9 @@ impl<T: Timer, M> MeshLayer<T, M> {
         }
     }
 
-    /// The handle on the rules, to reload them while the service runs.
-    pub fn rules(&self) -> MeshRules {
-        self.shared.rules.clone()
-    }
-
-    /// The rules in force now.
-    pub fn current_rules(&self) -> Arc<RuleSet> {
-        self.shared.rules.current()
+    /// The live table this layer enforces.
+    pub(crate) fn live_table(&self) -> &LiveTable {
+        &self.shared.rules
     }
 
     pub(crate) fn shared(&self) -> Arc<Shared<T>> {

@@ -1,7 +1,7 @@
 //! The rule model: canonical, compiled routes and their evaluation.
 //!
 //! Pure: no Tower, no async, no I/O and no serde wire types. RouteRules and VirtualServices are
-//! both lowered into these types by [`config`](crate::config); the middleware only carries out
+//! both lowered into these types by the loader (the `config` module); the middleware only carries out
 //! the [`Decision`]s that [`RouteTable::evaluate`] returns.
 
 mod builder;
@@ -14,7 +14,7 @@ mod hash;
 mod index;
 mod labels;
 #[cfg(test)]
-mod reference;
+pub(crate) mod reference;
 mod request;
 mod rewrite;
 mod route;

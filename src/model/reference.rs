@@ -1,11 +1,11 @@
 //! A reference evaluator, for tests only: a plain reading of docs/semantics.md over the compiled
 //! routes (a scan in order, every regex run by the regex engine as `^(?:…)$`, no index and no
-//! literal shortcuts), and a property test that the real evaluator decides the same.
+//! literal shortcuts). `config`'s property test checks that the real evaluator decides the
+//! same on generated rule sets.
 
 use std::sync::Arc;
 
 use http::Request;
-use proptest::prelude::*;
 use regex::bytes::Regex;
 
 use super::condition::Condition;
@@ -13,9 +13,7 @@ use super::context::Context;
 use super::decision::Decision;
 use super::request::RequestView;
 use super::route::Route;
-use super::sampler::Sampler;
 use super::table::{HostTable, RouteTable, normalize_host};
-use crate::config::RuleSet;
 
 fn reference_string_match(c: &Condition, value: &[u8]) -> bool {
     let m = c.matcher();
@@ -76,13 +74,13 @@ fn reference_first(routes: &[Arc<Route>], view: &RequestView<'_>, ctx: &Context)
 /// Which route (by identity) decides by the reference reading; with none, whether the host has
 /// routes for this caller (a 404) or not (pass-through).
 #[derive(Debug, PartialEq)]
-enum Expected {
+pub(crate) enum Expected {
     Route(*const Route),
     NotFound,
     PassThrough,
 }
 
-fn reference_route<B>(table: &RouteTable, req: &Request<B>, ctx: &Context) -> Expected {
+pub(crate) fn reference_route<B>(table: &RouteTable, req: &Request<B>, ctx: &Context) -> Expected {
     reference_route_inner(table, req, ctx).unwrap_or(Expected::PassThrough)
 }
 
@@ -132,160 +130,10 @@ fn reference_route_inner<B>(
     }
 }
 
-fn decided(d: &Decision) -> Expected {
+pub(crate) fn decided(d: &Decision) -> Expected {
     match (&d.route, d.outcome()) {
         (Some(r), _) => Expected::Route(Arc::as_ptr(r)),
         (None, super::decision::Outcome::NotFound) => Expected::NotFound,
         _ => Expected::PassThrough,
-    }
-}
-
-/// Draws the same numbers, whoever asks.
-struct Replay(std::sync::atomic::AtomicU32);
-
-impl Sampler for Replay {
-    fn roll_ppm(&self) -> u32 {
-        self.0.fetch_add(7919, std::sync::atomic::Ordering::Relaxed) % super::sampler::PPM
-    }
-    fn pick(&self, total: u32) -> u32 {
-        self.0
-            .fetch_add(104_729, std::sync::atomic::Ordering::Relaxed)
-            % total.max(1)
-    }
-}
-
-const HEADER_NAMES: [&str; 3] = ["x-a", "x-b", "x-c"];
-const VALUES: [&str; 8] = [
-    "foo",
-    "foobar",
-    "barfoo",
-    "tenant-12-3",
-    "tenant-3",
-    "FOO",
-    "",
-    "x,y",
-];
-const PATTERNS: [&str; 9] = [
-    ".*foo.*",
-    "foo.*",
-    ".*foo",
-    "f[o]+",
-    "tenant-[0-9]+-3",
-    "tenant-.*",
-    "(?i)foo",
-    "x,y",
-    ".*",
-];
-const PATHS: [&str; 5] = ["/", "/api", "/api/v1", "/API/v1", "/other"];
-
-fn string_match() -> impl Strategy<Value = String> {
-    prop_oneof![
-        (0..VALUES.len()).prop_map(|i| format!("{{exact: \"{}\"}}", VALUES[i])),
-        (0..VALUES.len() - 2)
-            .prop_map(|i| format!("{{prefix: \"{}\"}}", &VALUES[i][..VALUES[i].len().min(3)])),
-        (0..PATTERNS.len()).prop_map(|i| format!("{{regex: \"{}\"}}", PATTERNS[i])),
-        Just("{}".to_string()),
-    ]
-}
-
-fn match_entry() -> impl Strategy<Value = String> {
-    (
-        prop::collection::btree_map(0..HEADER_NAMES.len(), string_match(), 0..3),
-        prop::option::of((0..PATHS.len(), any::<bool>(), any::<bool>())),
-        prop::option::of((0..HEADER_NAMES.len(), 0..VALUES.len())),
-        prop::option::of(any::<bool>()),
-    )
-        .prop_map(|(headers, uri, without, source)| {
-            let mut parts = Vec::new();
-            if !headers.is_empty() {
-                let h: Vec<String> = headers
-                    .iter()
-                    .map(|(n, m)| format!("{}: {m}", HEADER_NAMES[*n]))
-                    .collect();
-                parts.push(format!("headers: {{{}}}", h.join(", ")));
-            }
-            if let Some((p, exact, ignore)) = uri {
-                let kind = if exact { "exact" } else { "prefix" };
-                parts.push(format!(
-                    "uri: {{{kind}: \"{}\"}}, ignoreUriCase: {ignore}",
-                    PATHS[p]
-                ));
-            }
-            if let Some((n, v)) = without {
-                parts.push(format!(
-                    "withoutHeaders: {{{}: {{exact: \"{}\"}}}}",
-                    HEADER_NAMES[n], VALUES[v]
-                ));
-            }
-            if let Some(labelled) = source {
-                let app = if labelled { "productpage" } else { "other" };
-                parts.push(format!("sourceLabels: {{app: {app}}}"));
-            }
-            format!("{{{}}}", parts.join(", "))
-        })
-}
-
-fn virtual_service() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::collection::vec(match_entry(), 0..3), 1..24).prop_map(|routes| {
-        let mut yaml = String::from(
-            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: svc}\nspec:\n  hosts: [svc]\n  http:\n",
-        );
-        for (i, entries) in routes.iter().enumerate() {
-            yaml.push_str(&format!("  - name: r{i}\n"));
-            if !entries.is_empty() {
-                yaml.push_str(&format!("    match: [{}]\n", entries.join(", ")));
-            }
-            yaml.push_str(&format!(
-                "    route:\n    - {{destination: {{host: a{i}}}, weight: 1}}\n    - {{destination: {{host: b{i}}}, weight: 3}}\n"
-            ));
-            if i % 3 == 0 {
-                yaml.push_str("    fault: {abort: {httpStatus: 503, percentage: {value: 50}}, delay: {fixedDelay: 1s, percentage: {value: 25}}}\n");
-            }
-        }
-        yaml
-    })
-}
-
-fn request() -> impl Strategy<Value = (Request<()>, Context)> {
-    (
-        prop::collection::vec((0..HEADER_NAMES.len(), 0..VALUES.len()), 0..4),
-        0..PATHS.len(),
-        any::<bool>(),
-    )
-        .prop_map(|(headers, path, productpage)| {
-            let mut b = Request::get(PATHS[path]);
-            for (n, v) in headers {
-                b = b.header(HEADER_NAMES[n], VALUES[v]);
-            }
-            let mut ctx = Context::new().with_target("svc");
-            if productpage {
-                ctx = ctx.with_caller(
-                    super::context::Caller::new().with_labels([("app", "productpage")]),
-                );
-            }
-            (b.body(()).expect("a valid request"), ctx)
-        })
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
-
-    /// The real evaluator (index, literal shortcuts) decides exactly as the reference does,
-    /// every decision field equal under the same sampler.
-    #[test]
-    fn the_evaluator_agrees_with_the_reference(yaml in virtual_service(), reqs in prop::collection::vec(request(), 1..4)) {
-        let rules = RuleSet::from_yaml(&yaml).expect("generated rules load");
-        for (req, ctx) in &reqs {
-            let seed = (req.headers().len() * 31 + req.uri().path().len()) as u32;
-            let decision = rules.evaluate(req, ctx, &Replay(seed.into()));
-            let expected = reference_route(rules.table(), req, ctx);
-            prop_assert_eq!(decided(&decision), expected, "{}\n{:?}", yaml, req);
-            // With the same route, the same draws give the same decision in every field.
-            let again = rules.explain(req, ctx, &Replay(seed.into()));
-            prop_assert_eq!(decision.to_string(), again.decision().to_string());
-            prop_assert_eq!(decision.status(), again.decision().status());
-            prop_assert_eq!(decision.delay(), again.decision().delay());
-            prop_assert_eq!(decision.destination(), again.decision().destination());
-        }
     }
 }

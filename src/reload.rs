@@ -1,0 +1,122 @@
+//! The glue between loading and enforcing: [`MeshRules`], the handle that puts a loaded
+//! [`RuleSet`] in force in a running [`MeshLayer`] and loads it again from its files.
+//!
+//! It is the one module that uses both [`config`](crate::config) (to read files and text) and
+//! [`layer`](crate::layer) (to swap the table the services evaluate). The layer itself holds
+//! only the compiled [`RouteTable`](crate::RouteTable).
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+
+use crate::config::{LoadError, Loader, RuleSet};
+use crate::layer::{LiveTable, MeshLayer, Timer};
+use crate::model::RouteTable;
+
+/// A handle on the rules a [`MeshLayer`] enforces. Clones share the rules; a reload through
+/// any clone is seen by every service built from the layer.
+///
+/// A request keeps the rules it started with. A reload that fails leaves the running rules
+/// untouched and returns the error.
+///
+/// ```
+/// use tower_mesh::{MeshRules, RuleSet};
+///
+/// let rules = MeshRules::new(RuleSet::empty());
+/// let err = rules.reload_yaml("kind: [").unwrap_err();
+/// assert_eq!(err.kind(), tower_mesh::ErrorKind::Syntax);
+/// assert_eq!(rules.current().table().route_count(), 0, "the old rules stay");
+/// ```
+#[derive(Clone)]
+pub struct MeshRules {
+    /// What requests evaluate: the table of `source`.
+    table: Arc<ArcSwap<RouteTable>>,
+    /// The rule set in force, with its files, options and warnings.
+    source: Arc<ArcSwap<RuleSet>>,
+    /// Held while a new rule set is put in force, so that `table` and `source` change together.
+    writing: Arc<Mutex<()>>,
+}
+
+impl MeshRules {
+    /// A handle starting with `rules`.
+    pub fn new(rules: RuleSet) -> Self {
+        MeshRules {
+            table: Arc::new(ArcSwap::new(rules.table().clone())),
+            source: Arc::new(ArcSwap::from_pointee(rules)),
+            writing: Arc::default(),
+        }
+    }
+
+    /// The rules in force now.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.source.load_full()
+    }
+
+    /// Puts `rules` in force; returns the rules they replace.
+    pub fn replace(&self, rules: RuleSet) -> Arc<RuleSet> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        self.table.store(rules.table().clone());
+        self.source.swap(Arc::new(rules))
+    }
+
+    /// Loads the files the current rules came from again (same options) and puts them in force.
+    /// On error nothing changes.
+    pub fn reload(&self) -> Result<Arc<RuleSet>, LoadError> {
+        let fresh = self.current().reload()?;
+        self.replace(fresh);
+        Ok(self.current())
+    }
+
+    /// Loads YAML (or JSON) text and puts it in force. On error nothing changes.
+    pub fn reload_yaml(&self, text: &str) -> Result<Arc<RuleSet>, LoadError> {
+        let fresh = Loader::new()
+            .options(self.current().options().clone())
+            .text(text)
+            .load()?;
+        self.replace(fresh);
+        Ok(self.current())
+    }
+
+    /// The live table a layer evaluates, remembering this handle.
+    fn live(&self) -> LiveTable {
+        LiveTable::new(self.table.clone(), Arc::new(self.clone()))
+    }
+}
+
+impl fmt::Debug for MeshRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MeshRules")
+            .field("routes", &self.table.load().route_count())
+            .finish()
+    }
+}
+
+impl From<RuleSet> for MeshRules {
+    fn from(rules: RuleSet) -> Self {
+        MeshRules::new(rules)
+    }
+}
+
+impl MeshLayer {
+    /// A layer enforcing `rules` (a [`RuleSet`], or a [`MeshRules`] handle to reload them).
+    pub fn new(rules: impl Into<MeshRules>) -> Self {
+        MeshLayer::with_rules(rules.into().live())
+    }
+}
+
+impl<T: Timer, M> MeshLayer<T, M> {
+    /// The handle on the rules, to reload them while the service runs.
+    pub fn rules(&self) -> MeshRules {
+        match self.live_table().origin().downcast_ref::<MeshRules>() {
+            Some(rules) => rules.clone(),
+            // Every layer is built from a `MeshRules` (see `MeshLayer::new`).
+            None => unreachable!("a layer's rules come from a MeshRules handle"),
+        }
+    }
+
+    /// The rules in force now.
+    pub fn current_rules(&self) -> Arc<RuleSet> {
+        self.rules().current()
+    }
+}
