@@ -174,6 +174,10 @@ where
             let (carried, deadline) = (this.carried, this.deadline);
             let step = match this.state.project() {
                 StateProj::Inner { fut } => match fut.poll(cx) {
+                    // Most answers are final: finish them in place.
+                    Poll::Ready(result) if carried.again.is_none() => {
+                        return Poll::Ready(result.map(|res| finish(carried, res)));
+                    }
                     Poll::Ready(result) => answered(carried, deadline, result),
                     Poll::Pending => call_pending(carried, deadline, cx),
                 },
@@ -326,6 +330,7 @@ where
 
 /// The inner service's response with what the decision adds: CORS headers, the route's
 /// response header operations, and the decision in its extensions.
+#[inline]
 fn finish<S, ReqB, ResB, T: Timer>(
     carried: &mut Carried<S, ReqB, T>,
     res: Response<ResB>,

@@ -13,8 +13,8 @@ pub(crate) struct RequestView<'a> {
     uri: &'a http::Uri,
     pub(crate) headers: &'a HeaderMap,
     /// The joined value of every header sent on more than one line, joined once for the whole
-    /// evaluation; empty (and unallocated) when every header has one line.
-    joined: HeaderMap<Box<[u8]>>,
+    /// evaluation; `None` when every header has one line (most requests), which costs nothing.
+    joined: Option<Box<HeaderMap<Box<[u8]>>>>,
 }
 
 impl<'a> RequestView<'a> {
@@ -82,8 +82,8 @@ impl RequestView<'_> {
     /// A header's value: its one line, or all its lines joined.
     #[inline]
     fn header(&self, name: &http::HeaderName) -> Option<&[u8]> {
-        if !self.joined.is_empty()
-            && let Some(v) = self.joined.get(name)
+        if let Some(joined) = &self.joined
+            && let Some(v) = joined.get(name)
         {
             return Some(v);
         }
@@ -94,11 +94,17 @@ impl RequestView<'_> {
 /// Every header sent on more than one line, with its lines joined: with `"; "` for `cookie`
 /// (as Envoy rebuilds a crumbled cookie header), with `,` for the others (Envoy's
 /// `getAllOfHeaderAsString`). Nothing is allocated when every header has one line.
-fn join_repeated(headers: &HeaderMap) -> HeaderMap<Box<[u8]>> {
-    let mut joined = HeaderMap::default();
+#[inline]
+fn join_repeated(headers: &HeaderMap) -> Option<Box<HeaderMap<Box<[u8]>>>> {
     if headers.len() == headers.keys_len() {
-        return joined;
+        return None;
     }
+    Some(Box::new(join_lines(headers)))
+}
+
+#[cold]
+fn join_lines(headers: &HeaderMap) -> HeaderMap<Box<[u8]>> {
+    let mut joined = HeaderMap::default();
     for name in headers.keys() {
         let mut lines = headers.get_all(name).iter();
         let (Some(first), Some(second)) = (lines.next(), lines.next()) else {
