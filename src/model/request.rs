@@ -160,10 +160,7 @@ mod tests {
         assert_eq!(get("cookie"), Some(&b"user=jason; theme=dark"[..]));
         assert_eq!(get("y"), Some(&b"one"[..]));
         assert_eq!(get("z"), None);
-        assert_eq!(
-            view.joined.len(),
-            2,
-            "only the repeated headers are joined, once"
-        );
+        let joined = view.joined.as_ref().expect("some header repeats");
+        assert_eq!(joined.len(), 2, "only the repeated headers are joined, once");
     }
 }
