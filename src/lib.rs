@@ -3,14 +3,34 @@
 //! tower-mesh loads the rules a team writes for Istio (legacy `RouteRule`, current
 //! `VirtualService` and `DestinationRule`, YAML or JSON) and applies them with exactly the
 //! meaning they have in Istio: precedence- and order-aware matching, routing to labelled
-//! destinations, weighted splits, percentage-based aborts and delays.
+//! destinations, weighted splits, percentage-based aborts and delays. `docs/semantics.md` in
+//! the repository says what every field means here.
 //!
-//! - [`config`] reads YAML or JSON into a [`RuleSet`], with errors that name the document, line
-//!   and field, and warnings beside the rules.
-//! - [`model`] is the pure core: compiled routes and [`RouteTable::evaluate`], which returns a
-//!   [`Decision`] for an `http::Request`; [`RouteTable::explain`] writes the evaluation out.
+//! # How the crate is built
+//!
+//! ```text
+//! config  ──builds──▶  model  ◀──evaluates with──  layer
+//!    ▲                                                ▲
+//!    └──────────────────  reload  ────────────────────┘
+//! ```
+//!
+//! - [`model`] is the pure core: compiled routes, the table that holds them and
+//!   [`RouteTable::evaluate`], which turns an `http::Request` into a [`Decision`]. It builds
+//!   itself: the order of each host's routes, catch-all placement, host claiming and the host
+//!   index are the model's own, and each route works out the facts about itself (does it
+//!   change messages, retry, mirror) when it is made. It knows nothing of YAML, Tower, bodies,
+//!   tasks or timers.
+//! - [`config`] reads YAML or JSON into wire types that mirror Istio's schema, checks them,
+//!   and hands the model its values; the result is a [`RuleSet`] (the table, the warnings, the
+//!   files it came from). Errors name the document, line and field.
 //! - [`layer`] carries decisions out as Tower middleware: [`MeshLayer`] around one service,
-//!   [`MeshRouter`] in front of labelled destinations, [`MeshRules`] to reload while running.
+//!   [`MeshRouter`] in front of labelled destinations. It holds only the compiled table, behind
+//!   an atomic pointer, and decides nothing itself.
+//! - `reload` is the glue: [`MeshRules`] puts a loaded rule set in force in running layers and
+//!   loads it again from its files. It is the only place that uses both `config` and `layer`.
+//!
+//! No arrow points the other way: the model uses neither `config` nor `layer`, and the layer
+//! does not use `config`.
 //!
 //! The README follows; its examples are compiled as tests.
 #![doc = ""]
