@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use super::host::HostIndex;
 use super::index::RouteIndex;
 use super::labels::Labels;
 use super::route::{Destination, Route};
-use super::table::{HostIndex, HostTable, RouteTable, VirtualServiceRoutes, next_generation};
+use super::table::{HostTable, RouteTable, VirtualServiceRoutes, next_generation};
 
 /// A RouteRule as the builder takes it: its route, precedence and `namespace/name` key, and a
 /// tag of the loader's (where the rule came from) handed back in what the builder reports.

@@ -4,49 +4,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use http::HeaderName;
-
 use super::context::Context;
 use super::labels::Labels;
-use super::request::RequestView;
+use super::request::{Field, RequestView};
 use super::string_match::StringMatch;
-
-/// The part of a request a condition looks at.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Field {
-    /// The path, without the query string (`uri`).
-    Uri,
-    /// The path with its query string (the `:path` pseudo-header).
-    PathAndQuery,
-    /// `http` or `https` (`scheme`, `:scheme`).
-    Scheme,
-    /// The method token, e.g. `GET` (`method`, `:method`).
-    Method,
-    /// The authority as sent, port included (`authority`, `:authority`).
-    Authority,
-    /// A request header (lower-case name); several lines are joined with `,`.
-    Header(HeaderName),
-    /// The first value of a query parameter, not percent-decoded.
-    Query(Box<str>),
-    /// Something Istio never sees as a header (`host`, JWT claims): always absent.
-    Absent(Box<str>),
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Field::Uri => f.write_str("uri"),
-            Field::PathAndQuery => f.write_str(":path"),
-            Field::Scheme => f.write_str("scheme"),
-            Field::Method => f.write_str("method"),
-            Field::Authority => f.write_str("authority"),
-            Field::Header(name) => write!(f, "header {name}"),
-            Field::Query(name) => write!(f, "query parameter {name}"),
-            Field::Absent(name) => write!(f, "header {name}"),
-        }
-    }
-}
 
 /// One condition: a field, a [`StringMatch`], and whether it is inverted (`withoutHeaders`).
 #[derive(Clone, Debug)]

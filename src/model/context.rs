@@ -109,7 +109,7 @@ impl Context {
     /// it, the request's authority (or `Host` header) is used.
     pub fn with_target(mut self, host: impl Into<Arc<str>>) -> Self {
         let host: Arc<str> = host.into();
-        self.target_key = super::table::normalize_host(host.as_bytes()).map(|k| match k {
+        self.target_key = super::host::normalize_host(host.as_bytes()).map(|k| match k {
             std::borrow::Cow::Borrowed(b) if b.len() == host.len() => host.clone(),
             k => Arc::from(&*k),
         });

@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::condition::Field;
 use super::context::Context;
 use super::hash::FxHashMap;
+use super::request::Field;
 use super::request::RequestView;
 use super::route::Route;
 use super::string_match::KeyKind;
@@ -209,7 +209,7 @@ impl RouteIndex {
         (best != u32::MAX).then(|| {
             let (r, e) = self.slots[best as usize];
             let entry = if e == u32::MAX {
-                super::table::NO_ENTRY
+                super::route::NO_ENTRY
             } else {
                 e as usize
             };

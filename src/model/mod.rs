@@ -11,6 +11,7 @@ mod cors;
 mod decision;
 mod explain;
 mod hash;
+mod host;
 mod index;
 mod labels;
 #[cfg(test)]
@@ -23,12 +24,13 @@ mod simple_regex;
 mod string_match;
 mod table;
 
-pub use condition::{Condition, Field, RequestMatch, Selector};
+pub use condition::{Condition, RequestMatch, Selector};
 pub use context::{Caller, Context};
 pub use cors::Cors;
 pub use decision::{Decision, Outcome};
 pub use explain::{ExplainLine, Explanation, Verdict};
 pub use labels::Labels;
+pub use request::Field;
 pub use route::{
     AbortFault, AbortStatus, Action, CorsPolicy, DelayFault, Destination, DirectResponse, Fault,
     HeaderOperations, HeaderPolicy, Mirror, Redirect, RedirectPort, Resource, ResourceKind,
@@ -44,5 +46,6 @@ pub use rewrite::RewriteError;
 
 pub(crate) use builder::{RankedRule, TableBuilder};
 pub(crate) use condition::LegacySource;
+pub(crate) use host::normalize_host;
 pub(crate) use route::{RegexRewrite, Retries};
-pub(crate) use table::{VirtualServiceRoutes, normalize_host};
+pub(crate) use table::VirtualServiceRoutes;

@@ -11,9 +11,10 @@ use regex::bytes::Regex;
 use super::condition::Condition;
 use super::context::Context;
 use super::decision::Decision;
+use super::host::normalize_host;
 use super::request::RequestView;
 use super::route::Route;
-use super::table::{HostTable, RouteTable, normalize_host};
+use super::table::{HostTable, RouteTable};
 
 fn reference_string_match(c: &Condition, value: &[u8]) -> bool {
     let m = c.matcher();

@@ -1,10 +1,46 @@
 //! The parts of an `http::Request` that matching reads, taken once per request.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use http::{HeaderMap, Request};
+use http::{HeaderMap, HeaderName, Request};
 
-use super::condition::Field;
+/// The part of a request a condition looks at.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Field {
+    /// The path, without the query string (`uri`).
+    Uri,
+    /// The path with its query string (the `:path` pseudo-header).
+    PathAndQuery,
+    /// `http` or `https` (`scheme`, `:scheme`).
+    Scheme,
+    /// The method token, e.g. `GET` (`method`, `:method`).
+    Method,
+    /// The authority as sent, port included (`authority`, `:authority`).
+    Authority,
+    /// A request header (lower-case name); several lines are joined with `,`.
+    Header(HeaderName),
+    /// The first value of a query parameter, not percent-decoded.
+    Query(Box<str>),
+    /// Something Istio never sees as a header (`host`, JWT claims): always absent.
+    Absent(Box<str>),
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Uri => f.write_str("uri"),
+            Field::PathAndQuery => f.write_str(":path"),
+            Field::Scheme => f.write_str("scheme"),
+            Field::Method => f.write_str("method"),
+            Field::Authority => f.write_str("authority"),
+            Field::Header(name) => write!(f, "header {name}"),
+            Field::Query(name) => write!(f, "query parameter {name}"),
+            Field::Absent(name) => write!(f, "header {name}"),
+        }
+    }
+}
 
 /// A borrowed view of one request; each part is read only when a condition asks for it.
 pub(crate) struct RequestView<'a> {
@@ -161,6 +197,10 @@ mod tests {
         assert_eq!(get("y"), Some(&b"one"[..]));
         assert_eq!(get("z"), None);
         let joined = view.joined.as_ref().expect("some header repeats");
-        assert_eq!(joined.len(), 2, "only the repeated headers are joined, once");
+        assert_eq!(
+            joined.len(),
+            2,
+            "only the repeated headers are joined, once"
+        );
     }
 }

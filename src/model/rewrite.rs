@@ -5,8 +5,8 @@ use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Uri};
 use http::{HeaderMap, HeaderValue, Request, Response};
 
-use super::condition::Field;
 use super::decision::{Decision, Outcome};
+use super::request::Field;
 use super::route::{Action, HeaderOperations, Route};
 
 fn apply_ops(headers: &mut HeaderMap, ops: &HeaderOperations) {

@@ -405,6 +405,9 @@ impl Fault {
     }
 }
 
+/// The entry index of a route that has no match entries (it matches every request).
+pub(crate) const NO_ENTRY: usize = usize::MAX;
+
 /// A `uriRegexRewrite`: every match of a regex in the path is replaced by a template whose
 /// `\1` back-references stand for the match's groups (RE2's and Envoy's form).
 #[derive(Clone, Debug)]

@@ -175,10 +175,21 @@ fn class_literal(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"_./@%!=,;".contains(&b)
 }
 
+/// The pattern without a leading `^` and a trailing `$` (both redundant in a full match);
+/// `None` when the `$` might be escaped.
+pub(crate) fn strip_anchors(pattern: &str) -> Option<&str> {
+    let p = pattern.strip_prefix('^').unwrap_or(pattern);
+    match p.strip_suffix('$') {
+        Some(rest) if !rest.ends_with('\\') => Some(rest),
+        Some(_) => None,
+        None => Some(p),
+    }
+}
+
 impl Simple {
     /// The pattern's parts, or `None` when it needs the regex engine.
     pub(crate) fn parse(pattern: &str) -> Option<Simple> {
-        let p = super::string_match::strip_anchors(pattern)?.as_bytes();
+        let p = strip_anchors(pattern)?.as_bytes();
         if p.is_empty() || p.len() > MAX_LEN {
             return None;
         }

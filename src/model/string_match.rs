@@ -4,7 +4,7 @@ use std::fmt;
 
 use memchr::memmem;
 
-use super::simple_regex::Simple;
+use super::simple_regex::{Simple, strip_anchors};
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::syntax;
 
@@ -414,17 +414,6 @@ fn required_literals(pattern: &str) -> (Literal, Literal) {
 
 fn is_literal(s: &str) -> bool {
     !s.bytes().any(|b| META.contains(&b))
-}
-
-/// The pattern without a leading `^` and a trailing `$` (both redundant in a full match);
-/// `None` when the `$` might be escaped.
-pub(crate) fn strip_anchors(pattern: &str) -> Option<&str> {
-    let p = pattern.strip_prefix('^').unwrap_or(pattern);
-    match p.strip_suffix('$') {
-        Some(rest) if !rest.ends_with('\\') => Some(rest),
-        Some(_) => None,
-        None => Some(p),
-    }
 }
 
 /// Recognises regexes that a literal comparison answers exactly.
