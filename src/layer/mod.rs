@@ -6,6 +6,7 @@ mod again;
 mod body;
 mod future;
 mod live;
+mod pipeline;
 mod replay;
 mod reply;
 mod router;

@@ -10,15 +10,14 @@ use http::{HeaderValue, Request, Response, Uri};
 use tower_service::Service;
 
 use super::again::{Deferred, Mirrored};
-use super::future::{Carried, Next, ResponseFuture};
+use super::future::ResponseFuture;
+use super::pipeline::{Chosen, Dispatch, carry_out};
 use super::replay::{Keeper, ReplayBody};
-use super::reply::{local_reply, no_healthy_upstream, preflight_reply, rewrite_failed};
 use super::service::{
-    BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Prepared, Replaying, Shared,
-    Streaming, forwards, plan, takes_fast_path,
+    BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Replaying, Shared, Streaming,
 };
 use super::timer::Timer;
-use crate::model::{Cors, Decision, Labels, normalize_host};
+use crate::model::{Decision, Labels, normalize_host};
 
 /// A registry of destination services, each keyed by a host and its workload labels.
 ///
@@ -246,102 +245,58 @@ impl<S, T, M> MeshRouter<S, T, M> {
     pub fn mirror_stats(&self) -> MirrorStats {
         self.shared.mirrors.snapshot()
     }
-
-    /// The service a forwarded request goes to: the one for the destination the rules chose,
-    /// or, for a request no configuration covers, the one registered for its exact host.
-    fn choose(&self, decision: &Decision, host: Option<&str>) -> Option<&S> {
-        let d = &self.destinations;
-        match decision.destination() {
-            Some(dest) => d.for_destination(dest.host(), dest.labels(), &self.next),
-            None => d.for_uncovered(host?, &self.next),
-        }
-    }
 }
 
-impl<S, T: Timer, M> MeshRouter<S, T, M> {
+impl<S: Clone, T: Timer, M> MeshRouter<S, T, M> {
     /// Decides, then routes the request to the chosen destination. `mirror` turns the mirrors
     /// that fired into the sending of their copies.
     fn dispatch<ReqB, ResB>(
         &self,
-        mut req: Request<ReqB>,
+        req: Request<ReqB>,
         mirror: impl FnOnce(&Self, Mirrored) -> Option<(Deferred, Keeper)>,
     ) -> ResponseFuture<S, M::Body, ResB, T>
     where
         M: BodyMode<ReqB>,
-        S: Service<Request<M::Body>, Response = Response<ResB>> + Clone,
+        S: Service<Request<M::Body>, Response = Response<ResB>>,
     {
-        let decision = self.shared.decide(&mut req);
-        let mut cors = None;
-        let mut again = None;
-        let next = if forwards(&decision) {
-            let host = self.shared.context.target().or_else(|| {
-                req.uri()
-                    .authority()
-                    .map(|a| a.as_str())
-                    .or_else(|| req.headers().get(http::header::HOST)?.to_str().ok())
-            });
-            let chosen = self.choose(&decision, host).cloned();
-            if let Some(svc) = &chosen
-                && takes_fast_path(&decision, M::KEEPS)
-            {
-                let s = &*self.shared;
-                let carried = Carried::new(decision, s.extensions, &s.timer, None, None);
-                return ResponseFuture::oneshot(svc.clone(), M::pass(req), carried);
-            }
-            match (chosen, decision.cors(&req)) {
-                (_, Cors::Preflight(headers)) => Next::Reply(preflight_reply(&decision, headers)),
-                (Some(svc), answer) => {
-                    if let Cors::Response(headers) = answer {
-                        cors = Some(headers);
-                    }
-                    match decision.apply_request(&mut req) {
-                        Err(e) => Next::Reply(rewrite_failed(&decision, &e)),
-                        Ok(()) => {
-                            let (req, plan) = self.prepare_call(req, &decision, &svc, mirror);
-                            again = plan;
-                            Next::Call { svc, req }
-                        }
-                    }
-                }
-                (None, _) => Next::Reply(no_healthy_upstream(&decision)),
-            }
-        } else {
-            match local_reply(&decision) {
-                Some(res) => Next::Reply(res),
-                None => Next::Reply(no_healthy_upstream(&decision)),
-            }
+        let mut picker = Picker {
+            destinations: &self.destinations,
+            next: &self.next,
+            target: self.shared.context.target(),
         };
-        plan(&self.shared, decision, next, cors, again)
+        carry_out::<_, M, _, _, _>(&self.shared, req, &mut picker, |m| mirror(self, m))
     }
 }
 
-impl<S: Clone, T: Timer, M> MeshRouter<S, T, M> {
-    /// Readies a request for `svc`: bodies kept for retries and mirrors, and the copies of the
-    /// mirrors that fired sent now or after the first try has read the body.
-    fn prepare_call<ReqB>(
-        &self,
-        req: Request<ReqB>,
-        decision: &Decision,
-        svc: &S,
-        mirror: impl FnOnce(&Self, Mirrored) -> Option<(Deferred, Keeper)>,
-    ) -> Prepared<M::Body, S, T>
-    where
-        M: BodyMode<ReqB>,
-    {
-        let (req, mut plan) = self.shared.prepare::<M, ReqB, S>(req, decision, true);
-        if let Some(a) = plan.as_mut() {
-            if let Some((send, keeper)) = a.mirrored.take().and_then(|m| mirror(self, m)) {
-                if keeper.is_whole() {
-                    send(&keeper);
-                } else {
-                    a.after_first(send);
-                }
+/// The router sends a forwarded request to the registered service the decision names, or, for
+/// a request no configuration covers, to the one registered for exactly its host.
+struct Picker<'a, S> {
+    destinations: &'a Destinations<S>,
+    next: &'a AtomicUsize,
+    /// The host the layer serves, when it names one.
+    target: Option<&'a str>,
+}
+
+impl<S: Clone> Dispatch for Picker<'_, S> {
+    type Svc = S;
+    const MIRRORS: bool = true;
+
+    #[inline]
+    fn choose<B>(&mut self, decision: &Decision, req: &Request<B>) -> Option<Chosen<'_, S>> {
+        let d = self.destinations;
+        let svc = match decision.destination() {
+            Some(dest) => d.for_destination(dest.host(), dest.labels(), self.next),
+            None => {
+                let host = self.target.or_else(|| {
+                    req.uri()
+                        .authority()
+                        .map(|a| a.as_str())
+                        .or_else(|| req.headers().get(http::header::HOST)?.to_str().ok())
+                })?;
+                d.for_uncovered(host, self.next)
             }
-            if a.retries() {
-                a.svc = Some(svc.clone());
-            }
-        }
-        (req, plan)
+        };
+        svc.cloned().map(Chosen::Picked)
     }
 }
 

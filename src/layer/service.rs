@@ -13,11 +13,11 @@ use tower_service::Service;
 use super::again::{Again, Mirrored};
 use super::future::{Carried, Next, ResponseFuture};
 use super::live::LiveTable;
+use super::pipeline::{Chosen, Dispatch, carry_out};
 use super::replay::{DEFAULT_REPLAY_LIMIT, Keeper, ReplayBody};
-use super::reply::{local_reply, preflight_reply, rewrite_failed};
 use super::timer::Timer;
 use crate::model::{
-    Caller, Context, Cors, Decision, Destination, Outcome, Retries, Route, Sampler, ThreadSampler,
+    Caller, Context, Decision, Destination, Outcome, Retries, Route, Sampler, ThreadSampler,
 };
 
 #[cfg(feature = "tokio")]
@@ -602,48 +602,21 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let decision = self.shared.decide(&mut req);
-        if takes_fast_path(&decision, M::KEEPS) {
-            let s = &*self.shared;
-            let carried = Carried::new(decision, s.extensions, &s.timer, None, None);
-            return ResponseFuture::called(self.inner.call(M::pass(req)), carried);
-        }
-        let mut cors = None;
-        let mut again = None;
-        let next = match local_reply(&decision) {
-            Some(res) => Next::Reply(res),
-            None => match decision.cors(&req) {
-                Cors::Preflight(headers) => Next::Reply(preflight_reply(&decision, headers)),
-                answer => {
-                    if let Cors::Response(headers) = answer {
-                        cors = Some(headers);
-                    }
-                    if let Err(e) = decision.apply_request(&mut req) {
-                        Next::Reply(rewrite_failed(&decision, &e))
-                    } else {
-                        let (req, plan) = self.shared.prepare::<M, ReqB, S>(req, &decision, false);
-                        again = plan.map(|mut a| {
-                            if a.retries() {
-                                a.svc = Some(self.inner.clone());
-                            }
-                            a
-                        });
-                        if decision.delay().is_none() {
-                            let s = &*self.shared;
-                            let carried =
-                                Carried::new(decision, s.extensions, &s.timer, cors, again);
-                            return ResponseFuture::called(self.inner.call(req), carried);
-                        }
-                        Next::Call {
-                            svc: self.inner.clone(),
-                            req,
-                        }
-                    }
-                }
-            },
-        };
-        plan(&self.shared, decision, next, cors, again)
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        carry_out::<_, M, _, _, _>(&self.shared, req, &mut Wrapped(&mut self.inner), |_| None)
+    }
+}
+
+/// The layer around one service sends every forwarded request to it.
+struct Wrapped<'a, S>(&'a mut S);
+
+impl<S: Clone> Dispatch for Wrapped<'_, S> {
+    type Svc = S;
+    const MIRRORS: bool = false;
+
+    #[inline]
+    fn choose<B>(&mut self, _: &Decision, _: &Request<B>) -> Option<Chosen<'_, S>> {
+        Some(Chosen::Ready(&mut *self.0))
     }
 }
 
