@@ -11,6 +11,7 @@ mod replay;
 mod reply;
 mod router;
 mod service;
+mod shared;
 mod timer;
 
 pub use body::MeshBody;
@@ -20,10 +21,8 @@ pub use replay::{DEFAULT_REPLAY_LIMIT, ReplayBody};
 pub use router::{Destinations, MeshRouter};
 #[cfg(not(feature = "tokio"))]
 pub use service::NoTimer;
-pub use service::{
-    BodyMode, DEFAULT_MIRROR_LIMIT, DefaultTimer, MeshLayer, MeshService, MirrorStats, Replaying,
-    Streaming,
-};
+pub use service::{DEFAULT_MIRROR_LIMIT, DefaultTimer, MeshLayer, MeshService};
+pub use shared::{BodyMode, MirrorStats, Replaying, Streaming};
 pub use timer::Timer;
 #[cfg(feature = "tokio")]
 pub use timer::TokioTimer;

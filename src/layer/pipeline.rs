@@ -14,9 +14,9 @@ use super::again::{Again, Deferred, Mirrored};
 use super::future::{Carried, Next, ResponseFuture};
 use super::replay::Keeper;
 use super::reply::{local_reply, no_healthy_upstream, preflight_reply, rewrite_failed};
-use super::service::{BodyMode, Shared, forwards, plan, takes_fast_path};
+use super::shared::{BodyMode, Shared};
 use super::timer::Timer;
-use crate::model::{Cors, Decision};
+use crate::model::{Cors, Decision, Outcome, Retries};
 
 /// The service a forwarded request goes to.
 pub(crate) enum Chosen<'a, S> {
@@ -143,4 +143,55 @@ fn with_retries_and_mirrors<S: Clone, B, T: Timer>(
         again.svc = Some(svc.owned());
     }
     again
+}
+
+/// Sleeps first when a delay fired, then goes on with `next`.
+pub(crate) fn plan<S, ReqB, ResB, T>(
+    shared: &Shared<T>,
+    decision: Decision,
+    next: Next<S, ReqB, ResB>,
+    cors: Option<http::HeaderMap>,
+    again: Option<Box<Again<S, ReqB, T>>>,
+) -> ResponseFuture<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    let delay = decision.delay();
+    let s = shared;
+    match (delay, next) {
+        (None, Next::Reply(res)) => ResponseFuture::local(res),
+        (Some(d), next) => {
+            let carried = Carried::new(decision, s.extensions, &s.timer, cors, again);
+            ResponseFuture::delayed(s.timer.sleep(d), next, carried)
+        }
+        (None, Next::Call { svc, req }) => {
+            let carried = Carried::new(decision, s.extensions, &s.timer, cors, again);
+            ResponseFuture::oneshot(svc, req, carried)
+        }
+    }
+}
+
+/// Whether a layer (one that keeps bodies when `keeps_bodies`) has nothing to do but call the
+/// inner service with the request as it is and hand back its answer as it is: a forward or
+/// pass-through with no delay, whose route (if any) forwards plainly and has no retries this
+/// layer would carry out (a layer that keeps bodies carries them out) or warn about (one that
+/// does not warns about a configured policy, never about Istio's default).
+#[inline]
+pub(crate) fn takes_fast_path(decision: &Decision, keeps_bodies: bool) -> bool {
+    forwards(decision)
+        && decision.delay().is_none()
+        && decision.route().is_none_or(|r| {
+            r.is_plain_forward()
+                && match r.retries() {
+                    Retries::Never => true,
+                    Retries::MeshDefault => !keeps_bodies,
+                    Retries::Configured => false,
+                }
+        })
+}
+
+/// Whether a decision sends the request on (to a destination or through).
+pub(crate) fn forwards(decision: &Decision) -> bool {
+    matches!(decision.outcome(), Outcome::Forward | Outcome::PassThrough)
 }

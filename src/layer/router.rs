@@ -13,9 +13,8 @@ use super::again::{Deferred, Mirrored};
 use super::future::ResponseFuture;
 use super::pipeline::{Chosen, Dispatch, carry_out};
 use super::replay::{Keeper, ReplayBody};
-use super::service::{
-    BodyMode, DefaultTimer, MeshLayer, MirrorCounters, MirrorStats, Replaying, Shared, Streaming,
-};
+use super::service::{DefaultTimer, MeshLayer};
+use super::shared::{BodyMode, MirrorCounters, MirrorStats, Replaying, Shared, Streaming};
 use super::timer::Timer;
 use crate::model::{Decision, Labels, normalize_host};
 
