@@ -144,7 +144,7 @@ impl<T: Timer, M> MeshLayer<T, M> {
     }
 
     /// Carries out routes' `retries` and mirrors: the inner service gets each request body
-    /// wrapped in a [`ReplayBody`] that keeps a copy of up to `limit` bytes (64 KiB is a
+    /// wrapped in a [`ReplayBody`](super::ReplayBody) that keeps a copy of up to `limit` bytes (64 KiB is a
     /// sensible value; see [`DEFAULT_REPLAY_LIMIT`](super::DEFAULT_REPLAY_LIMIT)) as it is
     /// read, for requests whose route retries or mirrors.
     ///

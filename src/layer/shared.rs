@@ -96,7 +96,7 @@ pub struct Streaming;
 
 /// A layer whose inner service gets request bodies wrapped in a [`ReplayBody`], kept up to a
 /// limit, so that routes' `retries` and mirrors are carried out. Chosen with
-/// [`MeshLayer::replay_bodies`].
+/// [`MeshLayer::replay_bodies`](super::MeshLayer::replay_bodies).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Replaying;
 
