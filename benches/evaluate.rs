@@ -49,7 +49,7 @@ spec:
 
 fn bench(c: &mut Criterion) {
     let seed = RuleSet::from_yaml(WALKTHROUGH).unwrap();
-    let ctx = Context::new().with_target("helloworld-service");
+    let ctx = Context::new().with_host("helloworld-service");
     for (id, ua) in [("chrome", CHROME), ("curl", "curl/8.4.0")] {
         let req = Request::get("/").header("user-agent", ua).body(()).unwrap();
         c.bench_function(&format!("evaluate/seed/{id}"), |b| {
@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
         });
     }
 
-    let ctx = Context::new().with_target("tenants");
+    let ctx = Context::new().with_host("tenants");
     for n in [1usize, 10, 100, 1000, 10_000] {
         let rules = RuleSet::from_yaml(&generated_rules(n)).unwrap();
         for (case, value) in [
@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
     }
 
     let bookinfo = RuleSet::from_yaml(BOOKINFO_REVIEWS).unwrap();
-    let ctx = Context::new().with_target("reviews");
+    let ctx = Context::new().with_host("reviews");
     let req = Request::get("/reviews/0")
         .header("end-user", "jason")
         .body(())

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         };
         match arg.as_str() {
             "-H" => headers.push(value("-H")),
-            "--target" => ctx = ctx.with_target(value("--target")),
+            "--target" => ctx = ctx.with_host(value("--target")),
             "--gateway" => ctx = ctx.with_gateway(value("--gateway")),
             "--port" => ctx = ctx.with_port(value("--port").parse().unwrap_or(0)),
             "--source-label" => {

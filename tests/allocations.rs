@@ -87,8 +87,8 @@ spec:
 #[test]
 fn evaluation_allocates_nothing() {
     let rules = RuleSet::from_yaml(RULES).unwrap();
-    let hello = Context::new().with_target("helloworld-service");
-    let reviews = Context::new().with_target("reviews");
+    let hello = Context::new().with_host("helloworld-service");
+    let reviews = Context::new().with_host("reviews");
     let chrome = Request::get("/")
         .header("user-agent", "Mozilla/5.0 Chrome/70")
         .body(())
@@ -133,7 +133,7 @@ fn repeated_header_lines_are_joined_once_per_evaluation() {
         req.headers_mut()
             .append("cookie", format!("c{i}=v").parse().unwrap());
     }
-    let ctx = Context::new().with_target("svc");
+    let ctx = Context::new().with_host("svc");
     let allocations = |n: usize| {
         let rules = rules_with(n);
         rules.evaluate(&req, &ctx, &NeverSampler);

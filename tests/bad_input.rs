@@ -172,7 +172,7 @@ fn the_route_limit_is_enforced() {
         "  - route: [{destination: {host: a}}]\n".repeat(11)
     );
     let err = Loader::new()
-        .options(LoadOptions::default().limits(Limits {
+        .options(LoadOptions::default().with_limits(Limits {
             max_routes: 10,
             ..Limits::default()
         }))
@@ -203,7 +203,7 @@ spec:
 #[test]
 fn malformed_requests_never_panic_and_get_the_documented_decision() {
     let rules = RuleSet::from_yaml(RULES).unwrap();
-    let ctx = Context::new().with_target("svc");
+    let ctx = Context::new().with_host("svc");
     let decide = |req: &Request<()>| rules.evaluate(req, &ctx, &ThreadSampler);
 
     // A non-UTF-8 header value: `.*` needs valid UTF-8, so `.*gold.*` does not match it.

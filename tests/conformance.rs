@@ -173,7 +173,7 @@ fn run_file(file: &Path, tally: &mut Tally) {
 }
 
 fn run_case(file: &Path, case: &Case, tally: &mut Tally) -> Result<(), String> {
-    let options = LoadOptions::default().gateway_merge(
+    let options = LoadOptions::default().with_gateway_merge(
         case.options
             .as_ref()
             .and_then(|o| o.gateway_merge)
@@ -254,7 +254,7 @@ fn build_request(r: &CaseRequest) -> Result<(http::Request<()>, Context), String
     let req = builder.body(()).map_err(|e| format!("bad request: {e}"))?;
     let mut ctx = Context::new();
     if let Some(t) = &r.target {
-        ctx = ctx.with_target(t.as_str());
+        ctx = ctx.with_host(t.as_str());
     }
     if let Some(g) = &r.gateway {
         ctx = ctx.with_gateway(g.as_str());

@@ -30,7 +30,7 @@ fn get(ua: Option<&str>) -> Request<()> {
 }
 
 fn helloworld() -> Context {
-    Context::new().with_target("helloworld-service")
+    Context::new().with_host("helloworld-service")
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn shop_fixtures_route_delay_and_split() {
         fixture("shop-virtual-service.yaml"),
     ])
     .unwrap();
-    let ctx = Context::new().with_target("cart.shop.svc.cluster.local");
+    let ctx = Context::new().with_host("cart.shop.svc.cluster.local");
     let beta = Request::get("/items")
         .header("x-beta", "yes")
         .body(())
@@ -149,7 +149,7 @@ fn seeded_samplers_repeat_and_split_within_five_sigma() {
         fixture("shop-virtual-service.yaml"),
     ])
     .unwrap();
-    let ctx = Context::new().with_target("cart.shop");
+    let ctx = Context::new().with_host("cart.shop");
     let req = Request::get("/").body(()).unwrap();
     let run = |s: &dyn Sampler| -> Vec<bool> {
         (0..10_000)
@@ -184,7 +184,7 @@ fn always_and_never_samplers() {
 "#,
     ))
     .unwrap();
-    let ctx = Context::new().with_target("ratings");
+    let ctx = Context::new().with_host("ratings");
     let req = Request::get("/").body(()).unwrap();
     let always = rules.evaluate(&req, &ctx, &AlwaysSampler);
     assert_eq!(always.outcome(), Outcome::Abort);
@@ -281,17 +281,9 @@ fn requests_never_make_evaluation_panic() {
     }
     let d = rules.evaluate(&req, &Context::new(), &ThreadSampler);
     assert_eq!(d.outcome(), Outcome::PassThrough, "{d}");
-    let d = rules.evaluate(
-        &req,
-        &Context::new().with_target("cart.shop"),
-        &ThreadSampler,
-    );
+    let d = rules.evaluate(&req, &Context::new().with_host("cart.shop"), &ThreadSampler);
     assert_eq!(d.outcome(), Outcome::Forward, "{d}");
     let _ = rules
-        .explain(
-            &req,
-            &Context::new().with_target("cart.shop"),
-            &ThreadSampler,
-        )
+        .explain(&req, &Context::new().with_host("cart.shop"), &ThreadSampler)
         .to_string();
 }

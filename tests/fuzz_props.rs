@@ -13,7 +13,7 @@ mod structured;
 const RICH: &str = include_str!("../fuzz/rich-rules.yaml");
 
 fn tight() -> LoadOptions {
-    LoadOptions::default().limits(Limits {
+    LoadOptions::default().with_limits(Limits {
         max_input_bytes: 4096,
         max_depth: 8,
         max_nodes: 500,
@@ -58,7 +58,7 @@ proptest! {
         if let Ok(req) = b.body(()) {
             let mut ctx = Context::new().with_caller(Caller::new().with_labels([("app", "productpage")]));
             if let Some(t) = target {
-                ctx = ctx.with_target(t);
+                ctx = ctx.with_host(t);
             }
             let sampler = ScriptedSampler::new(draws);
             let _ = rules.evaluate(&req, &ctx, &sampler).to_string();
@@ -75,7 +75,7 @@ proptest! {
             if let Ok(rules) = RuleSet::from_yaml(&yaml) {
                 let req = http::Request::get("/api/v1?x=1").header("x-a", "foo").body(()).unwrap();
                 for host in ["svc", "reviews", "other"] {
-                    let _ = rules.evaluate(&req, &Context::new().with_target(host), &ThreadSampler);
+                    let _ = rules.evaluate(&req, &Context::new().with_host(host), &ThreadSampler);
                 }
             }
         }

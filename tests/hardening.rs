@@ -204,7 +204,7 @@ fn an_endless_file_is_read_only_up_to_the_limit() {
         ..tower_mesh::Limits::default()
     };
     let err = tower_mesh::Loader::new()
-        .options(tower_mesh::LoadOptions::default().limits(limits))
+        .options(tower_mesh::LoadOptions::default().with_limits(limits))
         .file("/dev/zero")
         .load()
         .unwrap_err();

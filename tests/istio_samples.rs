@@ -465,7 +465,7 @@ fn every_sample_loads_and_decides() {
         let req = req.body(()).unwrap();
         let ctx = (c.ctx)(
             Context::new()
-                .with_target(c.target)
+                .with_host(c.target)
                 .with_caller(Caller::new()),
         );
         let sampler = (c.sampler)();
@@ -488,7 +488,7 @@ fn the_delay_sample_delays_jason_by_seven_seconds() {
         return;
     };
     let rules = load(&dir, "virtual-service-ratings-test-delay.yaml");
-    let ctx = Context::new().with_target("ratings");
+    let ctx = Context::new().with_host("ratings");
     let jason = Request::get("/")
         .header("end-user", "jason")
         .body(())

@@ -37,7 +37,7 @@ fn weights_follow_their_shares() {
 "#,
     ))
     .unwrap();
-    let ctx = Context::new().with_target("reviews");
+    let ctx = Context::new().with_host("reviews");
     let req = Request::get("/").body(()).unwrap();
     let mut counts = [0usize; 3];
     for _ in 0..N {
@@ -62,7 +62,7 @@ fn delay_and_abort_are_independent_draws() {
 "#,
     ))
     .unwrap();
-    let ctx = Context::new().with_target("ratings");
+    let ctx = Context::new().with_host("ratings");
     let req = Request::get("/").body(()).unwrap();
     let (mut delayed, mut aborted, mut both) = (0, 0, 0);
     for _ in 0..N {

@@ -32,7 +32,7 @@ fuzz_target!(|input: Input| {
     let Ok(req) = builder.body(()) else { return };
     let mut ctx = Context::new();
     if let Some(t) = input.target {
-        ctx = ctx.with_target(t);
+        ctx = ctx.with_host(t);
     }
     if let Some(g) = input.gateway {
         ctx = ctx.with_gateway(g);

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         ..Limits::default()
     };
     let _ = Loader::new()
-        .options(LoadOptions::default().limits(tight).gateway_merge(true))
+        .options(LoadOptions::default().with_limits(tight).with_gateway_merge(true))
         .text(text.into_owned())
         .load();
 });

@@ -110,6 +110,6 @@ fuzz_target!(|shapes: Shapes| {
     }
     if let Ok(rules) = RuleSet::from_yaml(&yaml) {
         let req = http::Request::get("/").header("x-h", "v1").body(()).unwrap();
-        let _ = rules.evaluate(&req, &Context::new().with_target("svc0"), &NeverSampler);
+        let _ = rules.evaluate(&req, &Context::new().with_host("svc0"), &NeverSampler);
     }
 });

@@ -13,7 +13,7 @@ fuzz_target!(|config: structured::Config| {
     if let Ok(rules) = RuleSet::from_yaml(&yaml) {
         for host in ["svc", "reviews", "other"] {
             let req = http::Request::get("/api/v1?x=1").header("x-a", "foo").body(()).unwrap();
-            let _ = rules.evaluate(&req, &Context::new().with_target(host), &ThreadSampler);
+            let _ = rules.evaluate(&req, &Context::new().with_host(host), &ThreadSampler);
         }
     }
 });

@@ -8,7 +8,7 @@
 /// ```
 /// use tower_mesh::{Limits, LoadOptions};
 ///
-/// let options = LoadOptions::default().limits(Limits { max_routes: 10, ..Limits::default() });
+/// let options = LoadOptions::default().with_limits(Limits { max_routes: 10, ..Limits::default() });
 /// # let _ = options;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -57,11 +57,17 @@ pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, L
 
 /// How the loader reads configuration.
 ///
-/// ```
-/// use tower_mesh::LoadOptions;
+/// Set with `with_*` methods, read with the methods of the same name without it:
 ///
-/// let options = LoadOptions::default().gateway_merge(true);
-/// assert!(options.is_gateway_merge());
+/// ```
+/// use tower_mesh::{Limits, LoadOptions};
+///
+/// let options = LoadOptions::default()
+///     .with_gateway_merge(true)
+///     .with_limits(Limits { max_routes: 1_000, ..Limits::default() });
+/// assert!(options.gateway_merge());
+/// assert!(!options.pilot_fault_compat());
+/// assert_eq!(options.limits().max_routes, 1_000);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadOptions {
@@ -74,26 +80,36 @@ impl LoadOptions {
     /// Several VirtualServices for one host are merged as on an ingress gateway (their routes
     /// concatenated in load order, catch-all routes last) instead of the first one winning as on
     /// a sidecar.
-    pub fn gateway_merge(mut self, on: bool) -> Self {
+    pub fn with_gateway_merge(mut self, on: bool) -> Self {
         self.gateway_merge = on;
         self
     }
 
     /// Whether gateway merge is on.
-    pub fn is_gateway_merge(&self) -> bool {
+    pub fn gateway_merge(&self) -> bool {
         self.gateway_merge
     }
 
     /// RouteRule faults as Pilot implemented them, not as documented: an omitted `percent`
     /// means 0% (the fault is dropped) and a fractional percent is truncated to an integer.
-    pub fn pilot_fault_compat(mut self, on: bool) -> Self {
+    pub fn with_pilot_fault_compat(mut self, on: bool) -> Self {
         self.pilot_fault_compat = on;
         self
     }
 
-    /// The loader's limits.
-    pub fn limits(mut self, limits: Limits) -> Self {
+    /// Whether RouteRule faults follow Pilot's implementation rather than its documentation.
+    pub fn pilot_fault_compat(&self) -> bool {
+        self.pilot_fault_compat
+    }
+
+    /// Sets the loader's limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// The loader's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 }

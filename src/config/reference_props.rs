@@ -126,7 +126,7 @@ fn request() -> impl Strategy<Value = (Request<()>, Context)> {
             for (n, v) in headers {
                 b = b.header(HEADER_NAMES[n], VALUES[v]);
             }
-            let mut ctx = Context::new().with_target("svc");
+            let mut ctx = Context::new().with_host("svc");
             if productpage {
                 ctx = ctx
                     .with_caller(crate::model::Caller::new().with_labels([("app", "productpage")]));

@@ -45,7 +45,7 @@ use crate::model::{
 ///       version: "v2"
 /// "#)?;
 ///
-/// let ctx = Context::new().with_target("helloworld-service");
+/// let ctx = Context::new().with_host("helloworld-service");
 /// let req = Request::get("/").header("user-agent", "Mozilla/5.0 Chrome/70.0").body(())?;
 /// let decision = rules.evaluate(&req, &ctx, &NeverSampler);
 /// assert_eq!(decision.outcome(), Outcome::Forward);
@@ -195,7 +195,7 @@ enum Source {
 /// use tower_mesh::{LoadOptions, Loader};
 ///
 /// let rules = Loader::new()
-///     .options(LoadOptions::default().gateway_merge(true))
+///     .options(LoadOptions::default().with_gateway_merge(true))
 ///     .text("apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\n")
 ///     .load()?;
 /// assert_eq!(rules.skipped().len(), 1);

@@ -261,7 +261,7 @@ impl<S: Clone, T: Timer, M> MeshRouter<S, T, M> {
         let mut picker = Picker {
             destinations: &self.destinations,
             next: &self.next,
-            target: self.shared.context.target(),
+            target: self.shared.context.host(),
         };
         carry_out::<_, M, _, _, _>(&self.shared, req, &mut picker, |m| mirror(self, m))
     }

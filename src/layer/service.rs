@@ -183,7 +183,7 @@ impl<T: Timer, M> MeshLayer<T, M> {
     /// evaluated as addressed to it. Without it, the request's authority is used.
     pub fn host(self, host: impl Into<Arc<str>>) -> Self {
         let host = host.into();
-        self.with(|s| s.context = s.context.clone().with_target(host))
+        self.with(|s| s.context = s.context.clone().with_host(host))
     }
 
     /// The proxy's gateway name (default `mesh`, a sidecar).

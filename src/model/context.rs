@@ -73,17 +73,17 @@ impl Caller {
 
 /// Where a request is evaluated: the target host, the proxy's gateway name, the caller and the
 /// local port. Everything is optional; the defaults fit a sidecar-like use (gateway `mesh`,
-/// target taken from the request's authority).
+/// host taken from the request's authority).
 ///
 /// ```
 /// use tower_mesh::{Caller, Context};
 ///
 /// let ctx = Context::new()
-///     .with_target("reviews")
+///     .with_host("reviews")
 ///     .with_port(9080)
 ///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
 /// assert_eq!(ctx.gateway(), "mesh");
-/// assert_eq!(ctx.target(), Some("reviews"));
+/// assert_eq!(ctx.host(), Some("reviews"));
 /// assert_eq!(ctx.port(), Some(9080));
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -107,7 +107,7 @@ impl Context {
 
     /// Sets the service host the request is addressed to (e.g. `helloworld-service`). Without
     /// it, the request's authority (or `Host` header) is used.
-    pub fn with_target(mut self, host: impl Into<Arc<str>>) -> Self {
+    pub fn with_host(mut self, host: impl Into<Arc<str>>) -> Self {
         let host: Arc<str> = host.into();
         self.target_key = super::host::normalize_host(host.as_bytes()).map(|k| match k {
             std::borrow::Cow::Borrowed(b) if b.len() == host.len() => host.clone(),
@@ -147,8 +147,8 @@ impl Context {
         self
     }
 
-    /// The configured target host, if any.
-    pub fn target(&self) -> Option<&str> {
+    /// The service host set with [`Context::with_host`], if any.
+    pub fn host(&self) -> Option<&str> {
         self.target.as_deref()
     }
 

@@ -91,7 +91,7 @@ fn reference_route_inner<B>(
     ctx: &Context,
 ) -> Option<Expected> {
     let view = RequestView::new(req, "http");
-    let host = match ctx.target() {
+    let host = match ctx.host() {
         Some(t) => normalize_host(t.as_bytes())?,
         None => normalize_host(view.authority()?)?,
     };

@@ -135,7 +135,7 @@ impl Decision {
     ///     route: [{destination: {host: ratings}}]
     /// "#)?;
     /// let mut req = Request::get("/ratings/7?x=1").body(())?;
-    /// let decision = rules.evaluate(&req, &Context::new().with_target("ratings"), &NeverSampler);
+    /// let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
     /// decision.apply_request(&mut req)?;
     /// assert_eq!(req.uri(), "/v1/bookRatings/7?x=1");
     /// assert_eq!(req.headers()["x-route"], "ratings");

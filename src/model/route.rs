@@ -656,7 +656,7 @@ impl RetryPolicy {
     ///     retries: {{attempts: 3, retryOn: "{retry_on}"}}
     /// "#)).unwrap();
     ///     let req = http::Request::new(());
-    ///     let decision = rules.evaluate(&req, &Context::new().with_target("ratings"), &NeverSampler);
+    ///     let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
     ///     decision.route().unwrap().policy().retries().unwrap().clone()
     /// }
     ///
