@@ -4,6 +4,16 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Which document of the input an error or warning is about.
+///
+/// ```
+/// let text = "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: shop}\n";
+/// let rules = tower_mesh::RuleSet::from_yaml(text)?;
+/// let skipped = &rules.skipped()[0];
+/// assert_eq!((skipped.index, skipped.line), (1, 1));
+/// assert_eq!(skipped.kind.as_deref(), Some("Service"));
+/// assert_eq!(skipped.to_string(), "document 1 (Service shop/reviews)");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DocumentRef {
     /// The file the document came from, when it was loaded from a file.
@@ -74,6 +84,18 @@ impl fmt::Display for DocumentRef {
 }
 
 /// What kind of problem a [`LoadError`] reports.
+///
+/// ```
+/// use tower_mesh::{ErrorKind, RuleSet};
+///
+/// let kind = |text: &str| RuleSet::from_yaml(text).unwrap_err().kind();
+/// assert_eq!(kind("kind: [unclosed"), ErrorKind::Syntax);
+/// assert_eq!(kind("{a: 1, a: 2}"), ErrorKind::DuplicateKey);
+/// assert_eq!(
+///     kind("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec: {hots: []}\n"),
+///     ErrorKind::UnknownField
+/// );
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -268,6 +290,26 @@ impl std::error::Error for LoadError {}
 
 /// Something in a configuration that loads, but probably does not do what its author meant,
 /// or that tower-mesh maps or ignores (a deprecated field, a rule no request can reach, ...).
+///
+/// ```
+/// let rules = tower_mesh::RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - route: [{destination: {host: reviews}}]
+///   - name: never
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let warning = &rules.warnings()[0];
+/// assert_eq!(warning.path(), Some("spec.http[1]"));
+/// assert_eq!(warning.line(), Some(9));
+/// assert!(warning.message().contains("unreachable"), "{warning}");
+/// assert_eq!(warning.document().name.as_deref(), Some("reviews"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warning {
     pub(crate) document: DocumentRef,

@@ -346,6 +346,11 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
         ));
     };
     let Some(kind_enum) = read_kind(&mut doc, &root)? else {
+        // Named in the list of skipped documents, when it has a name.
+        let meta = root.get("metadata");
+        let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
+        doc.name = meta_str("name");
+        doc.namespace = meta_str("namespace");
         return Ok(Read::Skipped(doc));
     };
     for (k, _) in entries {

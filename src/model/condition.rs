@@ -10,6 +10,24 @@ use super::request::{Field, RequestView};
 use super::string_match::StringMatch;
 
 /// One condition: a field, a [`StringMatch`], and whether it is inverted (`withoutHeaders`).
+///
+/// ```
+/// use tower_mesh::model::{Condition, Field, StringMatch};
+///
+/// let chrome = Condition::new(
+///     Field::Header(http::HeaderName::from_static("user-agent")),
+///     StringMatch::regex(".*Chrome.*", 1 << 20)?,
+/// );
+/// assert!(!chrome.is_inverted());
+/// assert!(matches!(chrome.field(), Field::Header(name) if name == "user-agent"));
+/// assert_eq!(chrome.matcher().source(), ".*Chrome.*");
+/// let no_debug = Condition::without(
+///     Field::Header(http::HeaderName::from_static("x-debug")),
+///     StringMatch::present(),
+/// );
+/// assert!(no_debug.is_inverted());
+/// # Ok::<(), tower_mesh::model::PatternError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Condition {
     pub(crate) field: Field,

@@ -18,6 +18,46 @@ pub(crate) enum DestinationRef {
 }
 
 /// What happens to a request.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, Outcome, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: DestinationRule
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   host: reviews
+///   subsets:
+///   - {name: v2, labels: {version: v2}}
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match: [{headers: {end-user: {exact: jason}}}]
+///     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+///     route: [{destination: {host: reviews, subset: v2}}]
+///   - name: others
+///     match: [{uri: {prefix: /api}}]
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let ctx = Context::new().with_host("reviews");
+/// let outcome = |path: &str| {
+///     let req = Request::get(path).body(()).unwrap();
+///     rules.evaluate(&req, &ctx, &NeverSampler).outcome()
+/// };
+/// assert_eq!(outcome("/api/books"), Outcome::Forward);
+/// assert_eq!(outcome("/other"), Outcome::NotFound, "a VirtualService answers 404");
+/// assert_eq!(outcome("/other").as_str(), "not_found");
+/// let elsewhere = Request::get("http://ratings/").body(())?;
+/// assert_eq!(rules.evaluate(&elsewhere, &Context::new(), &NeverSampler).outcome(), Outcome::PassThrough);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Sent on to [`Decision::destination`].
@@ -60,6 +100,45 @@ impl fmt::Display for Outcome {
 ///
 /// Cloning is cheap (reference counts only); the middleware puts a clone in the request's and
 /// the response's extensions.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: DestinationRule
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   host: reviews
+///   subsets:
+///   - {name: v2, labels: {version: v2}}
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match: [{headers: {end-user: {exact: jason}}}]
+///     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+///     route: [{destination: {host: reviews, subset: v2}}]
+///   - name: others
+///     match: [{uri: {prefix: /api}}]
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let ctx = Context::new().with_host("reviews");
+/// let req = Request::get("/").header("end-user", "jason").body(())?;
+/// let decision = rules.evaluate(&req, &ctx, &NeverSampler);
+/// assert_eq!(decision.outcome(), tower_mesh::Outcome::Forward);
+/// assert_eq!(decision.rule(), Some("reviews"));
+/// assert_eq!(decision.route_name(), Some("jason"));
+/// assert_eq!(decision.destination().unwrap().subset(), Some("v2"));
+/// assert_eq!(decision.delay(), Some(std::time::Duration::from_secs(7)));
+/// assert_eq!(decision.status(), None, "a forward has no status of the layer's own");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Decision {
     pub(crate) outcome: Outcome,

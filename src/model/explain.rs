@@ -43,6 +43,44 @@ pub struct ExplainLine {
 /// The evaluation of one request, step by step, and its decision.
 ///
 /// Print it to read it; use [`lines`](Explanation::lines) to assert on it.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet, Verdict};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: DestinationRule
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   host: reviews
+///   subsets:
+///   - {name: v2, labels: {version: v2}}
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match: [{headers: {end-user: {exact: jason}}}]
+///     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+///     route: [{destination: {host: reviews, subset: v2}}]
+///   - name: others
+///     match: [{uri: {prefix: /api}}]
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let req = Request::get("/api").body(())?;
+/// let explanation = rules.explain(&req, &Context::new().with_host("reviews"), &NeverSampler);
+/// assert_eq!(explanation.decision().route_name(), Some("others"));
+/// let missed: Vec<&str> = explanation.lines().iter()
+///     .filter(|l| l.verdict == Verdict::NotMatched)
+///     .map(|l| l.text.as_str())
+///     .collect();
+/// assert!(missed.iter().any(|t| t.contains("end-user")), "{missed:?}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Explanation {
     pub(crate) lines: Vec<ExplainLine>,

@@ -26,6 +26,30 @@ const MAX_PATH_AND_QUERY: usize = u16::MAX as usize - 1;
 
 /// Why a forward decision's rewrite could not be applied to a request. The request must not be
 /// sent on as it was: the layer answers it itself with [`RewriteError::status`].
+///
+/// ```
+/// use http::{Request, StatusCode};
+/// use tower_mesh::{Context, NeverSampler, RewriteError, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: files}
+/// spec:
+///   hosts: [files]
+///   http:
+///   - match: [{uri: {prefix: /pub}}]
+///     rewrite: {uri: /sandbox/tenant-a/pub}
+///     route: [{destination: {host: files}}]
+/// "#)?;
+/// let mut req = Request::get(format!("/pub/{}", "a".repeat(65_520))).body(())?;
+/// let decision = rules.evaluate(&req, &Context::new().with_host("files"), &NeverSampler);
+/// let err = decision.apply_request(&mut req).unwrap_err();
+/// assert!(matches!(err, RewriteError::TooLong { .. }));
+/// assert_eq!(err.status(), StatusCode::URI_TOO_LONG);
+/// assert!(req.uri().path().starts_with("/pub/"), "the request is left as it was");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RewriteError {

@@ -30,6 +30,43 @@ impl fmt::Display for ResourceKind {
 }
 
 /// The resource (RouteRule or VirtualService) a route belongs to.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, ResourceKind, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: DestinationRule
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   host: reviews
+///   subsets:
+///   - {name: v2, labels: {version: v2}}
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match: [{headers: {end-user: {exact: jason}}}]
+///     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+///     route: [{destination: {host: reviews, subset: v2}}]
+///   - name: others
+///     match: [{uri: {prefix: /api}}]
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let req = Request::get("/api").body(())?;
+/// let decision = rules.evaluate(&req, &Context::new().with_host("reviews"), &NeverSampler);
+/// let resource = decision.resource().unwrap();
+/// assert_eq!(resource.kind(), ResourceKind::VirtualService);
+/// assert_eq!((resource.namespace(), resource.name()), ("shop", "reviews"));
+/// assert_eq!(resource.precedence(), None, "only RouteRules have one");
+/// assert_eq!(resource.to_string(), "VirtualService shop/reviews");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {
     pub(crate) kind: ResourceKind,
@@ -67,6 +104,43 @@ impl fmt::Display for Resource {
 }
 
 /// Where a forwarded request goes: a service host and a version (subset and its labels).
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: DestinationRule
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   host: reviews
+///   subsets:
+///   - {name: v2, labels: {version: v2}}
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match: [{headers: {end-user: {exact: jason}}}]
+///     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+///     route: [{destination: {host: reviews, subset: v2}}]
+///   - name: others
+///     match: [{uri: {prefix: /api}}]
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let req = Request::get("/").header("end-user", "jason").body(())?;
+/// let decision = rules.evaluate(&req, &Context::new().with_host("reviews"), &NeverSampler);
+/// let destination = decision.destination().unwrap();
+/// assert_eq!(destination.host(), "reviews");
+/// assert_eq!(destination.subset(), Some("v2"));
+/// assert_eq!(destination.labels().get("version"), Some("v2"));
+/// assert_eq!(destination.port(), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Destination {
     pub(crate) host: Arc<str>,
@@ -326,6 +400,46 @@ impl DirectResponse {
 }
 
 /// What a matched route does.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::Action;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: DestinationRule
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   host: reviews
+///   subsets:
+///   - {name: v2, labels: {version: v2}}
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match: [{headers: {end-user: {exact: jason}}}]
+///     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+///     route: [{destination: {host: reviews, subset: v2}}]
+///   - name: others
+///     match: [{uri: {prefix: /api}}]
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let req = Request::get("/").header("end-user", "jason").body(())?;
+/// let decision = rules.evaluate(&req, &Context::new().with_host("reviews"), &NeverSampler);
+/// match decision.route().unwrap().action() {
+///     Action::Forward { destinations, .. } => {
+///         assert_eq!(destinations[0].destination().subset(), Some("v2"));
+///         assert_eq!(destinations[0].weight(), 0, "a single destination needs no weight");
+///     }
+///     other => panic!("expected a forward, found {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Action {
@@ -842,6 +956,47 @@ impl RoutePolicy {
 }
 
 /// One compiled route: a RouteRule, or one entry of a VirtualService's `http` list.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::Action;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: DestinationRule
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   host: reviews
+///   subsets:
+///   - {name: v2, labels: {version: v2}}
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match: [{headers: {end-user: {exact: jason}}}]
+///     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+///     route: [{destination: {host: reviews, subset: v2}}]
+///   - name: others
+///     match: [{uri: {prefix: /api}}]
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let req = Request::get("/").header("end-user", "jason").body(())?;
+/// let decision = rules.evaluate(&req, &Context::new().with_host("reviews"), &NeverSampler);
+/// let route = decision.route().unwrap();
+/// assert_eq!(route.name(), Some("jason"));
+/// assert_eq!(route.path(), "spec.http[0]");
+/// assert_eq!(route.matches().len(), 1);
+/// assert!(matches!(route.action(), Action::Forward { .. }));
+/// let delay = route.fault().and_then(|f| f.delay()).unwrap();
+/// assert_eq!((delay.duration().as_secs(), delay.ppm()), (7, 1_000_000));
+/// assert_eq!(route.policy().timeout(), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Route {
     pub(crate) resource: Arc<Resource>,

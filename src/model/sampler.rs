@@ -56,6 +56,14 @@ thread_local! {
 /// The default: a fast generator per thread, seeded once from the operating system's entropy.
 /// It holds no state, so clones of a service never repeat one another's draws, and no lock is
 /// taken.
+///
+/// ```
+/// use tower_mesh::{Sampler, ThreadSampler};
+///
+/// let draw = ThreadSampler.roll_ppm();
+/// assert!(draw < 1_000_000, "draws are parts per million");
+/// assert!(ThreadSampler.pick(3) < 3, "a weight draw is below the total");
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ThreadSampler;
 
@@ -105,6 +113,26 @@ impl Sampler for SeededSampler {
 }
 
 /// Every uncertain fault fires, and the first destination with a non-zero weight is chosen.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{AlwaysSampler, Context, Outcome, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: svc}
+/// spec:
+///   hosts: [svc]
+///   http:
+///   - fault: {abort: {httpStatus: 503, percentage: {value: 0.001}}}
+///     route: [{destination: {host: svc}}]
+/// "#)?;
+/// let req = Request::get("/").body(())?;
+/// let decision = rules.evaluate(&req, &Context::new().with_host("svc"), &AlwaysSampler);
+/// assert_eq!(decision.outcome(), Outcome::Abort);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AlwaysSampler;
 
@@ -119,6 +147,26 @@ impl Sampler for AlwaysSampler {
 
 /// No uncertain fault fires (a 100% fault still does), and the first destination with a
 /// non-zero weight is chosen.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{NeverSampler, Context, Outcome, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: svc}
+/// spec:
+///   hosts: [svc]
+///   http:
+///   - fault: {abort: {httpStatus: 503, percentage: {value: 0.001}}}
+///     route: [{destination: {host: svc}}]
+/// "#)?;
+/// let req = Request::get("/").body(())?;
+/// let decision = rules.evaluate(&req, &Context::new().with_host("svc"), &NeverSampler);
+/// assert_eq!(decision.outcome(), Outcome::Forward);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NeverSampler;
 
@@ -134,6 +182,29 @@ impl Sampler for NeverSampler {
 /// Draws taken from a fixed list, in order, starting again at the beginning when it runs out.
 ///
 /// A roll returns the number modulo one million; a pick returns it modulo the total weight.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, Outcome, RuleSet, ScriptedSampler};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: svc}
+/// spec:
+///   hosts: [svc]
+///   http:
+///   - fault: {abort: {httpStatus: 503, percentage: {value: 10}}}
+///     route: [{destination: {host: svc}}]
+/// "#)?;
+/// let req = Request::get("/").body(())?;
+/// let ctx = Context::new().with_host("svc");
+/// // 10% is 100,000 parts per million: a draw below it fires the abort.
+/// let fired = rules.evaluate(&req, &ctx, &ScriptedSampler::new([99_999]));
+/// let spared = rules.evaluate(&req, &ctx, &ScriptedSampler::new([100_000]));
+/// assert_eq!((fired.outcome(), spared.outcome()), (Outcome::Abort, Outcome::Forward));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ScriptedSampler {
     script: Box<[u32]>,

@@ -13,6 +13,18 @@ use regex_automata::util::syntax;
 /// Regexes are full matches (`^(?:…)$`), as Envoy's `RE2::FullMatch`. Regexes that are a
 /// literal with `.*` around it (the walkthrough's `.*Chrome.*`) are answered by a substring
 /// search with the same result, without running a regex engine.
+///
+/// ```
+/// use tower_mesh::model::StringMatch;
+///
+/// let chrome = StringMatch::regex(".*Chrome.*", 1 << 20)?;
+/// assert!(chrome.matches(b"Mozilla/5.0 Chrome/70.0"));
+/// assert!(!chrome.matches(b"curl/8.4.0"));
+/// assert!(StringMatch::prefix("/api").matches(b"/api/v1"));
+/// assert!(!StringMatch::exact("v1").matches(b"V1"), "values keep their case");
+/// assert_eq!(chrome.describe(), r#"regex ".*Chrome.*""#);
+/// # Ok::<(), tower_mesh::model::PatternError>(())
+/// ```
 #[derive(Clone)]
 pub struct StringMatch {
     kind: Kind,
@@ -90,6 +102,15 @@ fn first_error_line(text: &str) -> String {
 }
 
 /// Why a pattern could not be compiled.
+///
+/// ```
+/// use tower_mesh::model::StringMatch;
+///
+/// let err = StringMatch::regex("(Chrome", 1 << 20).unwrap_err();
+/// assert!(err.message.contains("unclosed"), "{}", err.message);
+/// let err = StringMatch::regex(r"\w{500}", 1_000).unwrap_err();
+/// assert!(err.message.contains("more than 1000 bytes"), "{}", err.message);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PatternError {
     /// What is wrong, in words.

@@ -74,6 +74,41 @@ pub(crate) enum HostTable {
 ///
 /// Built by the loader ([`RuleSet`](crate::RuleSet) holds one); pure and immutable, so it is
 /// shared between threads behind an `Arc`.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: DestinationRule
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   host: reviews
+///   subsets:
+///   - {name: v2, labels: {version: v2}}
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews, namespace: shop}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match: [{headers: {end-user: {exact: jason}}}]
+///     fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+///     route: [{destination: {host: reviews, subset: v2}}]
+///   - name: others
+///     match: [{uri: {prefix: /api}}]
+///     route: [{destination: {host: reviews}}]
+/// "#)?;
+/// let table = rules.table();
+/// assert_eq!(table.route_count(), 2);
+/// let req = Request::get("/api").body(())?;
+/// let decision = table.evaluate(&req, &Context::new().with_host("reviews"), &NeverSampler);
+/// assert_eq!(decision.route_name(), Some("others"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct RouteTable {
     /// Distinguishes rule sets, for the per-context host cache; 0 for none.
