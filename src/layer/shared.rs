@@ -53,6 +53,16 @@ pub(crate) struct MirrorCounters {
 /// no registered destination serves the mirror's host and labels, when the request body was
 /// larger than the replay limit (or was not read whole by the first try), or when no runtime
 /// can run it.
+///
+/// ```
+/// use tower_mesh::{MeshLayer, RuleSet};
+/// use tower_mesh::layer::Destinations;
+///
+/// let router = MeshLayer::new(RuleSet::empty())
+///     .route_to(Destinations::<()>::new());
+/// let stats = router.mirror_stats();
+/// assert_eq!((stats.sent, stats.dropped, stats.failed, stats.in_flight), (0, 0, 0, 0));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MirrorStats {

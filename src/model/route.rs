@@ -284,6 +284,46 @@ pub enum RedirectPort {
 }
 
 /// A redirect answered by the middleware.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::Action;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: ratings}
+/// spec:
+///   hosts: [ratings]
+///   http:
+///   - name: moved
+///     match: [{uri: {prefix: /old}}]
+///     redirect: {uri: /new, redirectCode: 308}
+///   - name: teapot
+///     match: [{uri: {exact: /tea}}]
+///     directResponse: {status: 418, body: {string: "short and stout"}}
+///   - name: main
+///     fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 5}}}
+///     rewrite: {uri: /v1}
+///     headers: {request: {set: {x-route: main}}}
+///     timeout: 2s
+///     retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx"}
+///     mirror: {host: ratings-canary}
+///     mirrorPercentage: {value: 10}
+///     corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+///     route: [{destination: {host: ratings}}]
+/// "#)?;
+/// let route = |path: &str| {
+///     let req = Request::get(path).body(()).unwrap();
+///     let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
+///     decision.route().cloned().unwrap()
+/// };
+/// let Action::Redirect(redirect) = route("/old/page").action().clone() else { unreachable!() };
+/// assert_eq!((redirect.uri(), redirect.code().as_u16()), (Some("/new"), 308));
+/// assert_eq!(redirect.authority(), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Redirect {
     pub(crate) uri: Option<Box<str>>,
@@ -382,6 +422,46 @@ fn split_port(authority: &str) -> (&str, Option<u16>) {
 }
 
 /// A fixed response answered by the middleware.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::Action;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: ratings}
+/// spec:
+///   hosts: [ratings]
+///   http:
+///   - name: moved
+///     match: [{uri: {prefix: /old}}]
+///     redirect: {uri: /new, redirectCode: 308}
+///   - name: teapot
+///     match: [{uri: {exact: /tea}}]
+///     directResponse: {status: 418, body: {string: "short and stout"}}
+///   - name: main
+///     fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 5}}}
+///     rewrite: {uri: /v1}
+///     headers: {request: {set: {x-route: main}}}
+///     timeout: 2s
+///     retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx"}
+///     mirror: {host: ratings-canary}
+///     mirrorPercentage: {value: 10}
+///     corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+///     route: [{destination: {host: ratings}}]
+/// "#)?;
+/// let route = |path: &str| {
+///     let req = Request::get(path).body(()).unwrap();
+///     let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
+///     decision.route().cloned().unwrap()
+/// };
+/// let Action::DirectResponse(answer) = route("/tea").action().clone() else { unreachable!() };
+/// assert_eq!(answer.status().as_u16(), 418);
+/// assert_eq!(answer.body().map(|b| &b[..]), Some(&b"short and stout"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct DirectResponse {
     pub(crate) status: StatusCode,
@@ -484,6 +564,46 @@ pub enum AbortStatus {
 }
 
 /// An injected abort, with probability `ppm` / 1,000,000.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::AbortStatus;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: ratings}
+/// spec:
+///   hosts: [ratings]
+///   http:
+///   - name: moved
+///     match: [{uri: {prefix: /old}}]
+///     redirect: {uri: /new, redirectCode: 308}
+///   - name: teapot
+///     match: [{uri: {exact: /tea}}]
+///     directResponse: {status: 418, body: {string: "short and stout"}}
+///   - name: main
+///     fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 5}}}
+///     rewrite: {uri: /v1}
+///     headers: {request: {set: {x-route: main}}}
+///     timeout: 2s
+///     retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx"}
+///     mirror: {host: ratings-canary}
+///     mirrorPercentage: {value: 10}
+///     corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+///     route: [{destination: {host: ratings}}]
+/// "#)?;
+/// let route = |path: &str| {
+///     let req = Request::get(path).body(()).unwrap();
+///     let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
+///     decision.route().cloned().unwrap()
+/// };
+/// let abort = *route("/").fault().unwrap().abort().unwrap();
+/// assert_eq!(abort.status(), AbortStatus::Grpc(14), "UNAVAILABLE");
+/// assert_eq!(abort.ppm(), 50_000, "5% in parts per million");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AbortFault {
     pub(crate) status: AbortStatus,
@@ -674,6 +794,48 @@ impl Rewrite {
 /// error from the inner service stands for Envoy's "no response" results (`connect-failure`,
 /// `refused-stream`, `reset`), and a try that outlives `perTryTimeout` for Envoy's per-try
 /// timeout.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: ratings}
+/// spec:
+///   hosts: [ratings]
+///   http:
+///   - name: moved
+///     match: [{uri: {prefix: /old}}]
+///     redirect: {uri: /new, redirectCode: 308}
+///   - name: teapot
+///     match: [{uri: {exact: /tea}}]
+///     directResponse: {status: 418, body: {string: "short and stout"}}
+///   - name: main
+///     fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 5}}}
+///     rewrite: {uri: /v1}
+///     headers: {request: {set: {x-route: main}}}
+///     timeout: 2s
+///     retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx"}
+///     mirror: {host: ratings-canary}
+///     mirrorPercentage: {value: 10}
+///     corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+///     route: [{destination: {host: ratings}}]
+/// "#)?;
+/// let route = |path: &str| {
+///     let req = Request::get(path).body(()).unwrap();
+///     let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
+///     decision.route().cloned().unwrap()
+/// };
+/// let main = route("/");
+/// let retries = main.policy().retries().unwrap();
+/// assert_eq!(retries.attempts(), 3);
+/// assert_eq!(retries.per_try_timeout(), Some(std::time::Duration::from_millis(500)));
+/// assert_eq!(retries.retry_on().collect::<Vec<_>>(), ["5xx"]);
+/// assert!(!retries.is_mesh_default());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub(crate) attempts: u32,
@@ -855,6 +1017,46 @@ impl RetryPolicy {
 }
 
 /// A mirror: a copy of the request goes to `destination` with probability `ppm` / 1,000,000.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: ratings}
+/// spec:
+///   hosts: [ratings]
+///   http:
+///   - name: moved
+///     match: [{uri: {prefix: /old}}]
+///     redirect: {uri: /new, redirectCode: 308}
+///   - name: teapot
+///     match: [{uri: {exact: /tea}}]
+///     directResponse: {status: 418, body: {string: "short and stout"}}
+///   - name: main
+///     fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 5}}}
+///     rewrite: {uri: /v1}
+///     headers: {request: {set: {x-route: main}}}
+///     timeout: 2s
+///     retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx"}
+///     mirror: {host: ratings-canary}
+///     mirrorPercentage: {value: 10}
+///     corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+///     route: [{destination: {host: ratings}}]
+/// "#)?;
+/// let route = |path: &str| {
+///     let req = Request::get(path).body(()).unwrap();
+///     let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
+///     decision.route().cloned().unwrap()
+/// };
+/// let main = route("/");
+/// let mirror = &main.policy().mirrors()[0];
+/// assert_eq!(mirror.destination().host(), "ratings-canary");
+/// assert_eq!(mirror.ppm(), 100_000, "10% in parts per million");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Mirror {
     pub(crate) destination: Arc<Destination>,
@@ -873,6 +1075,47 @@ impl Mirror {
 }
 
 /// A CORS policy.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: ratings}
+/// spec:
+///   hosts: [ratings]
+///   http:
+///   - name: moved
+///     match: [{uri: {prefix: /old}}]
+///     redirect: {uri: /new, redirectCode: 308}
+///   - name: teapot
+///     match: [{uri: {exact: /tea}}]
+///     directResponse: {status: 418, body: {string: "short and stout"}}
+///   - name: main
+///     fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 5}}}
+///     rewrite: {uri: /v1}
+///     headers: {request: {set: {x-route: main}}}
+///     timeout: 2s
+///     retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx"}
+///     mirror: {host: ratings-canary}
+///     mirrorPercentage: {value: 10}
+///     corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+///     route: [{destination: {host: ratings}}]
+/// "#)?;
+/// let route = |path: &str| {
+///     let req = Request::get(path).body(()).unwrap();
+///     let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
+///     decision.route().cloned().unwrap()
+/// };
+/// let main = route("/");
+/// let cors = main.policy().cors().unwrap();
+/// assert!(cors.allow_origins()[0].matches(b"https://shop.example"));
+/// assert_eq!(cors.allow_methods().collect::<Vec<_>>(), ["GET"]);
+/// assert_eq!(cors.allow_credentials(), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct CorsPolicy {
     pub(crate) allow_origins: Vec<StringMatch>,
@@ -918,6 +1161,49 @@ impl CorsPolicy {
 
 /// Everything a route does besides choosing a destination: carried in the model for the
 /// middleware's later stages.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: ratings}
+/// spec:
+///   hosts: [ratings]
+///   http:
+///   - name: moved
+///     match: [{uri: {prefix: /old}}]
+///     redirect: {uri: /new, redirectCode: 308}
+///   - name: teapot
+///     match: [{uri: {exact: /tea}}]
+///     directResponse: {status: 418, body: {string: "short and stout"}}
+///   - name: main
+///     fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 5}}}
+///     rewrite: {uri: /v1}
+///     headers: {request: {set: {x-route: main}}}
+///     timeout: 2s
+///     retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx"}
+///     mirror: {host: ratings-canary}
+///     mirrorPercentage: {value: 10}
+///     corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+///     route: [{destination: {host: ratings}}]
+/// "#)?;
+/// let route = |path: &str| {
+///     let req = Request::get(path).body(()).unwrap();
+///     let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
+///     decision.route().cloned().unwrap()
+/// };
+/// let main = route("/");
+/// let policy = main.policy();
+/// assert_eq!(policy.rewrite().and_then(|r| r.uri()), Some("/v1"));
+/// assert_eq!(policy.headers().request().set()[0].0, "x-route");
+/// assert_eq!(policy.timeout(), Some(std::time::Duration::from_secs(2)));
+/// assert_eq!(policy.mirrors().len(), 1);
+/// assert!(policy.cors().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct RoutePolicy {
     pub(crate) rewrite: Option<Rewrite>,
