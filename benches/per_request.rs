@@ -1,0 +1,58 @@
+//! Requests through the layer in a loop, for counting instructions per request with
+//! callgrind, which this shared VM's timing noise does not blur:
+//!
+//! ```sh
+//! cargo build --release -p tower-mesh-benches --example per_request
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/per_request lean 10000
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/per_request lean 60000
+//! ```
+//!
+//! The difference of the two totals over 50,000 is the cost of one request, set-up excluded.
+//! `MODE` is `bare` (the service alone), `lean` (behind `MeshLayer` without the decision
+//! copies) or `default`; the request is the layer bench's, which the walkthrough's default
+//! rule takes.
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use tower::{ServiceExt, service_fn};
+use tower_mesh::{MeshLayer, RuleSet};
+
+const WALKTHROUGH: &str = concat!(
+    include_str!("../examples/config/route-to-v2.yaml"),
+    "---\n",
+    include_str!("../examples/config/helloworld-default.yaml")
+);
+
+fn request() -> Request<Full<Bytes>> {
+    Request::get("/api/items")
+        .header("user-agent", "curl/8.4.0")
+        .header("x-tenant", "tenant-4242-999")
+        .body(Full::default())
+        .unwrap()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap();
+    let n: usize = args.next().unwrap().parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let hello = service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"Hello World!"))))
+    });
+    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service");
+    let layer = match mode.as_str() {
+        "lean" => layer.decision_extensions(false),
+        _ => layer,
+    };
+    let svc = tower::Layer::layer(&layer, hello);
+    for _ in 0..n {
+        if mode == "bare" {
+            black_box(rt.block_on(hello.oneshot(black_box(request()))).unwrap());
+        } else {
+            black_box(rt.block_on(svc.clone().oneshot(black_box(request()))).unwrap());
+        }
+    }
+}
