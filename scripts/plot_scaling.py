@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plots how evaluation cost grows with the number of rules, from criterion's results.
 
-Run `cargo bench --bench evaluate` first, then `python3 scripts/plot_scaling.py`. It reads
+Run `cargo bench -p tower-mesh-benches --bench evaluate` first, then `python3 scripts/plot_scaling.py`. It reads
 target/criterion/evaluate_rules_<N>_<case>/new/estimates.json, prints a Markdown table, and
 writes docs/scaling.svg (a log-log line chart; no third-party packages needed).
 """
@@ -31,7 +31,7 @@ def main():
     try:
         data = {c: [estimate(n, c) for n in SIZES] for c in CASES}
     except FileNotFoundError as e:
-        sys.exit(f"missing criterion results ({e.filename}); run `cargo bench --bench evaluate` first")
+        sys.exit(f"missing criterion results ({e.filename}); run `cargo bench -p tower-mesh-benches --bench evaluate` first")
 
     print("| rules | first | last | none | last / first |")
     print("|---:|---:|---:|---:|---:|")
