@@ -38,9 +38,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap();
     let n: usize = args.next().unwrap().parse().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let hello = service_fn(|_req: Request<Full<Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"Hello World!"))))
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+            b"Hello World!",
+        ))))
     });
     let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service");
     let layer = match mode.as_str() {
@@ -52,7 +56,10 @@ fn main() {
         if mode == "bare" {
             black_box(rt.block_on(hello.oneshot(black_box(request()))).unwrap());
         } else {
-            black_box(rt.block_on(svc.clone().oneshot(black_box(request()))).unwrap());
+            black_box(
+                rt.block_on(svc.clone().oneshot(black_box(request())))
+                    .unwrap(),
+            );
         }
     }
 }

@@ -171,21 +171,24 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             let this = self.as_mut().project();
-            let (carried, deadline) = (this.carried, this.deadline);
+            let mut on = Around {
+                carried: this.carried,
+                deadline: this.deadline,
+            };
             let step = match this.state.project() {
                 StateProj::Inner { fut } => match fut.poll(cx) {
                     // Most answers are final: finish them in place.
-                    Poll::Ready(result) if carried.again.is_none() => {
-                        return Poll::Ready(result.map(|res| finish(carried, res)));
+                    Poll::Ready(result) if on.carried.again.is_none() => {
+                        return Poll::Ready(result.map(|res| finish(on.carried, res)));
                     }
-                    Poll::Ready(result) => answered(carried, deadline, result),
-                    Poll::Pending => call_pending(carried, deadline, cx),
+                    Poll::Ready(result) => on.answered(result),
+                    Poll::Pending => on.call_pending(cx),
                 },
-                StateProj::Ready { svc, req } => call_when_ready(svc, req, carried, deadline, cx),
+                StateProj::Ready { svc, req } => on.call_when_ready(svc, req, cx),
                 StateProj::Backoff { sleep, req } => match sleep.as_mut().poll(cx) {
-                    Poll::Pending => waiting(carried, deadline, cx),
+                    Poll::Pending => on.waiting(cx),
                     Poll::Ready(()) => Step::Go(State::Ready {
-                        svc: carried.again.as_ref().and_then(|a| a.svc.clone()),
+                        svc: on.carried.again.as_ref().and_then(|a| a.svc.clone()),
                         req: req.take(),
                     }),
                 },
@@ -228,104 +231,90 @@ where
     Pending,
 }
 
-/// The deadline of a future waiting for something: 504 once the route timeout has passed.
-fn waiting<S, ReqB, ResB, T>(
-    carried: &mut Carried<S, ReqB, T>,
-    deadline: &mut Option<Pin<Box<T::Sleep>>>,
-    cx: &mut Context<'_>,
-) -> Step<S, ReqB, ResB, T>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    T: Timer,
-{
-    if expired(deadline, cx) {
-        Step::Answer(Ok(timed_out(carried)))
-    } else {
-        Step::Pending
-    }
+/// What a step of the response future works with besides its state: what the decision
+/// carries to the response (and the retry plan), and the route's deadline.
+struct Around<'a, S, ReqB, T: Timer> {
+    carried: &'a mut Carried<S, ReqB, T>,
+    deadline: &'a mut Option<Pin<Box<T::Sleep>>>,
 }
 
-/// Drives the chosen service to readiness, then calls it.
-fn call_when_ready<S, ReqB, ResB, T>(
-    svc: &mut Option<S>,
-    req: &mut Option<Request<ReqB>>,
-    carried: &mut Carried<S, ReqB, T>,
-    deadline: &mut Option<Pin<Box<T::Sleep>>>,
-    cx: &mut Context<'_>,
-) -> Step<S, ReqB, ResB, T>
+impl<S, ReqB, ResB, T> Around<'_, S, ReqB, T>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     T: Timer,
 {
-    let Some(service) = svc.as_mut() else {
-        panic!("ResponseFuture polled after completion");
-    };
-    match service.poll_ready(cx) {
-        Poll::Ready(Ok(())) => {}
-        Poll::Ready(Err(e)) => return Step::Answer(Err(e)),
-        Poll::Pending => return waiting(carried, deadline, cx),
-    }
-    let (Some(mut service), Some(req)) = (svc.take(), req.take()) else {
-        panic!("ResponseFuture polled after completion");
-    };
-    Step::Go(State::Inner {
-        fut: service.call(req),
-    })
-}
-
-/// A call that has not answered yet: arms the route timeout (only calls that do not finish
-/// at once pay for it), and ends a try that outlived its per-try timeout (then maybe retries).
-fn call_pending<S, ReqB, ResB, T>(
-    carried: &mut Carried<S, ReqB, T>,
-    deadline: &mut Option<Pin<Box<T::Sleep>>>,
-    cx: &mut Context<'_>,
-) -> Step<S, ReqB, ResB, T>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    T: Timer,
-{
-    arm(&mut carried.timeout, deadline);
-    if expired(deadline, cx) {
-        return Step::Answer(Ok(timed_out(carried)));
-    }
-    let Some(again) = carried.again.as_mut() else {
-        return Step::Pending;
-    };
-    if !again.poll_per_try(cx) {
-        return Step::Pending;
-    }
-    again.try_over();
-    match again.after_timeout() {
-        Some(req) => Step::Go(State::Backoff {
-            sleep: again.backoff_sleep(),
-            req: Some(req),
-        }),
-        None => Step::Answer(Ok(timed_out(carried))),
-    }
-}
-
-/// The inner service answered: retry if the route's policy says so, else finish the response.
-fn answered<S, ReqB, ResB, T>(
-    carried: &mut Carried<S, ReqB, T>,
-    deadline: &mut Option<Pin<Box<T::Sleep>>>,
-    result: Result<Response<ResB>, S::Error>,
-) -> Step<S, ReqB, ResB, T>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    T: Timer,
-{
-    if let Some(again) = carried.again.as_mut() {
-        again.try_over();
-        if let Some(req) = again.after(&result) {
-            drop(result);
-            arm(&mut carried.timeout, deadline);
-            return Step::Go(State::Backoff {
-                sleep: again.backoff_sleep(),
-                req: Some(req),
-            });
+    /// Waiting for something: 504 once the route timeout has passed.
+    fn waiting(&mut self, cx: &mut Context<'_>) -> Step<S, ReqB, ResB, T> {
+        if expired(self.deadline, cx) {
+            Step::Answer(Ok(timed_out(self.carried)))
+        } else {
+            Step::Pending
         }
     }
-    Step::Answer(result.map(|res| finish(carried, res)))
+
+    /// Drives the chosen service to readiness, then calls it.
+    fn call_when_ready(
+        &mut self,
+        svc: &mut Option<S>,
+        req: &mut Option<Request<ReqB>>,
+        cx: &mut Context<'_>,
+    ) -> Step<S, ReqB, ResB, T> {
+        let Some(service) = svc.as_mut() else {
+            panic!("ResponseFuture polled after completion");
+        };
+        match service.poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Step::Answer(Err(e)),
+            Poll::Pending => return self.waiting(cx),
+        }
+        let (Some(mut service), Some(req)) = (svc.take(), req.take()) else {
+            panic!("ResponseFuture polled after completion");
+        };
+        Step::Go(State::Inner {
+            fut: service.call(req),
+        })
+    }
+
+    /// A call that has not answered yet: arms the route timeout (only calls that do not finish
+    /// at once pay for it), and ends a try that outlived its per-try timeout (then maybe
+    /// retries).
+    fn call_pending(&mut self, cx: &mut Context<'_>) -> Step<S, ReqB, ResB, T> {
+        arm(&mut self.carried.timeout, self.deadline);
+        if expired(self.deadline, cx) {
+            return Step::Answer(Ok(timed_out(self.carried)));
+        }
+        let Some(again) = self.carried.again.as_mut() else {
+            return Step::Pending;
+        };
+        if !again.poll_per_try(cx) {
+            return Step::Pending;
+        }
+        again.try_over();
+        match again.after_timeout() {
+            Some(req) => Step::Go(State::Backoff {
+                sleep: again.backoff_sleep(),
+                req: Some(req),
+            }),
+            None => Step::Answer(Ok(timed_out(self.carried))),
+        }
+    }
+
+    /// The inner service answered: retry if the route's policy says so, else finish the
+    /// response.
+    fn answered(&mut self, result: Result<Response<ResB>, S::Error>) -> Step<S, ReqB, ResB, T> {
+        if let Some(again) = self.carried.again.as_mut() {
+            again.try_over();
+            if let Some(req) = again.after(&result) {
+                drop(result);
+                arm(&mut self.carried.timeout, self.deadline);
+                return Step::Go(State::Backoff {
+                    sleep: again.backoff_sleep(),
+                    req: Some(req),
+                });
+            }
+        }
+        Step::Answer(result.map(|res| finish(self.carried, res)))
+    }
 }
 
 /// The inner service's response with what the decision adds: CORS headers, the route's
