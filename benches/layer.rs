@@ -12,20 +12,7 @@ use tower::{ServiceExt, service_fn};
 use tower_mesh::{MeshLayer, RuleSet};
 
 mod common;
-
-const WALKTHROUGH: &str = concat!(
-    include_str!("../examples/config/route-to-v2.yaml"),
-    "---\n",
-    include_str!("../examples/config/helloworld-default.yaml")
-);
-
-fn request() -> Request<Full<Bytes>> {
-    Request::get("/api/items")
-        .header("user-agent", "curl/8.4.0")
-        .header("x-tenant", "tenant-4242-999")
-        .body(Full::default())
-        .unwrap()
-}
+use common::{WALKTHROUGH_WITH_DEFAULT, layer_request};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -38,30 +25,34 @@ fn bench(c: &mut Criterion) {
     });
 
     c.bench_function("layer/bare", |b| {
-        b.iter(|| rt.block_on(hello.oneshot(black_box(request()))).unwrap())
+        b.iter(|| {
+            rt.block_on(hello.oneshot(black_box(layer_request())))
+                .unwrap()
+        })
     });
 
     let seed = tower::Layer::layer(
-        &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service"),
+        &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH_WITH_DEFAULT).unwrap())
+            .host("helloworld-service"),
         hello,
     );
     c.bench_function("layer/mesh/seed", |b| {
         b.iter(|| {
-            rt.block_on(seed.clone().oneshot(black_box(request())))
+            rt.block_on(seed.clone().oneshot(black_box(layer_request())))
                 .unwrap()
         })
     });
 
     // The middleware's own cost: the decision is not copied into the messages' extensions.
     let lean = tower::Layer::layer(
-        &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+        &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH_WITH_DEFAULT).unwrap())
             .host("helloworld-service")
             .decision_extensions(false),
         hello,
     );
     c.bench_function("layer/mesh/seed-lean", |b| {
         b.iter(|| {
-            rt.block_on(lean.clone().oneshot(black_box(request())))
+            rt.block_on(lean.clone().oneshot(black_box(layer_request())))
                 .unwrap()
         })
     });
@@ -70,7 +61,7 @@ fn bench(c: &mut Criterion) {
     let big = tower::Layer::layer(&MeshLayer::new(thousand).host("tenants"), hello);
     c.bench_function("layer/mesh/1000", |b| {
         b.iter(|| {
-            rt.block_on(big.clone().oneshot(black_box(request())))
+            rt.block_on(big.clone().oneshot(black_box(layer_request())))
                 .unwrap()
         })
     });

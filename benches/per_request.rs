@@ -20,19 +20,9 @@ use http_body_util::Full;
 use tower::{ServiceExt, service_fn};
 use tower_mesh::{MeshLayer, RuleSet};
 
-const WALKTHROUGH: &str = concat!(
-    include_str!("../examples/config/route-to-v2.yaml"),
-    "---\n",
-    include_str!("../examples/config/helloworld-default.yaml")
-);
-
-fn request() -> Request<Full<Bytes>> {
-    Request::get("/api/items")
-        .header("user-agent", "curl/8.4.0")
-        .header("x-tenant", "tenant-4242-999")
-        .body(Full::default())
-        .unwrap()
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{WALKTHROUGH_WITH_DEFAULT, layer_request};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -46,7 +36,8 @@ fn main() {
             b"Hello World!",
         ))))
     });
-    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service");
+    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH_WITH_DEFAULT).unwrap())
+        .host("helloworld-service");
     let layer = match mode.as_str() {
         "lean" => layer.decision_extensions(false),
         _ => layer,
@@ -54,10 +45,13 @@ fn main() {
     let svc = tower::Layer::layer(&layer, hello);
     for _ in 0..n {
         if mode == "bare" {
-            black_box(rt.block_on(hello.oneshot(black_box(request()))).unwrap());
+            black_box(
+                rt.block_on(hello.oneshot(black_box(layer_request())))
+                    .unwrap(),
+            );
         } else {
             black_box(
-                rt.block_on(svc.clone().oneshot(black_box(request())))
+                rt.block_on(svc.clone().oneshot(black_box(layer_request())))
                     .unwrap(),
             );
         }

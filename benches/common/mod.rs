@@ -29,3 +29,19 @@ pub(crate) fn tenant_value(i: usize) -> String {
         format!("tenant-4242-{i}")
     }
 }
+
+/// The walkthrough's Chrome rule and its default rule: what the layer benches run.
+pub(crate) const WALKTHROUGH_WITH_DEFAULT: &str = concat!(
+    include_str!("../../examples/config/route-to-v2.yaml"),
+    "---\n",
+    include_str!("../../examples/config/helloworld-default.yaml")
+);
+
+/// The request the layer benches send: the default rule takes it.
+pub(crate) fn layer_request() -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::get("/api/items")
+        .header("user-agent", "curl/8.4.0")
+        .header("x-tenant", "tenant-4242-999")
+        .body(http_body_util::Full::default())
+        .unwrap()
+}
