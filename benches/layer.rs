@@ -1,28 +1,18 @@
 //! The middleware's cost per request, and the cost of loading rules. Run with
 //! `cargo bench --bench layer`.
 
-use std::convert::Infallible;
 use std::hint::black_box;
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
-use http_body_util::Full;
-use tower::{ServiceExt, service_fn};
+
+use tower::ServiceExt;
 use tower_mesh::{MeshLayer, RuleSet};
 
 mod common;
 use common::{WALKTHROUGH_WITH_DEFAULT, layer_request};
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let hello = service_fn(|_req: Request<Full<Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-            b"Hello World!",
-        ))))
-    });
+    let (rt, hello) = common::runtime_and_hello();
 
     c.bench_function("layer/bare", |b| {
         b.iter(|| {

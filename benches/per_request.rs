@@ -11,13 +11,9 @@
 //! `MODE` is `bare` (the service alone), `lean` (behind `MeshLayer` without the decision
 //! copies) or `default`; the request is the layer bench's, which the walkthrough's default
 //! rule takes.
-use std::convert::Infallible;
 use std::hint::black_box;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::Full;
-use tower::{ServiceExt, service_fn};
+use tower::ServiceExt;
 use tower_mesh::{MeshLayer, RuleSet};
 
 #[path = "common/mod.rs"]
@@ -28,14 +24,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap();
     let n: usize = args.next().unwrap().parse().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let hello = service_fn(|_req: Request<Full<Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-            b"Hello World!",
-        ))))
-    });
+    let (rt, hello) = common::runtime_and_hello();
     let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH_WITH_DEFAULT).unwrap())
         .host("helloworld-service");
     let layer = match mode.as_str() {

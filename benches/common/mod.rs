@@ -45,3 +45,22 @@ pub(crate) fn layer_request() -> http::Request<http_body_util::Full<bytes::Bytes
         .body(http_body_util::Full::default())
         .unwrap()
 }
+
+/// A current-thread runtime and a hello service, as the layer benches drive them.
+pub(crate) fn runtime_and_hello() -> (
+    tokio::runtime::Runtime,
+    impl tower::Service<
+        http::Request<http_body_util::Full<bytes::Bytes>>,
+        Response = http::Response<http_body_util::Full<bytes::Bytes>>,
+        Error = std::convert::Infallible,
+    > + Copy,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let hello = tower::service_fn(|_req| async {
+        let body = http_body_util::Full::new(bytes::Bytes::from_static(b"Hello World!"));
+        Ok::<_, std::convert::Infallible>(http::Response::new(body))
+    });
+    (rt, hello)
+}
