@@ -30,9 +30,9 @@ use super::string_match::StringMatch;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Condition {
-    pub(crate) field: Field,
-    pub(crate) matcher: StringMatch,
-    pub(crate) invert: bool,
+    pub(super) field: Field,
+    pub(super) matcher: StringMatch,
+    pub(super) invert: bool,
 }
 
 impl Condition {
@@ -72,19 +72,19 @@ impl Condition {
 
     /// Whether the condition holds for every request that has a normal path (`uri` prefix `/`
     /// or regex `.*`), so that it does not stop a route from being a catch-all.
-    pub(crate) fn is_trivial(&self) -> bool {
+    pub(super) fn is_trivial(&self) -> bool {
         !self.invert && matches!(self.field, Field::Uri) && self.matcher.matches_every_path()
     }
 
     #[inline]
-    pub(crate) fn evaluate(&self, req: &RequestView<'_>) -> bool {
+    pub(super) fn evaluate(&self, req: &RequestView<'_>) -> bool {
         let value = req.field(&self.field);
         self.holds_for(value.as_deref())
     }
 
     /// The decision for a given value (`None` when the field is absent).
     #[inline]
-    pub(crate) fn holds_for(&self, value: Option<&[u8]>) -> bool {
+    pub(super) fn holds_for(&self, value: Option<&[u8]>) -> bool {
         match (self.invert, value) {
             (false, None) => false,
             (false, Some(v)) => self.matcher.matches_http(v),
@@ -94,12 +94,12 @@ impl Condition {
         }
     }
 
-    pub(crate) fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let verb = if self.invert { "without " } else { "" };
         format!("{verb}{} {}", self.field, self.matcher.describe())
     }
 
-    pub(crate) fn value_for_explain<'r>(&self, req: &'r RequestView<'_>) -> Option<Cow<'r, [u8]>> {
+    pub(super) fn value_for_explain<'r>(&self, req: &'r RequestView<'_>) -> Option<Cow<'r, [u8]>> {
         req.field(&self.field)
     }
 }
@@ -137,12 +137,12 @@ impl Selector {
     /// Whether the entry exists for this context ([PILOT] `TranslateRoute`,
     /// `sourceMatchHTTP`). Allocates nothing.
     #[inline]
-    pub(crate) fn fits(&self, ctx: &Context) -> bool {
+    pub(super) fn fits(&self, ctx: &Context) -> bool {
         self.is_empty() || self.misfit(ctx).is_none()
     }
 
     /// Why the entry does not exist for this context, if it does not.
-    pub(crate) fn misfit<'a>(&'a self, ctx: &'a Context) -> Option<Misfit<'a>> {
+    pub(super) fn misfit<'a>(&'a self, ctx: &'a Context) -> Option<Misfit<'a>> {
         if let Some(port) = self.port
             && ctx.port() != Some(port)
         {
@@ -185,7 +185,7 @@ impl Selector {
 }
 
 /// Why a match entry does not exist for a context.
-pub(crate) enum Misfit<'a> {
+pub(super) enum Misfit<'a> {
     Port(u32, Option<u32>),
     SourceService(&'a str, Option<&'a str>),
     SourceLabels(&'a Labels, &'a Labels),
@@ -225,7 +225,7 @@ impl fmt::Display for Misfit<'_> {
 }
 
 /// Whether a gateway named in configuration (`name` or `namespace/name`) is the proxy's.
-pub(crate) fn gateway_is(listed: &str, ours: &str) -> bool {
+pub(super) fn gateway_is(listed: &str, ours: &str) -> bool {
     if listed == ours {
         return true;
     }
@@ -256,19 +256,19 @@ impl RequestMatch {
     }
 
     /// Whether every request matches once the selector fits (no runtime condition).
-    pub(crate) fn is_catch_all(&self) -> bool {
+    pub(super) fn is_catch_all(&self) -> bool {
         self.conditions.iter().all(Condition::is_trivial)
     }
 
     #[inline]
-    pub(crate) fn matches(&self, req: &RequestView<'_>) -> bool {
+    pub(super) fn matches(&self, req: &RequestView<'_>) -> bool {
         self.conditions.iter().all(|c| c.evaluate(req))
     }
 
     /// [`matches`](Self::matches), given the value of one field already read (by the route
     /// index), so that it is not looked up again.
     #[inline]
-    pub(crate) fn matches_knowing(
+    pub(super) fn matches_knowing(
         &self,
         req: &RequestView<'_>,
         field: &Field,

@@ -23,7 +23,7 @@ use super::labels::Labels;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {
-    pub(crate) service: Option<String>,
+    pub(super) service: Option<String>,
     pub(crate) namespace: Option<String>,
     pub(crate) labels: Labels,
 }
@@ -159,7 +159,7 @@ impl Context {
 
     /// Whether no gateway was set (the request comes through the mesh's sidecars).
     #[inline]
-    pub(crate) fn gateway_unset(&self) -> bool {
+    pub(super) fn gateway_unset(&self) -> bool {
         self.gateway.is_none()
     }
 
@@ -173,13 +173,13 @@ impl Context {
         self.port
     }
 
-    pub(crate) fn target_key(&self) -> Option<&str> {
+    pub(super) fn target_key(&self) -> Option<&str> {
         self.target_key.as_deref()
     }
 
     /// The table remembered for the target in rule set `generation`, if any.
     #[inline]
-    pub(crate) fn cached_table(&self, generation: u64) -> Option<Option<usize>> {
+    pub(super) fn cached_table(&self, generation: u64) -> Option<Option<usize>> {
         let v = self.host_cache.as_ref()?.load(Ordering::Relaxed);
         (v != 0 && v >> 24 == generation).then(|| {
             let id = (v & 0xff_ffff) as usize;
@@ -189,7 +189,7 @@ impl Context {
 
     /// Remembers the table found for the target (`None`: no table covers it).
     #[inline]
-    pub(crate) fn remember_table(&self, generation: u64, table: Option<usize>) {
+    pub(super) fn remember_table(&self, generation: u64, table: Option<usize>) {
         if let Some(cache) = &self.host_cache {
             let id = table.map_or(0, |t| t + 1);
             if id < 0xff_ffff && generation < (1 << 40) {
@@ -198,12 +198,12 @@ impl Context {
         }
     }
 
-    pub(crate) fn caller_labels(&self) -> &Labels {
+    pub(super) fn caller_labels(&self) -> &Labels {
         static EMPTY: Labels = Labels::new();
         self.caller.as_deref().map_or(&EMPTY, |c| &c.labels)
     }
 
-    pub(crate) fn default_scheme(&self) -> &'static str {
+    pub(super) fn default_scheme(&self) -> &'static str {
         if self.https { "https" } else { "http" }
     }
 }

@@ -11,7 +11,7 @@ use super::route::{Action, Destination, Resource, Route};
 /// Where a forwarded request goes, without copying: an index into the route's destinations,
 /// or a destination of its own (a RouteRule host's default route).
 #[derive(Clone, Debug)]
-pub(crate) enum DestinationRef {
+pub(super) enum DestinationRef {
     None,
     Route(usize),
     Shared(Arc<Destination>),
@@ -141,21 +141,21 @@ impl fmt::Display for Outcome {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Decision {
-    pub(crate) outcome: Outcome,
+    pub(super) outcome: Outcome,
     /// The resource, when no route decided (a 404); otherwise the route's.
     pub(crate) resource: Option<Arc<Resource>>,
     pub(crate) route: Option<Arc<Route>>,
     /// Which match entry of the route matched (`None`: the route has none).
-    pub(crate) entry: Option<u32>,
-    pub(crate) destination: DestinationRef,
+    pub(super) entry: Option<u32>,
+    pub(super) destination: DestinationRef,
     pub(crate) delay: Option<Duration>,
     pub(crate) status: Option<StatusCode>,
-    pub(crate) grpc_status: Option<u32>,
-    pub(crate) location: Option<Arc<str>>,
+    pub(super) grpc_status: Option<u32>,
+    pub(super) location: Option<Arc<str>>,
 }
 
 impl Decision {
-    pub(crate) fn pass_through() -> Self {
+    pub(super) fn pass_through() -> Self {
         Decision {
             outcome: Outcome::PassThrough,
             resource: None,
@@ -264,7 +264,7 @@ impl fmt::Display for Decision {
 }
 
 /// The gRPC status Envoy gives an HTTP status (gRPC's "HTTP to gRPC status code mapping").
-pub(crate) fn grpc_status_for_http(status: StatusCode) -> u32 {
+pub(super) fn grpc_status_for_http(status: StatusCode) -> u32 {
     match status.as_u16() {
         400 => 13,
         401 => 16,

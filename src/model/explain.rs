@@ -83,8 +83,8 @@ pub struct ExplainLine {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Explanation {
-    pub(crate) lines: Vec<ExplainLine>,
-    pub(crate) decision: Decision,
+    pub(super) lines: Vec<ExplainLine>,
+    pub(super) decision: Decision,
 }
 
 impl Explanation {
@@ -116,7 +116,7 @@ impl fmt::Display for Explanation {
 
 /// Receives the steps of an evaluation. The evaluator is generic over it, so the plain
 /// `evaluate` path (with [`NoTrace`]) builds no text at all.
-pub(crate) trait Tracer {
+pub(super) trait Tracer {
     const ON: bool;
     fn push(&mut self, depth: usize, verdict: Verdict, text: String);
 
@@ -129,7 +129,7 @@ pub(crate) trait Tracer {
     }
 }
 
-pub(crate) struct NoTrace;
+pub(super) struct NoTrace;
 
 impl Tracer for NoTrace {
     const ON: bool = false;
@@ -138,8 +138,8 @@ impl Tracer for NoTrace {
 }
 
 #[derive(Default)]
-pub(crate) struct Recorder {
-    pub(crate) lines: Vec<ExplainLine>,
+pub(super) struct Recorder {
+    pub(super) lines: Vec<ExplainLine>,
 }
 
 impl Tracer for Recorder {
@@ -154,7 +154,7 @@ impl Tracer for Recorder {
 }
 
 /// A value as it appears in an explanation: quoted, with invalid UTF-8 escaped, shortened.
-pub(crate) fn show_value(value: Option<&[u8]>) -> String {
+pub(super) fn show_value(value: Option<&[u8]>) -> String {
     match value {
         None => "(absent)".to_string(),
         Some(v) => {

@@ -8,7 +8,7 @@ use super::hash::FxHashMap;
 /// Host name lookup with Envoy's domain order: exact, then `*.suffix`, then `prefix.*`, then
 /// `*`; among wildcards the longest wins; case-insensitive; any port ignored.
 #[derive(Debug, Default)]
-pub(crate) struct HostIndex {
+pub(super) struct HostIndex {
     exact: FxHashMap<Box<str>, usize>,
     /// `*.example.com` under `.example.com`.
     suffix: Affixes,
@@ -50,7 +50,7 @@ impl Affixes {
 
 impl HostIndex {
     /// Adds a name (already lower-case). Returns false when the name was taken.
-    pub(crate) fn insert(&mut self, name: &str, table: usize) -> bool {
+    pub(super) fn insert(&mut self, name: &str, table: usize) -> bool {
         if name == "*" {
             if self.any.is_some() {
                 return false;
@@ -71,7 +71,7 @@ impl HostIndex {
         true
     }
 
-    pub(crate) fn lookup(&self, host: &str) -> Option<usize> {
+    pub(super) fn lookup(&self, host: &str) -> Option<usize> {
         if let Some(&t) = self.exact.get(host) {
             return Some(t);
         }

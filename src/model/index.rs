@@ -51,7 +51,7 @@ struct FieldIndex {
 
 /// The index of one route list (a VirtualService's routes, or a host's RouteRules).
 #[derive(Debug)]
-pub(crate) struct RouteIndex {
+pub(super) struct RouteIndex {
     /// Position → (route, entry); entry `u32::MAX` stands for a route with no match entries.
     slots: Vec<(u32, u32)>,
     always: Positions,
@@ -67,7 +67,7 @@ enum FieldKey {
 
 impl RouteIndex {
     /// Builds the index, or `None` when the list is short enough to scan.
-    pub(crate) fn build(routes: &[Arc<Route>]) -> Option<RouteIndex> {
+    pub(super) fn build(routes: &[Arc<Route>]) -> Option<RouteIndex> {
         let mut slots = Vec::new();
         for (r, route) in routes.iter().enumerate() {
             if route.matches.is_empty() {
@@ -147,7 +147,7 @@ impl RouteIndex {
     }
 
     /// The first route (and entry) that matches, as a scan in list order would find it.
-    pub(crate) fn find(
+    pub(super) fn find(
         &self,
         routes: &[Arc<Route>],
         view: &RequestView<'_>,

@@ -43,7 +43,7 @@ impl fmt::Display for Field {
 }
 
 /// A borrowed view of one request; each part is read only when a condition asks for it.
-pub(crate) struct RequestView<'a> {
+pub(super) struct RequestView<'a> {
     method: &'a http::Method,
     default_scheme: &'a str,
     uri: &'a http::Uri,
@@ -70,7 +70,7 @@ impl<'a> RequestView<'a> {
     }
 
     /// The query string, if any.
-    pub(crate) fn query(&self) -> Option<&'a str> {
+    pub(super) fn query(&self) -> Option<&'a str> {
         self.uri.query()
     }
 
@@ -89,7 +89,7 @@ impl<'a> RequestView<'a> {
 
     /// The value a condition tests, `None` when absent.
     #[inline]
-    pub(crate) fn field(&self, field: &Field) -> Option<Cow<'_, [u8]>> {
+    pub(super) fn field(&self, field: &Field) -> Option<Cow<'_, [u8]>> {
         match field {
             Field::Uri => Some(Cow::Borrowed(self.path().as_bytes())),
             Field::PathAndQuery => Some(Cow::Borrowed(
@@ -107,7 +107,7 @@ impl<'a> RequestView<'a> {
         }
     }
 
-    pub(crate) fn is_grpc(&self) -> bool {
+    pub(super) fn is_grpc(&self) -> bool {
         self.headers
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
@@ -162,7 +162,7 @@ fn join_lines(headers: &HeaderMap) -> HeaderMap<Box<[u8]>> {
 }
 
 /// The raw value of the first `key` in a query string (`?k` and `?k=` give an empty value).
-pub(crate) fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a [u8]> {
+pub(super) fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a [u8]> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == key).then_some(v.as_bytes())

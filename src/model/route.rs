@@ -358,7 +358,7 @@ impl Redirect {
     /// The `Location` for a request with this scheme, authority, path and query: the path is
     /// replaced by `uri` (the query kept unless `uri` has one), the host by `authority`, the
     /// scheme by `scheme`, the port by the port rule; default ports (80, 443) are left out.
-    pub(crate) fn location(
+    pub(super) fn location(
         &self,
         scheme: &str,
         authority: Option<&str>,
@@ -640,7 +640,7 @@ impl Fault {
 }
 
 /// The entry index of a route that has no match entries (it matches every request).
-pub(crate) const NO_ENTRY: usize = usize::MAX;
+pub(super) const NO_ENTRY: usize = usize::MAX;
 
 /// A `uriRegexRewrite`: every match of a regex in the path is replaced by a template whose
 /// `\1` back-references stand for the match's groups (RE2's and Envoy's form).
@@ -662,8 +662,8 @@ enum Piece {
 
 /// A rewritten path would have been longer than the limit given (`limit`, in bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TooLong {
-    pub(crate) limit: usize,
+pub(super) struct TooLong {
+    pub(super) limit: usize,
 }
 
 impl RegexRewrite {
@@ -700,7 +700,7 @@ impl RegexRewrite {
     /// `path` with every match replaced, or [`TooLong`] as soon as the result would pass
     /// `limit` bytes: however the template repeats a group, no more than `limit` bytes are
     /// ever written.
-    pub(crate) fn apply(&self, path: &str, limit: usize) -> Result<String, TooLong> {
+    pub(super) fn apply(&self, path: &str, limit: usize) -> Result<String, TooLong> {
         let too_long = TooLong { limit };
         let mut out = String::new();
         let push = |out: &mut String, text: &str| {
@@ -1412,7 +1412,7 @@ impl Route {
     }
 
     /// Whether the route rewrites the request or has header operations.
-    pub(crate) fn changes_messages(&self) -> bool {
+    pub(super) fn changes_messages(&self) -> bool {
         self.facts.changes
     }
 
@@ -1443,7 +1443,7 @@ impl Route {
     }
 
     /// Whether every entry matches every request once its selector fits.
-    pub(crate) fn is_catch_all(&self) -> bool {
+    pub(super) fn is_catch_all(&self) -> bool {
         self.matches.is_empty() || self.matches.iter().any(RequestMatch::is_catch_all)
     }
 }

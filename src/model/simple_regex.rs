@@ -68,7 +68,7 @@ enum Step {
 
 /// A pattern of literals and classes whose greedy walk is exact (see the module docs).
 #[derive(Clone, Debug)]
-pub(crate) struct Simple {
+pub(super) struct Simple {
     steps: Box<[Step]>,
 }
 
@@ -177,7 +177,7 @@ fn class_literal(b: u8) -> bool {
 
 /// The pattern without a leading `^` and a trailing `$` (both redundant in a full match);
 /// `None` when the `$` might be escaped.
-pub(crate) fn strip_anchors(pattern: &str) -> Option<&str> {
+pub(super) fn strip_anchors(pattern: &str) -> Option<&str> {
     let p = pattern.strip_prefix('^').unwrap_or(pattern);
     match p.strip_suffix('$') {
         Some(rest) if !rest.ends_with('\\') => Some(rest),
@@ -188,7 +188,7 @@ pub(crate) fn strip_anchors(pattern: &str) -> Option<&str> {
 
 impl Simple {
     /// The pattern's parts, or `None` when it needs the regex engine.
-    pub(crate) fn parse(pattern: &str) -> Option<Simple> {
+    pub(super) fn parse(pattern: &str) -> Option<Simple> {
         let p = strip_anchors(pattern)?.as_bytes();
         if p.is_empty() || p.len() > MAX_LEN {
             return None;

@@ -238,7 +238,7 @@ impl StringMatch {
     }
 
     /// Whether every request path matches (`prefix: "/"`, `prefix: ""` or `regex: ".*"`).
-    pub(crate) fn matches_every_path(&self) -> bool {
+    pub(super) fn matches_every_path(&self) -> bool {
         match &self.kind {
             Kind::Prefix { value, .. } => value.is_empty() || &**value == b"/",
             Kind::Any | Kind::Present => true,
@@ -247,7 +247,7 @@ impl StringMatch {
     }
 
     /// Literals a matching value must equal, start with or end with, for indexing.
-    pub(crate) fn index_keys(&self) -> Vec<(KeyKind, &[u8])> {
+    pub(super) fn index_keys(&self) -> Vec<(KeyKind, &[u8])> {
         match &self.kind {
             Kind::Exact {
                 value,
@@ -277,7 +277,7 @@ impl StringMatch {
     /// [`matches`](Self::matches) for a value taken from an `http` type (header value, path,
     /// query, method, authority), which can never contain a line feed.
     #[inline]
-    pub(crate) fn matches_http(&self, value: &[u8]) -> bool {
+    pub(super) fn matches_http(&self, value: &[u8]) -> bool {
         debug_assert!(!value.contains(&b'\n'));
         self.matches_impl::<true>(value)
     }
@@ -378,7 +378,7 @@ fn all_ascii(v: &[u8]) -> bool {
 
 /// How an index key constrains a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum KeyKind {
+pub(super) enum KeyKind {
     Exact,
     Prefix,
     Suffix,

@@ -21,10 +21,10 @@ pub(crate) struct VirtualServiceRoutes {
     pub(crate) resource: Arc<Resource>,
     /// `spec.gateways`; empty means `mesh`.
     pub(crate) gateways: Vec<Box<str>>,
-    pub(crate) routes: Vec<Arc<Route>>,
-    pub(crate) index: Option<RouteIndex>,
+    pub(super) routes: Vec<Arc<Route>>,
+    pub(super) index: Option<RouteIndex>,
     /// Whether some match entry has a config-time selector.
-    pub(crate) has_selectors: bool,
+    pub(super) has_selectors: bool,
 }
 
 impl VirtualServiceRoutes {
@@ -54,7 +54,7 @@ impl VirtualServiceRoutes {
 
 /// What one host's traffic is evaluated against.
 #[derive(Debug)]
-pub(crate) enum HostTable {
+pub(super) enum HostTable {
     /// RouteRules, sorted by precedence (descending) then `namespace/name`; a miss goes to
     /// `default` (the whole service).
     Legacy {
@@ -112,14 +112,14 @@ pub(crate) enum HostTable {
 #[derive(Debug, Default)]
 pub struct RouteTable {
     /// Distinguishes rule sets, for the per-context host cache; 0 for none.
-    pub(crate) generation: u64,
-    pub(crate) index: HostIndex,
-    pub(crate) tables: Vec<HostTable>,
-    pub(crate) route_count: usize,
+    pub(super) generation: u64,
+    pub(super) index: HostIndex,
+    pub(super) tables: Vec<HostTable>,
+    pub(super) route_count: usize,
 }
 
 /// The next rule set generation (1, 2, ...).
-pub(crate) fn next_generation() -> u64 {
+pub(super) fn next_generation() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
