@@ -294,9 +294,9 @@ impl Loader {
                     Read::Skipped(doc) => skipped.push(doc),
                     Read::Entry(entry) => {
                         let key = (
-                            entry.resource.kind,
-                            entry.resource.namespace.to_string(),
-                            entry.resource.name.to_string(),
+                            entry.resource.kind(),
+                            entry.resource.namespace().to_string(),
+                            entry.resource.name().to_string(),
                             matches!(entry.spec, Spec::DestinationRule(_)),
                         );
                         match by_key.get(&key) {
@@ -391,15 +391,12 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
         }
         _ => Spec::DestinationRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
     };
-    let resource = Arc::new(Resource {
-        kind: kind_enum,
-        namespace: doc.namespace.as_deref().unwrap_or("default").into(),
-        name: name.into(),
-        precedence: match &spec {
-            Spec::RouteRule(r) => Some(r.precedence.unwrap_or(0)),
-            _ => None,
-        },
-    });
+    let precedence = match &spec {
+        Spec::RouteRule(r) => Some(r.precedence.unwrap_or(0)),
+        _ => None,
+    };
+    let namespace = doc.namespace.as_deref().unwrap_or("default");
+    let resource = Arc::new(Resource::new(kind_enum, namespace, name, precedence));
     Ok(Read::Entry(Entry {
         doc,
         root,

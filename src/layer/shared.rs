@@ -246,7 +246,7 @@ impl<T> Shared<T> {
             .mirrors()
             .iter()
             .filter(|m| self.sampler.roll_ppm() < m.ppm())
-            .map(|m| m.destination.clone())
+            .map(|m| m.destination_arc().clone())
             .collect()
     }
 

@@ -69,13 +69,28 @@ impl fmt::Display for ResourceKind {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {
-    pub(crate) kind: ResourceKind,
-    pub(crate) namespace: Arc<str>,
-    pub(crate) name: Arc<str>,
-    pub(crate) precedence: Option<i32>,
+    pub(super) kind: ResourceKind,
+    pub(super) namespace: Arc<str>,
+    pub(super) name: Arc<str>,
+    pub(super) precedence: Option<i32>,
 }
 
 impl Resource {
+    /// A resource of `kind` named `namespace/name`; RouteRules have a `precedence`.
+    pub(crate) fn new(
+        kind: ResourceKind,
+        namespace: impl Into<Arc<str>>,
+        name: impl Into<Arc<str>>,
+        precedence: Option<i32>,
+    ) -> Self {
+        Resource {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+            precedence,
+        }
+    }
+
     /// RouteRule or VirtualService.
     pub fn kind(&self) -> ResourceKind {
         self.kind
@@ -143,10 +158,10 @@ impl fmt::Display for Resource {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Destination {
-    pub(crate) host: Arc<str>,
-    pub(crate) subset: Option<Arc<str>>,
-    pub(crate) labels: Labels,
-    pub(crate) port: Option<u32>,
+    pub(super) host: Arc<str>,
+    pub(super) subset: Option<Arc<str>>,
+    pub(super) labels: Labels,
+    pub(super) port: Option<u32>,
 }
 
 impl Destination {
@@ -158,6 +173,13 @@ impl Destination {
             labels,
             port: None,
         }
+    }
+
+    /// The same destination as `subset` of its service (whose labels these are), on `port`.
+    pub(crate) fn in_subset(mut self, subset: Option<Arc<str>>, port: Option<u32>) -> Self {
+        self.subset = subset;
+        self.port = port;
+        self
     }
 
     /// The service host, as the configuration names it.
@@ -252,12 +274,21 @@ impl HeaderPolicy {
 /// One weighted destination of a route.
 #[derive(Clone, Debug)]
 pub struct WeightedDestination {
-    pub(crate) destination: Arc<Destination>,
-    pub(crate) weight: u32,
-    pub(crate) headers: HeaderPolicy,
+    pub(super) destination: Arc<Destination>,
+    pub(super) weight: u32,
+    pub(super) headers: HeaderPolicy,
 }
 
 impl WeightedDestination {
+    /// `destination` with a relative `weight` and its own header operations.
+    pub(crate) fn new(destination: Arc<Destination>, weight: u32, headers: HeaderPolicy) -> Self {
+        WeightedDestination {
+            destination,
+            weight,
+            headers,
+        }
+    }
+
     /// The destination.
     pub fn destination(&self) -> &Destination {
         &self.destination
@@ -464,11 +495,16 @@ fn split_port(authority: &str) -> (&str, Option<u16>) {
 /// ```
 #[derive(Clone, Debug)]
 pub struct DirectResponse {
-    pub(crate) status: StatusCode,
-    pub(crate) body: Option<Bytes>,
+    pub(super) status: StatusCode,
+    pub(super) body: Option<Bytes>,
 }
 
 impl DirectResponse {
+    /// An answer with `status` and, if given, `body`.
+    pub(crate) fn new(status: StatusCode, body: Option<Bytes>) -> Self {
+        DirectResponse { status, body }
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -539,11 +575,16 @@ pub enum Action {
 /// An injected delay: `duration`, with probability `ppm` / 1,000,000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DelayFault {
-    pub(crate) duration: Duration,
-    pub(crate) ppm: u32,
+    pub(super) duration: Duration,
+    pub(super) ppm: u32,
 }
 
 impl DelayFault {
+    /// A delay of `duration`, with probability `ppm` / 1,000,000.
+    pub(crate) fn new(duration: Duration, ppm: u32) -> Self {
+        DelayFault { duration, ppm }
+    }
+
     /// How long the request waits.
     pub fn duration(&self) -> Duration {
         self.duration
@@ -606,11 +647,16 @@ pub enum AbortStatus {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AbortFault {
-    pub(crate) status: AbortStatus,
-    pub(crate) ppm: u32,
+    pub(super) status: AbortStatus,
+    pub(super) ppm: u32,
 }
 
 impl AbortFault {
+    /// An abort answering `status`, with probability `ppm` / 1,000,000.
+    pub(crate) fn new(status: AbortStatus, ppm: u32) -> Self {
+        AbortFault { status, ppm }
+    }
+
     /// What the abort answers with.
     pub fn status(&self) -> AbortStatus {
         self.status
@@ -1059,13 +1105,23 @@ impl RetryPolicy {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Mirror {
-    pub(crate) destination: Arc<Destination>,
-    pub(crate) ppm: u32,
+    pub(super) destination: Arc<Destination>,
+    pub(super) ppm: u32,
 }
 
 impl Mirror {
+    /// A copy of each request, with probability `ppm` / 1,000,000, to `destination`.
+    pub(crate) fn new(destination: Arc<Destination>, ppm: u32) -> Self {
+        Mirror { destination, ppm }
+    }
+
     /// Where the copy goes.
     pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// Where the copy goes, shared.
+    pub(crate) fn destination_arc(&self) -> &Arc<Destination> {
         &self.destination
     }
     /// The share of requests mirrored, in parts per million.

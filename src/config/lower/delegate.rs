@@ -189,7 +189,7 @@ pub(crate) fn expand(
         .enumerate()
         .map(|(i, (_, vs))| {
             let r = &vs.resource;
-            ((r.namespace.to_string(), r.name.to_string()), i)
+            ((r.namespace().to_string(), r.name().to_string()), i)
         })
         .collect();
     let snapshot: Vec<Delegate> = services

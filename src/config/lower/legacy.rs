@@ -81,7 +81,7 @@ impl Lowerer<'_> {
         spec: wire::RouteRule,
     ) -> Result<LegacyRule> {
         let spec_path = FieldPath::root().key("spec");
-        let ns = resource.namespace.to_string();
+        let ns = resource.namespace().to_string();
         let dest_path = spec_path.key("destination");
         let Some(destination) = &spec.destination else {
             return Err(self.missing(
@@ -126,7 +126,7 @@ impl Lowerer<'_> {
             host,
             display_host,
             precedence: spec.precedence.unwrap_or(0),
-            key: format!("{}/{}", resource.namespace, resource.name),
+            key: format!("{}/{}", resource.namespace(), resource.name()),
             route: Route::new(resource, None, "spec", matches, action, fault, policy),
         })
     }
@@ -248,10 +248,9 @@ impl Lowerer<'_> {
             let mpath = spec_path.key("mirror");
             let (_, mhost) = self.istio_service(&mpath, mirror, ns)?;
             let labels = self.labels(&mpath.key("labels"), mirror.labels.clone())?;
-            policy.mirrors.push(Mirror {
-                destination: Arc::new(Destination::new(mhost, labels)),
-                ppm: PPM,
-            });
+            policy
+                .mirrors
+                .push(Mirror::new(Arc::new(Destination::new(mhost, labels)), PPM));
         }
         if let Some(cors) = &spec.cors_policy {
             policy.cors = Some(self.legacy_cors(&spec_path.key("corsPolicy"), cors)?);
@@ -411,16 +410,18 @@ impl Lowerer<'_> {
     ) -> Result<Action> {
         if routes.is_empty() {
             return Ok(Action::Forward {
-                destinations: vec![WeightedDestination {
-                    destination: Arc::new(Destination::new(display_host.clone(), Labels::new())),
-                    weight: 100,
-                    headers: HeaderPolicy::default(),
-                }],
+                destinations: vec![WeightedDestination::new(
+                    Arc::new(Destination::new(display_host.clone(), Labels::new())),
+                    100,
+                    HeaderPolicy::default(),
+                )],
                 total_weight: 100,
             });
         }
         let mut destinations = Vec::new();
         let mut sum: i64 = 0;
+        // A single destination without a weight takes everything.
+        let lone = routes.len() == 1 && routes[0].weight.unwrap_or(0) == 0;
         for (i, dw) in routes.iter().enumerate() {
             let p = path.index(i);
             let weight = dw.weight.unwrap_or(0);
@@ -437,15 +438,15 @@ impl Lowerer<'_> {
                 None => display_host.clone(),
             };
             let labels = self.labels(&p.key("labels"), dw.labels.clone())?;
-            destinations.push(WeightedDestination {
-                destination: Arc::new(Destination::new(host, labels)),
-                weight: weight as u32,
-                headers: HeaderPolicy::default(),
-            });
+            let weight = if lone { 100 } else { weight as u32 };
+            let destination = Arc::new(Destination::new(host, labels));
+            destinations.push(WeightedDestination::new(
+                destination,
+                weight,
+                HeaderPolicy::default(),
+            ));
         }
-        if destinations.len() == 1 && sum == 0 {
-            destinations[0].weight = 100;
-        } else if sum != 100 {
+        if !lone && sum != 100 {
             return Err(self.error(
                 ErrorKind::InvalidValue,
                 path,
@@ -496,7 +497,7 @@ impl Lowerer<'_> {
             };
             let duration = self.duration(&dpath.key("fixedDelay"), fixed)?;
             let ppm = percent_ppm(self, &dpath.key("percent"), d.percent)?;
-            fault.delay = Some(DelayFault { duration, ppm });
+            fault.delay = Some(DelayFault::new(duration, ppm));
         }
         if let Some(a) = &f.abort {
             let apath = path.key("abort");
@@ -524,10 +525,7 @@ impl Lowerer<'_> {
             };
             let status = self.abort_status(&apath.key("httpStatus"), status)?;
             let ppm = percent_ppm(self, &apath.key("percent"), a.percent)?;
-            fault.abort = Some(AbortFault {
-                status: AbortStatus::Http(status),
-                ppm,
-            });
+            fault.abort = Some(AbortFault::new(AbortStatus::Http(status), ppm));
         }
         Ok(fault)
     }

@@ -148,7 +148,7 @@ impl Lowerer<'_> {
             by_name.insert(name.clone(), list.len());
             list.push((name, labels));
         }
-        let canonical = service_host(host, &resource.namespace).canonical;
+        let canonical = service_host(host, resource.namespace()).canonical;
         if let Some(first) = index.hosts.get(&canonical) {
             let first = first.resource.to_string();
             self.warn(
@@ -174,7 +174,7 @@ impl Lowerer<'_> {
         subsets: &SubsetIndex,
     ) -> Result<LoweredVirtualService> {
         let spec_path = FieldPath::root().key("spec");
-        let ns = resource.namespace.to_string();
+        let ns = resource.namespace().to_string();
         let hosts = self.vs_hosts(&spec_path, spec.hosts.as_deref().unwrap_or_default(), &ns)?;
         for (present, field) in [(spec.tls.is_some(), "tls"), (spec.tcp.is_some(), "tcp")] {
             if present {
@@ -515,7 +515,7 @@ impl Lowerer<'_> {
                 }
                 (None, None) => PPM,
             };
-            out.push(Mirror { destination, ppm });
+            out.push(Mirror::new(destination, ppm));
         }
         for (i, m) in mirrors.into_iter().flatten().enumerate() {
             let mpath = path.key("mirrors").index(i);
@@ -528,7 +528,7 @@ impl Lowerer<'_> {
                 )?,
                 None => PPM,
             };
-            out.push(Mirror { destination, ppm });
+            out.push(Mirror::new(destination, ppm));
         }
         Ok(out)
     }
@@ -545,7 +545,7 @@ impl Lowerer<'_> {
         for (i, d) in route.into_iter().enumerate() {
             destinations.push(self.weighted_destination(&rpath.index(i), d, ns, subsets)?);
         }
-        let total: u64 = destinations.iter().map(|d| u64::from(d.weight)).sum();
+        let total: u64 = destinations.iter().map(|d| u64::from(d.weight())).sum();
         if destinations.len() > 1 && total == 0 {
             return Err(self.invalid(
                 rpath,
@@ -608,11 +608,11 @@ impl Lowerer<'_> {
             ),
         ];
         self.removed_header_fields(p, &mut headers, removed)?;
-        Ok(WeightedDestination {
+        Ok(WeightedDestination::new(
             destination,
-            weight: weight as u32,
+            weight as u32,
             headers,
-        })
+        ))
     }
 
     fn match_request(
@@ -786,12 +786,9 @@ impl Lowerer<'_> {
             }
             None => (None, Labels::new()),
         };
-        Ok(Arc::new(Destination {
-            host: host.into(),
-            subset,
-            labels,
-            port,
-        }))
+        Ok(Arc::new(
+            Destination::new(host, labels).in_subset(subset, port),
+        ))
     }
 
     fn headers(&mut self, path: &FieldPath, h: Option<wire::Headers>) -> Result<HeaderPolicy> {
@@ -923,7 +920,7 @@ impl Lowerer<'_> {
                 Some(bytes)
             }
         };
-        Ok(Action::DirectResponse(DirectResponse { status, body }))
+        Ok(Action::DirectResponse(DirectResponse::new(status, body)))
     }
 
     fn retries(&mut self, path: &FieldPath, r: wire::HttpRetry) -> Result<Option<RetryPolicy>> {
@@ -1003,7 +1000,7 @@ impl Lowerer<'_> {
             match &d.fixed_delay {
                 Some(fixed) => {
                     let duration = self.duration(&dpath.key("fixedDelay"), fixed)?;
-                    fault.delay = Some(DelayFault { duration, ppm });
+                    fault.delay = Some(DelayFault::new(duration, ppm));
                 }
                 None => self.warn(
                     Some(&dpath),
@@ -1049,7 +1046,7 @@ impl Lowerer<'_> {
                 }
             };
             if let Some(status) = status {
-                fault.abort = Some(AbortFault { status, ppm });
+                fault.abort = Some(AbortFault::new(status, ppm));
             }
         }
         Ok(fault)
