@@ -357,14 +357,32 @@ pub enum RedirectPort {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Redirect {
-    pub(crate) uri: Option<Box<str>>,
-    pub(crate) authority: Option<Box<str>>,
-    pub(crate) port: Option<RedirectPort>,
-    pub(crate) scheme: Option<Box<str>>,
-    pub(crate) code: StatusCode,
+    pub(super) uri: Option<Box<str>>,
+    pub(super) authority: Option<Box<str>>,
+    pub(super) port: Option<RedirectPort>,
+    pub(super) scheme: Option<Box<str>>,
+    pub(super) code: StatusCode,
 }
 
 impl Redirect {
+    /// A redirect answered with `code`, its `Location` built from the request with the parts
+    /// given replaced.
+    pub(crate) fn new(
+        uri: Option<Box<str>>,
+        authority: Option<Box<str>>,
+        port: Option<RedirectPort>,
+        scheme: Option<Box<str>>,
+        code: StatusCode,
+    ) -> Self {
+        Redirect {
+            uri,
+            authority,
+            port,
+            scheme,
+            code,
+        }
+    }
+
     /// The path that replaces the request's.
     pub fn uri(&self) -> Option<&str> {
         self.uri.as_deref()
@@ -813,12 +831,25 @@ fn parse_template(template: &str) -> Box<[Piece]> {
 /// A path rewrite.
 #[derive(Clone, Debug, Default)]
 pub struct Rewrite {
-    pub(crate) uri: Option<Box<str>>,
-    pub(crate) authority: Option<Box<str>>,
-    pub(crate) uri_regex: Option<RegexRewrite>,
+    pub(super) uri: Option<Box<str>>,
+    pub(super) authority: Option<Box<str>>,
+    pub(super) uri_regex: Option<RegexRewrite>,
 }
 
 impl Rewrite {
+    /// A rewrite of the path (`uri`, or every match of `uri_regex`) and of the authority.
+    pub(crate) fn new(
+        uri: Option<Box<str>>,
+        authority: Option<Box<str>>,
+        uri_regex: Option<RegexRewrite>,
+    ) -> Self {
+        Rewrite {
+            uri,
+            authority,
+            uri_regex,
+        }
+    }
+
     /// The prefix (or path) that replaces the matched part.
     pub fn uri(&self) -> Option<&str> {
         self.uri.as_deref()
@@ -884,11 +915,11 @@ impl Rewrite {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
-    pub(crate) attempts: u32,
-    pub(crate) per_try_timeout: Option<Duration>,
-    pub(crate) retry_on: Vec<Box<str>>,
-    pub(crate) backoff: Option<Duration>,
-    pub(crate) mesh_default: bool,
+    pub(super) attempts: u32,
+    pub(super) per_try_timeout: Option<Duration>,
+    pub(super) retry_on: Vec<Box<str>>,
+    pub(super) backoff: Option<Duration>,
+    pub(super) mesh_default: bool,
 }
 
 /// Envoy's back-off base when a route sets none.
@@ -904,6 +935,23 @@ const GRPC_CONDITIONS: [(&str, u64); 5] = [
 ];
 
 impl RetryPolicy {
+    /// `attempts` more tries, each bounded by `per_try_timeout`, after the results `retry_on`
+    /// names, waiting `backoff` (Envoy's 25 ms when `None`) and more between them.
+    pub(crate) fn new(
+        attempts: u32,
+        per_try_timeout: Option<Duration>,
+        retry_on: Vec<Box<str>>,
+        backoff: Option<Duration>,
+    ) -> Self {
+        RetryPolicy {
+            attempts,
+            per_try_timeout,
+            retry_on,
+            backoff,
+            mesh_default: false,
+        }
+    }
+
     /// Istio's policy for a VirtualService route that sets no `retries`: two more tries on
     /// `connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`.
     pub(crate) fn mesh_default() -> Self {
@@ -1174,16 +1222,38 @@ impl Mirror {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct CorsPolicy {
-    pub(crate) allow_origins: Vec<StringMatch>,
-    pub(crate) allow_methods: Vec<Box<str>>,
-    pub(crate) allow_headers: Vec<Box<str>>,
-    pub(crate) expose_headers: Vec<Box<str>>,
-    pub(crate) max_age: Option<Duration>,
-    pub(crate) allow_credentials: Option<bool>,
-    pub(crate) forward_unmatched_preflights: bool,
+    pub(super) allow_origins: Vec<StringMatch>,
+    pub(super) allow_methods: Vec<Box<str>>,
+    pub(super) allow_headers: Vec<Box<str>>,
+    pub(super) expose_headers: Vec<Box<str>>,
+    pub(super) max_age: Option<Duration>,
+    pub(super) allow_credentials: Option<bool>,
+    pub(super) forward_unmatched_preflights: bool,
 }
 
 impl CorsPolicy {
+    /// A CORS policy: the origins allowed, the `Access-Control-*` values, and whether a
+    /// preflight from an origin not allowed goes on to the service.
+    pub(crate) fn new(
+        allow_origins: Vec<StringMatch>,
+        allow_methods: Vec<Box<str>>,
+        allow_headers: Vec<Box<str>>,
+        expose_headers: Vec<Box<str>>,
+        max_age: Option<Duration>,
+        allow_credentials: Option<bool>,
+        forward_unmatched_preflights: bool,
+    ) -> Self {
+        CorsPolicy {
+            allow_origins,
+            allow_methods,
+            allow_headers,
+            expose_headers,
+            max_age,
+            allow_credentials,
+            forward_unmatched_preflights,
+        }
+    }
+
     /// The origin matchers.
     pub fn allow_origins(&self) -> &[StringMatch] {
         &self.allow_origins

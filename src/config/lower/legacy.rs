@@ -203,13 +203,13 @@ impl Lowerer<'_> {
         if redirect.uri.is_none() && redirect.authority.is_none() {
             return Err(self.missing(&rpath, "a redirect needs `uri` or `authority`"));
         }
-        Ok(Action::Redirect(Redirect {
-            uri: redirect.uri.as_deref().map(Into::into),
-            authority: redirect.authority.as_deref().map(Into::into),
-            port: None,
-            scheme: None,
-            code: StatusCode::MOVED_PERMANENTLY,
-        }))
+        Ok(Action::Redirect(Redirect::new(
+            redirect.uri.as_deref().map(Into::into),
+            redirect.authority.as_deref().map(Into::into),
+            None,
+            None,
+            StatusCode::MOVED_PERMANENTLY,
+        )))
     }
 
     /// Rewrite, timeout (15 s by default), retries, mirror, CORS and `appendHeaders`.
@@ -230,11 +230,11 @@ impl Lowerer<'_> {
                     "a rewrite needs `uri` or `authority`",
                 ));
             }
-            policy.rewrite = Some(Rewrite {
-                uri: rw.uri.as_deref().map(Into::into),
-                authority: rw.authority.as_deref().map(Into::into),
-                uri_regex: None,
-            });
+            policy.rewrite = Some(Rewrite::new(
+                rw.uri.as_deref().map(Into::into),
+                rw.authority.as_deref().map(Into::into),
+                None,
+            ));
         }
         if let Some(t) = &spec.http_req_timeout
             && let Some(d) = self.legacy_timeout(&spec_path.key("httpReqTimeout"), t)?
@@ -331,16 +331,9 @@ impl Lowerer<'_> {
                 "`overrideHeaderName` is ignored (as Pilot did)",
             );
         }
-        Ok((attempts > 0).then(|| RetryPolicy {
-            attempts: attempts as u32,
-            per_try_timeout,
-            retry_on: ["5xx", "connect-failure", "refused-stream"]
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            backoff: None,
-            mesh_default: false,
-        }))
+        let retry_on = ["5xx", "connect-failure", "refused-stream"].map(Into::into);
+        Ok((attempts > 0)
+            .then(|| RetryPolicy::new(attempts as u32, per_try_timeout, retry_on.into(), None)))
     }
 
     /// `corsPolicy`: exact origins (`*` for any).
@@ -356,15 +349,15 @@ impl Lowerer<'_> {
                 StringMatch::exact(o)
             }
         };
-        Ok(CorsPolicy {
-            allow_origins: cors.allow_origin.iter().flatten().map(origin).collect(),
-            allow_methods: boxed(&cors.allow_methods),
-            allow_headers: boxed(&cors.allow_headers),
-            expose_headers: boxed(&cors.expose_headers),
+        Ok(CorsPolicy::new(
+            cors.allow_origin.iter().flatten().map(origin).collect(),
+            boxed(&cors.allow_methods),
+            boxed(&cors.allow_headers),
+            boxed(&cors.expose_headers),
             max_age,
-            allow_credentials: cors.allow_credentials,
-            forward_unmatched_preflights: true,
-        })
+            cors.allow_credentials,
+            true,
+        ))
     }
 
     fn legacy_condition(

@@ -454,11 +454,11 @@ impl Lowerer<'_> {
                 "a rewrite path must start with `/` and be a valid URI path",
             ));
         }
-        Ok(Rewrite {
-            uri: rw.uri.map(String::into_boxed_str),
-            authority: rw.authority.map(String::into_boxed_str),
+        Ok(Rewrite::new(
+            rw.uri.map(String::into_boxed_str),
+            rw.authority.map(String::into_boxed_str),
             uri_regex,
-        })
+        ))
     }
 
     /// `uriRegexRewrite`: its regex, checked like any other and counted against the limits.
@@ -870,13 +870,13 @@ impl Lowerer<'_> {
             }
             (None, None) => None,
         };
-        Ok(Action::Redirect(Redirect {
-            uri: r.uri.map(String::into_boxed_str),
-            authority: r.authority.map(String::into_boxed_str),
+        Ok(Action::Redirect(Redirect::new(
+            r.uri.map(String::into_boxed_str),
+            r.authority.map(String::into_boxed_str),
             port,
-            scheme: r.scheme.map(String::into_boxed_str),
+            r.scheme.map(String::into_boxed_str),
             code,
-        }))
+        )))
     }
 
     fn direct_response(&mut self, path: &FieldPath, d: wire::HttpDirectResponse) -> Result<Action> {
@@ -973,13 +973,12 @@ impl Lowerer<'_> {
         if retry_on.is_empty() {
             retry_on = RetryPolicy::default_retry_on();
         }
-        Ok(Some(RetryPolicy {
-            attempts: attempts as u32,
+        Ok(Some(RetryPolicy::new(
+            attempts as u32,
             per_try_timeout,
             retry_on,
             backoff,
-            mesh_default: false,
-        }))
+        )))
     }
 
     fn fault(&mut self, path: &FieldPath, f: wire::HttpFaultInjection) -> Result<Fault> {
@@ -1137,15 +1136,15 @@ impl Lowerer<'_> {
                 .map(String::into_boxed_str)
                 .collect()
         };
-        Ok(CorsPolicy {
+        Ok(CorsPolicy::new(
             allow_origins,
-            allow_methods: boxed(c.allow_methods),
-            allow_headers: boxed(c.allow_headers),
-            expose_headers: boxed(c.expose_headers),
+            boxed(c.allow_methods),
+            boxed(c.allow_headers),
+            boxed(c.expose_headers),
             max_age,
-            allow_credentials: c.allow_credentials,
+            c.allow_credentials,
             forward_unmatched_preflights,
-        })
+        ))
     }
 }
 
