@@ -110,22 +110,54 @@ impl Condition {
 /// does not fit the proxy is absent, so evaluation goes on with the next entry.
 #[derive(Clone, Debug, Default)]
 pub struct Selector {
-    pub(crate) port: Option<u32>,
-    pub(crate) source_labels: Labels,
-    pub(crate) source_namespace: Option<Box<str>>,
-    pub(crate) gateways: Vec<Box<str>>,
+    pub(super) port: Option<u32>,
+    pub(super) source_labels: Labels,
+    pub(super) source_namespace: Option<Box<str>>,
+    pub(super) gateways: Vec<Box<str>>,
     /// A RouteRule's `match.source`: the caller's service names and labels.
-    pub(crate) legacy_source: Option<LegacySource>,
+    pub(super) legacy_source: Option<LegacySource>,
 }
 
 /// A RouteRule `match.source`.
 #[derive(Clone, Debug)]
 pub(crate) struct LegacySource {
-    pub(crate) names: Vec<Box<str>>,
-    pub(crate) labels: Labels,
+    pub(super) names: Vec<Box<str>>,
+    pub(super) labels: Labels,
+}
+
+impl LegacySource {
+    /// A calling service, by any of its `names`, with `labels` among its workload's.
+    pub(crate) fn new(names: Vec<Box<str>>, labels: Labels) -> Self {
+        LegacySource { names, labels }
+    }
 }
 
 impl Selector {
+    /// A VirtualService match entry's config-time part: the local `port`, the caller's labels
+    /// and namespace, and the gateways it exists for.
+    pub(crate) fn new(
+        port: Option<u32>,
+        source_labels: Labels,
+        source_namespace: Option<Box<str>>,
+        gateways: Vec<Box<str>>,
+    ) -> Self {
+        Selector {
+            port,
+            source_labels,
+            source_namespace,
+            gateways,
+            legacy_source: None,
+        }
+    }
+
+    /// A RouteRule's `match.source` as a selector.
+    pub(crate) fn legacy(source: LegacySource) -> Self {
+        Selector {
+            legacy_source: Some(source),
+            ..Selector::default()
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.port.is_none()
             && self.source_labels.is_empty()
@@ -239,12 +271,25 @@ pub(super) fn gateway_is(listed: &str, ours: &str) -> bool {
 /// One match entry: runtime conditions (all must hold) and the config-time selector.
 #[derive(Clone, Debug, Default)]
 pub struct RequestMatch {
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) conditions: Vec<Condition>,
-    pub(crate) selector: Selector,
+    pub(super) name: Option<Arc<str>>,
+    pub(super) conditions: Vec<Condition>,
+    pub(super) selector: Selector,
 }
 
 impl RequestMatch {
+    /// A match entry: every condition must hold, for callers and listeners `selector` admits.
+    pub(crate) fn new(
+        name: Option<Arc<str>>,
+        conditions: Vec<Condition>,
+        selector: Selector,
+    ) -> Self {
+        RequestMatch {
+            name,
+            conditions,
+            selector,
+        }
+    }
+
     /// The entry's `name`, when it has one.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()

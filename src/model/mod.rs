@@ -9,6 +9,7 @@ mod condition;
 mod context;
 mod cors;
 mod decision;
+mod delegation;
 mod explain;
 mod hash;
 mod host;
@@ -46,6 +47,7 @@ pub use rewrite::RewriteError;
 
 pub(crate) use builder::{RankedRule, TableBuilder};
 pub(crate) use condition::LegacySource;
+pub(crate) use delegation::{delegated_route, merged_bound};
 pub(crate) use host::normalize_host;
 pub(crate) use route::{RegexRewrite, Retries};
 pub(crate) use table::VirtualServiceRoutes;

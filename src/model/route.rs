@@ -223,12 +223,28 @@ impl fmt::Display for Destination {
 /// Header operations (`set`, `add`, `remove`) for one direction.
 #[derive(Clone, Debug, Default)]
 pub struct HeaderOperations {
-    pub(crate) set: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) add: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) remove: Vec<HeaderName>,
+    pub(super) set: Vec<(HeaderName, HeaderValue)>,
+    pub(super) add: Vec<(HeaderName, HeaderValue)>,
+    pub(super) remove: Vec<HeaderName>,
 }
 
 impl HeaderOperations {
+    /// Headers to `set` (replacing any value), to `add` (as another line) and to `remove`.
+    pub(crate) fn new(
+        set: Vec<(HeaderName, HeaderValue)>,
+        add: Vec<(HeaderName, HeaderValue)>,
+        remove: Vec<HeaderName>,
+    ) -> Self {
+        HeaderOperations { set, add, remove }
+    }
+
+    /// Adds `more`'s operations after these.
+    pub(crate) fn extend(&mut self, more: HeaderOperations) {
+        self.set.extend(more.set);
+        self.add.extend(more.add);
+        self.remove.extend(more.remove);
+    }
+
     /// Headers overwritten (or added when absent).
     pub fn set(&self) -> &[(HeaderName, HeaderValue)] {
         &self.set
@@ -250,13 +266,35 @@ impl HeaderOperations {
 /// Request and response header operations.
 #[derive(Clone, Debug, Default)]
 pub struct HeaderPolicy {
-    pub(crate) request: HeaderOperations,
-    pub(crate) response: HeaderOperations,
+    pub(super) request: HeaderOperations,
+    pub(super) response: HeaderOperations,
     /// An authority set through `headers.request.set[":authority" | "host"]`.
-    pub(crate) authority: Option<Box<str>>,
+    pub(super) authority: Option<Box<str>>,
 }
 
 impl HeaderPolicy {
+    /// Operations on the request and on the response, and an authority set through them.
+    pub(crate) fn new(
+        request: HeaderOperations,
+        response: HeaderOperations,
+        authority: Option<Box<str>>,
+    ) -> Self {
+        HeaderPolicy {
+            request,
+            response,
+            authority,
+        }
+    }
+
+    /// Adds `more` after the request's operations (`request`) or the response's.
+    pub(crate) fn extend(&mut self, request: bool, more: HeaderOperations) {
+        if request {
+            self.request.extend(more);
+        } else {
+            self.response.extend(more);
+        }
+    }
+
     /// Operations on the request before it is forwarded.
     pub fn request(&self) -> &HeaderOperations {
         &self.request
@@ -1332,15 +1370,51 @@ impl CorsPolicy {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct RoutePolicy {
-    pub(crate) rewrite: Option<Rewrite>,
-    pub(crate) headers: HeaderPolicy,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) retries: Option<RetryPolicy>,
-    pub(crate) mirrors: Vec<Mirror>,
-    pub(crate) cors: Option<CorsPolicy>,
+    pub(super) rewrite: Option<Rewrite>,
+    pub(super) headers: HeaderPolicy,
+    pub(super) timeout: Option<Duration>,
+    pub(super) retries: Option<RetryPolicy>,
+    pub(super) mirrors: Vec<Mirror>,
+    pub(super) cors: Option<CorsPolicy>,
 }
 
 impl RoutePolicy {
+    /// With this rewrite.
+    pub(crate) fn with_rewrite(mut self, rewrite: Option<Rewrite>) -> Self {
+        self.rewrite = rewrite;
+        self
+    }
+
+    /// With these header operations.
+    pub(crate) fn with_headers(mut self, headers: HeaderPolicy) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// With this timeout for the whole exchange.
+    pub(crate) fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// With these retries.
+    pub(crate) fn with_retries(mut self, retries: Option<RetryPolicy>) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// With these mirrors.
+    pub(crate) fn with_mirrors(mut self, mirrors: Vec<Mirror>) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
+    /// With this CORS policy.
+    pub(crate) fn with_cors(mut self, cors: Option<CorsPolicy>) -> Self {
+        self.cors = cors;
+        self
+    }
+
     /// The rewrite, if any.
     pub fn rewrite(&self) -> Option<&Rewrite> {
         self.rewrite.as_ref()

@@ -12,8 +12,8 @@ use crate::config::path::FieldPath;
 use crate::config::wire::legacy as wire;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination, Fault, Field,
-    HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RequestMatch, Resource, RetryPolicy,
-    Rewrite, Route, RoutePolicy, Selector, StringMatch, WeightedDestination,
+    HeaderOperations, HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RequestMatch,
+    Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector, StringMatch, WeightedDestination,
 };
 
 /// A lowered RouteRule, before rules are grouped by host and sorted.
@@ -157,10 +157,8 @@ impl Lowerer<'_> {
             let spath = mpath.key("source");
             let (src, _) = self.istio_service(&spath, source, ns)?;
             let labels = self.labels(&spath.key("labels"), source.labels.clone())?;
-            selector.legacy_source = Some(LegacySource {
-                names: src.names.into_iter().map(String::into_boxed_str).collect(),
-                labels,
-            });
+            let names = src.names.into_iter().map(String::into_boxed_str).collect();
+            selector = Selector::legacy(LegacySource::new(names, labels));
         }
         let mut conditions = Vec::new();
         if let Some(req) = &m.request {
@@ -172,11 +170,7 @@ impl Lowerer<'_> {
         if conditions.is_empty() && selector.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(vec![RequestMatch {
-            name: None,
-            conditions,
-            selector,
-        }])
+        Ok(vec![RequestMatch::new(None, conditions, selector)])
     }
 
     /// `redirect`, alone (no route, fault, rewrite or websocket upgrade beside it).
@@ -219,10 +213,7 @@ impl Lowerer<'_> {
         spec: &wire::RouteRule,
         ns: &str,
     ) -> Result<RoutePolicy> {
-        let mut policy = RoutePolicy {
-            timeout: Some(DEFAULT_TIMEOUT),
-            ..RoutePolicy::default()
-        };
+        let mut policy = RoutePolicy::default().with_timeout(Some(DEFAULT_TIMEOUT));
         if let Some(rw) = &spec.rewrite {
             if rw.uri.is_none() && rw.authority.is_none() {
                 return Err(self.missing(
@@ -230,40 +221,44 @@ impl Lowerer<'_> {
                     "a rewrite needs `uri` or `authority`",
                 ));
             }
-            policy.rewrite = Some(Rewrite::new(
-                rw.uri.as_deref().map(Into::into),
-                rw.authority.as_deref().map(Into::into),
-                None,
-            ));
+            let uri = rw.uri.as_deref().map(Into::into);
+            let authority = rw.authority.as_deref().map(Into::into);
+            policy = policy.with_rewrite(Some(Rewrite::new(uri, authority, None)));
         }
         if let Some(t) = &spec.http_req_timeout
             && let Some(d) = self.legacy_timeout(&spec_path.key("httpReqTimeout"), t)?
         {
-            policy.timeout = Some(d);
+            policy = policy.with_timeout(Some(d));
         }
         if let Some(r) = &spec.http_req_retries {
-            policy.retries = self.legacy_retries(&spec_path.key("httpReqRetries"), r)?;
+            policy = policy.with_retries(self.legacy_retries(&spec_path.key("httpReqRetries"), r)?);
         }
         if let Some(mirror) = &spec.mirror {
             let mpath = spec_path.key("mirror");
             let (_, mhost) = self.istio_service(&mpath, mirror, ns)?;
             let labels = self.labels(&mpath.key("labels"), mirror.labels.clone())?;
-            policy
-                .mirrors
-                .push(Mirror::new(Arc::new(Destination::new(mhost, labels)), PPM));
+            let destination = Arc::new(Destination::new(mhost, labels));
+            policy = policy.with_mirrors(vec![Mirror::new(destination, PPM)]);
         }
         if let Some(cors) = &spec.cors_policy {
-            policy.cors = Some(self.legacy_cors(&spec_path.key("corsPolicy"), cors)?);
+            policy = policy.with_cors(Some(self.legacy_cors(&spec_path.key("corsPolicy"), cors)?));
         }
         if let Some(headers) = &spec.append_headers {
             let hpath = spec_path.key("appendHeaders");
+            let mut add = Vec::new();
             for (name, value) in headers {
                 let p = hpath.key(name);
                 let header: HeaderName = self.header_name(&p, name)?;
                 let value = HeaderValue::from_str(value)
                     .map_err(|_| self.invalid(&p, value, "not a valid HTTP header value"))?;
-                policy.headers.request.add.push((header, value));
+                add.push((header, value));
             }
+            let request = HeaderOperations::new(Vec::new(), add, Vec::new());
+            policy = policy.with_headers(HeaderPolicy::new(
+                request,
+                HeaderOperations::default(),
+                None,
+            ));
         }
         Ok(policy)
     }

@@ -292,10 +292,10 @@ impl Lowerer<'_> {
         ops: Option<wire::networking::HeaderOperations>,
         request: bool,
     ) -> Result<(HeaderOperations, Option<Box<str>>)> {
-        let mut out = HeaderOperations::default();
+        let (mut set, mut add, mut remove) = (Vec::new(), Vec::new(), Vec::new());
         let mut authority = None;
         let Some(ops) = ops else {
-            return Ok((out, authority));
+            return Ok((HeaderOperations::default(), authority));
         };
         for (field, map) in [("set", ops.set), ("add", ops.add)] {
             for (name, value) in map.unwrap_or_default() {
@@ -323,9 +323,9 @@ impl Lowerer<'_> {
                 let value = HeaderValue::from_str(&value)
                     .map_err(|_| self.invalid(&p, &value, "not a valid HTTP header value"))?;
                 if field == "set" {
-                    out.set.push((header, value));
+                    set.push((header, value));
                 } else {
-                    out.add.push((header, value));
+                    add.push((header, value));
                 }
             }
         }
@@ -336,9 +336,9 @@ impl Lowerer<'_> {
                 self.warn(Some(&p), format!("`{name}` cannot be removed; ignored"));
                 continue;
             }
-            out.remove.push(self.header_name(&p, &name)?);
+            remove.push(self.header_name(&p, &name)?);
         }
-        Ok((out, authority))
+        Ok((HeaderOperations::new(set, add, remove), authority))
     }
 }
 

@@ -282,15 +282,15 @@ impl Lowerer<'_> {
             matches.push(self.match_request(&path.key("match").index(i), m)?);
         }
         let headers = self.route_headers(path, &mut http)?;
-        let mut policy = RoutePolicy::default();
-        if let Some(rw) = http.rewrite {
-            policy.rewrite = Some(self.rewrite(&path.key("rewrite"), rw, &headers)?);
-        }
-        policy.headers = headers;
-        if let Some(t) = &http.timeout {
-            policy.timeout = Some(self.duration(&path.key("timeout"), t)?);
-        }
-        policy.retries = match http.retries {
+        let rewrite = match http.rewrite {
+            Some(rw) => Some(self.rewrite(&path.key("rewrite"), rw, &headers)?),
+            None => None,
+        };
+        let timeout = match &http.timeout {
+            Some(t) => Some(self.duration(&path.key("timeout"), t)?),
+            None => None,
+        };
+        let retries = match http.retries {
             Some(r) => self.retries(&path.key("retries"), r)?,
             // Istio's mesh-wide default applies to a route that sets no policy.
             None => Some(RetryPolicy::mesh_default()),
@@ -300,10 +300,18 @@ impl Lowerer<'_> {
             None => None,
         };
         let legacy_mirror = (http.mirror, http.mirror_percentage, http.mirror_percent);
-        policy.mirrors = self.mirrors(path, legacy_mirror, http.mirrors, ns, subsets)?;
-        if let Some(c) = http.cors_policy {
-            policy.cors = Some(self.cors(&path.key("corsPolicy"), c)?);
-        }
+        let mirrors = self.mirrors(path, legacy_mirror, http.mirrors, ns, subsets)?;
+        let cors = match http.cors_policy {
+            Some(c) => Some(self.cors(&path.key("corsPolicy"), c)?),
+            None => None,
+        };
+        let policy = RoutePolicy::default()
+            .with_rewrite(rewrite)
+            .with_headers(headers)
+            .with_timeout(timeout)
+            .with_retries(retries)
+            .with_mirrors(mirrors)
+            .with_cors(cors);
         let action = if http.delegate.is_some() {
             // A placeholder: the delegate's routes replace this one when the set is built.
             Action::Forward {
@@ -438,7 +446,7 @@ impl Lowerer<'_> {
         if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
             return Err(self.conflict(rpath, "`uri` and `uriRegexRewrite` cannot be used together"));
         }
-        if rw.authority.is_some() && headers.authority.is_some() {
+        if rw.authority.is_some() && headers.authority().is_some() {
             return Err(self.conflict(rpath, "the authority is rewritten twice: by `rewrite.authority` and by `headers.request` (`:authority`/`host`)"));
         }
         let uri_regex = match rw.uri_regex_rewrite {
@@ -658,23 +666,18 @@ impl Lowerer<'_> {
             let matcher = self.string_match(&p, sm, false, false, false)?;
             conditions.push(Condition::new(Field::Query(name.as_str().into()), matcher));
         }
-        let selector = Selector {
-            port: m.port,
-            source_labels: self.labels(&path.key("sourceLabels"), m.source_labels)?,
-            source_namespace: m.source_namespace.map(String::into_boxed_str),
-            gateways: m
-                .gateways
-                .unwrap_or_default()
-                .into_iter()
-                .map(String::into_boxed_str)
-                .collect(),
-            legacy_source: None,
-        };
-        Ok(RequestMatch {
-            name: m.name.map(Into::into),
+        let gateways = m.gateways.unwrap_or_default();
+        let selector = Selector::new(
+            m.port,
+            self.labels(&path.key("sourceLabels"), m.source_labels)?,
+            m.source_namespace.map(String::into_boxed_str),
+            gateways.into_iter().map(String::into_boxed_str).collect(),
+        );
+        Ok(RequestMatch::new(
+            m.name.map(Into::into),
             conditions,
             selector,
-        })
+        ))
     }
 
     /// The field a `headers`/`withoutHeaders` key matches, with Istio's quirks.
@@ -795,11 +798,7 @@ impl Lowerer<'_> {
         let h = h.unwrap_or_default();
         let (request, authority) = self.header_ops(&path.key("request"), h.request, true)?;
         let (response, _) = self.header_ops(&path.key("response"), h.response, false)?;
-        Ok(HeaderPolicy {
-            request,
-            response,
-            authority,
-        })
+        Ok(HeaderPolicy::new(request, response, authority))
     }
 
     /// The header fields Istio 1.5 removed (`appendHeaders`, `removeRequestHeaders`, ...),
@@ -820,13 +819,7 @@ impl Lowerer<'_> {
                 format!("`{field}` was removed in Istio 1.5; read as `headers.{side}.{op}`"),
             );
             let (lowered, _) = self.header_ops(&p, Some(ops), request)?;
-            let dest = if request {
-                &mut headers.request
-            } else {
-                &mut headers.response
-            };
-            dest.add.extend(lowered.add);
-            dest.remove.extend(lowered.remove);
+            headers.extend(request, lowered);
         }
         Ok(())
     }
