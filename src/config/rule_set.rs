@@ -658,14 +658,14 @@ fn group_virtual_services(
             let earlier = &hosts[at].services;
             if let Some(first) = earlier
                 .iter()
-                .find(|f| gateways_overlap(&f.gateways, &routes.gateways))
+                .find(|f| gateways_overlap(f.gateways(), routes.gateways()))
                 && !options.gateway_merge
             {
                 warnings.push(doc_warning(
                     &doc,
                     format!(
                         "several VirtualServices for host {}: {} was loaded first, so this one is ignored where both apply (Istio IST0109); set gateway merge to combine them",
-                        host.names[0], first.resource
+                        host.names[0], first.resource()
                     ),
                 ));
             }
@@ -697,7 +697,8 @@ fn group_route_rules(
                 &doc,
                 format!(
                     "ignored: {} also covers host {}, and VirtualServices take the host",
-                    vs.resource, rule.display_host
+                    vs.resource(),
+                    rule.display_host
                 ),
             ));
             continue;

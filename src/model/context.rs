@@ -24,8 +24,8 @@ use super::labels::Labels;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {
     pub(super) service: Option<String>,
-    pub(crate) namespace: Option<String>,
-    pub(crate) labels: Labels,
+    pub(super) namespace: Option<String>,
+    pub(super) labels: Labels,
 }
 
 impl Caller {

@@ -143,13 +143,13 @@ impl fmt::Display for Outcome {
 pub struct Decision {
     pub(super) outcome: Outcome,
     /// The resource, when no route decided (a 404); otherwise the route's.
-    pub(crate) resource: Option<Arc<Resource>>,
-    pub(crate) route: Option<Arc<Route>>,
+    pub(super) resource: Option<Arc<Resource>>,
+    pub(super) route: Option<Arc<Route>>,
     /// Which match entry of the route matched (`None`: the route has none).
     pub(super) entry: Option<u32>,
     pub(super) destination: DestinationRef,
-    pub(crate) delay: Option<Duration>,
-    pub(crate) status: Option<StatusCode>,
+    pub(super) delay: Option<Duration>,
+    pub(super) status: Option<StatusCode>,
     pub(super) grpc_status: Option<u32>,
     pub(super) location: Option<Arc<str>>,
 }

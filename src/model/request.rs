@@ -47,7 +47,7 @@ pub(super) struct RequestView<'a> {
     method: &'a http::Method,
     default_scheme: &'a str,
     uri: &'a http::Uri,
-    pub(crate) headers: &'a HeaderMap,
+    pub(super) headers: &'a HeaderMap,
     /// The joined value of every header sent on more than one line, joined once for the whole
     /// evaluation; `None` when every header has one line (most requests), which costs nothing.
     joined: Option<Box<HeaderMap<Box<[u8]>>>>,

@@ -726,11 +726,21 @@ impl AbortFault {
 /// A route's fault injection: a delay, an abort, or both (drawn independently).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fault {
-    pub(crate) delay: Option<DelayFault>,
-    pub(crate) abort: Option<AbortFault>,
+    pub(super) delay: Option<DelayFault>,
+    pub(super) abort: Option<AbortFault>,
 }
 
 impl Fault {
+    /// With this delay.
+    pub(crate) fn set_delay(&mut self, delay: DelayFault) {
+        self.delay = Some(delay);
+    }
+
+    /// With this abort.
+    pub(crate) fn set_abort(&mut self, abort: AbortFault) {
+        self.abort = Some(abort);
+    }
+
     /// The delay, if any.
     pub fn delay(&self) -> Option<&DelayFault> {
         self.delay.as_ref()
@@ -1485,14 +1495,14 @@ impl RoutePolicy {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Route {
-    pub(crate) resource: Arc<Resource>,
-    pub(crate) name: Option<Arc<str>>,
+    pub(super) resource: Arc<Resource>,
+    pub(super) name: Option<Arc<str>>,
     /// Where it stands in its resource: `spec` for a RouteRule, `spec.http[2]` for a route.
-    pub(crate) path: Box<str>,
-    pub(crate) matches: Vec<RequestMatch>,
-    pub(crate) action: Action,
-    pub(crate) fault: Option<Fault>,
-    pub(crate) policy: RoutePolicy,
+    pub(super) path: Box<str>,
+    pub(super) matches: Vec<RequestMatch>,
+    pub(super) action: Action,
+    pub(super) fault: Option<Fault>,
+    pub(super) policy: RoutePolicy,
     /// Facts about the route, worked out when it is built.
     facts: Facts,
 }

@@ -18,9 +18,9 @@ use super::sampler::{PPM, Sampler};
 /// The routes of one VirtualService, in list order.
 #[derive(Debug)]
 pub(crate) struct VirtualServiceRoutes {
-    pub(crate) resource: Arc<Resource>,
+    pub(super) resource: Arc<Resource>,
     /// `spec.gateways`; empty means `mesh`.
-    pub(crate) gateways: Vec<Box<str>>,
+    pub(super) gateways: Vec<Box<str>>,
     pub(super) routes: Vec<Arc<Route>>,
     pub(super) index: Option<RouteIndex>,
     /// Whether some match entry has a config-time selector.
@@ -42,6 +42,16 @@ impl VirtualServiceRoutes {
             gateways,
             routes,
         }
+    }
+
+    /// The VirtualService these routes belong to.
+    pub(crate) fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// `spec.gateways`; empty means `mesh`.
+    pub(crate) fn gateways(&self) -> &[Box<str>] {
+        &self.gateways
     }
 
     fn applies_to(&self, ctx: &Context) -> bool {

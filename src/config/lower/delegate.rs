@@ -88,7 +88,7 @@ pub(crate) fn expand(
         let mut routes = Vec::with_capacity(vs.routes.len());
         for (i, route) in vs.routes.iter().enumerate() {
             let Some(d) = vs.delegates.iter().find(|d| d.index == i) else {
-                size.add(route.matches.len())?;
+                size.add(route.matches().len())?;
                 routes.push(route.clone());
                 continue;
             };
@@ -148,10 +148,10 @@ fn merge_into(
         }
         match delegated_route(root, dr) {
             Some(merged) => {
-                size.add(merged.matches.len())?;
+                size.add(merged.matches().len())?;
                 routes.push(merged);
             }
-            None => dropped.push(dr.path.to_string()),
+            None => dropped.push(dr.path().to_string()),
         }
     }
     Ok(dropped)

@@ -485,7 +485,7 @@ impl Lowerer<'_> {
             };
             let duration = self.duration(&dpath.key("fixedDelay"), fixed)?;
             let ppm = percent_ppm(self, &dpath.key("percent"), d.percent)?;
-            fault.delay = Some(DelayFault::new(duration, ppm));
+            fault.set_delay(DelayFault::new(duration, ppm));
         }
         if let Some(a) = &f.abort {
             let apath = path.key("abort");
@@ -513,7 +513,7 @@ impl Lowerer<'_> {
             };
             let status = self.abort_status(&apath.key("httpStatus"), status)?;
             let ppm = percent_ppm(self, &apath.key("percent"), a.percent)?;
-            fault.abort = Some(AbortFault::new(AbortStatus::Http(status), ppm));
+            fault.set_abort(AbortFault::new(AbortStatus::Http(status), ppm));
         }
         Ok(fault)
     }

@@ -992,7 +992,7 @@ impl Lowerer<'_> {
             match &d.fixed_delay {
                 Some(fixed) => {
                     let duration = self.duration(&dpath.key("fixedDelay"), fixed)?;
-                    fault.delay = Some(DelayFault::new(duration, ppm));
+                    fault.set_delay(DelayFault::new(duration, ppm));
                 }
                 None => self.warn(
                     Some(&dpath),
@@ -1038,7 +1038,7 @@ impl Lowerer<'_> {
                 }
             };
             if let Some(status) = status {
-                fault.abort = Some(AbortFault::new(status, ppm));
+                fault.set_abort(AbortFault::new(status, ppm));
             }
         }
         Ok(fault)
