@@ -628,6 +628,18 @@ pub enum Action {
     DirectResponse(DirectResponse),
 }
 
+impl Action {
+    /// A forward to `destinations`, its total weight their sum (at most `u32::MAX`, which
+    /// the loader checks).
+    pub(crate) fn forward(destinations: Vec<WeightedDestination>) -> Action {
+        let total: u64 = destinations.iter().map(|d| u64::from(d.weight)).sum();
+        Action::Forward {
+            destinations,
+            total_weight: u32::try_from(total).unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// An injected delay: `duration`, with probability `ppm` / 1,000,000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DelayFault {

@@ -397,14 +397,11 @@ impl Lowerer<'_> {
         ns: &str,
     ) -> Result<Action> {
         if routes.is_empty() {
-            return Ok(Action::Forward {
-                destinations: vec![WeightedDestination::new(
-                    Arc::new(Destination::new(display_host.clone(), Labels::new())),
-                    100,
-                    HeaderPolicy::default(),
-                )],
-                total_weight: 100,
-            });
+            return Ok(Action::forward(vec![WeightedDestination::new(
+                Arc::new(Destination::new(display_host.clone(), Labels::new())),
+                100,
+                HeaderPolicy::default(),
+            )]));
         }
         let mut destinations = Vec::new();
         let mut sum: i64 = 0;
@@ -442,10 +439,7 @@ impl Lowerer<'_> {
                 format!("route weights total {sum}; they must total 100"),
             ));
         }
-        Ok(Action::Forward {
-            destinations,
-            total_weight: 100,
-        })
+        Ok(Action::forward(destinations))
     }
 
     fn legacy_fault(&mut self, path: &FieldPath, f: &wire::HttpFaultInjection) -> Result<Fault> {

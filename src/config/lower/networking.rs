@@ -314,10 +314,7 @@ impl Lowerer<'_> {
             .with_cors(cors);
         let action = if http.delegate.is_some() {
             // A placeholder: the delegate's routes replace this one when the set is built.
-            Action::Forward {
-                destinations: Vec::new(),
-                total_weight: 0,
-            }
+            Action::forward(Vec::new())
         } else if let Some(r) = http.redirect {
             self.redirect(&path.key("redirect"), r)?
         } else if let Some(d) = http.direct_response {
@@ -568,10 +565,7 @@ impl Lowerer<'_> {
                 "the weights add up to more than 4294967295",
             ));
         }
-        Ok(Action::Forward {
-            destinations,
-            total_weight: total as u32,
-        })
+        Ok(Action::forward(destinations))
     }
 
     /// One entry of `route`: its destination, weight and header operations.
