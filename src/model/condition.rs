@@ -269,6 +269,46 @@ pub(super) fn gateway_is(listed: &str, ours: &str) -> bool {
 }
 
 /// One match entry: runtime conditions (all must hold) and the config-time selector.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let entry = &route.matches()[0];
+/// assert_eq!(entry.name(), None);
+/// assert_eq!(entry.conditions().len(), 1, "sourceLabels is a selector, not a condition");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct RequestMatch {
     pub(super) name: Option<Arc<str>>,

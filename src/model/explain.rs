@@ -6,6 +6,47 @@ use std::fmt;
 use super::decision::Decision;
 
 /// How one line of an explanation came out.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+/// use tower_mesh::Verdict;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let explanation = rules.explain(&jason, &ctx, &NeverSampler);
+/// assert!(explanation.lines().iter().any(|l| l.verdict == Verdict::Matched));
+/// assert_eq!(explanation.decision().route_name(), Some("jason"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// A rule, route or condition that matched.
@@ -30,6 +71,47 @@ impl Verdict {
 }
 
 /// One line of an explanation.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let explanation = rules.explain(&jason, &ctx, &NeverSampler);
+/// let first = &explanation.lines()[0];
+/// assert_eq!(first.depth, 0);
+/// assert!(first.text.contains("reviews"), "{}", first.text);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExplainLine {
     /// Nesting: 0 for the host, 1 for a rule or route, 2 for a match entry, 3 for a condition.

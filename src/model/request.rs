@@ -6,6 +6,47 @@ use std::fmt;
 use http::{HeaderMap, HeaderName, Request};
 
 /// The part of a request a condition looks at.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::Field;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let condition = &route.matches()[0].conditions()[0];
+/// assert!(matches!(condition.field(), Field::Header(name) if name == "end-user"));
+/// assert_eq!(condition.field().to_string(), "header end-user");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Field {

@@ -12,6 +12,46 @@ use super::labels::Labels;
 use super::string_match::StringMatch;
 
 /// Which Istio resource kind a rule came from.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+/// use tower_mesh::ResourceKind;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// assert_eq!(decision.resource().unwrap().kind(), ResourceKind::VirtualService);
+/// assert_eq!(ResourceKind::RouteRule.to_string(), "RouteRule");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ResourceKind {
     /// `config.istio.io/v1alpha2` `RouteRule`.
@@ -221,6 +261,48 @@ impl fmt::Display for Destination {
 }
 
 /// Header operations (`set`, `add`, `remove`) for one direction.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::Action;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let Action::Forward { destinations, .. } = route.action() else { unreachable!() };
+/// let canary = destinations[1].headers().request();
+/// assert_eq!(canary.add()[0].0, "x-canary");
+/// assert!(canary.set().is_empty() && canary.remove().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct HeaderOperations {
     pub(super) set: Vec<(HeaderName, HeaderValue)>,
@@ -264,6 +346,47 @@ impl HeaderOperations {
 }
 
 /// Request and response header operations.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let headers = route.policy().headers();
+/// assert!(headers.request().is_empty());
+/// assert_eq!(headers.response().set()[0].1, "v2");
+/// assert_eq!(headers.authority(), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct HeaderPolicy {
     pub(super) request: HeaderOperations,
@@ -310,6 +433,48 @@ impl HeaderPolicy {
 }
 
 /// One weighted destination of a route.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::Action;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let Action::Forward { destinations, total_weight } = route.action() else { unreachable!() };
+/// assert_eq!(*total_weight, 100);
+/// let weights: Vec<_> = destinations.iter().map(|d| (d.destination().host(), d.weight())).collect();
+/// assert_eq!(weights, [("reviews", 90), ("reviews-canary", 10)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct WeightedDestination {
     pub(super) destination: Arc<Destination>,
@@ -342,6 +507,49 @@ impl WeightedDestination {
 }
 
 /// How a redirect chooses its port.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::{Action, RedirectPort};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let other = Request::get("/").body(())?;
+/// let decision = rules.evaluate(&other, &ctx, &NeverSampler);
+/// let Action::Redirect(redirect) = decision.route().unwrap().action() else { unreachable!() };
+/// assert_eq!(redirect.port(), Some(RedirectPort::Number(8443)));
+/// assert_eq!(decision.location(), Some("http://reviews:8443/login"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedirectPort {
     /// A fixed port.
@@ -641,6 +849,46 @@ impl Action {
 }
 
 /// An injected delay: `duration`, with probability `ppm` / 1,000,000.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let delay = route.fault().and_then(|f| f.delay()).unwrap();
+/// assert_eq!(delay.duration(), std::time::Duration::from_secs(2));
+/// assert_eq!(delay.ppm(), 500_000, "50% in parts per million");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DelayFault {
     pub(super) duration: Duration,
@@ -664,6 +912,46 @@ impl DelayFault {
 }
 
 /// What an abort answers with.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::AbortStatus;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let abort = route.fault().and_then(|f| f.abort()).unwrap();
+/// assert_eq!(abort.status(), AbortStatus::Http(http::StatusCode::SERVICE_UNAVAILABLE));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AbortStatus {
     /// An HTTP status (gRPC requests get the gRPC status Envoy maps it to).
@@ -736,6 +1024,47 @@ impl AbortFault {
 }
 
 /// A route's fault injection: a delay, an abort, or both (drawn independently).
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::AbortStatus;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let fault = route.fault().unwrap();
+/// assert_eq!(fault.delay().map(|d| (d.duration().as_secs(), d.ppm())), Some((2, 500_000)));
+/// assert_eq!(fault.abort().map(|a| (a.status(), a.ppm())), Some((AbortStatus::Http(http::StatusCode::SERVICE_UNAVAILABLE), 10_000)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fault {
     pub(super) delay: Option<DelayFault>,
@@ -889,6 +1218,45 @@ fn parse_template(template: &str) -> Box<[Piece]> {
 }
 
 /// A path rewrite.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Caller, Context, NeverSampler, RuleSet};
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - name: jason
+///     match:
+///     - headers: {end-user: {exact: jason}}
+///       sourceLabels: {app: productpage}
+///     fault:
+///       delay: {fixedDelay: 2s, percentage: {value: 50}}
+///       abort: {httpStatus: 503, percentage: {value: 1}}
+///     rewrite: {uri: /v2}
+///     headers: {response: {set: {x-version: v2}}}
+///     route:
+///     - destination: {host: reviews}
+///       weight: 90
+///     - destination: {host: reviews-canary}
+///       weight: 10
+///       headers: {request: {add: {x-canary: "yes"}}}
+///   - redirect: {uri: /login, port: 8443}
+/// "#)?;
+/// let jason = Request::get("/").header("end-user", "jason").body(())?;
+/// let ctx = Context::new()
+///     .with_host("reviews")
+///     .with_caller(Caller::new().with_labels([("app", "productpage")]));
+/// let decision = rules.evaluate(&jason, &ctx, &NeverSampler);
+/// let route = decision.route().unwrap();
+/// let rewrite = route.policy().rewrite().unwrap();
+/// assert_eq!((rewrite.uri(), rewrite.authority(), rewrite.uri_regex()), (Some("/v2"), None, None));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Rewrite {
     pub(super) uri: Option<Box<str>>,

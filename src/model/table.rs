@@ -248,7 +248,7 @@ impl Evaluation<'_, '_> {
             format!("host {host}: {n} RouteRule(s), by precedence then namespace/name")
         });
         if let Some((i, entry)) = first_match(routes, index, self.view, self.ctx, t, true) {
-            return execute(&routes[i], entry, self.view, self.sampler, t);
+            return execute(&routes[i], entry, self, t);
         }
         t.line(1, Verdict::Matched, || {
             format!("no rule matched: default route to all of {}", default.host)
@@ -288,7 +288,7 @@ impl Evaluation<'_, '_> {
             if let Some((i, entry)) =
                 first_match(&vs.routes, vs.index.as_ref(), self.view, ctx, t, false)
             {
-                return execute(&vs.routes[i], entry, self.view, self.sampler, t);
+                return execute(&vs.routes[i], entry, self, t);
             }
             let survived = if vs.has_selectors {
                 vs.routes.iter().any(|r| route_exists(r, ctx))
@@ -331,7 +331,7 @@ impl Evaluation<'_, '_> {
                 first.get_or_insert(&vs.resource);
             }
             if let Some(entry) = route_matches(route, self.view, self.ctx, t, false) {
-                return execute(route, entry, self.view, self.sampler, t);
+                return execute(route, entry, self, t);
             }
         }
         match first {
@@ -497,10 +497,10 @@ fn fires(ppm: u32, sampler: &dyn Sampler) -> bool {
 fn execute<T: Tracer>(
     route: &Arc<Route>,
     entry: usize,
-    view: &RequestView<'_>,
-    sampler: &dyn Sampler,
+    on: &Evaluation<'_, '_>,
     t: &mut T,
 ) -> Decision {
+    let (view, sampler) = (on.view, on.sampler);
     let mut decision = Decision {
         outcome: Outcome::Forward,
         route: Some(route.clone()),
@@ -511,7 +511,11 @@ fn execute<T: Tracer>(
         Action::Redirect(r) => {
             decision.outcome = Outcome::Redirect;
             decision.status = Some(r.code);
-            let authority = view.authority().and_then(|a| std::str::from_utf8(a).ok());
+            // A request without an authority (origin-form, no `Host`) is for the context's host.
+            let authority = view
+                .authority()
+                .and_then(|a| std::str::from_utf8(a).ok())
+                .or(on.ctx.host());
             decision.location = Some(
                 r.location(view.scheme(), authority, view.path(), view.query())
                     .into(),
