@@ -11,6 +11,38 @@ pin_project! {
     /// The body of every response that passes through tower-mesh: the inner service's body, or
     /// a local reply (abort, 404, redirect, direct response). Its error type is the inner
     /// body's, so `Infallible` stays `Infallible`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::BodyExt;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tower_mesh::{MeshLayer, RuleSet};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rules = RuleSet::from_yaml(r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: hello}
+    /// spec:
+    ///   hosts: [hello]
+    ///   http:
+    ///   - match: [{uri: {prefix: /teapot}}]
+    ///     directResponse: {status: 418, body: {string: "I'm a teapot"}}
+    ///   - route: [{destination: {host: hello}}]
+    /// "#)?;
+    /// let hello = service_fn(|_req: Request<String>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+    /// });
+    /// let svc = MeshLayer::new(rules).host("hello").layer(hello);
+    /// // One body type for the inner service's answers and the layer's own.
+    /// let inner = svc.clone().oneshot(Request::get("/").body(String::new())?).await?;
+    /// let local = svc.oneshot(Request::get("/teapot").body(String::new())?).await?;
+    /// assert_eq!(inner.into_body().collect().await?.to_bytes(), "hello");
+    /// assert_eq!(local.into_body().collect().await?.to_bytes(), "I'm a teapot");
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug)]
     pub struct MeshBody<B> {
         #[pin]

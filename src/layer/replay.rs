@@ -118,6 +118,26 @@ pin_project! {
     /// same body again; a try that stops reading early hands the unread rest on to the next.
     /// A body larger than the limit streams through all the same, but the request is then
     /// neither retried nor mirrored. For other requests it is the original body, untouched.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use http_body_util::BodyExt;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tower_mesh::{MeshLayer, RuleSet};
+    /// use tower_mesh::layer::{DEFAULT_REPLAY_LIMIT, ReplayBody};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let echo = service_fn(|req: Request<ReplayBody<String>>| async move {
+    ///     let body = req.into_body().collect().await.unwrap().to_bytes();
+    ///     Ok::<_, Infallible>(Response::new(http_body_util::Full::new(body)))
+    /// });
+    /// let svc = MeshLayer::new(RuleSet::empty()).replay_bodies(DEFAULT_REPLAY_LIMIT).layer(echo);
+    /// let res = svc.oneshot(Request::post("/").body(String::from("stars=5"))?).await?;
+    /// assert_eq!(res.into_body().collect().await?.to_bytes(), "stars=5");
+    /// # Ok(()) }
+    /// ```
     pub struct ReplayBody<B> {
         #[pin]
         state: State<B>,

@@ -160,6 +160,47 @@ fn same_service(a: &str, b: &str) -> bool {
 /// task of its own (`tokio::spawn`, feature `tokio`): the caller never waits for it, and its
 /// answer or failure is ignored. A copy of a request with a body goes once a try has read the
 /// whole body, and is dropped if none does. [`MeshRouter::mirror_stats`] counts the copies.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::BodyExt;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tower_mesh::{MeshLayer, RuleSet};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: hello}
+/// spec:
+///   hosts: [hello]
+///   http:
+///   - match: [{uri: {prefix: /teapot}}]
+///     directResponse: {status: 418, body: {string: "I'm a teapot"}}
+///   - route: [{destination: {host: hello}}]
+/// "#)?;
+/// use tower_mesh::layer::Destinations;
+/// type Svc = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
+/// let answer = |text: &'static str| Svc::new(service_fn(move |_req: Request<String>| async move {
+///     Ok::<_, Infallible>(Response::new(text.to_string()))
+/// }));
+/// let router = MeshLayer::new(rules).route_to(
+///     Destinations::new()
+///         .add("hello", [("version", "v1")], answer("hello v1"))
+///         .add("other", [("version", "v1")], answer("other v1")),
+/// );
+/// let res = router.clone().oneshot(Request::get("http://hello/").body(String::new())?).await?;
+/// assert_eq!(res.into_body().collect().await?.to_bytes(), "hello v1");
+/// // No rule covers `other`: it goes to the service registered for exactly that host.
+/// let res = router.clone().oneshot(Request::get("http://other/").body(String::new())?).await?;
+/// assert_eq!(res.into_body().collect().await?.to_bytes(), "other v1");
+/// // A host nobody registered gets 503, as Envoy answers a cluster with no endpoints.
+/// let res = router.oneshot(Request::get("http://hello.evil.example/").body(String::new())?).await?;
+/// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// # Ok(()) }
+/// ```
 pub struct MeshRouter<S, T = DefaultTimer, M = Streaming> {
     destinations: Arc<Destinations<S>>,
     shared: Arc<Shared<T>>,

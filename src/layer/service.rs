@@ -269,6 +269,38 @@ impl<S, T: Timer, M> Layer<S> for MeshLayer<T, M> {
 /// It carries out retries (with [`MeshLayer::replay_bodies`]) but not mirrors: a mirror
 /// names another host, and only a [`MeshRouter`](super::MeshRouter) knows the services of
 /// other hosts. Mirrored copies are counted as dropped.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::BodyExt;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tower_mesh::{MeshLayer, RuleSet};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: hello}
+/// spec:
+///   hosts: [hello]
+///   http:
+///   - match: [{uri: {prefix: /teapot}}]
+///     directResponse: {status: 418, body: {string: "I'm a teapot"}}
+///   - route: [{destination: {host: hello}}]
+/// "#)?;
+/// let hello = service_fn(|_req: Request<String>| async {
+///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+/// });
+/// let svc = MeshLayer::new(rules).host("hello").layer(hello);
+/// // The inner service answers what the rules forward; the layer answers the rest itself.
+/// let res = svc.clone().oneshot(Request::get("/").body(String::new())?).await?;
+/// assert_eq!(res.into_body().collect().await?.to_bytes(), "hello");
+/// let res = svc.oneshot(Request::get("/teapot").body(String::new())?).await?;
+/// assert_eq!(res.status(), StatusCode::IM_A_TEAPOT);
+/// # Ok(()) }
+/// ```
 pub struct MeshService<S, T = DefaultTimer, M = Streaming> {
     inner: S,
     shared: Arc<Shared<T>>,

@@ -101,12 +101,30 @@ mod sealed {
 
 /// A layer whose inner service gets the request bodies as they arrive. Routes' `retries` and
 /// mirrors are not carried out (a warning says so once). The default.
+///
+/// ```
+/// use tower_mesh::{MeshLayer, RuleSet};
+/// use tower_mesh::layer::{MeshLayer as Layer, Streaming};
+///
+/// // The default: bodies stream to the inner service untouched; routes' retries are not carried out.
+/// let layer: Layer<_, Streaming> = MeshLayer::new(RuleSet::empty());
+/// # let _ = layer;
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Streaming;
 
 /// A layer whose inner service gets request bodies wrapped in a [`ReplayBody`], kept up to a
 /// limit, so that routes' `retries` and mirrors are carried out. Chosen with
 /// [`MeshLayer::replay_bodies`](super::MeshLayer::replay_bodies).
+///
+/// ```
+/// use tower_mesh::{MeshLayer, RuleSet};
+/// use tower_mesh::layer::{DEFAULT_REPLAY_LIMIT, MeshLayer as Layer, Replaying};
+///
+/// // Bodies kept up to 64 KiB, so that routes' retries and mirrors are carried out.
+/// let layer: Layer<_, Replaying> = MeshLayer::new(RuleSet::empty()).replay_bodies(DEFAULT_REPLAY_LIMIT);
+/// # let _ = layer;
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Replaying;
 

@@ -33,6 +33,15 @@ pub trait Timer: Clone + Send + Sync + 'static {
 
 /// Tokio's timer (honours `tokio::time::pause` in tests). Needs a Tokio runtime with time
 /// enabled when a delay fires.
+///
+/// ```
+/// use tower_mesh::{MeshLayer, RuleSet};
+/// use tower_mesh::layer::TokioTimer;
+///
+/// // The default timer with the `tokio` feature; set explicitly here.
+/// let layer = MeshLayer::new(RuleSet::empty()).timer(TokioTimer);
+/// # let _ = layer;
+/// ```
 #[cfg(feature = "tokio")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TokioTimer;

@@ -11,6 +11,34 @@ use super::decision::{Decision, Outcome};
 use super::route::CorsPolicy;
 
 /// What CORS does with one request.
+///
+/// ```
+/// use http::Request;
+/// use tower_mesh::{Context, NeverSampler, RuleSet};
+/// use tower_mesh::model::Cors;
+///
+/// let rules = RuleSet::from_yaml(r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: api}
+/// spec:
+///   hosts: [api]
+///   http:
+///   - corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET, POST]}
+///     route: [{destination: {host: api}}]
+/// "#)?;
+/// let ctx = Context::new().with_host("api");
+/// let preflight = Request::options("/")
+///     .header("origin", "https://shop.example")
+///     .header("access-control-request-method", "POST")
+///     .body(())?;
+/// let decision = rules.evaluate(&preflight, &ctx, &NeverSampler);
+/// let Cors::Preflight(headers) = decision.cors(&preflight) else { panic!("a preflight") };
+/// assert_eq!(headers["access-control-allow-origin"], "https://shop.example");
+/// let plain = Request::get("/").body(())?;
+/// assert!(matches!(decision.cors(&plain), Cors::Nothing), "no Origin: not a CORS request");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Cors {
