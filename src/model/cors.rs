@@ -7,7 +7,6 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue, Method, Request};
 
-use super::decision::{Decision, Outcome};
 use super::route::CorsPolicy;
 
 /// What CORS does with one request.
@@ -66,15 +65,10 @@ impl CorsPolicy {
     }
 }
 
-impl Decision {
-    /// What the route's CORS policy does with `req` (only for a request that is forwarded).
-    pub fn cors<B>(&self, req: &Request<B>) -> Cors {
-        let Some(policy) = (self.outcome == Outcome::Forward)
-            .then_some(())
-            .and_then(|_| self.route.as_deref()?.policy.cors.as_ref())
-        else {
-            return Cors::Nothing;
-        };
+impl CorsPolicy {
+    /// What this policy does with `req` (a request the route forwards).
+    pub(super) fn answer<B>(&self, req: &Request<B>) -> Cors {
+        let policy = self;
         let Some(origin) = req.headers().get(ORIGIN) else {
             return Cors::Nothing;
         };

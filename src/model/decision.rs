@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{Request, StatusCode};
 
+use super::rewrite::RewriteError;
 use super::route::{Action, Destination, Resource, Route};
 
 /// Where a forwarded request goes, without copying: an index into the route's destinations,
@@ -155,6 +156,76 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Applies the route's rewrite and request header operations (route level, then the chosen
+    /// destination's) to a request about to be forwarded. Nothing happens for other outcomes.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_mesh::{Context, NeverSampler, RuleSet};
+    ///
+    /// let rules = RuleSet::from_yaml(r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: ratings}
+    /// spec:
+    ///   hosts: [ratings]
+    ///   http:
+    ///   - match: [{uri: {prefix: /ratings}}]
+    ///     rewrite: {uri: /v1/bookRatings}
+    ///     headers: {request: {set: {x-route: ratings}}}
+    ///     route: [{destination: {host: ratings}}]
+    /// "#)?;
+    /// let mut req = Request::get("/ratings/7?x=1").body(())?;
+    /// let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
+    /// decision.apply_request(&mut req)?;
+    /// assert_eq!(req.uri(), "/v1/bookRatings/7?x=1");
+    /// assert_eq!(req.headers()["x-route"], "ratings");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn apply_request<B>(&self, req: &mut Request<B>) -> Result<(), RewriteError> {
+        match self.route.as_deref() {
+            Some(route) if self.outcome == Outcome::Forward && route.changes_messages() => {
+                let chosen = self.destination_headers(route);
+                super::rewrite::apply_request(route, self.entry, chosen, req)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The header operations of the weighted destination the decision chose, if any.
+    fn destination_headers<'r>(&self, route: &'r Route) -> Option<&'r super::route::HeaderPolicy> {
+        match (route.action(), &self.destination) {
+            (Action::Forward { destinations, .. }, DestinationRef::Route(i)) => {
+                destinations.get(*i).map(|d| d.headers())
+            }
+            _ => None,
+        }
+    }
+
+    /// Applies the route's response header operations (route level, then the chosen
+    /// destination's) to a response. Nothing happens when no route decided.
+    pub fn apply_response<B>(&self, res: &mut http::Response<B>) {
+        if let Some(route) = self.route.as_deref() {
+            super::rewrite::apply_response(route, self.destination_headers(route), res);
+        }
+    }
+
+    /// What the route's CORS policy does with `req` (only for a request that is forwarded).
+    pub fn cors<B>(&self, req: &Request<B>) -> super::cors::Cors {
+        let policy = (self.outcome == Outcome::Forward)
+            .then_some(())
+            .and_then(|_| self.route.as_deref()?.policy.cors.as_ref());
+        match policy {
+            Some(policy) => policy.answer(req),
+            None => super::cors::Cors::Nothing,
+        }
+    }
+
+    /// Whether carrying the decision out changes the request or the response.
+    pub(crate) fn has_message_changes(&self) -> bool {
+        self.route.as_deref().is_some_and(Route::changes_messages)
+    }
+
     pub(super) fn pass_through() -> Self {
         Decision {
             outcome: Outcome::PassThrough,

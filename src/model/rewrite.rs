@@ -5,9 +5,8 @@ use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Uri};
 use http::{HeaderMap, HeaderValue, Request, Response};
 
-use super::decision::{Decision, Outcome};
 use super::request::Field;
-use super::route::{Action, HeaderOperations, Route};
+use super::route::{HeaderOperations, HeaderPolicy, Route};
 
 fn apply_ops(headers: &mut HeaderMap, ops: &HeaderOperations) {
     for name in &ops.remove {
@@ -95,146 +94,103 @@ impl std::fmt::Display for RewriteError {
 
 impl std::error::Error for RewriteError {}
 
-impl Decision {
-    fn forward_route(&self) -> Option<&Route> {
-        (self.outcome == Outcome::Forward).then_some(self.route.as_deref()?)
-    }
-
-    /// The path a rewrite gives `path`, if the route rewrites it, within `limit` bytes.
-    fn rewritten_path(
-        &self,
-        route: &Route,
-        path: &str,
-        limit: usize,
-    ) -> Option<Result<String, RewriteError>> {
-        let rewrite = route.policy.rewrite.as_ref()?;
-        if let Some(uri) = &rewrite.uri {
-            let uri_condition = self
-                .entry
-                .and_then(|e| route.matches.get(e as usize))
-                .and_then(|m| {
-                    m.conditions
-                        .iter()
-                        .find(|c| matches!(c.field, Field::Uri) && !c.invert)
-                });
-            let keep_from = match uri_condition {
-                // A prefix match swaps the matched prefix.
-                Some(c) => c.matcher.rewrite_prefix_len(),
-                // No uri condition: the route's prefix is "/".
-                None => Some(1),
-            };
-            // Exact and regex matches swap the whole path.
-            let kept = keep_from
-                .filter(|&n| n <= path.len())
-                .map_or("", |n| &path[n..]);
-            if uri.len() + kept.len() > limit {
-                return Some(Err(RewriteError::TooLong { limit }));
-            }
-            return Some(Ok(format!("{uri}{kept}")));
+/// The path a rewrite gives `path`, if the route rewrites it, within `limit` bytes.
+fn rewritten_path(
+    entry: Option<u32>,
+    route: &Route,
+    path: &str,
+    limit: usize,
+) -> Option<Result<String, RewriteError>> {
+    let rewrite = route.policy.rewrite.as_ref()?;
+    if let Some(uri) = &rewrite.uri {
+        let uri_condition = entry
+            .and_then(|e| route.matches.get(e as usize))
+            .and_then(|m| {
+                m.conditions
+                    .iter()
+                    .find(|c| matches!(c.field, Field::Uri) && !c.invert)
+            });
+        let keep_from = match uri_condition {
+            // A prefix match swaps the matched prefix.
+            Some(c) => c.matcher.rewrite_prefix_len(),
+            // No uri condition: the route's prefix is "/".
+            None => Some(1),
+        };
+        // Exact and regex matches swap the whole path.
+        let kept = keep_from
+            .filter(|&n| n <= path.len())
+            .map_or("", |n| &path[n..]);
+        if uri.len() + kept.len() > limit {
+            return Some(Err(RewriteError::TooLong { limit }));
         }
-        let r = rewrite.uri_regex.as_ref()?;
-        Some(
-            r.apply(path, limit)
-                .map_err(|e| RewriteError::TooLong { limit: e.limit }),
-        )
+        return Some(Ok(format!("{uri}{kept}")));
     }
+    let r = rewrite.uri_regex.as_ref()?;
+    Some(
+        r.apply(path, limit)
+            .map_err(|e| RewriteError::TooLong { limit: e.limit }),
+    )
+}
 
-    /// Applies the route's rewrite and request header operations (route level, then the chosen
-    /// destination's) to a request about to be forwarded. Nothing happens for other outcomes.
-    ///
-    /// ```
-    /// use http::Request;
-    /// use tower_mesh::{Context, NeverSampler, RuleSet};
-    ///
-    /// let rules = RuleSet::from_yaml(r#"
-    /// apiVersion: networking.istio.io/v1
-    /// kind: VirtualService
-    /// metadata: {name: ratings}
-    /// spec:
-    ///   hosts: [ratings]
-    ///   http:
-    ///   - match: [{uri: {prefix: /ratings}}]
-    ///     rewrite: {uri: /v1/bookRatings}
-    ///     headers: {request: {set: {x-route: ratings}}}
-    ///     route: [{destination: {host: ratings}}]
-    /// "#)?;
-    /// let mut req = Request::get("/ratings/7?x=1").body(())?;
-    /// let decision = rules.evaluate(&req, &Context::new().with_host("ratings"), &NeverSampler);
-    /// decision.apply_request(&mut req)?;
-    /// assert_eq!(req.uri(), "/v1/bookRatings/7?x=1");
-    /// assert_eq!(req.headers()["x-route"], "ratings");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn apply_request<B>(&self, req: &mut Request<B>) -> Result<(), RewriteError> {
-        let Some(route) = self.forward_route().filter(|r| r.changes_messages()) else {
-            return Ok(());
+/// Applies `route`'s rewrite and request header operations, then those of the destination
+/// chosen (`destination_headers`), to a request taken by match entry `entry`.
+pub(super) fn apply_request<B>(
+    route: &Route,
+    entry: Option<u32>,
+    destination_headers: Option<&HeaderPolicy>,
+    req: &mut Request<B>,
+) -> Result<(), RewriteError> {
+    let policy = &route.policy;
+    // Path.
+    let query = req.uri().query();
+    let limit = MAX_PATH_AND_QUERY - query.map_or(0, |q| q.len() + 1);
+    if let Some(path) = rewritten_path(entry, route, req.uri().path(), limit) {
+        let path = path?;
+        let pq = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
         };
-        let policy = &route.policy;
-        let destination_headers = match (&route.action, &self.destination) {
-            (Action::Forward { destinations, .. }, super::decision::DestinationRef::Route(i)) => {
-                destinations.get(*i).map(|d| &d.headers)
-            }
-            _ => None,
-        };
-        // Path.
-        let query = req.uri().query();
-        let limit = MAX_PATH_AND_QUERY - query.map_or(0, |q| q.len() + 1);
-        if let Some(path) = self.rewritten_path(route, req.uri().path(), limit) {
-            let path = path?;
-            let pq = match query {
-                Some(q) => format!("{path}?{q}"),
-                None => path,
-            };
-            let invalid = |pq: String| RewriteError::Invalid { path: pq };
-            let parsed = PathAndQuery::try_from(pq.as_str()).map_err(|_| invalid(pq.clone()))?;
+        let invalid = |pq: String| RewriteError::Invalid { path: pq };
+        let parsed = PathAndQuery::try_from(pq.as_str()).map_err(|_| invalid(pq.clone()))?;
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(parsed);
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| invalid(pq))?;
+    }
+    // Authority: `rewrite.authority`, else one set through the header operations.
+    let authority = policy
+        .rewrite
+        .as_ref()
+        .and_then(|r| r.authority.as_deref())
+        .or(policy.headers.authority.as_deref())
+        .or(destination_headers.and_then(|h| h.authority.as_deref()));
+    if let Some(a) = authority
+        && let (Ok(value), Ok(parsed)) = (HeaderValue::from_str(a), Authority::try_from(a))
+    {
+        req.headers_mut().insert(HOST, value);
+        if req.uri().authority().is_some() {
             let mut parts = req.uri().clone().into_parts();
-            parts.path_and_query = Some(parsed);
-            *req.uri_mut() = Uri::from_parts(parts).map_err(|_| invalid(pq))?;
-        }
-        // Authority: `rewrite.authority`, else one set through the header operations.
-        let authority = policy
-            .rewrite
-            .as_ref()
-            .and_then(|r| r.authority.as_deref())
-            .or(policy.headers.authority.as_deref())
-            .or(destination_headers.and_then(|h| h.authority.as_deref()));
-        if let Some(a) = authority
-            && let (Ok(value), Ok(parsed)) = (HeaderValue::from_str(a), Authority::try_from(a))
-        {
-            req.headers_mut().insert(HOST, value);
-            if req.uri().authority().is_some() {
-                let mut parts = req.uri().clone().into_parts();
-                parts.authority = Some(parsed);
-                if let Ok(uri) = Uri::from_parts(parts) {
-                    *req.uri_mut() = uri;
-                }
+            parts.authority = Some(parsed);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
             }
         }
-        // Headers: route level, then the destination's (which wins for `set`).
-        apply_ops(req.headers_mut(), &policy.headers.request);
-        if let Some(h) = destination_headers {
-            apply_ops(req.headers_mut(), &h.request);
-        }
-        Ok(())
     }
-
-    /// Applies the route's response header operations (route level, then the chosen
-    /// destination's) to a response. Nothing happens when no route decided.
-    pub fn apply_response<B>(&self, res: &mut Response<B>) {
-        let Some(route) = self.route.as_deref() else {
-            return;
-        };
-        apply_ops(res.headers_mut(), &route.policy.headers.response);
-        if let (Action::Forward { destinations, .. }, super::decision::DestinationRef::Route(i)) =
-            (&route.action, &self.destination)
-            && let Some(d) = destinations.get(*i)
-        {
-            apply_ops(res.headers_mut(), &d.headers.response);
-        }
+    // Headers: route level, then the destination's (which wins for `set`).
+    apply_ops(req.headers_mut(), &policy.headers.request);
+    if let Some(h) = destination_headers {
+        apply_ops(req.headers_mut(), &h.request);
     }
+    Ok(())
+}
 
-    /// Whether carrying the decision out changes the request or the response.
-    pub(crate) fn has_message_changes(&self) -> bool {
-        self.route.as_deref().is_some_and(Route::changes_messages)
+/// Applies `route`'s response header operations, then those of the destination chosen.
+pub(super) fn apply_response<B>(
+    route: &Route,
+    destination_headers: Option<&HeaderPolicy>,
+    res: &mut Response<B>,
+) {
+    apply_ops(res.headers_mut(), &route.policy.headers.response);
+    if let Some(h) = destination_headers {
+        apply_ops(res.headers_mut(), &h.response);
     }
 }
