@@ -24,35 +24,40 @@ pub(crate) enum Next<S, ReqB, ResB> {
 }
 
 pin_project! {
-    /// The response future of tower-mesh's services.
+    /// The response future of tower-mesh's services: a local reply, or a call carried out by
+    /// small futures of one concern each, after an injected delay if one fired:
+    /// [`Finish`] (what the decision adds to the answer) around [`Deadline`] (the route
+    /// timeout) around [`Tries`] (calling the service, retries, per-try timeouts).
     pub struct ResponseFuture<S, ReqB, ResB, T>
     where
         S: Service<Request<ReqB>, Response = Response<ResB>>,
         T: Timer,
     {
         #[pin]
-        state: State<S, ReqB, ResB, T>,
-        carried: Carried<S, ReqB, T>,
-        deadline: Option<Pin<Box<T::Sleep>>>,
+        kind: Kind<S, ReqB, ResB, T>,
     }
 }
 
 pin_project! {
-    #[project = StateProj]
-    enum State<S, ReqB, ResB, T>
+    #[project = KindProj]
+    enum Kind<S, ReqB, ResB, T>
     where
         S: Service<Request<ReqB>, Response = Response<ResB>>,
         T: Timer,
     {
-        Inner { #[pin] fut: S::Future },
-        Ready { svc: Option<S>, req: Option<Request<ReqB>> },
-        Delay { sleep: Pin<Box<T::Sleep>>, next: Option<Box<Next<S, ReqB, ResB>>> },
         Local { res: Option<Response<MeshBody<ResB>>> },
-        Backoff { sleep: Pin<Box<T::Sleep>>, req: Option<Request<ReqB>> },
+        Call { #[pin] fut: Finish<S, ReqB, ResB, T> },
+        Delay { sleep: Pin<Box<T::Sleep>>, then: Option<Box<Kind<S, ReqB, ResB, T>>> },
     }
 }
 
-/// What a response future carries besides its state: the decision for the response, the
+/// What a call ends in: the service's answer, or the route's (or a try's) time running out.
+pub(crate) enum Ended<R> {
+    Answered(R),
+    TimedOut,
+}
+
+/// What a response future carries besides the call: the decision for the response, the
 /// route timeout, CORS headers, and the retry plan.
 pub(crate) struct Carried<S, ReqB, T: Timer> {
     // The decision, when the response gets it in its extensions (`insert`) or its response
@@ -62,7 +67,7 @@ pub(crate) struct Carried<S, ReqB, T: Timer> {
     respond: bool,
     // CORS headers for the inner response.
     cors: Option<Box<http::HeaderMap>>,
-    // The route timeout, armed when the inner call first returns Pending.
+    // The route timeout, armed when a call first waits.
     timeout: Option<(T, Duration)>,
     // What retries and late mirrors need.
     again: Option<Box<Again<S, ReqB, T>>>,
@@ -72,7 +77,7 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
     /// Carries `decision` to the response (into its extensions when `insert`, its response
     /// header operations onto the inner response), with the route's timeout on `timer`, CORS
     /// headers and a retry plan.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(
         decision: Decision,
         insert: bool,
@@ -94,17 +99,6 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
             again,
         }
     }
-
-    fn nothing() -> Self {
-        Carried {
-            decision: None,
-            insert: false,
-            respond: false,
-            cors: None,
-            timeout: None,
-            again: None,
-        }
-    }
 }
 
 impl<S, ReqB, ResB, T> ResponseFuture<S, ReqB, ResB, T>
@@ -113,25 +107,27 @@ where
     T: Timer,
 {
     /// The inner service was already called.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn called(fut: S::Future, carried: Carried<S, ReqB, T>) -> Self {
-        ResponseFuture {
-            state: State::Inner { fut },
-            carried,
-            deadline: None,
-        }
+        Self::call(TryState::Inner { fut }, true, carried)
     }
 
     /// Drive `svc` to readiness, then call it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn oneshot(svc: S, req: Request<ReqB>, carried: Carried<S, ReqB, T>) -> Self {
+        let state = TryState::Ready {
+            svc: Some(svc),
+            req: Some(req),
+        };
+        Self::call(state, false, carried)
+    }
+
+    #[inline(always)]
+    fn call(state: TryState<S, ReqB, T>, called: bool, c: Carried<S, ReqB, T>) -> Self {
         ResponseFuture {
-            state: State::Ready {
-                svc: Some(svc),
-                req: Some(req),
+            kind: Kind::Call {
+                fut: Finish::new(state, called, c),
             },
-            carried,
-            deadline: None,
         }
     }
 
@@ -141,22 +137,22 @@ where
         next: Next<S, ReqB, ResB>,
         carried: Carried<S, ReqB, T>,
     ) -> Self {
+        let then = match next {
+            Next::Call { svc, req } => Self::oneshot(svc, req, carried).kind,
+            Next::Reply(res) => Kind::Local { res: Some(res) },
+        };
         ResponseFuture {
-            state: State::Delay {
+            kind: Kind::Delay {
                 sleep: Box::pin(sleep),
-                next: Some(Box::new(next)),
+                then: Some(Box::new(then)),
             },
-            carried,
-            deadline: None,
         }
     }
 
     /// Answer at once.
     pub(crate) fn local(res: Response<MeshBody<ResB>>) -> Self {
         ResponseFuture {
-            state: State::Local { res: Some(res) },
-            carried: Carried::nothing(),
-            deadline: None,
+            kind: Kind::Local { res: Some(res) },
         }
     }
 }
@@ -170,199 +166,249 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
-            let this = self.as_mut().project();
-            let mut on = Around {
-                carried: this.carried,
-                deadline: this.deadline,
-            };
-            let step = match this.state.project() {
-                StateProj::Inner { fut } => match fut.poll(cx) {
-                    // Most answers are final: finish them in place.
-                    Poll::Ready(result) if on.carried.again.is_none() => {
-                        return Poll::Ready(result.map(|res| finish(on.carried, res)));
-                    }
-                    Poll::Ready(result) => on.answered(result),
-                    Poll::Pending => on.call_pending(cx),
+            let next = match self.as_mut().project().kind.project() {
+                KindProj::Call { fut } => return fut.poll(cx),
+                KindProj::Local { res } => match res.take() {
+                    Some(res) => return Poll::Ready(Ok(res)),
+                    None => panic!("ResponseFuture polled after completion"),
                 },
-                StateProj::Ready { svc, req } => on.call_when_ready(svc, req, cx),
-                StateProj::Backoff { sleep, req } => match sleep.as_mut().poll(cx) {
-                    Poll::Pending => on.waiting(cx),
-                    Poll::Ready(()) => Step::Go(State::Ready {
-                        svc: on.carried.again.as_ref().and_then(|a| a.svc.clone()),
-                        req: req.take(),
-                    }),
-                },
-                StateProj::Delay { sleep, next } => {
+                KindProj::Delay { sleep, then } => {
                     ready!(sleep.as_mut().poll(cx));
-                    match next.take().map(|n| *n) {
-                        Some(Next::Call { svc, req }) => Step::Go(State::Ready {
-                            svc: Some(svc),
-                            req: Some(req),
-                        }),
-                        Some(Next::Reply(res)) => Step::Answer(Ok(res)),
+                    match then.take() {
+                        Some(then) => *then,
                         None => panic!("ResponseFuture polled after completion"),
                     }
                 }
-                StateProj::Local { res } => match res.take() {
-                    Some(res) => Step::Answer(Ok(res)),
-                    None => panic!("ResponseFuture polled after completion"),
-                },
             };
-            match step {
-                Step::Go(state) => self.as_mut().project().state.set(state),
-                Step::Answer(answer) => return Poll::Ready(answer),
-                Step::Pending => return Poll::Pending,
+            self.as_mut().project().kind.set(next);
+        }
+    }
+}
+
+pin_project! {
+    /// The answer with what the decision adds: CORS headers, the route's response header
+    /// operations and the decision in its extensions; a 504 when time ran out.
+    pub(crate) struct Finish<S, ReqB, ResB, T>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        T: Timer,
+    {
+        #[pin]
+        inner: Deadline<S, ReqB, ResB, T>,
+        decision: Option<Decision>,
+        insert: bool,
+        respond: bool,
+        cors: Option<Box<http::HeaderMap>>,
+    }
+}
+
+impl<S, ReqB, ResB, T> Finish<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    T: Timer,
+{
+    #[inline(always)]
+    fn new(state: TryState<S, ReqB, T>, called: bool, c: Carried<S, ReqB, T>) -> Self {
+        let tries = Tries {
+            state,
+            again: c.again,
+            called,
+        };
+        Finish {
+            inner: Deadline {
+                tries,
+                timeout: c.timeout,
+                sleep: None,
+            },
+            decision: c.decision,
+            insert: c.insert,
+            respond: c.respond,
+            cors: c.cors,
+        }
+    }
+}
+
+impl<S, ReqB, ResB, T> Future for Finish<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    T: Timer,
+{
+    type Output = Result<Response<MeshBody<ResB>>, S::Error>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let ended = ready!(this.inner.poll(cx))?;
+        let mut res = match ended {
+            Ended::Answered(res) => res.map(MeshBody::new),
+            Ended::TimedOut => {
+                let mut res = super::reply::upstream_timeout();
+                if let Some(d) = this.decision.take().filter(|_| *this.insert) {
+                    res.extensions_mut().insert(d);
+                }
+                return Poll::Ready(Ok(res));
+            }
+        };
+        if let Some(cors) = this.cors.take() {
+            res.headers_mut().extend(*cors);
+        }
+        if let Some(d) = this.decision.take() {
+            if *this.respond {
+                d.apply_response(&mut res);
+            }
+            if *this.insert {
+                res.extensions_mut().insert(d);
+            }
+        }
+        Poll::Ready(Ok(res))
+    }
+}
+
+pin_project! {
+    /// The route timeout around the tries: armed when a call first waits (or a retry
+    /// begins), and answered with `Ended::TimedOut` once it passes.
+    pub(crate) struct Deadline<S, ReqB, ResB, T>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        T: Timer,
+    {
+        #[pin]
+        tries: Tries<S, ReqB, ResB, T>,
+        timeout: Option<(T, Duration)>,
+        sleep: Option<Pin<Box<T::Sleep>>>,
+    }
+}
+
+impl<S, ReqB, ResB, T> Future for Deadline<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    T: Timer,
+{
+    type Output = Result<Ended<Response<ResB>>, S::Error>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        match this.tries.as_mut().poll(cx) {
+            Poll::Ready(ended) => Poll::Ready(ended),
+            Poll::Pending => {
+                // Only a call that waits pays for the timer.
+                if this.tries.called
+                    && let Some((timer, d)) = this.timeout.take()
+                {
+                    *this.sleep = Some(Box::pin(timer.sleep(d)));
+                }
+                let expired = this
+                    .sleep
+                    .as_mut()
+                    .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+                if expired {
+                    Poll::Ready(Ok(Ended::TimedOut))
+                } else {
+                    Poll::Pending
+                }
             }
         }
     }
 }
 
-/// What one poll of the response future's state leads to.
-enum Step<S, ReqB, ResB, T>
+pin_project! {
+    /// Calling the service: made ready first when it was not called yet, tried again as the
+    /// route's retry policy says (after a back-off), each try bounded by the per-try timeout.
+    pub(crate) struct Tries<S, ReqB, ResB, T>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>>,
+        T: Timer,
+    {
+        #[pin]
+        state: TryState<S, ReqB, T>,
+        again: Option<Box<Again<S, ReqB, T>>>,
+        // Whether the service has been called (the route timeout starts then).
+        called: bool,
+    }
+}
+
+pin_project! {
+    #[project = TryProj]
+    enum TryState<S, ReqB, T>
+    where
+        S: Service<Request<ReqB>>,
+        T: Timer,
+    {
+        Inner { #[pin] fut: S::Future },
+        Ready { svc: Option<S>, req: Option<Request<ReqB>> },
+        Backoff { sleep: Pin<Box<T::Sleep>>, req: Option<Request<ReqB>> },
+    }
+}
+
+impl<S, ReqB, ResB, T> Future for Tries<S, ReqB, ResB, T>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     T: Timer,
 {
-    /// Go on in another state.
-    Go(State<S, ReqB, ResB, T>),
-    /// The answer.
-    Answer(Result<Response<MeshBody<ResB>>, S::Error>),
-    /// Not yet: the waker is registered.
-    Pending,
-}
+    type Output = Result<Ended<Response<ResB>>, S::Error>;
 
-/// What a step of the response future works with besides its state: what the decision
-/// carries to the response (and the retry plan), and the route's deadline.
-struct Around<'a, S, ReqB, T: Timer> {
-    carried: &'a mut Carried<S, ReqB, T>,
-    deadline: &'a mut Option<Pin<Box<T::Sleep>>>,
-}
-
-impl<S, ReqB, ResB, T> Around<'_, S, ReqB, T>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    T: Timer,
-{
-    /// Waiting for something: 504 once the route timeout has passed.
-    fn waiting(&mut self, cx: &mut Context<'_>) -> Step<S, ReqB, ResB, T> {
-        if expired(self.deadline, cx) {
-            Step::Answer(Ok(timed_out(self.carried)))
-        } else {
-            Step::Pending
+    #[inline(always)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let this = self.as_mut().project();
+            let next = match this.state.project() {
+                TryProj::Inner { fut } => match fut.poll(cx) {
+                    Poll::Ready(result) => match this.again.as_mut() {
+                        None => return Poll::Ready(result.map(Ended::Answered)),
+                        Some(again) => {
+                            again.try_over();
+                            match again.after(&result) {
+                                None => return Poll::Ready(result.map(Ended::Answered)),
+                                Some(req) => TryState::Backoff {
+                                    sleep: again.backoff_sleep(),
+                                    req: Some(req),
+                                },
+                            }
+                        }
+                    },
+                    Poll::Pending => {
+                        let Some(again) = this.again.as_mut() else {
+                            return Poll::Pending;
+                        };
+                        if !again.poll_per_try(cx) {
+                            return Poll::Pending;
+                        }
+                        // The try outlived its per-try timeout: drop it, maybe retry.
+                        again.try_over();
+                        match again.after_timeout() {
+                            Some(req) => TryState::Backoff {
+                                sleep: again.backoff_sleep(),
+                                req: Some(req),
+                            },
+                            None => return Poll::Ready(Ok(Ended::TimedOut)),
+                        }
+                    }
+                },
+                TryProj::Ready { svc, req } => {
+                    let Some(service) = svc.as_mut() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    ready!(service.poll_ready(cx))?;
+                    let (Some(mut service), Some(req)) = (svc.take(), req.take()) else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    *this.called = true;
+                    TryState::Inner {
+                        fut: service.call(req),
+                    }
+                }
+                TryProj::Backoff { sleep, req } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    TryState::Ready {
+                        svc: this.again.as_ref().and_then(|a| a.svc.clone()),
+                        req: req.take(),
+                    }
+                }
+            };
+            self.as_mut().project().state.set(next);
         }
     }
-
-    /// Drives the chosen service to readiness, then calls it.
-    fn call_when_ready(
-        &mut self,
-        svc: &mut Option<S>,
-        req: &mut Option<Request<ReqB>>,
-        cx: &mut Context<'_>,
-    ) -> Step<S, ReqB, ResB, T> {
-        let Some(service) = svc.as_mut() else {
-            panic!("ResponseFuture polled after completion");
-        };
-        match service.poll_ready(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return Step::Answer(Err(e)),
-            Poll::Pending => return self.waiting(cx),
-        }
-        let (Some(mut service), Some(req)) = (svc.take(), req.take()) else {
-            panic!("ResponseFuture polled after completion");
-        };
-        Step::Go(State::Inner {
-            fut: service.call(req),
-        })
-    }
-
-    /// A call that has not answered yet: arms the route timeout (only calls that do not finish
-    /// at once pay for it), and ends a try that outlived its per-try timeout (then maybe
-    /// retries).
-    fn call_pending(&mut self, cx: &mut Context<'_>) -> Step<S, ReqB, ResB, T> {
-        arm(&mut self.carried.timeout, self.deadline);
-        if expired(self.deadline, cx) {
-            return Step::Answer(Ok(timed_out(self.carried)));
-        }
-        let Some(again) = self.carried.again.as_mut() else {
-            return Step::Pending;
-        };
-        if !again.poll_per_try(cx) {
-            return Step::Pending;
-        }
-        again.try_over();
-        match again.after_timeout() {
-            Some(req) => Step::Go(State::Backoff {
-                sleep: again.backoff_sleep(),
-                req: Some(req),
-            }),
-            None => Step::Answer(Ok(timed_out(self.carried))),
-        }
-    }
-
-    /// The inner service answered: retry if the route's policy says so, else finish the
-    /// response.
-    fn answered(&mut self, result: Result<Response<ResB>, S::Error>) -> Step<S, ReqB, ResB, T> {
-        if let Some(again) = self.carried.again.as_mut() {
-            again.try_over();
-            if let Some(req) = again.after(&result) {
-                drop(result);
-                arm(&mut self.carried.timeout, self.deadline);
-                return Step::Go(State::Backoff {
-                    sleep: again.backoff_sleep(),
-                    req: Some(req),
-                });
-            }
-        }
-        Step::Answer(result.map(|res| finish(self.carried, res)))
-    }
-}
-
-/// The inner service's response with what the decision adds: CORS headers, the route's
-/// response header operations, and the decision in its extensions.
-#[inline]
-fn finish<S, ReqB, ResB, T: Timer>(
-    carried: &mut Carried<S, ReqB, T>,
-    res: Response<ResB>,
-) -> Response<MeshBody<ResB>> {
-    let mut res = res.map(MeshBody::new);
-    if let Some(cors) = carried.cors.take() {
-        res.headers_mut().extend(*cors);
-    }
-    if let Some(d) = carried.decision.take() {
-        if carried.respond {
-            d.apply_response(&mut res);
-        }
-        if carried.insert {
-            res.extensions_mut().insert(d);
-        }
-    }
-    res
-}
-
-/// Arms the route timeout, once.
-fn arm<T: Timer>(timeout: &mut Option<(T, Duration)>, deadline: &mut Option<Pin<Box<T::Sleep>>>) {
-    if let Some((timer, d)) = timeout.take() {
-        *deadline = Some(Box::pin(timer.sleep(d)));
-    }
-}
-
-/// Whether the route timeout, if armed, has expired.
-fn expired<F: Future<Output = ()>>(
-    deadline: &mut Option<Pin<Box<F>>>,
-    cx: &mut Context<'_>,
-) -> bool {
-    deadline
-        .as_mut()
-        .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready())
-}
-
-/// The 504 answer to a request that timed out, with the decision.
-fn timed_out<S, ReqB, T: Timer, B>(carried: &mut Carried<S, ReqB, T>) -> Response<MeshBody<B>> {
-    let mut res = super::reply::upstream_timeout();
-    if let Some(d) = carried.decision.take().filter(|_| carried.insert) {
-        res.extensions_mut().insert(d);
-    }
-    res
 }
 
 impl<S, ReqB, ResB, T> std::fmt::Debug for ResponseFuture<S, ReqB, ResB, T>
@@ -371,8 +417,6 @@ where
     T: Timer,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("decision", &self.carried.decision)
-            .finish_non_exhaustive()
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
