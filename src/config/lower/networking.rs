@@ -818,9 +818,28 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn redirect(&mut self, path: &FieldPath, r: wire::HttpRedirect) -> Result<Action> {
+    fn redirect(&mut self, path: &FieldPath, mut r: wire::HttpRedirect) -> Result<Action> {
+        // Proto3: a field equal to its zero value is unset (`uri: ""` keeps the path).
+        for field in [&mut r.uri, &mut r.authority, &mut r.scheme] {
+            if field.as_deref() == Some("") {
+                *field = None;
+            }
+        }
+        let nothing = r.uri.is_none()
+            && r.authority.is_none()
+            && r.scheme.is_none()
+            && r.port.is_none()
+            && r.derive_port.is_none();
+        if nothing {
+            return Err(self.missing(
+                path,
+                "a redirect needs one of `uri`, `authority`, `scheme`, `port` or `derivePort` \
+                 (empty values count as unset); without any it would send the client back to \
+                 the same URL",
+            ));
+        }
         let code = match r.redirect_code {
-            None => StatusCode::MOVED_PERMANENTLY,
+            None | Some(0) => StatusCode::MOVED_PERMANENTLY,
             Some(c @ (301 | 302 | 303 | 307 | 308)) => {
                 StatusCode::from_u16(c as u16).unwrap_or(StatusCode::MOVED_PERMANENTLY)
             }
