@@ -196,6 +196,14 @@ impl Lowerer<'_> {
         for (i, http) in spec.http.into_iter().flatten().enumerate() {
             let path = spec_path.key("http").index(i);
             if let Some(d) = &http.delegate {
+                if hosts.is_empty() {
+                    // A VirtualService without hosts is a delegate, and delegates do not
+                    // delegate again, whether or not a root refers to this one.
+                    return Err(self.conflict(
+                        &path.key("delegate"),
+                        "a delegate VirtualService (one without `hosts`) must not delegate again; Istio allows one level of delegation",
+                    ));
+                }
                 delegates.push(self.delegate_ref(&path.key("delegate"), d, i, &ns)?);
             }
             let route = self.http_route(&resource, &path, http, &ns, subsets)?;
@@ -743,16 +751,16 @@ impl Lowerer<'_> {
                         "`port.name` was removed from Istio; use `port.number`",
                     ));
                 }
-                match p.number {
-                    Some(n) if (1..=65535).contains(&n) => Some(n),
-                    Some(n) => {
+                // Proto3: `port: {}` is `number: 0`.
+                match p.number.unwrap_or(0) {
+                    n @ 1..=65535 => Some(n),
+                    n => {
                         return Err(self.invalid(
                             &path.key("port").key("number"),
                             &n.to_string(),
-                            "a port must be between 1 and 65535",
+                            "a port must be between 1 and 65535 (`port: {}` is port 0)",
                         ));
                     }
-                    None => None,
                 }
             }
             None => None,
@@ -939,9 +947,12 @@ impl Lowerer<'_> {
             ));
         }
         if attempts == 0
-            && (r.per_try_timeout.is_some() || r.retry_on.is_some() || r.backoff.is_some())
+            && (r.per_try_timeout.is_some()
+                || r.retry_on.is_some()
+                || r.backoff.is_some()
+                || r.retry_remote_localities.is_some())
         {
-            return Err(self.conflict(path, "`attempts: 0` disables retries, so `perTryTimeout`, `retryOn` and `backoff` must not be set"));
+            return Err(self.conflict(path, "`attempts: 0` disables retries, so `perTryTimeout`, `retryOn`, `retryRemoteLocalities` and `backoff` must not be set"));
         }
         let per_try_timeout = match &r.per_try_timeout {
             Some(d) => Some(self.duration(&path.key("perTryTimeout"), d)?),

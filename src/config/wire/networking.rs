@@ -151,7 +151,7 @@ pub(crate) struct HttpRetry {
     pub(crate) attempts: Option<i32>,
     pub(crate) per_try_timeout: Option<Duration>,
     pub(crate) retry_on: Option<String>,
-    #[allow(dead_code)] // accepted; no in-process meaning
+    /// Accepted (no in-process meaning), but only with retries.
     pub(crate) retry_remote_localities: Option<bool>,
     #[allow(dead_code)] // accepted; no in-process meaning
     pub(crate) retry_ignore_previous_hosts: Option<bool>,
