@@ -45,7 +45,10 @@ impl<'de> Deserialize<'de> for StringMatch {
                 })
             }
             fn visit_unit<E: de::Error>(self) -> Result<StringMatch, E> {
-                Ok(StringMatch::default())
+                // Istio refuses a null match ("cannot be null"); presence is written `{}`.
+                Err(E::custom(
+                    "a string match cannot be null; write `{}` to test that the value is present",
+                ))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringMatch, A::Error> {
                 let mut m = StringMatch::default();
