@@ -504,30 +504,36 @@ impl Lowerer<'_> {
         ns: &str,
         subsets: &SubsetIndex,
     ) -> Result<Vec<Mirror>> {
+        // Both percentages are checked, and the deprecated one warned about, whether or not a
+        // `mirror` is set (as Istio validates them); `mirrorPercentage` wins.
+        let from_percentage = match percentage {
+            Some(p) => Some(self.percentage(
+                &path.key("mirrorPercentage").key("value"),
+                p.value.unwrap_or(0.0),
+            )?),
+            None => None,
+        };
+        let from_percent = match percent {
+            Some(pct) => {
+                self.warn(
+                    Some(&path.key("mirrorPercent")),
+                    "`mirrorPercent` is deprecated; use `mirrorPercentage`",
+                );
+                if pct > 100 {
+                    return Err(self.invalid(
+                        &path.key("mirrorPercent"),
+                        &pct.to_string(),
+                        "a percent must be between 0 and 100",
+                    ));
+                }
+                Some(pct * 10_000)
+            }
+            None => None,
+        };
         let mut out = Vec::new();
         if let Some(m) = mirror {
             let destination = self.destination(&path.key("mirror"), Some(m), ns, subsets)?;
-            let ppm = match (percentage, percent) {
-                (Some(p), _) => self.percentage(
-                    &path.key("mirrorPercentage").key("value"),
-                    p.value.unwrap_or(0.0),
-                )?,
-                (None, Some(pct)) => {
-                    self.warn(
-                        Some(&path.key("mirrorPercent")),
-                        "`mirrorPercent` is deprecated; use `mirrorPercentage`",
-                    );
-                    if pct > 100 {
-                        return Err(self.invalid(
-                            &path.key("mirrorPercent"),
-                            &pct.to_string(),
-                            "a percent must be between 0 and 100",
-                        ));
-                    }
-                    pct * 10_000
-                }
-                (None, None) => PPM,
-            };
+            let ppm = from_percentage.or(from_percent).unwrap_or(PPM);
             out.push(Mirror::new(destination, ppm));
         }
         for (i, m) in mirrors.into_iter().flatten().enumerate() {
@@ -1109,13 +1115,18 @@ impl Lowerer<'_> {
     fn cors(&mut self, path: &FieldPath, c: wire::CorsPolicy) -> Result<CorsPolicy> {
         let mut allow_origins = Vec::new();
         for (i, m) in c.allow_origins.iter().flatten().enumerate() {
-            allow_origins.push(self.string_match(
-                &path.key("allowOrigins").index(i),
-                m,
-                false,
-                false,
-                false,
-            )?);
+            let p = path.key("allowOrigins").index(i);
+            // An origin match must say something (Istio's validation): no `{}`, no empty value.
+            let empty = [&m.exact, &m.prefix, &m.regex]
+                .iter()
+                .all(|v| v.as_deref().is_none_or(str::is_empty));
+            if empty {
+                return Err(self.missing(
+                    &p,
+                    "an `allowOrigins` entry needs a non-empty `exact`, `prefix` or `regex`",
+                ));
+            }
+            allow_origins.push(self.string_match(&p, m, false, false, false)?);
         }
         if c.allow_origin.is_some() {
             self.warn(
