@@ -81,6 +81,9 @@ pub(crate) struct DelegateRef {
     pub(crate) column: usize,
 }
 
+/// The largest direct-response body Istio accepts (Pilot's `DefaultMaxDirectResponseBodySizeBytes`).
+const MAX_DIRECT_RESPONSE_BODY: usize = 1 << 20;
+
 const RETRY_ON: &[&str] = &[
     "5xx",
     "gateway-error",
@@ -448,6 +451,19 @@ impl Lowerer<'_> {
         rw: wire::HttpRewrite,
         headers: &HeaderPolicy,
     ) -> Result<Rewrite> {
+        let mut rw = rw;
+        // Proto3: an empty string is unset.
+        for field in [&mut rw.uri, &mut rw.authority] {
+            if field.as_deref() == Some("") {
+                *field = None;
+            }
+        }
+        if rw.uri.is_none() && rw.authority.is_none() && rw.uri_regex_rewrite.is_none() {
+            return Err(self.missing(
+                rpath,
+                "a rewrite needs `uri`, `authority` or `uriRegexRewrite` (empty values count as unset)",
+            ));
+        }
         if rw.uri.is_some() && rw.uri_regex_rewrite.is_some() {
             return Err(self.conflict(rpath, "`uri` and `uriRegexRewrite` cannot be used together"));
         }
@@ -930,11 +946,12 @@ impl Lowerer<'_> {
                     })?),
                     (None, None) => Bytes::new(),
                 };
-                if bytes.len() > 4096 {
+                // Pilot raises Envoy's 4 KiB default for inline bodies to 1 MiB.
+                if bytes.len() > MAX_DIRECT_RESPONSE_BODY {
                     return Err(self.invalid(
                         &bpath,
                         &format!("{} bytes", bytes.len()),
-                        "a direct response body is limited to 4096 bytes (Envoy's limit)",
+                        "a direct response body is limited to 1 MiB (1048576 bytes), as Istio limits it",
                     ));
                 }
                 Some(bytes)
@@ -1094,14 +1111,22 @@ impl Lowerer<'_> {
                     "a percent must be between 0 and 100",
                 ));
             }
-            let note = if removed {
-                "was removed in Istio 1.5 (Istio would drop it and never abort)"
-            } else {
-                "is deprecated"
-            };
+            if removed {
+                // Istio 1.5 removed it: the API server prunes it and the abort never fires.
+                // Mapping it would give it a meaning Istio never gives, so it is refused.
+                return Err(self.error(
+                    ErrorKind::UnknownField,
+                    &ppath,
+                    Some(&pct.to_string()),
+                    format!(
+                        "`{what}.percent` was removed in Istio 1.5, which drops it (the {what} \
+                         would never fire); write `percentage: {{value: {pct}}}`"
+                    ),
+                ));
+            }
             self.warn(
                 Some(&ppath),
-                format!("`{what}.percent` {note}; read as `percentage: {{value: {pct}}}`"),
+                format!("`{what}.percent` is deprecated; read as `percentage: {{value: {pct}}}`"),
             );
             return Ok(pct as u32 * 10_000);
         }
