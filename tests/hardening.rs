@@ -32,6 +32,31 @@ fn an_alias_tower_is_refused_on_a_small_stack() {
     );
 }
 
+/// One large string, anchored, then repeated by aliases: few values, but every alias copies
+/// the string.
+fn big_string_aliases(string_bytes: usize, aliases: usize) -> String {
+    let uses = vec!["*big"; aliases].join(", ");
+    format!(
+        "{}status:\n  big: &big \"{}\"\n  uses: [{uses}]\n",
+        virtual_service("svc", "  - route: [{destination: {host: svc}}]\n"),
+        "x".repeat(string_bytes)
+    )
+}
+
+#[test]
+fn aliases_of_a_large_string_are_bounded_by_the_bytes_they_copy() {
+    // 1 MB repeated 1,000 times would be a gigabyte of copies from a 1 MB text.
+    let err = RuleSet::from_yaml(&big_string_aliases(1 << 20, 1_000)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
+    assert!(
+        err.to_string().contains("aliases repeat more than"),
+        "{err}"
+    );
+    // A few copies are fine.
+    let rules = RuleSet::from_yaml(&big_string_aliases(1_000, 10)).unwrap();
+    assert_eq!(rules.table().route_count(), 1);
+}
+
 #[test]
 fn nesting_at_the_limit_loads_on_a_small_stack() {
     // `status` is read and ignored; the document's own mapping and `status` take two of the 64

@@ -92,6 +92,15 @@ fn shapes() -> Vec<(&'static str, String, Expect)> {
             Expect::Limit("max_nodes"),
         ),
         (
+            "1 MB string, 1,000 aliases",
+            with_status(format!(
+                "  big: &big \"{}\"\n  uses: [{}]\n",
+                "x".repeat(1 << 20),
+                vec!["*big"; 1_000].join(", ")
+            )),
+            Expect::Limit("max_input_bytes"),
+        ),
+        (
             "delegation, 2,000 x 2,000 routes",
             delegation(2_000, 2_000, 0),
             Expect::Limit("max_routes"),

@@ -193,6 +193,8 @@ struct Frame {
     height: usize,
     /// How many values it holds so far, at every depth.
     count: usize,
+    /// Bytes of scalar text it holds so far.
+    bytes: usize,
     kind: Kind,
 }
 
@@ -211,6 +213,8 @@ struct Anchored {
     node: Node,
     height: usize,
     count: usize,
+    /// Bytes of scalar text it holds, copied again by each alias.
+    bytes: usize,
 }
 
 /// Keys of a mapping are searched in turn up to this many; past it, through a hash map.
@@ -251,6 +255,7 @@ pub(crate) fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>,
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
+        copied: 0,
         doc_line: 1,
         root: None,
     };
@@ -280,6 +285,7 @@ struct Finished {
     anchor: usize,
     height: usize,
     count: usize,
+    bytes: usize,
 }
 
 /// The state of [`parse_stream`] between events.
@@ -290,6 +296,8 @@ struct Reader<'l> {
     anchors: HashMap<usize, Anchored>,
     /// Values read so far in the stream, aliases counted with all they repeat.
     nodes: usize,
+    /// Bytes of text copied by aliases so far.
+    copied: usize,
     doc_line: usize,
     root: Option<Node>,
 }
@@ -297,7 +305,11 @@ struct Reader<'l> {
 impl Reader<'_> {
     /// Takes one event; returns the value it finishes, if any.
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<Option<Finished>, LoadError> {
-        let scalar = |node| Finished {
+        let scalar = |node: Node| Finished {
+            bytes: match &node.value {
+                Value::Scalar { text, .. } => text.len(),
+                _ => 0,
+            },
             node,
             anchor: 0,
             height: 1,
@@ -344,6 +356,7 @@ impl Reader<'_> {
                     anchor,
                     height: 0,
                     count: 0,
+                    bytes: 0,
                     kind,
                 });
                 None
@@ -361,18 +374,34 @@ impl Reader<'_> {
                 "alias refers to an unknown anchor".to_string(),
             ));
         };
-        let (height, count) = (anchored.height, anchored.count);
+        let (height, count, bytes) = (anchored.height, anchored.count, anchored.bytes);
         // The alias's own count is added when it is placed.
         if self.nodes + count > self.limits.max_nodes {
             return Err(too_many_nodes(span, self.limits));
         }
+        // Each alias copies the text it repeats: the copies together may be no larger than
+        // the input itself may be.
+        if self.copied + bytes > self.limits.max_input_bytes {
+            return Err(syntax_error(
+                span.start.line(),
+                span.start.col() + 1,
+                format!(
+                    "aliases repeat more than {} bytes of text (Limits::max_input_bytes); each \
+                     use of an alias copies what it stands for",
+                    self.limits.max_input_bytes
+                ),
+            )
+            .with_kind(ErrorKind::Limit));
+        }
         self.check_depth(height, span)?;
         self.nodes += count - 1;
+        self.copied += bytes;
         Ok(Finished {
             node: self.anchors[&id].node.clone(),
             anchor: 0,
             height,
             count,
+            bytes,
         })
     }
 
@@ -413,17 +442,17 @@ impl Reader<'_> {
             anchor,
             height,
             count,
+            bytes,
         } = finished;
         if anchor != 0 {
             let node = node.clone();
-            self.anchors.insert(
-                anchor,
-                Anchored {
-                    node,
-                    height,
-                    count,
-                },
-            );
+            let anchored = Anchored {
+                node,
+                height,
+                count,
+                bytes,
+            };
+            self.anchors.insert(anchor, anchored);
         }
         let Some(frame) = self.stack.last_mut() else {
             self.root = Some(node);
@@ -431,6 +460,7 @@ impl Reader<'_> {
         };
         frame.height = frame.height.max(height);
         frame.count += count;
+        frame.bytes += bytes;
         match &mut frame.kind {
             Kind::Seq(items) => items.push(node),
             Kind::Map { entries, key, keys } => match key.take() {
@@ -467,6 +497,7 @@ fn close(frame: Frame) -> Finished {
         anchor: frame.anchor,
         height: frame.height + 1,
         count: frame.count + 1,
+        bytes: frame.bytes,
     }
 }
 
