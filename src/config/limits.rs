@@ -13,7 +13,8 @@
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest text accepted in one call, in bytes (default 16 MiB).
+    /// Largest text accepted in one call, in bytes (default 16 MiB). The text that YAML
+    /// aliases copy counts against it once more for each use of an alias.
     pub max_input_bytes: usize,
     /// Deepest nesting of lists and mappings (default 64).
     pub max_depth: usize,
