@@ -81,6 +81,11 @@ pub(crate) struct DelegateRef {
     pub(crate) column: usize,
 }
 
+/// The methods a CORS policy may allow, as Istio's validation lists them.
+const CORS_METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
+];
+
 /// The largest direct-response body Istio accepts (Pilot's `DefaultMaxDirectResponseBodySizeBytes`).
 const MAX_DIRECT_RESPONSE_BODY: usize = 1 << 20;
 
@@ -1183,6 +1188,30 @@ impl Lowerer<'_> {
                 ));
             }
         };
+        let methods = c.allow_methods.unwrap_or_default();
+        for (i, m) in methods.iter().enumerate() {
+            if !CORS_METHODS.contains(&m.as_str()) {
+                return Err(self.invalid(
+                    &path.key("allowMethods").index(i),
+                    m,
+                    &format!("allowed: {} (letter case counts)", CORS_METHODS.join(", ")),
+                ));
+            }
+        }
+        for (field, names) in [
+            ("allowHeaders", &c.allow_headers),
+            ("exposeHeaders", &c.expose_headers),
+        ] {
+            for (i, name) in names.iter().flatten().enumerate() {
+                if name.is_empty() || http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    return Err(self.invalid(
+                        &path.key(field).index(i),
+                        name,
+                        "not a valid header name",
+                    ));
+                }
+            }
+        }
         let boxed = |v: Option<Vec<String>>| {
             v.unwrap_or_default()
                 .into_iter()
@@ -1191,7 +1220,7 @@ impl Lowerer<'_> {
         };
         Ok(CorsPolicy::new(
             allow_origins,
-            boxed(c.allow_methods),
+            boxed(Some(methods)),
             boxed(c.allow_headers),
             boxed(c.expose_headers),
             max_age,
