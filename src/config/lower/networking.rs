@@ -1142,6 +1142,41 @@ impl Lowerer<'_> {
         Ok(0)
     }
 
+    /// `allowMethods` from Istio's list (letter case counts); `allowHeaders` and
+    /// `exposeHeaders` valid, non-empty header names.
+    fn check_cors_lists(
+        &self,
+        path: &FieldPath,
+        methods: &[String],
+        allow_headers: &Option<Vec<String>>,
+        expose_headers: &Option<Vec<String>>,
+    ) -> Result<()> {
+        for (i, m) in methods.iter().enumerate() {
+            if !CORS_METHODS.contains(&m.as_str()) {
+                return Err(self.invalid(
+                    &path.key("allowMethods").index(i),
+                    m,
+                    &format!("allowed: {} (letter case counts)", CORS_METHODS.join(", ")),
+                ));
+            }
+        }
+        for (field, names) in [
+            ("allowHeaders", allow_headers),
+            ("exposeHeaders", expose_headers),
+        ] {
+            for (i, name) in names.iter().flatten().enumerate() {
+                if name.is_empty() || http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    return Err(self.invalid(
+                        &path.key(field).index(i),
+                        name,
+                        "not a valid header name",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn cors(&mut self, path: &FieldPath, c: wire::CorsPolicy) -> Result<CorsPolicy> {
         let mut allow_origins = Vec::new();
         for (i, m) in c.allow_origins.iter().flatten().enumerate() {
@@ -1189,29 +1224,7 @@ impl Lowerer<'_> {
             }
         };
         let methods = c.allow_methods.unwrap_or_default();
-        for (i, m) in methods.iter().enumerate() {
-            if !CORS_METHODS.contains(&m.as_str()) {
-                return Err(self.invalid(
-                    &path.key("allowMethods").index(i),
-                    m,
-                    &format!("allowed: {} (letter case counts)", CORS_METHODS.join(", ")),
-                ));
-            }
-        }
-        for (field, names) in [
-            ("allowHeaders", &c.allow_headers),
-            ("exposeHeaders", &c.expose_headers),
-        ] {
-            for (i, name) in names.iter().flatten().enumerate() {
-                if name.is_empty() || http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    return Err(self.invalid(
-                        &path.key(field).index(i),
-                        name,
-                        "not a valid header name",
-                    ));
-                }
-            }
-        }
+        self.check_cors_lists(path, &methods, &c.allow_headers, &c.expose_headers)?;
         let boxed = |v: Option<Vec<String>>| {
             v.unwrap_or_default()
                 .into_iter()
