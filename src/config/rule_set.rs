@@ -347,10 +347,7 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
     };
     let Some(kind_enum) = read_kind(&mut doc, &root)? else {
         // Named in the list of skipped documents, when it has a name.
-        let meta = root.get("metadata");
-        let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
-        doc.name = meta_str("name");
-        doc.namespace = meta_str("namespace");
+        record_names(&mut doc, &root);
         return Ok(Read::Skipped(doc));
     };
     for (k, _) in entries {
@@ -471,6 +468,14 @@ fn read_kind(doc: &mut DocumentRef, root: &Node) -> Result<Option<ResourceKind>,
     Ok(Some(kind_enum))
 }
 
+/// Records `metadata.name` and `metadata.namespace` (when they are strings) in `doc`.
+fn record_names(doc: &mut DocumentRef, root: &Node) {
+    let meta = root.get("metadata");
+    let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
+    doc.name = meta_str("name");
+    doc.namespace = meta_str("namespace");
+}
+
 /// `metadata.name` (required) and `metadata.namespace`, recorded in `doc`; neither may hold a
 /// NUL character.
 fn read_metadata(doc: &mut DocumentRef, root: &Node) -> Result<String, LoadError> {
@@ -490,9 +495,7 @@ fn read_metadata(doc: &mut DocumentRef, root: &Node) -> Result<String, LoadError
             ));
         }
     }
-    let meta_str = |key: &str| meta.and_then(|m| m.get_str(key)).map(str::to_string);
-    doc.name = meta_str("name");
-    doc.namespace = meta_str("namespace");
+    record_names(doc, root);
     match doc.name.clone().filter(|n| !n.is_empty()) {
         Some(name) => Ok(name),
         None => Err(doc_error(
