@@ -5,6 +5,7 @@ pub(crate) mod delegate;
 pub(crate) mod hosts;
 pub(crate) mod legacy;
 pub(crate) mod networking;
+pub(crate) mod syntax;
 
 use std::time::Duration;
 
@@ -300,6 +301,17 @@ impl Lowerer<'_> {
         for (field, map) in [("set", ops.set), ("add", ops.add)] {
             for (name, value) in map.unwrap_or_default() {
                 let p = path.key(field).key(&name);
+                if let Err(problem) = syntax::header_value(&value) {
+                    return Err(self.invalid(&p, &value, &problem));
+                }
+                if value.is_empty() {
+                    // Envoy drops a header operation whose value is empty.
+                    self.warn(
+                        Some(&p),
+                        format!("`{name}` has an empty value, so this `{field}` does nothing"),
+                    );
+                    continue;
+                }
                 let lower = name.to_ascii_lowercase();
                 if lower == ":authority" || lower == "host" {
                     if request {

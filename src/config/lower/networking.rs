@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use super::hosts::{ServiceHost, service_host};
-use super::{Lowerer, Result, pseudo_header_field};
+use super::{Lowerer, Result, pseudo_header_field, syntax};
 use crate::config::error::ErrorKind;
 use crate::config::path::FieldPath;
 use crate::config::wire::StringMatch as WireMatch;
@@ -178,7 +178,7 @@ impl Lowerer<'_> {
     pub(crate) fn virtual_service(
         &mut self,
         resource: Arc<Resource>,
-        spec: wire::VirtualService,
+        mut spec: wire::VirtualService,
         subsets: &SubsetIndex,
     ) -> Result<LoweredVirtualService> {
         let spec_path = FieldPath::root().key("spec");
@@ -192,12 +192,8 @@ impl Lowerer<'_> {
                 );
             }
         }
-        let gateways: Vec<Box<str>> = spec
-            .gateways
-            .unwrap_or_default()
-            .into_iter()
-            .map(String::into_boxed_str)
-            .collect();
+        let gateways = self.gateways(&spec_path.key("gateways"), spec.gateways.take())?;
+        self.check_vs_shape(&spec_path, &hosts, &gateways, &spec)?;
         let mut routes: Vec<Route> = Vec::new();
         let mut delegates = Vec::new();
         let mut unconditional: Option<String> = None;
@@ -234,6 +230,52 @@ impl Lowerer<'_> {
         })
     }
 
+    /// `gateways` (of a VirtualService or of a match), each `mesh` or `[namespace/]name`.
+    fn gateways(&self, path: &FieldPath, list: Option<Vec<String>>) -> Result<Vec<Box<str>>> {
+        let list = list.unwrap_or_default();
+        for (i, g) in list.iter().enumerate() {
+            if let Err(problem) = syntax::gateway(g) {
+                return Err(self.invalid(&path.index(i), g, &problem));
+            }
+        }
+        Ok(list.into_iter().map(String::into_boxed_str).collect())
+    }
+
+    /// What Istio requires of a VirtualService as a whole: routes when it has hosts, no
+    /// gateways when it is a delegate, and no host `*` for the mesh.
+    fn check_vs_shape(
+        &self,
+        spec_path: &FieldPath,
+        hosts: &[ServiceHost],
+        gateways: &[Box<str>],
+        spec: &wire::VirtualService,
+    ) -> Result<()> {
+        if hosts.is_empty() {
+            if !gateways.is_empty() {
+                return Err(self.conflict(
+                    &spec_path.key("gateways"),
+                    "a delegate VirtualService (one without `hosts`) must not set `gateways`; the root's gateways apply",
+                ));
+            }
+            return Ok(());
+        }
+        if spec.http.is_none() && spec.tcp.is_none() && spec.tls.is_none() {
+            return Err(self.missing(
+                spec_path,
+                "a VirtualService with `hosts` needs at least one of `http`, `tcp` or `tls`",
+            ));
+        }
+        let for_mesh = gateways.is_empty() || gateways.iter().any(|g| &**g == "mesh");
+        if for_mesh && let Some(i) = hosts.iter().position(|h| h.canonical == "*") {
+            return Err(self.invalid(
+                &spec_path.key("hosts").index(i),
+                "*",
+                "the host `*` is not allowed for the mesh (no `gateways`, or `mesh` among them); name the services",
+            ));
+        }
+        Ok(())
+    }
+
     /// `hosts`, expanded with the namespace; none makes the VirtualService a delegate only.
     fn vs_hosts(
         &mut self,
@@ -241,13 +283,22 @@ impl Lowerer<'_> {
         hosts: &[String],
         ns: &str,
     ) -> Result<Vec<ServiceHost>> {
-        let mut out = Vec::with_capacity(hosts.len());
+        let mut out: Vec<ServiceHost> = Vec::with_capacity(hosts.len());
+        let mut seen = HashMap::with_capacity(hosts.len());
         for (i, h) in hosts.iter().enumerate() {
+            let p = spec_path.key("hosts").index(i);
             if h.is_empty() {
-                let p = spec_path.key("hosts").index(i);
                 return Err(self.invalid(&p, h, "a host must not be empty"));
             }
-            out.push(service_host(h, ns));
+            if let Err(problem) = syntax::virtual_service_host(h) {
+                return Err(self.invalid(&p, h, &problem));
+            }
+            let host = service_host(h, ns);
+            if let Some(first) = seen.insert(host.canonical.clone(), i) {
+                let problem = format!("the same host as hosts[{first}]; a host is listed once");
+                return Err(self.invalid(&p, h, &problem));
+            }
+            out.push(host);
         }
         if out.is_empty() {
             self.warn(
@@ -695,12 +746,12 @@ impl Lowerer<'_> {
             let matcher = self.string_match(&p, sm, false, false, false)?;
             conditions.push(Condition::new(Field::Query(name.as_str().into()), matcher));
         }
-        let gateways = m.gateways.unwrap_or_default();
+        let gateways = self.gateways(&path.key("gateways"), m.gateways)?;
         let selector = Selector::new(
             m.port,
             self.labels(&path.key("sourceLabels"), m.source_labels)?,
             m.source_namespace.map(String::into_boxed_str),
-            gateways.into_iter().map(String::into_boxed_str).collect(),
+            gateways,
         );
         Ok(RequestMatch::new(
             m.name.map(Into::into),
@@ -769,6 +820,9 @@ impl Lowerer<'_> {
         let Some(host) = d.host.filter(|h| !h.is_empty()) else {
             return Err(self.missing(&path.key("host"), "a destination needs a `host`"));
         };
+        if let Err(problem) = syntax::destination_host(&host) {
+            return Err(self.invalid(&path.key("host"), &host, &problem));
+        }
         let port = match d.port {
             Some(p) => {
                 if p.name.is_some() {

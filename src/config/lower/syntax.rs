@@ -1,0 +1,219 @@
+//! Syntax checks on names and values that Istio's validating webhook applies: host names,
+//! gateway references, destination hosts and header values. Each returns what is wrong, for the
+//! caller to place at its field.
+
+/// Longest host name Istio accepts.
+const MAX_HOST: usize = 255;
+/// Longest DNS label.
+const MAX_LABEL: usize = 63;
+
+/// A DNS label: letters, digits and `-`, not starting or ending with `-`, at most 63 long.
+fn is_label(label: &str, lower_only: bool) -> bool {
+    let b = label.as_bytes();
+    let ok = |c: &u8| {
+        c.is_ascii_digit() || c.is_ascii_lowercase() || (!lower_only && c.is_ascii_uppercase())
+    };
+    !b.is_empty()
+        && b.len() <= MAX_LABEL
+        && b.iter().all(|c| ok(c) || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// A DNS name: labels joined by dots, an optional final dot, a top-level label not all digits.
+fn dns_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_HOST {
+        return Err(format!(
+            "a host is at most {MAX_HOST} characters; this one has {}",
+            name.len()
+        ));
+    }
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    let labels: Vec<&str> = trimmed.split('.').collect();
+    if let Some(bad) = labels.iter().find(|l| !is_label(l, false)) {
+        return Err(if bad.is_empty() {
+            "a host must not have an empty label (two dots in a row, or a leading dot)".into()
+        } else {
+            format!(
+                "label `{bad}` is not a DNS label (at most {MAX_LABEL} letters, digits and `-`, not starting or ending with `-`)"
+            )
+        });
+    }
+    if labels.len() > 1
+        && labels
+            .last()
+            .is_some_and(|l| l.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return Err("the last label of a host name cannot be all digits".into());
+    }
+    Ok(())
+}
+
+/// A VirtualService host: `*`, an IP address, a DNS name, or a DNS name whose first label is
+/// `*` (`*.example.com`).
+pub(crate) fn virtual_service_host(host: &str) -> Result<(), String> {
+    if host == "*" || host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let rest = host.strip_prefix("*.").unwrap_or(host);
+    if rest.contains('*') {
+        return Err(
+            "a wildcard is allowed only as the whole first label (`*.example.com`) or as the host `*`"
+                .into(),
+        );
+    }
+    dns_name(rest)
+}
+
+/// A destination host (of a route, a mirror): a DNS name, short or fully qualified. Wildcards
+/// and `namespace/name` are not hosts.
+pub(crate) fn destination_host(host: &str) -> Result<(), String> {
+    if host.contains('*') {
+        return Err("a destination is one service: wildcards are not allowed".into());
+    }
+    if host.contains('/') {
+        return Err("a destination host is a DNS name (`reviews` or `reviews.shop.svc.cluster.local`), not `namespace/name`".into());
+    }
+    dns_name(host)
+}
+
+/// A gateway reference: `mesh`, or `[namespace/]name` with a DNS-1123 label as namespace and a
+/// DNS-1123 subdomain as name.
+pub(crate) fn gateway(reference: &str) -> Result<(), String> {
+    if reference == "mesh" {
+        return Ok(());
+    }
+    let (namespace, name) = match reference.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, reference),
+    };
+    const WANT: &str = "a gateway is `mesh` or `[namespace/]name`, in lower-case letters, digits, `-` and (in the name) `.`";
+    if let Some(ns) = namespace
+        && !is_label(ns, true)
+    {
+        return Err(format!("namespace `{ns}` is not valid: {WANT}"));
+    }
+    let subdomain = name.len() <= 253 && name.split('.').all(|l| is_label(l, true));
+    if !subdomain {
+        return Err(format!("name `{name}` is not valid: {WANT}"));
+    }
+    Ok(())
+}
+
+/// A header value as Istio's `validateHeaderValue` reads it: no control characters but tab,
+/// and every `%` either doubled or opening a `%NAME%` / `%NAME(args)%` variable that a later
+/// `%` closes.
+pub(crate) fn header_value(value: &str) -> Result<(), String> {
+    if let Some(c) = value
+        .chars()
+        .find(|&c| c != '\t' && (c < ' ' || c == '\x7f'))
+    {
+        return Err(format!(
+            "control character {} is not allowed in a header value",
+            c.escape_debug()
+        ));
+    }
+    let mut rest = value;
+    while let Some(at) = rest.find('%') {
+        let after = &rest[at + 1..];
+        if let Some(next) = after.strip_prefix('%') {
+            rest = next;
+            continue;
+        }
+        let end = match after.find(['(', '%']) {
+            Some(i) if after.as_bytes()[i] == b'(' => after[i..]
+                .find(')')
+                .and_then(|close| after[i + close..].find('%').map(|p| i + close + p)),
+            found => found,
+        };
+        match end {
+            Some(close) => rest = &after[close + 1..],
+            None => {
+                return Err(format!(
+                    "`%` at byte {} opens a variable that no `%` closes; write `%%` for a literal `%`",
+                    value.len() - rest.len() + at
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_service_hosts() {
+        for ok in [
+            "*",
+            "reviews",
+            "*.example.com",
+            "a-b.example.com.",
+            "10.0.0.1",
+            "::1",
+            "Reviews",
+        ] {
+            assert_eq!(virtual_service_host(ok), Ok(()), "{ok}");
+        }
+        let long_label = format!("{}.com", "a".repeat(64));
+        let long_host = vec!["abc"; 70].join(".");
+        for bad in [
+            "foo.*.com",
+            "foo*.bar.com",
+            "-a.com",
+            "a-.com",
+            "a..b",
+            "a_b",
+            "a.123",
+            &long_label,
+            &long_host,
+        ] {
+            assert!(virtual_service_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn destination_hosts() {
+        assert_eq!(destination_host("reviews.shop.svc.cluster.local"), Ok(()));
+        for bad in ["*", "*.foo", "foo.*", "shop/reviews", "10.0.0.1"] {
+            assert!(destination_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gateway_references() {
+        for ok in ["mesh", "gw", "istio-system/gw", "ns/gw.example.com"] {
+            assert_eq!(gateway(ok), Ok(()), "{ok}");
+        }
+        for bad in ["ns1/*", "*/gw", "b@dgateway", "ns/", "/gw", "Gw"] {
+            assert!(gateway(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn header_values() {
+        for ok in [
+            "100%%",
+            "%HOSTNAME%",
+            "a %REQ(x-id)% b",
+            "%REQ(a%b)%",
+            "plain",
+            "tab\there",
+            "",
+        ] {
+            assert_eq!(header_value(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "abc%123",
+            "%START_TIME%%",
+            "abcd%oijasodifj",
+            "%",
+            "a\nb",
+            "nul\0",
+            "del\x7f",
+        ] {
+            assert!(header_value(bad).is_err(), "{bad}");
+        }
+    }
+}
