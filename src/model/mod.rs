@@ -32,6 +32,7 @@ pub use decision::{Decision, Outcome};
 pub use explain::{ExplainLine, Explanation, Verdict};
 pub use labels::Labels;
 pub use request::Field;
+pub(crate) use route::RedirectPath;
 pub use route::{
     AbortFault, AbortStatus, Action, CorsPolicy, DelayFault, Destination, DirectResponse, Fault,
     HeaderOperations, HeaderPolicy, Mirror, Redirect, RedirectPort, Resource, ResourceKind,

@@ -5,7 +5,6 @@ use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Uri};
 use http::{HeaderMap, HeaderValue, Request, Response};
 
-use super::request::Field;
 use super::route::{HeaderOperations, HeaderPolicy, Route};
 
 fn apply_ops(headers: &mut HeaderMap, ops: &HeaderOperations) {
@@ -103,20 +102,8 @@ fn rewritten_path(
 ) -> Option<Result<String, RewriteError>> {
     let rewrite = route.policy.rewrite.as_ref()?;
     if let Some(uri) = &rewrite.uri {
-        let uri_condition = entry
-            .and_then(|e| route.matches.get(e as usize))
-            .and_then(|m| {
-                m.conditions
-                    .iter()
-                    .find(|c| matches!(c.field, Field::Uri) && !c.invert)
-            });
-        let keep_from = match uri_condition {
-            // A prefix match swaps the matched prefix.
-            Some(c) => c.matcher.rewrite_prefix_len(),
-            // No uri condition: the route's prefix is "/".
-            None => Some(1),
-        };
         // Exact and regex matches swap the whole path.
+        let keep_from = route.matched_prefix_len(entry);
         let kept = keep_from
             .filter(|&n| n <= path.len())
             .map_or("", |n| &path[n..]);

@@ -1,5 +1,6 @@
 //! Compiled routes: where a matched request goes, and what happens to it on the way.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 
 use super::condition::RequestMatch;
 use super::labels::Labels;
+use super::request::Field;
 use super::string_match::StringMatch;
 
 /// Which Istio resource kind a rule came from.
@@ -603,7 +605,7 @@ pub enum RedirectPort {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Redirect {
-    pub(super) uri: Option<Box<str>>,
+    pub(super) path: RedirectPath,
     pub(super) authority: Option<Box<str>>,
     pub(super) port: Option<RedirectPort>,
     pub(super) scheme: Option<Box<str>>,
@@ -614,14 +616,14 @@ impl Redirect {
     /// A redirect answered with `code`, its `Location` built from the request with the parts
     /// given replaced.
     pub(crate) fn new(
-        uri: Option<Box<str>>,
+        path: RedirectPath,
         authority: Option<Box<str>>,
         port: Option<RedirectPort>,
         scheme: Option<Box<str>>,
         code: StatusCode,
     ) -> Self {
         Redirect {
-            uri,
+            path,
             authority,
             port,
             scheme,
@@ -629,9 +631,33 @@ impl Redirect {
         }
     }
 
-    /// The path that replaces the request's.
+    /// The path that replaces the request's (`redirect.uri`).
     pub fn uri(&self) -> Option<&str> {
-        self.uri.as_deref()
+        match &self.path {
+            RedirectPath::Replace(uri) => Some(uri),
+            _ => None,
+        }
+    }
+    /// The text that replaces the matched prefix of the request's path
+    /// (`redirect.prefixRewrite`).
+    pub fn prefix_rewrite(&self) -> Option<&str> {
+        match &self.path {
+            RedirectPath::ReplacePrefix(prefix) => Some(prefix),
+            _ => None,
+        }
+    }
+
+    /// The `Location`'s path for a request with `path`, whose first `matched_prefix` bytes
+    /// were matched by a `prefix` uri match (`None`: the whole path was matched).
+    pub(super) fn path<'a>(&'a self, path: &'a str, matched_prefix: Option<usize>) -> Cow<'a, str> {
+        match &self.path {
+            RedirectPath::Keep => Cow::Borrowed(path),
+            RedirectPath::Replace(uri) => Cow::Borrowed(uri),
+            RedirectPath::ReplacePrefix(prefix) => {
+                let kept = matched_prefix.and_then(|n| path.get(n..)).unwrap_or("");
+                Cow::Owned(format!("{prefix}{kept}"))
+            }
+        }
     }
     /// The host that replaces the request's.
     pub fn authority(&self) -> Option<&str> {
@@ -650,9 +676,10 @@ impl Redirect {
         self.code
     }
 
-    /// The `Location` for a request with this scheme, authority, path and query: the path is
-    /// replaced by `uri` (the query kept unless `uri` has one), the host by `authority`, the
-    /// scheme by `scheme`, the port by the port rule; default ports (80, 443) are left out.
+    /// The `Location` for a request with this scheme, authority, query and the path given by
+    /// [`Redirect::path`] (the query kept unless that path has one): the host is replaced by
+    /// `authority`, the scheme by `scheme`, the port by the port rule; default ports (80, 443)
+    /// are left out.
     pub(super) fn location(
         &self,
         scheme: &str,
@@ -682,26 +709,26 @@ impl Redirect {
         if let Some(p) = port.filter(|p| Some(*p) != default_port) {
             out.push_str(&format!(":{p}"));
         }
-        match &self.uri {
-            Some(uri) => {
-                out.push_str(uri);
-                if !uri.contains('?')
-                    && let Some(q) = query
-                {
-                    out.push('?');
-                    out.push_str(q);
-                }
-            }
-            None => {
-                out.push_str(path);
-                if let Some(q) = query {
-                    out.push('?');
-                    out.push_str(q);
-                }
-            }
+        out.push_str(path);
+        if !path.contains('?')
+            && let Some(q) = query
+        {
+            out.push('?');
+            out.push_str(q);
         }
         out
     }
+}
+
+/// What a redirect does with the request's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RedirectPath {
+    /// Kept as it is.
+    Keep,
+    /// Replaced whole (`redirect.uri`).
+    Replace(Box<str>),
+    /// Its matched prefix replaced (`redirect.prefixRewrite`).
+    ReplacePrefix(Box<str>),
 }
 
 /// `host:port` → (`host`, port); IPv6 literals keep their brackets.
@@ -1943,6 +1970,23 @@ impl Facts {
 }
 
 impl Route {
+    /// How many leading bytes of the path match entry `entry` matched by prefix, for a rewrite
+    /// or redirect that replaces them: the prefix's length for a `prefix` uri match, 1 (`/`)
+    /// when the entry has no uri condition, `None` (the whole path) for exact and regex.
+    pub(super) fn matched_prefix_len(&self, entry: Option<u32>) -> Option<usize> {
+        let uri_condition = entry
+            .and_then(|e| self.matches.get(e as usize))
+            .and_then(|m| {
+                m.conditions
+                    .iter()
+                    .find(|c| matches!(c.field, Field::Uri) && !c.invert)
+            });
+        match uri_condition {
+            Some(c) => c.matcher.rewrite_prefix_len(),
+            None => Some(1),
+        }
+    }
+
     /// A route of `resource`, standing at `path` in it (`spec`, `spec.http[2]`), taken by a
     /// request that fits any of `matches` (every request when there are none).
     pub(crate) fn new(

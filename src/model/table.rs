@@ -516,8 +516,9 @@ fn execute<T: Tracer>(
                 .authority()
                 .and_then(|a| std::str::from_utf8(a).ok())
                 .or(on.ctx.host());
+            let path = r.path(view.path(), route.matched_prefix_len(decision.entry));
             decision.location = Some(
-                r.location(view.scheme(), authority, view.path(), view.query())
+                r.location(view.scheme(), authority, &path, view.query())
                     .into(),
             );
         }

@@ -12,8 +12,9 @@ use crate::config::path::FieldPath;
 use crate::config::wire::legacy as wire;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination, Fault, Field,
-    HeaderOperations, HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RequestMatch,
-    Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector, StringMatch, WeightedDestination,
+    HeaderOperations, HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RedirectPath,
+    RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector, StringMatch,
+    WeightedDestination,
 };
 
 /// A lowered RouteRule, before rules are grouped by host and sorted.
@@ -197,8 +198,12 @@ impl Lowerer<'_> {
         if redirect.uri.is_none() && redirect.authority.is_none() {
             return Err(self.missing(&rpath, "a redirect needs `uri` or `authority`"));
         }
+        let path_rule = match redirect.uri.as_deref() {
+            Some(uri) => RedirectPath::Replace(uri.into()),
+            None => RedirectPath::Keep,
+        };
         Ok(Action::Redirect(Redirect::new(
-            redirect.uri.as_deref().map(Into::into),
+            path_rule,
             redirect.authority.as_deref().map(Into::into),
             None,
             None,

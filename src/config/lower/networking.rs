@@ -14,9 +14,9 @@ use crate::config::wire::StringMatch as WireMatch;
 use crate::config::wire::networking as wire;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination,
-    DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect, RedirectPort,
-    RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector,
-    StringMatch, WeightedDestination,
+    DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect, RedirectPath,
+    RedirectPort, RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy,
+    Selector, StringMatch, WeightedDestination,
 };
 
 /// One DestinationRule's subsets: the resource, and each subset's name and labels in order,
@@ -497,6 +497,30 @@ impl Lowerer<'_> {
         if http.mirror.is_some() && http.mirrors.is_some() {
             return Err(self.conflict(path, "`mirror` and `mirrors` cannot be used together"));
         }
+        self.check_prefix_redirect(path, http)
+    }
+
+    /// `redirect.prefixRewrite` replaces the matched prefix: it excludes `redirect.uri`, and
+    /// every match of the route must match the uri by prefix (no uri match counts as `/`).
+    fn check_prefix_redirect(&self, path: &FieldPath, http: &wire::HttpRoute) -> Result<()> {
+        let set = |f: &Option<String>| f.as_deref().is_some_and(|v| !v.is_empty());
+        let Some(r) = http.redirect.as_ref().filter(|r| set(&r.prefix_rewrite)) else {
+            return Ok(());
+        };
+        if set(&r.uri) {
+            return Err(self.conflict(
+                &path.key("redirect"),
+                "`uri` and `prefixRewrite` cannot be used together",
+            ));
+        }
+        for (i, m) in http.match_.iter().flatten().enumerate() {
+            if m.uri.as_ref().is_some_and(|u| u.prefix.is_none()) {
+                return Err(self.conflict(
+                    &path.key("match").index(i).key("uri"),
+                    "`redirect.prefixRewrite` replaces the matched prefix, so every match of the route must use a `prefix` uri match",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -909,7 +933,12 @@ impl Lowerer<'_> {
 
     fn redirect(&mut self, path: &FieldPath, mut r: wire::HttpRedirect) -> Result<Action> {
         // Proto3: a field equal to its zero value is unset (`uri: ""` keeps the path).
-        for field in [&mut r.uri, &mut r.authority, &mut r.scheme] {
+        for field in [
+            &mut r.uri,
+            &mut r.authority,
+            &mut r.scheme,
+            &mut r.prefix_rewrite,
+        ] {
             if field.as_deref() == Some("") {
                 *field = None;
             }
@@ -918,11 +947,12 @@ impl Lowerer<'_> {
             && r.authority.is_none()
             && r.scheme.is_none()
             && r.port.is_none()
-            && r.derive_port.is_none();
+            && r.derive_port.is_none()
+            && r.prefix_rewrite.is_none();
         if nothing {
             return Err(self.missing(
                 path,
-                "a redirect needs one of `uri`, `authority`, `scheme`, `port` or `derivePort` \
+                "a redirect needs one of `uri`, `prefixRewrite`, `authority`, `scheme`, `port` or `derivePort` \
                  (empty values count as unset); without any it would send the client back to \
                  the same URL",
             ));
@@ -965,8 +995,13 @@ impl Lowerer<'_> {
             }
             (None, None) => None,
         };
+        let path_rule = match (r.uri, r.prefix_rewrite) {
+            (Some(uri), _) => RedirectPath::Replace(uri.into_boxed_str()),
+            (None, Some(prefix)) => RedirectPath::ReplacePrefix(prefix.into_boxed_str()),
+            (None, None) => RedirectPath::Keep,
+        };
         Ok(Action::Redirect(Redirect::new(
-            r.uri.map(String::into_boxed_str),
+            path_rule,
             r.authority.map(String::into_boxed_str),
             port,
             r.scheme.map(String::into_boxed_str),

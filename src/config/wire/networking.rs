@@ -106,6 +106,7 @@ pub(crate) struct HttpRedirect {
     pub(crate) derive_port: Option<String>,
     pub(crate) scheme: Option<String>,
     pub(crate) redirect_code: Option<u32>,
+    pub(crate) prefix_rewrite: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
