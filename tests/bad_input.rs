@@ -81,6 +81,10 @@ fn catalogue() -> Vec<Bad> {
         b("weight as text", vs("  - route: [{destination: {host: a}, weight: heavy}]\n"), WrongType, Some("spec.http[0].route[0].weight"), Some(7)),
         b("percentage value as text", vs("  - fault: {abort: {httpStatus: 500, percentage: {value: half}}}\n    route: [{destination: {host: a}}]\n"), WrongType, Some("spec.http[0].fault.abort.percentage.value"), Some(7)),
         b("label value as a number", vs("  - match: [{sourceLabels: {version: 1}}]\n    route: [{destination: {host: a}}]\n"), WrongType, Some("spec.http[0].match[0].sourceLabels.version"), Some(7)),
+        b("port as a negative number", vs("  - route: [{destination: {host: a, port: {number: -1}}}]\n"), InvalidValue, Some("spec.http[0].route[0].destination.port.number"), Some(7)),
+        b("route as a mapping", vs("  - route: {destination: {host: a}}\n"), WrongType, Some("spec.http[0].route"), Some(7)),
+        b("http entry as a number", vs("  - 5\n"), WrongType, Some("spec.http[0]"), Some(7)),
+        b("timeout as a number", vs("  - timeout: 5\n    route: [{destination: {host: a}}]\n"), WrongType, Some("spec.http[0].timeout"), Some(7)),
         b("ignoreUriCase as text", vs("  - match: [{ignoreUriCase: yes}]\n    route: [{destination: {host: a}}]\n"), WrongType, Some("spec.http[0].match[0].ignoreUriCase"), Some(7)),
         b("precedence out of i32 range", rr("  precedence: 99999999999\n"), InvalidValue, Some("spec.precedence"), Some(6)),
         // Out-of-range and invalid values.
@@ -129,6 +133,21 @@ fn every_malformed_configuration_is_reported_where_it_is() {
             "{}",
             case.name
         );
+        // Messages speak Istio's schema, not Rust's types.
+        if case.kind != ErrorKind::Syntax {
+            for rust in [
+                "i32",
+                "u32",
+                "i64",
+                "u64",
+                "f64",
+                "struct ",
+                "sequence",
+                "unit value",
+            ] {
+                assert!(!text.contains(rust), "{}: says `{rust}`: {text}", case.name);
+            }
+        }
         if case.path.is_some() {
             assert!(
                 text.contains("document 1"),

@@ -314,7 +314,7 @@ fn value_errors_say_their_kind_once() {
     let printed = err.to_string();
     assert_eq!(printed.matches("invalid value").count(), 1, "{printed}");
     assert!(
-        printed.ends_with("invalid value: found integer `-1`, expected u32"),
+        printed.ends_with("invalid value: found the integer -1, expected a non-negative integer"),
         "{printed}"
     );
 }

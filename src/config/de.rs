@@ -32,14 +32,22 @@ impl de::Error for DeError {
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
         DeError(LoadError::new(
             ErrorKind::WrongType,
-            format!("expected {exp}, found {unexp}"),
+            format!(
+                "expected {}, found {}",
+                schema_words(exp),
+                found_words(&unexp)
+            ),
         ))
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
         DeError(LoadError::new(
             ErrorKind::InvalidValue,
-            format!("found {unexp}, expected {exp}"),
+            format!(
+                "found {}, expected {}",
+                found_words(&unexp),
+                schema_words(exp)
+            ),
         ))
     }
 
@@ -61,10 +69,41 @@ impl de::Error for DeError {
         DeError(LoadError::new(
             ErrorKind::UnknownField,
             format!(
-                "`{field}` is not a field here; allowed: {}",
+                "`{field}` is not a field here{}; allowed: {}",
+                super::suggest::did_you_mean(field, expected),
                 expected.join(", ")
             ),
         ))
+    }
+}
+
+/// What serde expected, in the words of Istio's schema rather than Rust's (`i32` is "an
+/// integer", `struct HttpRoute` is "a mapping").
+fn schema_words(exp: &dyn de::Expected) -> String {
+    let rust = exp.to_string();
+    let words = match rust.as_str() {
+        "i8" | "i16" | "i32" | "i64" => "an integer",
+        "u8" | "u16" | "u32" | "u64" => "a non-negative integer",
+        "f32" | "f64" => "a number",
+        "a sequence" => "a list",
+        "a map" => "a mapping",
+        _ if rust.starts_with("struct ") => "a mapping of fields",
+        _ => return rust,
+    };
+    words.to_string()
+}
+
+/// The value serde found, in the same words.
+fn found_words(unexp: &de::Unexpected<'_>) -> String {
+    use de::Unexpected as U;
+    match unexp {
+        U::Signed(n) => format!("the integer {n}"),
+        U::Unsigned(n) => format!("the integer {n}"),
+        U::Float(n) => format!("the number {n}"),
+        U::Unit => "null".to_string(),
+        U::Seq => "a list".to_string(),
+        U::Map => "a mapping".to_string(),
+        other => other.to_string(),
     }
 }
 

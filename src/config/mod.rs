@@ -15,6 +15,7 @@ mod path;
 #[cfg(test)]
 mod reference_props;
 mod rule_set;
+mod suggest;
 mod wire;
 
 pub use error::{DocumentRef, ErrorKind, LoadError, Warning};

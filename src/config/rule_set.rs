@@ -363,7 +363,11 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
                 text,
                 ErrorKind::UnknownField,
                 format!(
-                    "`{text}` is not a field here; allowed: apiVersion, kind, metadata, spec, status"
+                    "`{text}` is not a field here{}; allowed: apiVersion, kind, metadata, spec, status",
+                    super::suggest::did_you_mean(
+                        text,
+                        &["apiVersion", "kind", "metadata", "spec", "status"]
+                    )
                 ),
             ));
         }
@@ -439,7 +443,7 @@ fn read_kind(doc: &mut DocumentRef, root: &Node) -> Result<Option<ResourceKind>,
         "VirtualService" | "DestinationRule" => {
             (ResourceKind::VirtualService, &NETWORKING_VERSIONS)
         }
-        _ => return Ok(None),
+        _ => return unknown_kind(doc, root, &kind, &api_version).map(|()| None),
     };
     if api_version.is_empty() {
         return Err(doc_error(
@@ -466,6 +470,124 @@ fn read_kind(doc: &mut DocumentRef, root: &Node) -> Result<Option<ResourceKind>,
         ));
     }
     Ok(Some(kind_enum))
+}
+
+/// The kinds of the API groups tower-mesh reads, routing or not: a kind of one of these groups
+/// that is not in its list is a mistake (`VirtualServices`), not another tool's resource.
+const KNOWN_KINDS: [(&str, &[&str]); 3] = [
+    (
+        "networking.istio.io",
+        &[
+            "VirtualService",
+            "DestinationRule",
+            "Gateway",
+            "ServiceEntry",
+            "Sidecar",
+            "WorkloadEntry",
+            "WorkloadGroup",
+            "EnvoyFilter",
+            "ProxyConfig",
+        ],
+    ),
+    (
+        "config.istio.io",
+        &[
+            "RouteRule",
+            "DestinationPolicy",
+            "EgressRule",
+            "IngressRule",
+            "attributemanifest",
+            "rule",
+            "handler",
+            "instance",
+            "template",
+            "adapter",
+            "HTTPAPISpec",
+            "HTTPAPISpecBinding",
+            "QuotaSpec",
+            "QuotaSpecBinding",
+            "metric",
+            "logentry",
+            "tracespan",
+            "quota",
+            "listentry",
+            "checknothing",
+            "reportnothing",
+            "authorization",
+            "apikey",
+            "edge",
+            "kubernetes",
+            "kubernetesenv",
+            "memquota",
+            "redisquota",
+            "prometheus",
+            "stdio",
+            "denier",
+            "listchecker",
+            "fluentd",
+            "statsd",
+            "dogstatsd",
+            "stackdriver",
+            "opa",
+            "rbac",
+            "circonus",
+            "solarwinds",
+            "cloudwatch",
+            "zipkin",
+            "noop",
+            "bypass",
+            "signalfx",
+            "servicecontrol",
+            "servicecontrolreport",
+        ],
+    ),
+    (
+        "gateway.networking.k8s.io",
+        &[
+            "HTTPRoute",
+            "GRPCRoute",
+            "Gateway",
+            "GatewayClass",
+            "ReferenceGrant",
+            "TCPRoute",
+            "TLSRoute",
+            "UDPRoute",
+            "BackendTLSPolicy",
+            "BackendLBPolicy",
+            "ListenerSet",
+            "XListenerSet",
+        ],
+    ),
+];
+
+/// Whether a kind that is not routing configuration may be skipped: it may unless its
+/// `apiVersion` is in a group tower-mesh reads and the group has no such kind.
+fn unknown_kind(
+    doc: &DocumentRef,
+    root: &Node,
+    kind: &str,
+    api_version: &str,
+) -> Result<(), LoadError> {
+    let group = api_version.split_once('/').map_or("", |(g, _)| g);
+    let Some((_, kinds)) = KNOWN_KINDS.iter().find(|(g, _)| *g == group) else {
+        return Ok(());
+    };
+    if kinds.contains(&kind) {
+        return Ok(());
+    }
+    let node = root.get("kind").unwrap_or(root);
+    let hint = super::suggest::did_you_mean(kind, kinds);
+    Err(doc_error(
+        doc,
+        node,
+        "kind",
+        ErrorKind::InvalidValue,
+        format!(
+            "`{kind}` is not a kind of {group}{hint}; its kinds are: {}",
+            kinds.join(", ")
+        ),
+    )
+    .with_value(kind))
 }
 
 /// Records `metadata.name` and `metadata.namespace` (when they are strings) in `doc`.

@@ -68,4 +68,28 @@ impl<'de> Deserialize<'de> for StringMatch {
 }
 
 /// A `google.protobuf.Duration` as text (`"7s"`, `"1.5s"`, `"100ms"`), parsed when lowering.
-pub(crate) type Duration = String;
+#[derive(Clone, Debug)]
+pub(crate) struct Duration(String);
+
+impl std::ops::Deref for Duration {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"7s\" or \"100ms\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+                Ok(Duration(v.to_string()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
