@@ -8,7 +8,7 @@ use http::StatusCode;
 
 use super::hosts::{ServiceHost, service_host};
 use super::{Lowerer, Result, pseudo_header_field, syntax};
-use crate::config::error::ErrorKind;
+use crate::config::error::{DocumentRef, ErrorKind};
 use crate::config::path::FieldPath;
 use crate::config::wire::StringMatch as WireMatch;
 use crate::config::wire::networking as wire;
@@ -22,7 +22,8 @@ use crate::model::{
 /// One DestinationRule's subsets: the resource, and each subset's name and labels in order,
 /// with the names indexed.
 pub(crate) struct Subsets {
-    resource: Arc<Resource>,
+    /// The DestinationRule's document, to name it in messages.
+    doc: DocumentRef,
     list: Vec<(String, Labels)>,
     by_name: HashMap<String, usize>,
 }
@@ -158,15 +159,17 @@ impl Lowerer<'_> {
         }
         let canonical = service_host(host, resource.namespace()).canonical;
         if let Some(first) = index.hosts.get(&canonical) {
-            let first = first.resource.to_string();
             self.warn(
                 Some(&spec_path.key("host")),
-                format!("{first} already defines subsets for host {host}; this DestinationRule is ignored"),
+                format!(
+                    "two DestinationRules define subsets for host {host}: {} is in force (loaded first), and this one ({}) is ignored",
+                    first.doc, self.doc
+                ),
             );
             return Ok(());
         }
         let subsets = Subsets {
-            resource,
+            doc: self.doc.clone(),
             list,
             by_name,
         };
@@ -876,10 +879,11 @@ impl Lowerer<'_> {
                 match subsets.find(&canonical, &subset) {
                     Some(labels) => (Some(Arc::from(subset.as_str())), labels),
                     None => {
-                        let known = subsets.hosts.get(&canonical).map(Subsets::names);
-                        let message = match known {
+                        let message = match subsets.hosts.get(&canonical) {
                             Some(k) => format!(
-                                "subset `{subset}` is not defined for host {host}; the DestinationRule defines: {k}"
+                                "subset `{subset}` is not defined for host {host} by the DestinationRule in force, {}; it defines: {}",
+                                k.doc,
+                                k.names()
                             ),
                             None => format!(
                                 "subset `{subset}` is not defined: no DestinationRule for host {host} was loaded (load it in the same set)"
