@@ -175,6 +175,10 @@ struct Inner {
     message: String,
     line: Option<usize>,
     column: Option<usize>,
+    /// When the load found several errors: each of them, the first included, alone.
+    all: Vec<LoadError>,
+    /// Whether the load stopped at `Limits::max_errors` with more to find.
+    truncated: bool,
 }
 
 impl LoadError {
@@ -187,7 +191,22 @@ impl LoadError {
             message: message.into(),
             line: None,
             column: None,
+            all: Vec::new(),
+            truncated: false,
         }))
+    }
+
+    /// One error standing for all of `errors` (at least one): its accessors describe the
+    /// first, [`errors`](LoadError::errors) lists them all. `truncated`: the load stopped at
+    /// `Limits::max_errors`.
+    pub(crate) fn several(mut errors: Vec<LoadError>, truncated: bool) -> Self {
+        if errors.len() == 1 && !truncated {
+            return errors.remove(0);
+        }
+        let mut head = errors[0].clone();
+        head.0.all = errors;
+        head.0.truncated = truncated;
+        head
     }
 
     pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
@@ -259,10 +278,62 @@ impl LoadError {
     pub fn column(&self) -> Option<usize> {
         self.0.column
     }
+
+    /// Every error the load found, in input order, each with its own location; the first is
+    /// the one this error's accessors describe. A load goes on past an error to the next
+    /// document, and within a VirtualService to the next HTTP route, so that one run reports
+    /// every mistake, up to [`Limits::max_errors`](crate::Limits::max_errors). Errors that stop
+    /// reading (syntax, limits) end the list.
+    ///
+    /// `Display` prints each of them on its own line.
+    ///
+    /// ```
+    /// let err = tower_mesh::RuleSet::from_yaml(r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: reviews}
+    /// spec:
+    ///   hosts: [reviews]
+    ///   http:
+    ///   - timeout: 5
+    ///     route: [{destination: {host: reviews}}]
+    ///   - route: [{destination: {host: reviews}, wieght: 10}]
+    /// "#).unwrap_err();
+    /// let paths: Vec<_> = err.errors().map(|e| e.path().unwrap()).collect();
+    /// assert_eq!(paths, ["spec.http[0].timeout", "spec.http[1].route[0].wieght"]);
+    /// assert!(err.errors().nth(1).unwrap().message().contains("did you mean `weight`?"));
+    /// assert_eq!(err.to_string().lines().count(), 2);
+    /// ```
+    pub fn errors(&self) -> impl Iterator<Item = &LoadError> + '_ {
+        let single = self.0.all.is_empty().then_some(self);
+        single.into_iter().chain(self.0.all.iter())
+    }
+
+    /// Whether the load stopped at [`Limits::max_errors`](crate::Limits::max_errors) with
+    /// input left unchecked.
+    pub fn is_truncated(&self) -> bool {
+        self.0.truncated
+    }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        for e in self.errors() {
+            f.write_str(sep)?;
+            e.fmt_one(f)?;
+            sep = "\n";
+        }
+        if self.0.truncated {
+            f.write_str("\n(stopped after this many errors: Limits::max_errors)")?;
+        }
+        Ok(())
+    }
+}
+
+impl LoadError {
+    /// Writes this one error (without the others of [`errors`](LoadError::errors)).
+    fn fmt_one(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = &self.0;
         let mut sep = "";
         if let Some(doc) = &e.document {
@@ -287,6 +358,72 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+/// The errors of one load, gathered so that a load reports every mistake it finds, up to
+/// `Limits::max_errors`.
+#[derive(Default)]
+pub(crate) struct Collector {
+    errors: Vec<LoadError>,
+    max: usize,
+    truncated: bool,
+    /// A limit was exceeded: the load stops, whatever is left.
+    stopped: bool,
+}
+
+impl Collector {
+    pub(crate) fn new(max: usize) -> Self {
+        Collector {
+            errors: Vec::new(),
+            max: max.max(1),
+            truncated: false,
+            stopped: false,
+        }
+    }
+
+    /// Records `err` (every one of its [`LoadError::errors`]); returns whether the load must
+    /// stop: a limit was exceeded, or `max` errors were reached.
+    pub(crate) fn push(&mut self, err: LoadError) -> bool {
+        for e in err.errors() {
+            if self.errors.len() >= self.max {
+                self.truncated = true;
+                break;
+            }
+            let mut one = e.clone();
+            one.0.all = Vec::new();
+            self.stopped |= one.kind() == ErrorKind::Limit;
+            self.errors.push(one);
+        }
+        self.truncated |= err.is_truncated() || self.errors.len() >= self.max;
+        self.must_stop()
+    }
+
+    /// Whether a limit was exceeded or `max` errors were reached.
+    pub(crate) fn must_stop(&self) -> bool {
+        self.stopped || self.truncated
+    }
+
+    /// Puts the errors in input order: by `source` (the position of the document's file among
+    /// the inputs), then document, then line.
+    pub(crate) fn sort_by_source(&mut self, source: impl Fn(Option<&std::path::Path>) -> usize) {
+        self.errors.sort_by_cached_key(|e| {
+            let doc = e.document();
+            (
+                source(doc.and_then(|d| d.file.as_deref())),
+                doc.map_or(0, |d| d.index),
+                e.line().unwrap_or(0),
+            )
+        });
+    }
+
+    /// `Err` with every error recorded, if there is one.
+    pub(crate) fn finish(&mut self) -> Result<(), LoadError> {
+        if self.errors.is_empty() {
+            return Ok(());
+        }
+        let errors = std::mem::take(&mut self.errors);
+        Err(LoadError::several(errors, self.truncated && !self.stopped))
+    }
+}
 
 /// Something in a configuration that loads, but probably does not do what its author meant,
 /// or that tower-mesh maps or ignores (a deprecated field, a rule no request can reach, ...).

@@ -39,6 +39,9 @@ pub struct Limits {
     pub max_mapping_keys: usize,
     /// Most subsets in one DestinationRule (default 10,000).
     pub max_subsets: usize,
+    /// Most errors one load reports before it stops looking for more (default 100); see
+    /// [`LoadError::errors`](crate::LoadError::errors).
+    pub max_errors: usize,
 }
 
 impl Default for Limits {
@@ -54,6 +57,7 @@ impl Default for Limits {
             max_regex_total: 128 << 20,
             max_mapping_keys: 10_000,
             max_subsets: 10_000,
+            max_errors: 100,
         }
     }
 }

@@ -8,7 +8,7 @@ use http::Request;
 
 use super::LoadOptions;
 use super::de::from_node;
-use super::error::{DocumentRef, ErrorKind, LoadError, Warning};
+use super::error::{Collector, DocumentRef, ErrorKind, LoadError, Warning};
 use super::lower::Lowerer;
 use super::lower::legacy::LegacyRule;
 use super::lower::networking::{LoweredVirtualService, SubsetIndex};
@@ -261,57 +261,107 @@ impl Loader {
     }
 
     /// Reads, validates and compiles everything added, as one set of rules.
+    ///
+    /// On failure the error lists every mistake found (see [`LoadError::errors`]): reading
+    /// goes on to the next document after an error, and to the next file after a file that
+    /// cannot be read or parsed.
     pub fn load(self) -> Result<RuleSet, LoadError> {
-        let mut entries: Vec<Entry> = Vec::new();
-        let mut by_key: HashMap<(ResourceKind, String, String, bool), usize> = HashMap::new();
-        let mut skipped = Vec::new();
-        let mut files = Vec::new();
+        let mut gathered = Gathered {
+            errors: Collector::new(self.options.limits.max_errors),
+            ..Gathered::default()
+        };
         for source in &self.sources {
-            let (file, text) = match source {
-                Source::Text(t) => (None, std::borrow::Cow::Borrowed(t.as_str())),
-                Source::File(p) => {
-                    files.push(p.clone());
-                    let text = super::file::read_text(p, self.options.limits.max_input_bytes)?;
-                    (Some(p.clone()), std::borrow::Cow::Owned(text))
-                }
+            if let Err(e) = gathered.read_source(source, &self.options) {
+                gathered.errors.push(e);
+            }
+            if gathered.errors.must_stop() {
+                break;
+            }
+        }
+        build(gathered, self.options)
+    }
+}
+
+/// What reading the sources gathered: the documents to lower (a later document with the same
+/// kind, namespace and name replaces an earlier one), the skipped ones, and the errors.
+#[derive(Default)]
+struct Gathered {
+    entries: Vec<Entry>,
+    by_key: HashMap<(ResourceKind, String, String, bool), usize>,
+    skipped: Vec<DocumentRef>,
+    files: Vec<PathBuf>,
+    errors: Collector,
+    /// Hosts of DestinationRules that could not be read: their subsets are not reported
+    /// unknown, since the error that matters is the DestinationRule's own.
+    broken_hosts: Vec<(String, String)>,
+}
+
+impl Gathered {
+    /// Reads one source's documents; `Err` when the file cannot be read or parsed.
+    fn read_source(&mut self, source: &Source, options: &LoadOptions) -> Result<(), LoadError> {
+        let (file, text) = match source {
+            Source::Text(t) => (None, std::borrow::Cow::Borrowed(t.as_str())),
+            Source::File(p) => {
+                self.files.push(p.clone());
+                let text = super::file::read_text(p, options.limits.max_input_bytes)?;
+                (Some(p.clone()), std::borrow::Cow::Owned(text))
+            }
+        };
+        let docs = parse_stream(&text, &options.limits).map_err(|e| match &file {
+            Some(_) => e.with_document(DocumentRef {
+                file: file.clone(),
+                ..DocumentRef::default()
+            }),
+            None => e,
+        })?;
+        for (i, document) in docs.into_iter().enumerate() {
+            let Some(root) = document.root else { continue };
+            let doc = DocumentRef {
+                file: file.clone(),
+                index: i + 1,
+                line: document.line,
+                ..DocumentRef::default()
             };
-            let docs = parse_stream(&text, &self.options.limits).map_err(|e| match &file {
-                Some(_) => e.with_document(DocumentRef {
-                    file: file.clone(),
-                    ..DocumentRef::default()
-                }),
-                None => e,
-            })?;
-            for (i, document) in docs.into_iter().enumerate() {
-                let Some(root) = document.root else { continue };
-                let doc = DocumentRef {
-                    file: file.clone(),
-                    index: i + 1,
-                    line: document.line,
-                    ..DocumentRef::default()
-                };
-                match read_document(doc, root)? {
-                    Read::Skipped(doc) => skipped.push(doc),
-                    Read::Entry(entry) => {
-                        let key = (
-                            entry.resource.kind(),
-                            entry.resource.namespace().to_string(),
-                            entry.resource.name().to_string(),
-                            matches!(entry.spec, Spec::DestinationRule(_)),
-                        );
-                        match by_key.get(&key) {
-                            Some(&at) => entries[at] = entry,
-                            None => {
-                                by_key.insert(key, entries.len());
-                                entries.push(entry);
-                            }
-                        }
+            let dr_host = destination_rule_host(&root);
+            match read_document(doc, root) {
+                Ok(Read::Skipped(doc)) => self.skipped.push(doc),
+                Ok(Read::Entry(entry)) => self.add(entry),
+                Err(e) => {
+                    self.broken_hosts.extend(dr_host);
+                    if self.errors.push(e) {
+                        break;
                     }
                 }
             }
         }
-        build(entries, skipped, files, self.options)
+        Ok(())
     }
+
+    fn add(&mut self, entry: Entry) {
+        let key = (
+            entry.resource.kind(),
+            entry.resource.namespace().to_string(),
+            entry.resource.name().to_string(),
+            matches!(entry.spec, Spec::DestinationRule(_)),
+        );
+        match self.by_key.get(&key) {
+            Some(&at) => self.entries[at] = entry,
+            None => {
+                self.by_key.insert(key, self.entries.len());
+                self.entries.push(entry);
+            }
+        }
+    }
+}
+
+/// For a DestinationRule document: its `spec.host` and namespace, as written.
+fn destination_rule_host(root: &Node) -> Option<(String, String)> {
+    if root.get_str("kind") != Some("DestinationRule") {
+        return None;
+    }
+    let host = root.get("spec")?.get_str("host")?.to_string();
+    let namespace = root.get("metadata").and_then(|m| m.get_str("namespace"));
+    Some((host, namespace.unwrap_or("default").to_string()))
 }
 
 enum Read {
@@ -653,17 +703,20 @@ fn gateways_overlap(a: &[Box<str>], b: &[Box<str>]) -> bool {
     a.iter().any(|x| b.contains(x))
 }
 
-fn build(
-    entries: Vec<Entry>,
-    skipped: Vec<DocumentRef>,
-    files: Vec<PathBuf>,
-    options: LoadOptions,
-) -> Result<RuleSet, LoadError> {
+fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadError> {
     let mut warnings = Vec::new();
+    let entries = std::mem::take(&mut gathered.entries);
+    let lowered = lower_all(entries, &options, &mut warnings, &mut gathered);
+    let files = &gathered.files;
+    gathered.errors.sort_by_source(|file| {
+        file.map_or(0, |f| 1 + files.iter().position(|p| p == f).unwrap_or(0))
+    });
+    gathered.errors.finish()?;
+    let Gathered { skipped, files, .. } = gathered;
     let Lowered {
         legacy,
         mut services,
-    } = lower_all(entries, &options, &mut warnings)?;
+    } = lowered;
     let mut size = super::lower::delegate::Size::new(&options.limits);
     for (_, rule) in &legacy {
         size.add(rule.route.matches().len())?;
@@ -708,9 +761,13 @@ fn lower_all(
     entries: Vec<Entry>,
     options: &LoadOptions,
     warnings: &mut Vec<Warning>,
-) -> Result<Lowered, LoadError> {
+    gathered: &mut Gathered,
+) -> Lowered {
     let regex_bytes = std::cell::Cell::new(0);
     let mut subsets = SubsetIndex::default();
+    for (host, namespace) in &gathered.broken_hosts {
+        subsets.mark_broken(host, namespace);
+    }
     let (drs, others): (Vec<Entry>, Vec<Entry>) = entries
         .into_iter()
         .partition(|e| matches!(e.spec, Spec::DestinationRule(_)));
@@ -724,19 +781,38 @@ fn lower_all(
             warnings,
             regex_bytes: &regex_bytes,
         };
-        match e.spec {
-            Spec::DestinationRule(spec) => lw.destination_rule(e.resource, *spec, &mut subsets)?,
-            Spec::RouteRule(spec) => {
-                let rule = lw.route_rule(e.resource, *spec)?;
-                legacy.push((e.doc, rule));
+        let failed = match e.spec {
+            Spec::DestinationRule(spec) => {
+                let host = spec.host.clone().unwrap_or_default();
+                let ns = e.resource.namespace().to_string();
+                let r = lw.destination_rule(e.resource, *spec, &mut subsets);
+                if r.is_err() {
+                    subsets.mark_broken(&host, &ns);
+                }
+                r.err()
             }
-            Spec::VirtualService(spec) => {
-                let vs = lw.virtual_service(e.resource, *spec, &subsets)?;
-                services.push((e.doc, vs));
-            }
+            Spec::RouteRule(spec) => match lw.route_rule(e.resource, *spec) {
+                Ok(rule) => {
+                    legacy.push((e.doc, rule));
+                    None
+                }
+                Err(err) => Some(err),
+            },
+            Spec::VirtualService(spec) => match lw.virtual_service(e.resource, *spec, &subsets) {
+                Ok(vs) => {
+                    services.push((e.doc, vs));
+                    None
+                }
+                Err(err) => Some(err),
+            },
+        };
+        if let Some(err) = failed
+            && gathered.errors.push(err)
+        {
+            break;
         }
     }
-    Ok(Lowered { legacy, services })
+    Lowered { legacy, services }
 }
 
 /// Every RouteRule and VirtualService of a load, lowered, each with its document.

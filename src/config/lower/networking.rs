@@ -8,7 +8,9 @@ use http::StatusCode;
 
 use super::hosts::{ServiceHost, service_host};
 use super::{Lowerer, Result, pseudo_header_field, syntax};
-use crate::config::error::{DocumentRef, ErrorKind};
+use crate::config::de::from_node;
+use crate::config::error::{DocumentRef, ErrorKind, LoadError};
+use crate::config::node::{Node, Value};
 use crate::config::path::FieldPath;
 use crate::config::wire::StringMatch as WireMatch;
 use crate::config::wire::networking as wire;
@@ -51,9 +53,17 @@ impl Subsets {
 #[derive(Default)]
 pub(crate) struct SubsetIndex {
     pub(crate) hosts: HashMap<String, Subsets>,
+    /// Canonical hosts of DestinationRules that failed to load: a subset of these is not
+    /// reported unknown (the DestinationRule's own error is the one to fix).
+    broken: std::collections::HashSet<String>,
 }
 
 impl SubsetIndex {
+    /// Records that the DestinationRule for `host` (in `namespace`) failed to load.
+    pub(crate) fn mark_broken(&mut self, host: &str, namespace: &str) {
+        self.broken.insert(service_host(host, namespace).canonical);
+    }
+
     fn find(&self, host: &str, subset: &str) -> Option<Labels> {
         let subsets = self.hosts.get(host)?;
         let &at = subsets.by_name.get(subset)?;
@@ -200,20 +210,26 @@ impl Lowerer<'_> {
         let mut routes: Vec<Route> = Vec::new();
         let mut delegates = Vec::new();
         let mut unconditional: Option<String> = None;
-        for (i, http) in spec.http.into_iter().flatten().enumerate() {
+        let mut errors = Vec::new();
+        let max_errors = self.options.limits.max_errors;
+        // Each route is read on its own, so that one load reports the mistakes of them all.
+        let root = self.root;
+        for (i, node) in self.http_nodes(root, &spec_path)?.iter().enumerate() {
             let path = spec_path.key("http").index(i);
-            if let Some(d) = &http.delegate {
-                if hosts.is_empty() {
-                    // A VirtualService without hosts is a delegate, and delegates do not
-                    // delegate again, whether or not a root refers to this one.
-                    return Err(self.conflict(
-                        &path.key("delegate"),
-                        "a delegate VirtualService (one without `hosts`) must not delegate again; Istio allows one level of delegation",
-                    ));
+            let lowered =
+                self.one_http_route(&resource, (i, &path), node, hosts.is_empty(), subsets);
+            let (route, delegate) = match lowered {
+                Ok(r) => r,
+                Err(e) => {
+                    let stop = e.kind() == ErrorKind::Limit;
+                    errors.push(e);
+                    if stop || errors.len() >= max_errors {
+                        break;
+                    }
+                    continue;
                 }
-                delegates.push(self.delegate_ref(&path.key("delegate"), d, i, &ns)?);
-            }
-            let route = self.http_route(&resource, &path, http, &ns, subsets)?;
+            };
+            delegates.extend(delegate);
             if let Some(first) = &unconditional {
                 self.warn(
                     Some(&path),
@@ -224,6 +240,9 @@ impl Lowerer<'_> {
             }
             routes.push(route);
         }
+        if !errors.is_empty() {
+            return Err(LoadError::several(errors, false));
+        }
         Ok(LoweredVirtualService {
             resource,
             hosts,
@@ -231,6 +250,52 @@ impl Lowerer<'_> {
             routes,
             delegates,
         })
+    }
+
+    /// The items of `spec.http` as read (each is deserialized on its own).
+    fn http_nodes<'r>(&self, root: &'r Node, spec_path: &FieldPath) -> Result<&'r [Node]> {
+        let Some(node) = root.get("spec").and_then(|s| s.get("http")) else {
+            return Ok(&[]);
+        };
+        match &node.value {
+            Value::Seq(items) => Ok(items),
+            _ if node.is_null() => Ok(&[]),
+            _ => Err(self.error(
+                ErrorKind::WrongType,
+                &spec_path.key("http"),
+                None,
+                format!("expected a list of HTTP routes, found {}", node.describe()),
+            )),
+        }
+    }
+
+    /// One item of `spec.http`, read from its node and lowered, with its delegate if it has
+    /// one. `is_delegate`: the VirtualService has no hosts, so it may not delegate again.
+    fn one_http_route(
+        &mut self,
+        resource: &Arc<Resource>,
+        (index, path): (usize, &FieldPath),
+        node: &Node,
+        is_delegate: bool,
+        subsets: &SubsetIndex,
+    ) -> Result<(Route, Option<DelegateRef>)> {
+        let http: wire::HttpRoute =
+            from_node(node, &path.to_string()).map_err(|e| e.with_document(self.doc.clone()))?;
+        let ns = resource.namespace().to_string();
+        let mut delegate = None;
+        if let Some(d) = &http.delegate {
+            if is_delegate {
+                // A VirtualService without hosts is a delegate, and delegates do not
+                // delegate again, whether or not a root refers to this one.
+                return Err(self.conflict(
+                    &path.key("delegate"),
+                    "a delegate VirtualService (one without `hosts`) must not delegate again; Istio allows one level of delegation",
+                ));
+            }
+            delegate = Some(self.delegate_ref(&path.key("delegate"), d, index, &ns)?);
+        }
+        let route = self.http_route(resource, path, http, &ns, subsets)?;
+        Ok((route, delegate))
     }
 
     /// `gateways` (of a VirtualService or of a match), each `mesh` or `[namespace/]name`.
@@ -878,6 +943,7 @@ impl Lowerer<'_> {
                 let canonical = service_host(&host, ns).canonical;
                 match subsets.find(&canonical, &subset) {
                     Some(labels) => (Some(Arc::from(subset.as_str())), labels),
+                    None if subsets.broken.contains(&canonical) => (None, Labels::new()),
                     None => {
                         let message = match subsets.hosts.get(&canonical) {
                             Some(k) => format!(

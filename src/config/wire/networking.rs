@@ -13,7 +13,8 @@ use super::{Duration, StringMatch};
 pub(crate) struct VirtualService {
     pub(crate) hosts: Option<Vec<String>>,
     pub(crate) gateways: Option<Vec<String>>,
-    pub(crate) http: Option<Vec<HttpRoute>>,
+    /// Read route by route when lowering, so that each route's errors are reported.
+    pub(crate) http: Option<IgnoredAny>,
     pub(crate) tls: Option<IgnoredAny>,
     pub(crate) tcp: Option<IgnoredAny>,
     #[allow(dead_code)] // accepted; no in-process meaning

@@ -1,0 +1,221 @@
+//! What a team sees when its rules do not load: every mistake at once, each where it is, in
+//! the words of Istio's schema, with a suggestion when a name is close; and warnings that name
+//! every document involved.
+
+use std::path::PathBuf;
+
+use tower_mesh::{ErrorKind, Limits, LoadOptions, Loader, RuleSet};
+
+fn vs(name: &str, http: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}\nspec:\n  hosts: [{name}]\n  http:\n{http}"
+    )
+}
+
+/// A directory of its own for one test, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir =
+            std::env::temp_dir().join(format!("tower-mesh-diag-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn every_mistake_of_a_load_is_reported_in_input_order() {
+    let text = [
+        vs(
+            "reviews",
+            "  - timeout: 5\n    route: [{destination: {host: reviews}}]\n  - route: [{destination: {host: reviews}, wieght: 10}]\n  - route: [{destination: {host: reviews}}]\n",
+        ),
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec: {hots: reviews}\n".to_string(),
+        vs("ratings", "  - fault: {abort: {httpStatus: 700, percentage: {value: 1}}}\n    route: [{destination: {host: ratings}}]\n"),
+    ]
+    .join("---\n");
+    let err = RuleSet::from_yaml(&text).unwrap_err();
+    let found: Vec<(usize, Option<&str>, ErrorKind)> = err
+        .errors()
+        .map(|e| (e.document().unwrap().index, e.path(), e.kind()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (1, Some("spec.http[0].timeout"), ErrorKind::WrongType),
+            (
+                1,
+                Some("spec.http[1].route[0].wieght"),
+                ErrorKind::UnknownField
+            ),
+            (2, Some("spec.hots"), ErrorKind::UnknownField),
+            (
+                3,
+                Some("spec.http[0].fault.abort.httpStatus"),
+                ErrorKind::InvalidValue
+            ),
+        ],
+        "{err}"
+    );
+    // The error itself describes the first; its text has a line for each.
+    assert_eq!(err.path(), Some("spec.http[0].timeout"));
+    let printed = err.to_string();
+    assert_eq!(printed.lines().count(), 4, "{printed}");
+    assert!(
+        printed
+            .lines()
+            .nth(2)
+            .unwrap()
+            .contains("did you mean `host`?"),
+        "{printed}"
+    );
+    assert!(!err.is_truncated());
+}
+
+#[test]
+fn errors_stop_at_the_documented_limit() {
+    let routes: String = (0..150)
+        .map(|i| format!("  - route: [{{destination: {{host: reviews}}, weight: -{i}}}]\n"))
+        .collect();
+    let text = vs("reviews", &routes);
+    let err = RuleSet::from_yaml(&text).unwrap_err();
+    assert_eq!(Limits::default().max_errors, 100);
+    assert_eq!(err.errors().count(), 100);
+    assert!(err.is_truncated());
+    assert!(
+        err.to_string()
+            .ends_with("(stopped after this many errors: Limits::max_errors)")
+    );
+    let options = LoadOptions::default().with_limits(Limits {
+        max_errors: 3,
+        ..Limits::default()
+    });
+    let err = Loader::new()
+        .options(options)
+        .text(text)
+        .load()
+        .unwrap_err();
+    assert_eq!(err.errors().count(), 3);
+}
+
+#[test]
+fn a_limit_ends_the_list() {
+    let options = LoadOptions::default().with_limits(Limits {
+        max_regex_len: 8,
+        ..Limits::default()
+    });
+    let text = vs(
+        "reviews",
+        "  - match: [{uri: {regex: \"/aaaaaaaaaaaa\"}}]\n    route: [{destination: {host: reviews}}]\n  - route: [{destination: {host: reviews}, weight: -1}]\n",
+    );
+    let err = Loader::new()
+        .options(options)
+        .text(text)
+        .load()
+        .unwrap_err();
+    let kinds: Vec<ErrorKind> = err.errors().map(|e| e.kind()).collect();
+    assert_eq!(kinds, [ErrorKind::Limit]);
+}
+
+#[test]
+fn a_broken_destination_rule_does_not_make_its_subsets_unknown() {
+    let text = [
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: reviews\n  subsets: [{name: v1, lables: {version: v1}}]\n".to_string(),
+        vs("reviews", "  - route: [{destination: {host: reviews, subset: v1}}]\n"),
+    ]
+    .join("---\n");
+    let err = RuleSet::from_yaml(&text).unwrap_err();
+    let paths: Vec<_> = err.errors().map(|e| e.path()).collect();
+    assert_eq!(paths, [Some("spec.subsets[0].lables")], "{err}");
+    assert!(err.message().contains("did you mean `labels`?"), "{err}");
+}
+
+#[test]
+fn each_file_reports_its_own_mistakes() {
+    let dir = Dir::new("files");
+    let a = dir.file(
+        "a.yaml",
+        &vs("a", "  - route: [{destination: {host: a}, weight: -1}]\n"),
+    );
+    let b = dir.file("b.yaml", "kind: [unclosed\n");
+    let missing = dir.0.join("missing.yaml");
+    let c = dir.file(
+        "c.yaml",
+        &vs("c", "  - route: [{destination: {host: \"*\"}}]\n"),
+    );
+    let err = Loader::new()
+        .file(&a)
+        .file(&b)
+        .file(&missing)
+        .file(&c)
+        .load()
+        .unwrap_err();
+    let found: Vec<(PathBuf, ErrorKind)> = err
+        .errors()
+        .map(|e| (e.document().unwrap().file.clone().unwrap(), e.kind()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (a, ErrorKind::InvalidValue),
+            (b, ErrorKind::Syntax),
+            (missing, ErrorKind::Io),
+            (c, ErrorKind::InvalidValue),
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn two_destination_rules_for_one_host_are_both_named() {
+    let dir = Dir::new("two-drs");
+    let dr = |name: &str, subset: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  host: reviews\n  subsets: [{{name: {subset}, labels: {{version: {subset}}}}}]\n"
+        )
+    };
+    let first = dir.file("first.yaml", &dr("reviews-a", "v1"));
+    let second = dir.file(
+        "second.yaml",
+        &format!(
+            "{}---\n{}",
+            vs("x", "  - route: [{destination: {host: x}}]\n"),
+            dr("reviews-b", "v2")
+        ),
+    );
+    let rules = Loader::new().file(&first).file(&second).load().unwrap();
+    let warning = rules
+        .warnings()
+        .iter()
+        .find(|w| w.message().contains("two DestinationRules"))
+        .expect("a warning about the two DestinationRules");
+    let text = warning.to_string();
+    assert!(
+        text.contains(&format!(
+            "{}: document 1 (DestinationRule shop/reviews-a) is in force",
+            first.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{}: document 2 (DestinationRule shop/reviews-b)) is ignored",
+            second.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(warning.document().file.as_deref(), Some(second.as_path()));
+}
