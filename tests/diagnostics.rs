@@ -219,3 +219,25 @@ fn two_destination_rules_for_one_host_are_both_named() {
     );
     assert_eq!(warning.document().file.as_deref(), Some(second.as_path()));
 }
+
+#[test]
+fn a_failed_load_keeps_the_warnings_it_found() {
+    let text = [
+        vs(
+            "reviews",
+            "  - route: [{destination: {host: reviews}}]\n    mirrorPercent: 50\n",
+        ),
+        vs(
+            "ratings",
+            "  - route: [{destination: {host: ratings}, weight: -1}]\n",
+        ),
+    ]
+    .join("---\n");
+    let err = RuleSet::from_yaml(&text).unwrap_err();
+    assert_eq!(err.errors().count(), 1, "{err}");
+    let warnings: Vec<&str> = err.warnings().iter().map(|w| w.message()).collect();
+    assert_eq!(
+        warnings,
+        ["`mirrorPercent` is deprecated; use `mirrorPercentage`"]
+    );
+}

@@ -97,7 +97,49 @@ fn explain_says_why_a_condition_failed() {
         ),
         "{text}"
     );
-    assert!(text.contains("abort fault fired"), "{text}");
+    assert!(
+        text.contains("abort fault for 100% of requests: fires without a draw"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_shows_the_draws() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - fault:
+      delay: {fixedDelay: 2s, percentage: {value: 50}}
+      abort: {httpStatus: 503, percentage: {value: 10}}
+    route:
+    - {destination: {host: reviews}, weight: 80}
+    - {destination: {host: reviews-canary}, weight: 20}
+"#,
+    )
+    .unwrap();
+    // Draws in order: the delay (parts per million), the abort, then the weight.
+    let sampler = ScriptedSampler::new([499_999, 100_000, 85]);
+    let ctx = Context::new().with_host("reviews");
+    let text = rules.explain(&get(None), &ctx, &sampler).to_string();
+    assert!(
+        text.contains(
+            "delay (2s) fault for 50% of requests: drew 499999 of 1000000, below 500000: fires"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("abort fault for 10% of requests: drew 100000 of 1000000, not below 100000: does not fire"),
+        "{text}"
+    );
+    assert!(
+        text.contains("weighted choice: drew 85 of 100; cumulative weights: reviews [0, 80), reviews-canary [80, 100); 85 falls in the range of reviews-canary"),
+        "{text}"
+    );
 }
 
 #[test]

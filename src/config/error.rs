@@ -179,6 +179,8 @@ struct Inner {
     all: Vec<LoadError>,
     /// Whether the load stopped at `Limits::max_errors` with more to find.
     truncated: bool,
+    /// The warnings the load had produced when it failed.
+    warnings: Vec<Warning>,
 }
 
 impl LoadError {
@@ -193,6 +195,7 @@ impl LoadError {
             column: None,
             all: Vec::new(),
             truncated: false,
+            warnings: Vec::new(),
         }))
     }
 
@@ -313,6 +316,18 @@ impl LoadError {
     /// input left unchecked.
     pub fn is_truncated(&self) -> bool {
         self.0.truncated
+    }
+
+    /// The warnings about the documents that were read before the load failed (the same
+    /// [`RuleSet::warnings`](crate::RuleSet::warnings) would have listed), so that a checker
+    /// can show them along with the errors.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.0.warnings
+    }
+
+    pub(crate) fn with_warnings(mut self, warnings: Vec<Warning>) -> Self {
+        self.0.warnings = warnings;
+        self
     }
 }
 

@@ -711,17 +711,22 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
     gathered.errors.sort_by_source(|file| {
         file.map_or(0, |f| 1 + files.iter().position(|p| p == f).unwrap_or(0))
     });
-    gathered.errors.finish()?;
+    if let Err(e) = gathered.errors.finish() {
+        return Err(e.with_warnings(warnings));
+    }
     let Gathered { skipped, files, .. } = gathered;
     let Lowered {
         legacy,
         mut services,
     } = lowered;
     let mut size = super::lower::delegate::Size::new(&options.limits);
-    for (_, rule) in &legacy {
-        size.add(rule.route.matches().len())?;
+    let sized = legacy
+        .iter()
+        .try_for_each(|(_, rule)| size.add(rule.route.matches().len()))
+        .and_then(|()| super::lower::delegate::expand(&mut services, &mut warnings, &mut size));
+    if let Err(e) = sized {
+        return Err(e.with_warnings(warnings));
     }
-    super::lower::delegate::expand(&mut services, &mut warnings, &mut size)?;
 
     let mut builder = TableBuilder::new();
     let vs_hosts = group_virtual_services(services, &options, &mut warnings);

@@ -486,11 +486,29 @@ fn route_matches<T: Tracer>(
 }
 
 #[inline]
-fn fires(ppm: u32, sampler: &dyn Sampler) -> bool {
+/// Whether a fault applied to `ppm` parts per million of requests fires, and the draw made to
+/// decide (none at 0 % and 100 %).
+fn fires(ppm: u32, sampler: &dyn Sampler) -> (bool, Option<u32>) {
     match ppm {
-        0 => false,
-        p if p >= PPM => true,
-        p => sampler.roll_ppm() < p,
+        0 => (false, None),
+        p if p >= PPM => (true, None),
+        p => {
+            let draw = sampler.roll_ppm();
+            (draw < p, Some(draw))
+        }
+    }
+}
+
+/// The explanation's line for a fault's draw.
+fn fault_line(what: &str, ppm: u32, (fired, draw): (bool, Option<u32>)) -> String {
+    let outcome = if fired { "fires" } else { "does not fire" };
+    let percent = f64::from(ppm) / 10_000.0;
+    match draw {
+        Some(d) => format!(
+            "{what} fault for {percent}% of requests: drew {d} of {PPM}, {} {ppm}: {outcome}",
+            if fired { "below" } else { "not below" }
+        ),
+        None => format!("{what} fault for {percent}% of requests: {outcome} without a draw"),
     }
 }
 
@@ -531,17 +549,21 @@ fn execute<T: Tracer>(
             total_weight,
         } => {
             if let Some(fault) = &route.fault {
-                if let Some(delay) = &fault.delay
-                    && fires(delay.ppm, sampler)
-                {
-                    decision.delay = Some(delay.duration);
+                if let Some(delay) = &fault.delay {
+                    let fired = fires(delay.ppm, sampler);
                     t.line(1, Verdict::Info, || {
-                        format!("delay fault fired: {:?}", delay.duration)
+                        fault_line(&format!("delay ({:?})", delay.duration), delay.ppm, fired)
                     });
+                    if fired.0 {
+                        decision.delay = Some(delay.duration);
+                    }
                 }
-                if let Some(abort) = &fault.abort
-                    && fires(abort.ppm, sampler)
-                {
+                let abort = fault.abort.as_ref().filter(|abort| {
+                    let fired = fires(abort.ppm, sampler);
+                    t.line(1, Verdict::Info, || fault_line("abort", abort.ppm, fired));
+                    fired.0
+                });
+                if let Some(abort) = abort {
                     decision.outcome = Outcome::Abort;
                     match (abort.status, view.is_grpc()) {
                         (AbortStatus::Http(s), false) => decision.status = Some(s),
@@ -554,11 +576,16 @@ fn execute<T: Tracer>(
                             decision.grpc_status = Some(code);
                         }
                     }
-                    t.line(1, Verdict::Info, || "abort fault fired".to_string());
                     return decision;
                 }
             }
-            if let Some(i) = pick(destinations, *total_weight, sampler) {
+            let (picked, draw) = pick(destinations, *total_weight, sampler);
+            if let (Some(i), Some(draw)) = (picked, draw) {
+                t.line(1, Verdict::Info, || {
+                    weight_line(destinations, *total_weight, draw, i)
+                });
+            }
+            if let Some(i) = picked {
                 decision.destination = DestinationRef::Route(i);
             }
         }
@@ -568,32 +595,63 @@ fn execute<T: Tracer>(
 
 /// The index of the chosen destination: a cumulative walk over the non-zero weights.
 #[inline]
+/// The destination a request goes to, and the draw made to choose it (none when only one
+/// destination has weight).
 fn pick(
     destinations: &[super::route::WeightedDestination],
     total: u32,
     sampler: &dyn Sampler,
-) -> Option<usize> {
+) -> (Option<usize>, Option<u32>) {
     if destinations.len() == 1 {
-        return Some(0);
+        return (Some(0), None);
     }
     let mut candidates = destinations
         .iter()
         .enumerate()
         .filter(|(_, d)| d.weight > 0);
-    let (first, _) = candidates.next()?;
+    let Some((first, _)) = candidates.next() else {
+        return (None, None);
+    };
     if candidates.next().is_none() {
-        return Some(first);
+        return (Some(first), None);
     }
-    let mut r = sampler.pick(total);
+    let draw = sampler.pick(total);
+    let mut r = draw;
     for (i, d) in destinations
         .iter()
         .enumerate()
         .filter(|(_, d)| d.weight > 0)
     {
         if r < d.weight {
-            return Some(i);
+            return (Some(i), Some(draw));
         }
         r -= d.weight;
     }
-    Some(first)
+    (Some(first), Some(draw))
+}
+
+/// The explanation's line for a weighted choice: the draw, each destination's range of the
+/// cumulative weights, and the one whose range holds the draw.
+fn weight_line(
+    destinations: &[super::route::WeightedDestination],
+    total: u32,
+    draw: u32,
+    picked: usize,
+) -> String {
+    let mut from = 0u64;
+    let ranges: Vec<String> = destinations
+        .iter()
+        .filter(|d| d.weight > 0)
+        .map(|d| {
+            let to = from + u64::from(d.weight);
+            let range = format!("{} [{from}, {to})", d.destination);
+            from = to;
+            range
+        })
+        .collect();
+    format!(
+        "weighted choice: drew {draw} of {total}; cumulative weights: {}; {draw} falls in the range of {}",
+        ranges.join(", "),
+        destinations[picked].destination
+    )
 }
