@@ -529,10 +529,7 @@ impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAc
             } else {
                 let parent = self.path;
                 let path = Path::Key(&parent, text);
-                let mut err = <DeError as de::Error>::unknown_field(text, fields);
-                if let Some(hint) = fields.iter().find(|f| f.eq_ignore_ascii_case(text)) {
-                    err.0.append_message(&format!(" (did you mean `{hint}`?)"));
-                }
+                let err = <DeError as de::Error>::unknown_field(text, fields);
                 return Err(err.at(&path, key));
             }
         }

@@ -243,10 +243,6 @@ impl LoadError {
         self.0.path.is_some() || self.0.line.is_some()
     }
 
-    pub(crate) fn append_message(&mut self, text: &str) {
-        self.0.message.push_str(text);
-    }
-
     /// What kind of problem this is.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind

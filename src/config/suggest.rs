@@ -60,10 +60,10 @@ pub(crate) fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str>
     best.filter(|_| !tied).map(|(_, c)| c)
 }
 
-/// `"; did you mean `x`?"` when one candidate is close, else nothing.
+/// `" (did you mean `x`?)"` when one candidate is close, else nothing.
 pub(crate) fn did_you_mean(name: &str, candidates: &[&str]) -> String {
     match closest(name, candidates) {
-        Some(c) if c != name => format!("; did you mean `{c}`?"),
+        Some(c) if c != name => format!(" (did you mean `{c}`?)"),
         _ => String::new(),
     }
 }
@@ -90,7 +90,7 @@ mod tests {
         assert_eq!(closest("ab", &["ac", "ad"]), None);
         assert_eq!(
             did_you_mean("hots", &["hosts", "gateways"]),
-            "; did you mean `hosts`?"
+            " (did you mean `hosts`?)"
         );
         assert_eq!(did_you_mean("zzz", &["hosts"]), "");
     }
