@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{Request, StatusCode};
 
 use super::rewrite::RewriteError;
-use super::route::{Action, Destination, Resource, Route};
+use super::route::{AbortStatus, Action, Destination, Resource, Route};
 
 /// Where a forwarded request goes, without copying: an index into the route's destinations,
 /// or a destination of its own (a RouteRule host's default route).
@@ -153,6 +153,25 @@ pub struct Decision {
     pub(super) status: Option<StatusCode>,
     pub(super) grpc_status: Option<u32>,
     pub(super) location: Option<Arc<str>>,
+}
+
+impl Decision {
+    /// Makes this decision an abort with `status`; a gRPC request gets the gRPC status in a
+    /// 200 response.
+    pub(super) fn abort_with(&mut self, status: AbortStatus, grpc_request: bool) {
+        self.outcome = Outcome::Abort;
+        match (status, grpc_request) {
+            (AbortStatus::Http(s), false) => self.status = Some(s),
+            (AbortStatus::Http(s), true) => {
+                self.status = Some(StatusCode::OK);
+                self.grpc_status = Some(grpc_status_for_http(s));
+            }
+            (AbortStatus::Grpc(code), _) => {
+                self.status = Some(StatusCode::OK);
+                self.grpc_status = Some(code);
+            }
+        }
+    }
 }
 
 impl Decision {

@@ -7,12 +7,12 @@ use http::{Request, StatusCode};
 
 use super::condition::gateway_is;
 use super::context::Context;
-use super::decision::{Decision, DestinationRef, Outcome, grpc_status_for_http};
+use super::decision::{Decision, DestinationRef, Outcome};
 use super::explain::{Explanation, NoTrace, Recorder, Tracer, Verdict, show_value};
 use super::host::{HostIndex, normalize_host};
 use super::index::RouteIndex;
 use super::request::RequestView;
-use super::route::{AbortStatus, Action, Destination, NO_ENTRY, Resource, Route};
+use super::route::{Action, Destination, NO_ENTRY, Resource, Route};
 use super::sampler::{PPM, Sampler};
 
 /// The routes of one VirtualService, in list order.
@@ -564,18 +564,7 @@ fn execute<T: Tracer>(
                     fired.0
                 });
                 if let Some(abort) = abort {
-                    decision.outcome = Outcome::Abort;
-                    match (abort.status, view.is_grpc()) {
-                        (AbortStatus::Http(s), false) => decision.status = Some(s),
-                        (AbortStatus::Http(s), true) => {
-                            decision.status = Some(StatusCode::OK);
-                            decision.grpc_status = Some(grpc_status_for_http(s));
-                        }
-                        (AbortStatus::Grpc(code), _) => {
-                            decision.status = Some(StatusCode::OK);
-                            decision.grpc_status = Some(code);
-                        }
-                    }
+                    decision.abort_with(abort.status, view.is_grpc());
                     return decision;
                 }
             }
