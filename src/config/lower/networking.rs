@@ -325,6 +325,14 @@ impl Lowerer<'_> {
                     "a delegate VirtualService (one without `hosts`) must not set `gateways`; the root's gateways apply",
                 ));
             }
+            for (present, field) in [(spec.tcp.is_some(), "tcp"), (spec.tls.is_some(), "tls")] {
+                if present {
+                    return Err(self.conflict(
+                        &spec_path.key(field),
+                        &format!("a delegate VirtualService (one without `hosts`) has only `http` routes; `{field}` is not allowed"),
+                    ));
+                }
+            }
             return Ok(());
         }
         if spec.http.is_none() && spec.tcp.is_none() && spec.tls.is_none() {
@@ -1371,6 +1379,14 @@ impl Lowerer<'_> {
             Some(d) => Some(self.duration(&path.key("maxAge"), d)?),
             None => None,
         };
+        if let Some(age) = max_age.filter(|a| a.subsec_nanos() != 0) {
+            let value = format!("{age:?}");
+            return Err(self.invalid(
+                &path.key("maxAge"),
+                &value,
+                "`maxAge` is sent in whole seconds; write a whole number of seconds",
+            ));
+        }
         let forward_unmatched_preflights = match c.unmatched_preflights.as_deref() {
             None | Some("UNSPECIFIED") | Some("FORWARD") => true,
             Some("IGNORE") => false,
