@@ -313,24 +313,11 @@ impl Lowerer<'_> {
                     continue;
                 }
                 let lower = name.to_ascii_lowercase();
-                if lower == ":authority" || lower == "host" {
-                    if request {
-                        authority = Some(value.into_boxed_str());
-                    } else {
-                        self.warn(
-                            Some(&p),
-                            format!("`{name}` is not a response header; ignored"),
-                        );
-                    }
+                if request && (lower == ":authority" || lower == "host") {
+                    authority = Some(value.into_boxed_str());
                     continue;
                 }
-                if lower.starts_with(':') {
-                    self.warn(
-                        Some(&p),
-                        format!("pseudo-header `{name}` cannot be changed; ignored"),
-                    );
-                    continue;
-                }
+                self.check_operation_name(&p, &name)?;
                 let header = self.header_name(&p, &name)?;
                 let value = HeaderValue::from_str(&value)
                     .map_err(|_| self.invalid(&p, &value, "not a valid HTTP header value"))?;
@@ -343,14 +330,30 @@ impl Lowerer<'_> {
         }
         for (i, name) in ops.remove.unwrap_or_default().into_iter().enumerate() {
             let p = path.key("remove").index(i);
-            let lower = name.to_ascii_lowercase();
-            if lower.starts_with(':') || lower == "host" {
-                self.warn(Some(&p), format!("`{name}` cannot be removed; ignored"));
-                continue;
-            }
+            self.check_operation_name(&p, &name)?;
             remove.push(self.header_name(&p, &name)?);
         }
         Ok((HeaderOperations::new(set, add, remove), authority))
+    }
+
+    /// A header an operation may change, as Istio validates it: not a pseudo-header, and not
+    /// `host` (which a request `set` or `add` turns into an authority rewrite before this).
+    fn check_operation_name(&self, path: &FieldPath, name: &str) -> Result<()> {
+        if name.starts_with(':') {
+            return Err(self.invalid(
+                path,
+                name,
+                "a pseudo-header cannot be changed (only `:authority`, by a request `set` or `add`)",
+            ));
+        }
+        if name.eq_ignore_ascii_case("host") {
+            return Err(self.invalid(
+                path,
+                name,
+                "`host` can only be set or added on the request, where it rewrites the authority",
+            ));
+        }
+        Ok(())
     }
 }
 

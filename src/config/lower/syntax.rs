@@ -77,27 +77,25 @@ pub(crate) fn destination_host(host: &str) -> Result<(), String> {
     dns_name(host)
 }
 
-/// A gateway reference: `mesh`, or `[namespace/]name` with a DNS-1123 label as namespace and a
-/// DNS-1123 subdomain as name.
+/// A gateway reference: `mesh`, `namespace/name` with DNS labels on both sides, or (the older
+/// form) a gateway's fully qualified name.
 pub(crate) fn gateway(reference: &str) -> Result<(), String> {
     if reference == "mesh" {
         return Ok(());
     }
-    let (namespace, name) = match reference.split_once('/') {
-        Some((ns, name)) => (Some(ns), name),
-        None => (None, reference),
-    };
-    const WANT: &str = "a gateway is `mesh` or `[namespace/]name`, in lower-case letters, digits, `-` and (in the name) `.`";
-    if let Some(ns) = namespace
-        && !is_label(ns, true)
-    {
-        return Err(format!("namespace `{ns}` is not valid: {WANT}"));
+    const WANT: &str = "a gateway is `mesh`, `namespace/name` (DNS labels: letters, digits and `-`), or a fully qualified gateway name";
+    match reference.split_once('/') {
+        Some((ns, name)) => {
+            if !is_label(ns, false) {
+                return Err(format!("namespace `{ns}` is not valid: {WANT}"));
+            }
+            if !is_label(name, false) {
+                return Err(format!("name `{name}` is not valid: {WANT}"));
+            }
+            Ok(())
+        }
+        None => dns_name(reference).map_err(|problem| format!("{problem}: {WANT}")),
     }
-    let subdomain = name.len() <= 253 && name.split('.').all(|l| is_label(l, true));
-    if !subdomain {
-        return Err(format!("name `{name}` is not valid: {WANT}"));
-    }
-    Ok(())
 }
 
 /// A header value as Istio's `validateHeaderValue` reads it: no control characters but tab,
@@ -183,10 +181,24 @@ mod tests {
 
     #[test]
     fn gateway_references() {
-        for ok in ["mesh", "gw", "istio-system/gw", "ns/gw.example.com"] {
+        for ok in [
+            "mesh",
+            "gw",
+            "Gw",
+            "istio-system/gw",
+            "gw.istio-system.svc.cluster.local",
+        ] {
             assert_eq!(gateway(ok), Ok(()), "{ok}");
         }
-        for bad in ["ns1/*", "*/gw", "b@dgateway", "ns/", "/gw", "Gw"] {
+        for bad in [
+            "ns1/*",
+            "*/gw",
+            "b@dgateway",
+            "ns/",
+            "/gw",
+            "ns/gw.example.com",
+            "*",
+        ] {
             assert!(gateway(bad).is_err(), "{bad}");
         }
     }
