@@ -4,6 +4,7 @@
 //! mirror Istio's schema (unknown fields rejected), validated, and lowered into the
 //! [`model`](crate::model). Kinds that are not routing configuration are skipped and listed.
 
+mod attach;
 mod de;
 mod duration;
 mod error;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::gateway::{GatewayEntry, GatewayHosts};
 use super::host::HostIndex;
 use super::index::RouteIndex;
 use super::labels::Labels;
@@ -44,6 +45,7 @@ pub(crate) struct Added<D> {
 pub(crate) struct TableBuilder {
     index: HostIndex,
     tables: Vec<HostTable>,
+    gateway: GatewayHosts,
 }
 
 impl TableBuilder {
@@ -113,6 +115,18 @@ impl TableBuilder {
         self.claim(names, HostTable::Virtual { services, merged })
     }
 
+    /// Adds the Gateway API routes attached to one Service of `namespace`, answering for
+    /// `names`; each entry comes with its route's namespace. They are sorted into the API's
+    /// precedence here.
+    pub(crate) fn add_gateway_service(
+        &mut self,
+        names: &[String],
+        namespace: &str,
+        entries: Vec<(Box<str>, GatewayEntry)>,
+    ) {
+        self.gateway.add(names, namespace, entries);
+    }
+
     /// Adds `table` under `names`; returns the names another table already had.
     fn claim(&mut self, names: &[String], table: HostTable) -> Vec<String> {
         let id = self.tables.len();
@@ -131,6 +145,7 @@ impl TableBuilder {
             index: self.index,
             tables: self.tables,
             route_count,
+            gateway: self.gateway,
         }
     }
 }

@@ -103,14 +103,19 @@ fn rewritten_path(
     let rewrite = route.policy.rewrite.as_ref()?;
     if let Some(uri) = &rewrite.uri {
         // Exact and regex matches swap the whole path.
-        let keep_from = route.matched_prefix_len(entry);
+        let keep_from = match rewrite.full_path {
+            true => None,
+            false => route.matched_prefix_len(entry),
+        };
         let kept = keep_from
             .filter(|&n| n <= path.len())
             .map_or("", |n| &path[n..]);
         if uri.len() + kept.len() > limit {
             return Some(Err(RewriteError::TooLong { limit }));
         }
-        return Some(Ok(format!("{uri}{kept}")));
+        // An empty result (a Gateway API prefix replaced by `/`) is the root.
+        let new = format!("{uri}{kept}");
+        return Some(Ok(if new.is_empty() { "/".into() } else { new }));
     }
     let r = rewrite.uri_regex.as_ref()?;
     Some(

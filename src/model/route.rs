@@ -60,6 +60,8 @@ pub enum ResourceKind {
     RouteRule,
     /// `networking.istio.io` `VirtualService`.
     VirtualService,
+    /// `gateway.networking.k8s.io` `HTTPRoute`.
+    HttpRoute,
 }
 
 impl fmt::Display for ResourceKind {
@@ -67,6 +69,7 @@ impl fmt::Display for ResourceKind {
         f.write_str(match self {
             ResourceKind::RouteRule => "RouteRule",
             ResourceKind::VirtualService => "VirtualService",
+            ResourceKind::HttpRoute => "HTTPRoute",
         })
     }
 }
@@ -482,6 +485,8 @@ pub struct WeightedDestination {
     pub(super) destination: Arc<Destination>,
     pub(super) weight: u32,
     pub(super) headers: HeaderPolicy,
+    /// A backend of a kind tower-mesh cannot send to: its share is answered 500.
+    pub(super) unusable: bool,
 }
 
 impl WeightedDestination {
@@ -491,7 +496,23 @@ impl WeightedDestination {
             destination,
             weight,
             headers,
+            unusable: false,
         }
+    }
+
+    /// A Gateway API backend of a kind that cannot be sent to (not a Service): it keeps its
+    /// `weight`, and the requests it draws are answered 500.
+    pub(crate) fn unusable(destination: Arc<Destination>, weight: u32) -> Self {
+        WeightedDestination {
+            unusable: true,
+            ..WeightedDestination::new(destination, weight, HeaderPolicy::default())
+        }
+    }
+
+    /// Whether requests drawn for this backend are answered 500 (a Gateway API backend of a
+    /// kind other than Service).
+    pub fn is_unusable(&self) -> bool {
+        self.unusable
     }
 
     /// The destination.
@@ -657,6 +678,13 @@ impl Redirect {
                 let kept = matched_prefix.and_then(|n| path.get(n..)).unwrap_or("");
                 Cow::Owned(format!("{prefix}{kept}"))
             }
+            RedirectPath::ReplaceSegments(prefix) => {
+                let kept = matched_prefix.and_then(|n| path.get(n..)).unwrap_or("");
+                match format!("{prefix}{kept}") {
+                    empty if empty.is_empty() => Cow::Borrowed("/"),
+                    new => Cow::Owned(new),
+                }
+            }
         }
     }
     /// The host that replaces the request's.
@@ -729,6 +757,9 @@ pub(crate) enum RedirectPath {
     Replace(Box<str>),
     /// Its matched prefix replaced (`redirect.prefixRewrite`).
     ReplacePrefix(Box<str>),
+    /// Its matched path segments replaced (the Gateway API's `ReplacePrefixMatch`, whose value
+    /// is kept without a trailing `/`); an empty result is `/`.
+    ReplaceSegments(Box<str>),
 }
 
 /// `host:port` → (`host`, port); IPv6 literals keep their brackets.
@@ -1289,6 +1320,9 @@ pub struct Rewrite {
     pub(super) uri: Option<Box<str>>,
     pub(super) authority: Option<Box<str>>,
     pub(super) uri_regex: Option<RegexRewrite>,
+    /// `uri` replaces the whole path, whatever the match (the Gateway API's
+    /// `ReplaceFullPath`).
+    pub(super) full_path: bool,
 }
 
 impl Rewrite {
@@ -1302,7 +1336,14 @@ impl Rewrite {
             uri,
             authority,
             uri_regex,
+            full_path: false,
         }
+    }
+
+    /// The same rewrite, with `uri` replacing the whole path whatever the match.
+    pub(crate) fn replacing_full_path(mut self) -> Self {
+        self.full_path = true;
+        self
     }
 
     /// The prefix (or path) that replaces the matched part.

@@ -44,6 +44,11 @@ enum Kind {
         value: Box<[u8]>,
         ignore_case: bool,
     },
+    /// The Gateway API's `PathPrefix`: the path is `value` or continues it after a `/`
+    /// (`value` without its trailing `/`; empty for `/`, which every path matches).
+    Segments {
+        value: Box<[u8]>,
+    },
     /// `.*`: any valid UTF-8 value without a line feed (the regex's `.` is any scalar value
     /// but `\n`, in its Unicode default).
     Any,
@@ -152,6 +157,19 @@ impl StringMatch {
         }
     }
 
+    /// The Gateway API's `PathPrefix` match: whole path segments, so `/abc` matches `/abc`,
+    /// `/abc/` and `/abc/def` but not `/abcd`; a trailing `/` in `value` changes nothing.
+    pub(crate) fn path_segments(value: &str) -> Self {
+        let trimmed = value.strip_suffix('/').unwrap_or(value);
+        StringMatch {
+            kind: Kind::Segments {
+                value: trimmed.as_bytes().into(),
+            },
+            source: value.into(),
+            regex: false,
+        }
+    }
+
     /// Presence: matches any value, including the empty one.
     pub fn present() -> Self {
         StringMatch {
@@ -232,7 +250,7 @@ impl StringMatch {
     /// swaps the whole path, a prefix match the prefix (`Some(len)`), a regex the whole path.
     pub(crate) fn rewrite_prefix_len(&self) -> Option<usize> {
         match &self.kind {
-            Kind::Prefix { value, .. } => Some(value.len()),
+            Kind::Prefix { value, .. } | Kind::Segments { value } => Some(value.len()),
             _ => None,
         }
     }
@@ -241,6 +259,7 @@ impl StringMatch {
     pub(super) fn matches_every_path(&self) -> bool {
         match &self.kind {
             Kind::Prefix { value, .. } => value.is_empty() || &**value == b"/",
+            Kind::Segments { value } => value.is_empty(),
             Kind::Any | Kind::Present => true,
             _ => false,
         }
@@ -257,6 +276,7 @@ impl StringMatch {
                 value,
                 ignore_case: false,
             } if !value.is_empty() => vec![(KeyKind::Prefix, value)],
+            Kind::Segments { value } if !value.is_empty() => vec![(KeyKind::Prefix, value)],
             Kind::LiteralEdge { lit, suffix: false } => vec![(KeyKind::Prefix, lit)],
             Kind::LiteralEdge { lit, suffix: true } => vec![(KeyKind::Suffix, lit)],
             Kind::Regex { prefix, suffix, .. } | Kind::Simple { prefix, suffix, .. } => prefix
@@ -305,6 +325,9 @@ impl StringMatch {
                 value: v,
                 ignore_case: true,
             } => value.len() >= v.len() && value[..v.len()].eq_ignore_ascii_case(v),
+            Kind::Segments { value: v } => {
+                value.starts_with(v) && (value.len() == v.len() || value[v.len()] == b'/')
+            }
             Kind::Present => true,
             Kind::Any => dot_star(value),
             Kind::LiteralEdge { lit, suffix: false } => {
@@ -333,6 +356,7 @@ impl StringMatch {
                 ignore_case: true, ..
             } => format!("prefix {:?} (ignoring case)", &*self.source),
             Kind::Prefix { .. } => format!("prefix {:?}", &*self.source),
+            Kind::Segments { .. } => format!("path prefix {:?} (whole segments)", &*self.source),
             Kind::Present => "present".to_string(),
             _ => format!("regex {:?}", &*self.source),
         }

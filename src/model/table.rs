@@ -9,6 +9,7 @@ use super::condition::gateway_is;
 use super::context::Context;
 use super::decision::{Decision, DestinationRef, Outcome};
 use super::explain::{Explanation, NoTrace, Recorder, Tracer, Verdict, show_value};
+use super::gateway::{Entries, GatewayHosts};
 use super::host::{HostIndex, normalize_host};
 use super::index::RouteIndex;
 use super::request::RequestView;
@@ -126,6 +127,8 @@ pub struct RouteTable {
     pub(super) index: HostIndex,
     pub(super) tables: Vec<HostTable>,
     pub(super) route_count: usize,
+    /// Services with Gateway API routes attached; they decide before the host's tables.
+    pub(super) gateway: GatewayHosts,
 }
 
 /// The next rule set generation (1, 2, ...).
@@ -178,6 +181,16 @@ impl RouteTable {
             });
             return Decision::pass_through();
         };
+        let on = Evaluation {
+            view: &view,
+            ctx,
+            sampler,
+        };
+        if !self.gateway.is_empty()
+            && let Some(decision) = on.gateway_routes(&self.gateway, &host, t)
+        {
+            return decision;
+        }
         let Some(id) = self.table_for(&host, ctx) else {
             t.line(0, Verdict::Info, || {
                 format!("host {host}: no configuration covers it: passthrough")
@@ -188,11 +201,6 @@ impl RouteTable {
             let (method, uri, gateway) = (req.method(), req.uri(), ctx.gateway());
             format!("{method} {uri} to {host} (gateway {gateway})")
         });
-        let on = Evaluation {
-            view: &view,
-            ctx,
-            sampler,
-        };
         match &self.tables[id] {
             HostTable::Legacy {
                 routes,
@@ -339,6 +347,98 @@ impl Evaluation<'_, '_> {
             None => Decision::pass_through(),
         }
     }
+}
+
+impl Evaluation<'_, '_> {
+    /// The Gateway API routes attached to the Service the request is for, when some apply to
+    /// it (mesh only, the caller's or the producer's group, at the service port): the first
+    /// entry in precedence order decides, and none matching is a 404. `None` leaves the request
+    /// to the host's other rules.
+    fn gateway_routes<T: Tracer>(
+        &self,
+        gateway: &GatewayHosts,
+        host: &str,
+        t: &mut T,
+    ) -> Option<Decision> {
+        let ctx = self.ctx;
+        if !(ctx.gateway_unset() || gateway_is("mesh", ctx.gateway())) {
+            return None;
+        }
+        let service = gateway.lookup(host)?;
+        let port = service_port(self.view, ctx);
+        let caller = ctx.caller().and_then(|c| c.namespace());
+        let (namespace, entries) = service.entries(caller, port)?;
+        t.line(0, Verdict::Info, || {
+            let n = entries.routes.len();
+            format!(
+                "host {host}: {n} Gateway API match entr{} of namespace {namespace} at port {port}, in precedence order",
+                if n == 1 { "y" } else { "ies" }
+            )
+        });
+        let Some((i, entry)) = first_match(
+            &entries.routes,
+            entries.index.as_ref(),
+            self.view,
+            ctx,
+            t,
+            false,
+        ) else {
+            t.line(1, Verdict::NotMatched, || "no rule matched: 404".into());
+            return Some(Decision {
+                outcome: Outcome::NotFound,
+                status: Some(StatusCode::NOT_FOUND),
+                ..Decision::pass_through()
+            });
+        };
+        if T::ON {
+            explain_precedence(entries, i, self.view, ctx, t);
+        }
+        Some(execute(&entries.routes[i], entry, self, t))
+    }
+}
+
+/// For an explanation: why entry `i` won over the next entry that also matches.
+fn explain_precedence<T: Tracer>(
+    entries: &Entries,
+    i: usize,
+    view: &RequestView<'_>,
+    ctx: &Context,
+    t: &mut T,
+) {
+    let later = (i + 1..entries.routes.len())
+        .find(|&j| route_matches(&entries.routes[j], view, ctx, &mut NoTrace, false).is_some());
+    let winner = &entries.keys[i];
+    let rule = |k: &super::gateway::Precedence| format!("rule {} of route {}", k.rule, k.route);
+    match later {
+        Some(j) => {
+            let loser = &entries.keys[j];
+            let why = winner.reason_over(loser);
+            t.line(1, Verdict::Info, || {
+                format!(
+                    "{} wins over {}, which also matches: {why}",
+                    rule(winner),
+                    rule(loser)
+                )
+            });
+        }
+        None => t.line(1, Verdict::Info, || {
+            format!("{} is the only entry that matches", rule(winner))
+        }),
+    }
+}
+
+/// The port a request is addressed to: the context's, else the authority's, else the
+/// scheme's default.
+fn service_port(view: &RequestView<'_>, ctx: &Context) -> u32 {
+    if let Some(port) = ctx.port() {
+        return port;
+    }
+    let from_authority = view.authority().and_then(|a| {
+        let a = std::str::from_utf8(a).ok()?;
+        let (host, port) = a.rsplit_once(':')?;
+        (!host.contains(':') || host.ends_with(']')).then(|| port.parse().ok())?
+    });
+    from_authority.unwrap_or(if view.scheme() == "https" { 443 } else { 80 })
 }
 
 fn gateways_text(g: &[Box<str>]) -> String {
@@ -576,6 +676,12 @@ fn execute<T: Tracer>(
             }
             if let Some(i) = picked {
                 decision.destination = DestinationRef::Route(i);
+                if destinations[i].unusable {
+                    // A Gateway API backend that is not a Service: its share gets a 500.
+                    decision.outcome = Outcome::DirectResponse;
+                    decision.status = Some(StatusCode::INTERNAL_SERVER_ERROR);
+                    decision.destination = DestinationRef::None;
+                }
             }
         }
     }

@@ -2,6 +2,8 @@
 //! has its own file.
 
 pub(crate) mod delegate;
+pub(crate) mod gateway;
+mod gateway_filters;
 pub(crate) mod hosts;
 pub(crate) mod legacy;
 pub(crate) mod networking;

@@ -4,6 +4,7 @@
 //! Unknown fields are rejected. `oneof`s are plain optional fields, checked when lowering, so
 //! that the error can say which fields conflict.
 
+pub(crate) mod gateway;
 pub(crate) mod legacy;
 pub(crate) mod networking;
 

@@ -1,0 +1,90 @@
+//! Gateway API routes put under the Services they attach to, with the warnings attachment
+//! calls for (an HTTPRoute and a VirtualService or RouteRule for one host).
+
+use std::collections::HashMap;
+
+use super::error::{DocumentRef, Warning};
+use super::lower::gateway::LoweredHttpRoute;
+use crate::model::{GatewayEntry, TableBuilder};
+
+/// One Service's attached routes: its names, namespace, and each route's entries.
+struct Attached {
+    names: Vec<String>,
+    namespace: String,
+    /// The documents of the routes, to name them in warnings.
+    docs: Vec<DocumentRef>,
+    entries: Vec<(Box<str>, GatewayEntry)>,
+}
+
+/// Adds every HTTPRoute's entries under the Services it attaches to. `other_hosts` are the
+/// canonical hosts of VirtualServices and RouteRules with their first document: where one is
+/// also a route's Service, the Gateway API routes decide the requests they apply to, and a
+/// warning names both. Returns the number of entries added.
+pub(super) fn add_http_routes(
+    builder: &mut TableBuilder,
+    routes: Vec<(DocumentRef, LoweredHttpRoute)>,
+    other_hosts: &HashMap<String, DocumentRef>,
+    warnings: &mut Vec<Warning>,
+) -> usize {
+    let mut services: Vec<(String, Attached)> = Vec::new();
+    let mut count = 0;
+    for (doc, route) in routes {
+        // One Service may be named by several parentRefs (with different ports).
+        let mut ports: Vec<(String, Option<Vec<u32>>)> = Vec::new();
+        for parent in &route.parents {
+            let canonical = parent.host.canonical.clone();
+            match ports.iter_mut().find(|(c, _)| *c == canonical) {
+                Some((_, Some(list))) => match parent.port {
+                    Some(p) => list.push(p),
+                    None => ports.iter_mut().find(|(c, _)| *c == canonical).unwrap().1 = None,
+                },
+                Some((_, None)) => {}
+                None => ports.push((canonical.clone(), parent.port.map(|p| vec![p]))),
+            }
+            if !services.iter().any(|(c, _)| *c == canonical) {
+                services.push((
+                    canonical,
+                    Attached {
+                        names: parent.host.names.clone(),
+                        namespace: parent.namespace.clone(),
+                        docs: Vec::new(),
+                        entries: Vec::new(),
+                    },
+                ));
+            }
+        }
+        let ns: Box<str> = route.resource.namespace().into();
+        for (canonical, ports) in ports {
+            let Some((_, attached)) = services.iter_mut().find(|(c, _)| *c == canonical) else {
+                continue;
+            };
+            attached.docs.push(doc.clone());
+            for (r, precedence) in &route.entries {
+                count += 1;
+                attached.entries.push((
+                    ns.clone(),
+                    GatewayEntry {
+                        route: r.clone(),
+                        ports: ports.clone(),
+                        precedence: precedence.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    for (canonical, attached) in services {
+        if let Some(other) = other_hosts.get(&canonical) {
+            warnings.push(Warning {
+                document: other.clone(),
+                path: None,
+                line: Some(other.line),
+                message: format!(
+                    "host {canonical} also has Gateway API routes ({}): they decide every request they apply to, and this resource only the others",
+                    attached.docs[0]
+                ),
+            });
+        }
+        builder.add_gateway_service(&attached.names, &attached.namespace, attached.entries);
+    }
+    count
+}
