@@ -5,10 +5,14 @@
 //! cargo run --example helloworld                                   # Chrome to v2
 //! cargo run --example helloworld -- --rules examples/config/fault-503.yaml
 //! cargo run --example helloworld -- --listen 127.0.0.1:9090 --rules A.yaml --rules B.yaml
+//! cargo run --example helloworld -- --gateway-api                  # the same, as an HTTPRoute
+//! cargo run --example helloworld -- --only examples/config/virtualservice-fault-503.yaml
 //! ```
 //!
 //! `examples/config/helloworld-default.yaml` (everything else to v1) is always loaded first,
-//! as bookinfo's `route-rule-all-v1.yaml` is; the `--rules` files come after it.
+//! as bookinfo's `route-rule-all-v1.yaml` is; the `--rules` files come after it. `--gateway-api`
+//! loads `examples/config/httproute-chrome-to-v2.yaml` instead, whose backends are the Services
+//! `helloworld-service-v1` and `helloworld-service-v2`; `--only FILE` loads just that file.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +28,9 @@ use tokio::net::TcpListener;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceExt, service_fn};
 use tower_mesh::{Decision, Destinations, MeshLayer, RuleSet};
+
+/// A destination registered without labels: a whole Service.
+const NO_LABELS: [(&str, &str); 0] = [];
 
 type Version = BoxCloneSyncService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
@@ -41,6 +48,9 @@ struct Args {
     rules: Vec<PathBuf>,
 }
 
+const USAGE: &str =
+    "usage: helloworld [--listen 127.0.0.1:8080] [--rules FILE]... [--gateway-api] [--only FILE]";
+
 fn parse_args() -> Result<Args, String> {
     // Name the bundled files relative to the working directory when run from the crate.
     let config = if std::path::Path::new("examples/config/helloworld-default.yaml").is_file() {
@@ -53,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         rules: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
+    let mut only = false;
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--listen" => {
@@ -69,11 +80,21 @@ fn parse_args() -> Result<Args, String> {
             "--rules" => args
                 .rules
                 .push(PathBuf::from(it.next().ok_or("--rules needs a file")?)),
-            "-h" | "--help" => {
-                return Err("usage: helloworld [--listen 127.0.0.1:8080] [--rules FILE]...".into());
+            "--gateway-api" => {
+                only = true;
+                args.rules.push(config.join("httproute-chrome-to-v2.yaml"));
             }
+            "--only" => {
+                only = true;
+                args.rules
+                    .push(PathBuf::from(it.next().ok_or("--only needs a file")?));
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}; try --help")),
         }
+    }
+    if only {
+        return Ok(args);
     }
     if args.rules.is_empty() {
         args.rules.push(config.join("route-to-v2.yaml"));
@@ -105,7 +126,10 @@ async fn main() {
     let router = MeshLayer::new(rules).host("helloworld-service").route_to(
         Destinations::new()
             .add("helloworld-service", [("version", "v1")], version("v1"))
-            .add("helloworld-service", [("version", "v2")], version("v2")),
+            .add("helloworld-service", [("version", "v2")], version("v2"))
+            // The same versions as Services of their own, as Gateway API backends name them.
+            .add("helloworld-service-v1", NO_LABELS, version("v1"))
+            .add("helloworld-service-v2", NO_LABELS, version("v2")),
     );
     // Log each request's decision, then answer.
     let app = service_fn(move |req: Request<Incoming>| {

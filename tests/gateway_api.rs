@@ -1,0 +1,146 @@
+//! Gateway API routes carried out by the middleware: a backend is a Service, reached through
+//! `MeshRouter` by its name; 404s, 500s and redirects are answered by the layer.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceExt, service_fn};
+use tower_mesh::layer::{Destinations, MeshLayer};
+use tower_mesh::{Context, Decision, NeverSampler, Outcome, RuleSet};
+
+const ROUTES: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: echo, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo, port: 80}]
+  rules:
+  - name: v2
+    matches: [{path: {type: PathPrefix, value: /v2}}]
+    filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-route, value: v2}]}}]
+    backendRefs: [{name: echo-v2, port: 8080}]
+  - name: moved
+    matches: [{path: {type: PathPrefix, value: /old}}]
+    filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}}]
+  - name: broken
+    matches: [{path: {type: Exact, value: /broken}}]
+  - name: rest
+    matches: [{path: {type: PathPrefix, value: /}, method: GET}]
+    backendRefs: [{name: echo-v1, port: 8080}]
+"#;
+
+/// A service that answers its name and the `x-route` header it got.
+fn named(
+    name: &'static str,
+) -> BoxCloneSyncService<Request<Full<Bytes>>, Response<Full<Bytes>>, Infallible> {
+    BoxCloneSyncService::new(service_fn(move |req: Request<Full<Bytes>>| async move {
+        let route = req
+            .headers()
+            .get("x-route")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string();
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
+            "{name} {} {route}",
+            req.uri().path()
+        )))))
+    }))
+}
+
+fn get(method: &str, path: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Full::default())
+        .unwrap()
+}
+
+async fn text(res: Response<tower_mesh::layer::MeshBody<Full<Bytes>>>) -> String {
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn the_router_sends_each_rule_to_its_service() {
+    let router = MeshLayer::new(RuleSet::from_yaml(ROUTES).unwrap())
+        .host("echo.shop")
+        .route_to(
+            Destinations::new()
+                .add("echo-v1", Vec::<(String, String)>::new(), named("echo-v1"))
+                .add("echo-v2", Vec::<(String, String)>::new(), named("echo-v2")),
+        );
+    let res = router.clone().oneshot(get("GET", "/v2/items")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(text(res).await, "echo-v2 /v2/items v2");
+    let res = router.clone().oneshot(get("GET", "/items")).await.unwrap();
+    assert_eq!(text(res).await, "echo-v1 /items -");
+
+    let res = router.clone().oneshot(get("POST", "/items")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "no rule takes a POST to /items");
+    let decision = res.extensions().get::<Decision>().unwrap();
+    assert_eq!((decision.outcome(), decision.rule()), (Outcome::NotFound, None));
+
+    let res = router.clone().oneshot(get("GET", "/broken")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.extensions().get::<Decision>().unwrap().route_name(), Some("broken"));
+
+    let res = router.oneshot(get("GET", "/old/page?x=1")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], "http://echo.shop/new/page?x=1");
+}
+
+#[tokio::test]
+async fn a_layer_around_one_service_shows_the_decision_to_the_handler() {
+    let inner = service_fn(|req: Request<Full<Bytes>>| async move {
+        let d = req.extensions().get::<Decision>().unwrap();
+        let line = format!("{} {:?}", d.destination().unwrap().host(), d.route_name());
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(line))))
+    });
+    let layer = MeshLayer::new(RuleSet::from_yaml(ROUTES).unwrap()).host("echo.shop");
+    let svc = tower::Layer::layer(&layer, inner);
+    let res = svc.oneshot(get("GET", "/v2")).await.unwrap();
+    assert_eq!(text(res).await, "echo-v2 Some(\"v2\")");
+}
+
+#[test]
+fn explain_names_the_precedence_that_decided() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: a, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: api}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /api}}]
+    backendRefs: [{name: short, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: b, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: api}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /}}]
+    backendRefs: [{name: all, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /api/v2}}]
+    backendRefs: [{name: long, port: 80}]
+"#,
+    )
+    .unwrap();
+    let ctx = Context::new().with_host("api.shop");
+    let req = Request::get("/api/v2/x").body(()).unwrap();
+    let text = rules.explain(&req, &ctx, &NeverSampler).to_string();
+    assert!(
+        text.contains("rule 1 of route shop/b wins over rule 0 of route shop/a, which also matches: longer path"),
+        "{text}"
+    );
+    let req = Request::get("/api/x").body(()).unwrap();
+    let text = rules.explain(&req, &ctx, &NeverSampler).to_string();
+    assert!(
+        text.contains("rule 0 of route shop/a wins over rule 0 of route shop/b, which also matches: longer path"),
+        "{text}"
+    );
+}
