@@ -1,5 +1,5 @@
-//! Evaluation cost: the walkthrough's rules, generated rule sets from 1 to 10,000 routes, and
-//! bookinfo's reviews rules. Run with `cargo bench --bench evaluate`.
+//! Evaluation cost: the walkthrough's rules, generated rule sets from 1 to 10,000 routes,
+//! generated Gateway API routes competing for one Service, and bookinfo's reviews rules. Run with `cargo bench --bench evaluate`.
 
 use std::hint::black_box;
 
@@ -88,6 +88,8 @@ fn bench(c: &mut Criterion) {
         }
     }
 
+    gateway_routes(c);
+
     let bookinfo = RuleSet::from_yaml(BOOKINFO_REVIEWS).unwrap();
     let ctx = Context::new().with_host("reviews");
     let req = Request::get("/reviews/0")
@@ -97,6 +99,53 @@ fn bench(c: &mut Criterion) {
     c.bench_function("evaluate/bookinfo/jason", |b| {
         b.iter(|| black_box(bookinfo.evaluate(black_box(&req), &ctx, &NeverSampler)))
     });
+}
+
+/// `n` HTTPRoutes attached to one Service, one rule each (a path prefix and a header), named so
+/// that the Gateway API's precedence tries them in number order.
+fn generated_gateway_routes(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: r{i:05}}}\nspec:\n  parentRefs: [{{group: \"\", kind: Service, name: tenants}}]\n  rules:\n  - name: r{i}\n    matches: [{{path: {{type: PathPrefix, value: /api}}, headers: [{{name: x-tenant, value: \"{}\"}}]}}]\n    backendRefs: [{{name: t{i}, port: 80}}]\n",
+                tenant_value(i)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// `evaluate/gateway/{n}/{first,last,none}`: the entry first and last in precedence order, and
+/// a request no entry takes (a 404).
+fn gateway_routes(c: &mut Criterion) {
+    let ctx = Context::new().with_host("tenants");
+    for n in [1usize, 100, 1000] {
+        let rules = RuleSet::from_yaml(&generated_gateway_routes(n)).unwrap();
+        for (case, value) in [
+            ("first", tenant_value(0)),
+            ("last", tenant_value(n - 1)),
+            ("none", "nobody".to_string()),
+        ] {
+            let req = Request::get("/api/items")
+                .header("x-tenant", value)
+                .body(())
+                .unwrap();
+            let expected = match case {
+                "none" => None,
+                "first" => Some("r0".to_string()),
+                _ => Some(format!("r{}", n - 1)),
+            };
+            let decision = rules.evaluate(&req, &ctx, &NeverSampler);
+            assert_eq!(
+                decision.route_name().map(str::to_string),
+                expected,
+                "{n}/{case}"
+            );
+            c.bench_function(&format!("evaluate/gateway/{n}/{case}"), |b| {
+                b.iter(|| black_box(rules.evaluate(black_box(&req), &ctx, &NeverSampler)))
+            });
+        }
+    }
 }
 
 criterion_group!(benches, bench);

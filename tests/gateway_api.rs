@@ -71,20 +71,34 @@ async fn the_router_sends_each_rule_to_its_service() {
                 .add("echo-v1", Vec::<(String, String)>::new(), named("echo-v1"))
                 .add("echo-v2", Vec::<(String, String)>::new(), named("echo-v2")),
         );
-    let res = router.clone().oneshot(get("GET", "/v2/items")).await.unwrap();
+    let res = router
+        .clone()
+        .oneshot(get("GET", "/v2/items"))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(text(res).await, "echo-v2 /v2/items v2");
     let res = router.clone().oneshot(get("GET", "/items")).await.unwrap();
     assert_eq!(text(res).await, "echo-v1 /items -");
 
     let res = router.clone().oneshot(get("POST", "/items")).await.unwrap();
-    assert_eq!(res.status(), StatusCode::NOT_FOUND, "no rule takes a POST to /items");
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "no rule takes a POST to /items"
+    );
     let decision = res.extensions().get::<Decision>().unwrap();
-    assert_eq!((decision.outcome(), decision.rule()), (Outcome::NotFound, None));
+    assert_eq!(
+        (decision.outcome(), decision.rule()),
+        (Outcome::NotFound, None)
+    );
 
     let res = router.clone().oneshot(get("GET", "/broken")).await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(res.extensions().get::<Decision>().unwrap().route_name(), Some("broken"));
+    assert_eq!(
+        res.extensions().get::<Decision>().unwrap().route_name(),
+        Some("broken")
+    );
 
     let res = router.oneshot(get("GET", "/old/page?x=1")).await.unwrap();
     assert_eq!(res.status(), StatusCode::FOUND);
