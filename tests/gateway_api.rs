@@ -158,3 +158,36 @@ spec:
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_grpc_route_with_nothing_to_send_answers_unavailable_in_grpc_form() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo}]
+  rules:
+  - matches: [{method: {service: echo.Echo, method: Broken}}]
+"#,
+    )
+    .unwrap();
+    let inner = service_fn(|_req: Request<Full<Bytes>>| async move {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"reached"))))
+    });
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("echo.shop"), inner);
+    let grpc = Request::post("/echo.Echo/Broken")
+        .header("content-type", "application/grpc")
+        .body(Full::default())
+        .unwrap();
+    let res = svc.clone().oneshot(grpc).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["grpc-status"], "14");
+    assert_eq!(res.headers()["content-type"], "application/grpc");
+    let plain = Request::post("/echo.Echo/Broken")
+        .body(Full::default())
+        .unwrap();
+    let res = svc.oneshot(plain).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::error::{DocumentRef, Warning};
 use super::lower::gateway::LoweredHttpRoute;
-use crate::model::{GatewayEntry, TableBuilder};
+use crate::model::{GatewayEntry, ResourceKind, TableBuilder};
 
 /// One Service's attached routes: its names, namespace, and each route's entries.
 struct Attached {
@@ -72,7 +72,8 @@ pub(super) fn add_http_routes(
             }
         }
     }
-    for (canonical, attached) in services {
+    for (canonical, mut attached) in services {
+        count -= drop_http_beside_grpc(&mut attached, warnings);
         if let Some(other) = other_hosts.get(&canonical) {
             warnings.push(Warning {
                 document: other.clone(),
@@ -87,4 +88,53 @@ pub(super) fn add_http_routes(
         builder.add_gateway_service(&attached.names, &attached.namespace, attached.entries);
     }
     count
+}
+
+/// Where one namespace's routes for a Service hold GRPCRoutes, its HTTPRoutes never apply
+/// (GRPCRoute wins the route-type conflict): they are dropped, each with a warning. Returns
+/// how many entries were dropped.
+fn drop_http_beside_grpc(attached: &mut Attached, warnings: &mut Vec<Warning>) -> usize {
+    let kind = |e: &GatewayEntry| e.route.resource().kind();
+    let grpc_namespaces: Vec<Box<str>> = attached
+        .entries
+        .iter()
+        .filter(|(_, e)| kind(e) == ResourceKind::GrpcRoute)
+        .map(|(ns, _)| ns.clone())
+        .collect();
+    if grpc_namespaces.is_empty() {
+        return 0;
+    }
+    let before = attached.entries.len();
+    let mut dropped: Vec<String> = Vec::new();
+    attached.entries.retain(|(ns, e)| {
+        let loses = kind(e) == ResourceKind::HttpRoute && grpc_namespaces.contains(ns);
+        if loses {
+            let name = e.route.resource().to_string();
+            if !dropped.contains(&name) {
+                dropped.push(name);
+            }
+        }
+        !loses
+    });
+    for doc in &attached.docs {
+        let Some(name) = &doc.name else { continue };
+        let id = format!(
+            "{} {}/{}",
+            doc.kind.as_deref().unwrap_or(""),
+            doc.namespace.as_deref().unwrap_or("default"),
+            name
+        );
+        if dropped.contains(&id) {
+            warnings.push(Warning {
+                document: doc.clone(),
+                path: None,
+                line: Some(doc.line),
+                message: format!(
+                    "GRPCRoutes of namespace {} are attached to the same Service: only they apply, and this HTTPRoute is ignored for it",
+                    doc.namespace.as_deref().unwrap_or("default")
+                ),
+            });
+        }
+    }
+    before - attached.entries.len()
 }

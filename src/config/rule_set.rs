@@ -221,6 +221,8 @@ enum Spec {
     RouteRule(Box<wire::legacy::RouteRule>),
     /// An HTTPRoute, with its `metadata.creationTimestamp`.
     HttpRoute(Box<wire::gateway::HttpRoute>, Option<(i64, u32)>),
+    /// A GRPCRoute, with its `metadata.creationTimestamp`.
+    GrpcRoute(Box<wire::gateway::GrpcRoute>, Option<(i64, u32)>),
     VirtualService(Box<wire::networking::VirtualService>),
     DestinationRule(Box<wire::networking::DestinationRule>),
 }
@@ -469,6 +471,13 @@ fn read_spec(
                 created,
             )
         }
+        ResourceKind::GrpcRoute => {
+            let created = creation_timestamp(doc, root)?;
+            Spec::GrpcRoute(
+                Box::new(from_node(spec_node, "spec").map_err(with_doc)?),
+                created,
+            )
+        }
         _ if doc.kind.as_deref() == Some("VirtualService") => {
             Spec::VirtualService(Box::new(from_node(spec_node, "spec").map_err(with_doc)?))
         }
@@ -518,6 +527,13 @@ fn read_kind(doc: &mut DocumentRef, root: &Node) -> Result<Option<ResourceKind>,
             &[
                 "gateway.networking.k8s.io/v1",
                 "gateway.networking.k8s.io/v1beta1",
+            ],
+        ),
+        "GRPCRoute" if api_version.starts_with("gateway.networking.k8s.io/") => (
+            ResourceKind::GrpcRoute,
+            &[
+                "gateway.networking.k8s.io/v1",
+                "gateway.networking.k8s.io/v1alpha2",
             ],
         ),
         _ => return unknown_kind(doc, root, &kind, &api_version).map(|()| None),
@@ -695,21 +711,6 @@ fn creation_timestamp(doc: &DocumentRef, root: &Node) -> Result<Option<(i64, u32
     }
 }
 
-/// Kinds of a group the crate reads that it does not carry out yet: listed as skipped, and
-/// named in a warning so that nobody believes they are in force.
-fn warn_unsupported_kinds(skipped: &[DocumentRef], warnings: &mut Vec<Warning>) {
-    for doc in skipped
-        .iter()
-        .filter(|d| d.kind.as_deref() == Some("GRPCRoute"))
-    {
-        warnings.push(doc_warning(
-            doc,
-            "GRPCRoute is not carried out by this version of tower-mesh: the document is skipped"
-                .into(),
-        ));
-    }
-}
-
 /// Records `metadata.name` and `metadata.namespace` (when they are strings) in `doc`.
 fn record_names(doc: &mut DocumentRef, root: &Node) {
     let meta = root.get("metadata");
@@ -831,7 +832,6 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
     other_hosts.extend(legacy_hosts);
     let gateway_entries =
         super::attach::add_http_routes(&mut builder, http_routes, &other_hosts, &mut warnings);
-    warn_unsupported_kinds(&skipped, &mut warnings);
     Ok(RuleSet {
         table: Arc::new(builder.finish(size.routes + gateway_entries)),
         warnings,
@@ -857,61 +857,77 @@ fn lower_all(
     let (drs, others): (Vec<Entry>, Vec<Entry>) = entries
         .into_iter()
         .partition(|e| matches!(e.spec, Spec::DestinationRule(_)));
-    let mut legacy = Vec::new();
-    let mut services = Vec::new();
-    let mut http_routes = Vec::new();
+    let mut lowered = Lowered {
+        legacy: Vec::new(),
+        services: Vec::new(),
+        http_routes: Vec::new(),
+    };
     for e in drs.into_iter().chain(others) {
+        let Entry {
+            doc,
+            root,
+            spec,
+            resource,
+        } = e;
         let mut lw = Lowerer {
-            doc: &e.doc,
-            root: &e.root,
+            doc: &doc,
+            root: &root,
             options,
             warnings,
             regex_bytes: &regex_bytes,
         };
-        let failed = match e.spec {
-            Spec::DestinationRule(spec) => {
-                let host = spec.host.clone().unwrap_or_default();
-                let ns = e.resource.namespace().to_string();
-                let r = lw.destination_rule(e.resource, *spec, &mut subsets);
-                if r.is_err() {
-                    subsets.mark_broken(&host, &ns);
-                }
-                r.err()
-            }
-            Spec::RouteRule(spec) => match lw.route_rule(e.resource, *spec) {
-                Ok(rule) => {
-                    legacy.push((e.doc, rule));
-                    None
-                }
-                Err(err) => Some(err),
-            },
-            Spec::VirtualService(spec) => match lw.virtual_service(e.resource, *spec, &subsets) {
-                Ok(vs) => {
-                    services.push((e.doc, vs));
-                    None
-                }
-                Err(err) => Some(err),
-            },
-            Spec::HttpRoute(spec, created) => {
-                match lw.gateway_http_route(e.resource, *spec, created) {
-                    Ok(route) => {
-                        http_routes.push((e.doc, route));
-                        None
-                    }
-                    Err(err) => Some(err),
-                }
-            }
-        };
+        let failed = lower_entry(
+            &mut lw,
+            doc.clone(),
+            spec,
+            resource,
+            &mut subsets,
+            &mut lowered,
+        );
         if let Some(err) = failed
             && gathered.errors.push(err)
         {
             break;
         }
     }
-    Lowered {
-        legacy,
-        services,
-        http_routes,
+    lowered
+}
+
+/// Lowers one document into `lowered` (DestinationRules into `subsets`); the error, if any.
+fn lower_entry(
+    lw: &mut Lowerer<'_>,
+    doc: DocumentRef,
+    spec: Spec,
+    resource: Arc<Resource>,
+    subsets: &mut SubsetIndex,
+    lowered: &mut Lowered,
+) -> Option<LoadError> {
+    match spec {
+        Spec::DestinationRule(spec) => {
+            let host = spec.host.clone().unwrap_or_default();
+            let ns = resource.namespace().to_string();
+            let r = lw.destination_rule(resource, *spec, subsets);
+            if r.is_err() {
+                subsets.mark_broken(&host, &ns);
+            }
+            r.err()
+        }
+        Spec::RouteRule(spec) => lw
+            .route_rule(resource, *spec)
+            .map(|rule| lowered.legacy.push((doc, rule)))
+            .err(),
+        Spec::VirtualService(spec) => lw
+            .virtual_service(resource, *spec, subsets)
+            .map(|vs| lowered.services.push((doc, vs)))
+            .err(),
+        Spec::HttpRoute(spec, created) => lw
+            .gateway_http_route(resource, *spec, created)
+            .map(|route| lowered.http_routes.push((doc, route)))
+            .err(),
+        Spec::GrpcRoute(spec, created) => lw
+            .gateway_grpc_route(resource, *spec, created)
+            .map(|route| lowered.http_routes.push((doc, route)))
+            .err(),
     }
 }
 

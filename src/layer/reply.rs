@@ -60,22 +60,25 @@ pub(crate) fn rewrite_failed<B>(decision: &Decision, err: &RewriteError) -> Resp
     res
 }
 
+/// A gRPC answer in trailers-only form: HTTP 200 with `grpc-status` and `grpc-message`.
+fn grpc_reply<B>(code: u32, message: &'static str) -> Response<MeshBody<B>> {
+    let mut res = Response::new(MeshBody::empty());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    h.insert("grpc-status", HeaderValue::from(code));
+    h.insert("grpc-message", HeaderValue::from_static(message));
+    res
+}
+
 /// The local reply for a decision that does not forward; `None` for one that does.
 pub(crate) fn local_reply<B>(decision: &Decision) -> Option<Response<MeshBody<B>>> {
     let mut res = match decision.outcome() {
         Outcome::Forward | Outcome::PassThrough => return None,
         Outcome::Abort => match decision.grpc_status() {
-            Some(code) => {
-                let mut res = Response::new(MeshBody::empty());
-                let h = res.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/grpc"),
-                );
-                h.insert("grpc-status", HeaderValue::from(code));
-                h.insert("grpc-message", HeaderValue::from_static(ABORT_BODY));
-                res
-            }
+            Some(code) => grpc_reply(code, ABORT_BODY),
             None => text(
                 decision.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
                 ABORT_BODY,
@@ -96,6 +99,9 @@ pub(crate) fn local_reply<B>(decision: &Decision) -> Option<Response<MeshBody<B>
                 res.headers_mut().insert(header::LOCATION, loc);
             }
             res
+        }
+        Outcome::DirectResponse if decision.grpc_status().is_some() => {
+            grpc_reply(decision.grpc_status().unwrap_or(14), "no healthy upstream")
         }
         Outcome::DirectResponse => {
             let body = match decision.route().map(|r| r.action()) {

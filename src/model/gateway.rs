@@ -24,24 +24,39 @@ pub(crate) struct Precedence {
     pub(crate) route: Arc<str>,
     pub(crate) rule: usize,
     pub(crate) entry: usize,
+    /// A GRPCRoute entry: `path_len` holds the service's length, `headers` the method's and
+    /// `queries` the number of header matches, which is the GRPCRoute order.
+    pub(crate) grpc: bool,
 }
 
 impl Precedence {
     /// Compares two entries key by key; `Less` is the better one. Returns the ordering and the
     /// key that decided, in words.
     fn compare(&self, other: &Precedence) -> (Ordering, &'static str) {
+        let words: [&'static str; 4] = if self.grpc {
+            [
+                "longer service name",
+                "-",
+                "longer method name",
+                "more header matches",
+            ]
+        } else {
+            [
+                "longer path",
+                "method match",
+                "more header matches",
+                "more query parameter matches",
+            ]
+        };
         let keys: [(Ordering, &'static str); 8] = [
             (
                 other.path_rank.cmp(&self.path_rank),
                 "path match type (Exact, then PathPrefix, then RegularExpression)",
             ),
-            (other.path_len.cmp(&self.path_len), "longer path"),
-            (other.has_method.cmp(&self.has_method), "method match"),
-            (other.headers.cmp(&self.headers), "more header matches"),
-            (
-                other.queries.cmp(&self.queries),
-                "more query parameter matches",
-            ),
+            (other.path_len.cmp(&self.path_len), words[0]),
+            (other.has_method.cmp(&self.has_method), words[1]),
+            (other.headers.cmp(&self.headers), words[2]),
+            (other.queries.cmp(&self.queries), words[3]),
             (older(self.created, other.created), "older route"),
             (self.route.cmp(&other.route), "route namespace/name"),
             (
@@ -236,6 +251,7 @@ mod tests {
             route: route.into(),
             rule: 0,
             entry: 0,
+            grpc: false,
         }
     }
 

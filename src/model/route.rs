@@ -62,6 +62,8 @@ pub enum ResourceKind {
     VirtualService,
     /// `gateway.networking.k8s.io` `HTTPRoute`.
     HttpRoute,
+    /// `gateway.networking.k8s.io` `GRPCRoute`.
+    GrpcRoute,
 }
 
 impl fmt::Display for ResourceKind {
@@ -70,6 +72,7 @@ impl fmt::Display for ResourceKind {
             ResourceKind::RouteRule => "RouteRule",
             ResourceKind::VirtualService => "VirtualService",
             ResourceKind::HttpRoute => "HTTPRoute",
+            ResourceKind::GrpcRoute => "GRPCRoute",
         })
     }
 }

@@ -13,7 +13,7 @@ use super::gateway::{Entries, GatewayHosts};
 use super::host::{HostIndex, normalize_host};
 use super::index::RouteIndex;
 use super::request::RequestView;
-use super::route::{Action, Destination, NO_ENTRY, Resource, Route};
+use super::route::{Action, Destination, NO_ENTRY, Resource, ResourceKind, Route};
 use super::sampler::{PPM, Sampler};
 
 /// The routes of one VirtualService, in list order.
@@ -427,6 +427,43 @@ fn explain_precedence<T: Tracer>(
     }
 }
 
+/// The weighted draw among a forward's destinations, into `decision`; a Gateway API backend
+/// that cannot be sent to answers with an error instead.
+fn choose_destination<T: Tracer>(
+    decision: &mut Decision,
+    route: &Route,
+    (destinations, total_weight): (&[super::route::WeightedDestination], u32),
+    on: &Evaluation<'_, '_>,
+    t: &mut T,
+) {
+    let (view, sampler) = (on.view, on.sampler);
+    let (picked, draw) = pick(destinations, total_weight, sampler);
+    if let (Some(i), Some(draw)) = (picked, draw) {
+        t.line(1, Verdict::Info, || {
+            weight_line(destinations, total_weight, draw, i)
+        });
+    }
+    let Some(i) = picked else { return };
+    decision.destination = DestinationRef::Route(i);
+    if destinations[i].unusable {
+        decision.outcome = Outcome::DirectResponse;
+        decision.destination = DestinationRef::None;
+        decision.status = Some(match route.resource.kind {
+            ResourceKind::GrpcRoute => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        });
+        grpc_unavailable(decision, route, view);
+    }
+}
+
+/// A GRPCRoute's error answer to a gRPC request: `UNAVAILABLE` in gRPC form (HTTP 200).
+fn grpc_unavailable(decision: &mut Decision, route: &Route, view: &RequestView<'_>) {
+    if route.resource.kind == ResourceKind::GrpcRoute && view.is_grpc() {
+        decision.status = Some(StatusCode::OK);
+        decision.grpc_status = Some(14);
+    }
+}
+
 /// The port a request is addressed to: the context's, else the authority's, else the
 /// scheme's default.
 fn service_port(view: &RequestView<'_>, ctx: &Context) -> u32 {
@@ -643,6 +680,7 @@ fn execute<T: Tracer>(
         Action::DirectResponse(d) => {
             decision.outcome = Outcome::DirectResponse;
             decision.status = Some(d.status);
+            grpc_unavailable(&mut decision, route, view);
         }
         Action::Forward {
             destinations,
@@ -668,21 +706,7 @@ fn execute<T: Tracer>(
                     return decision;
                 }
             }
-            let (picked, draw) = pick(destinations, *total_weight, sampler);
-            if let (Some(i), Some(draw)) = (picked, draw) {
-                t.line(1, Verdict::Info, || {
-                    weight_line(destinations, *total_weight, draw, i)
-                });
-            }
-            if let Some(i) = picked {
-                decision.destination = DestinationRef::Route(i);
-                if destinations[i].unusable {
-                    // A Gateway API backend that is not a Service: its share gets a 500.
-                    decision.outcome = Outcome::DirectResponse;
-                    decision.status = Some(StatusCode::INTERNAL_SERVER_ERROR);
-                    decision.destination = DestinationRef::None;
-                }
-            }
+            choose_destination(&mut decision, route, (destinations, *total_weight), on, t);
         }
     }
     decision

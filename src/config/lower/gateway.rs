@@ -96,6 +96,7 @@ impl Lowerer<'_> {
                 route: key.clone(),
                 rule: i,
                 entry: 0,
+                grpc: false,
             };
             entries.extend(self.gateway_rule(&resource, &path, rule, base)?);
         }
@@ -109,7 +110,7 @@ impl Lowerer<'_> {
 
     /// `parentRefs`: the Services the route attaches to; Gateways and other kinds are
     /// ignored with a warning.
-    fn gateway_parents(
+    pub(super) fn gateway_parents(
         &mut self,
         path: &FieldPath,
         refs: Vec<wire::ParentRef>,
@@ -192,7 +193,7 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn check_hostnames(&self, path: &FieldPath, hosts: &[String]) -> Result<()> {
+    pub(super) fn check_hostnames(&self, path: &FieldPath, hosts: &[String]) -> Result<()> {
         if hosts.len() > 16 {
             return Err(self.invalid(path, &hosts.len().to_string(), "at most 16 hostnames"));
         }
@@ -461,7 +462,7 @@ impl Lowerer<'_> {
 
     /// `headers` (`header` true) or `queryParams`: conditions added to `out`; returns how many
     /// count for precedence (header names equal but for case count once; the later is dropped).
-    fn gateway_name_matches(
+    pub(super) fn gateway_name_matches(
         &mut self,
         path: &FieldPath,
         list: Vec<wire::NameMatch>,

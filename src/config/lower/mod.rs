@@ -4,6 +4,7 @@
 pub(crate) mod delegate;
 pub(crate) mod gateway;
 mod gateway_filters;
+mod gateway_grpc;
 pub(crate) mod hosts;
 pub(crate) mod legacy;
 pub(crate) mod networking;

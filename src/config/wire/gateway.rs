@@ -192,3 +192,38 @@ pub(crate) struct Retry {
     pub(crate) attempts: Option<i64>,
     pub(crate) backoff: Option<String>,
 }
+
+/// `GRPCRoute` (`v1`; `v1alpha2` is its deprecated alias).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GrpcRoute {
+    pub(crate) parent_refs: Option<Vec<ParentRef>>,
+    pub(crate) hostnames: Option<Vec<String>>,
+    pub(crate) rules: Option<Vec<GrpcRule>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GrpcRule {
+    pub(crate) name: Option<String>,
+    pub(crate) matches: Option<Vec<GrpcMatch>>,
+    pub(crate) filters: Option<Vec<Filter>>,
+    pub(crate) backend_refs: Option<Vec<BackendRef>>,
+    pub(crate) session_persistence: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GrpcMatch {
+    pub(crate) method: Option<GrpcMethodMatch>,
+    pub(crate) headers: Option<Vec<NameMatch>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GrpcMethodMatch {
+    #[serde(rename = "type")]
+    pub(crate) type_: Option<String>,
+    pub(crate) service: Option<String>,
+    pub(crate) method: Option<String>,
+}
