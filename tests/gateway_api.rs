@@ -191,3 +191,90 @@ spec:
     let res = svc.oneshot(plain).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// Ported from the Gateway API conformance tests HTTPRouteTimeoutRequest and
+/// HTTPRouteTimeoutBackendRequest: `timeouts.request` bounds the whole call (504 when it runs
+/// out); a call that finishes in time is answered.
+#[tokio::test(start_paused = true)]
+async fn a_rule_timeout_answers_504() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: timeouts, namespace: infra}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo}]
+  rules:
+  - timeouts: {request: 500ms}
+    backendRefs: [{name: infra-backend-v1, port: 8080}]
+"#,
+    )
+    .unwrap();
+    let slow = service_fn(|req: Request<Full<Bytes>>| async move {
+        let ms: u64 = req
+            .headers()
+            .get("x-work-ms")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
+    });
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("echo.infra"), slow);
+    let call = |ms: &str| {
+        Request::get("/")
+            .header("x-work-ms", ms)
+            .body(Full::default())
+            .unwrap()
+    };
+    let start = tokio::time::Instant::now();
+    let res = svc.clone().oneshot(call("1000")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(start.elapsed(), std::time::Duration::from_millis(500));
+    let res = svc.oneshot(call("100")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Ported from the Gateway API conformance test HTTPRouteResponseHeaderModifier: response
+/// header operations of the rule, then of the chosen backend.
+#[tokio::test]
+async fn response_headers_are_modified() {
+    let rules = RuleSet::from_yaml(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: response-headers, namespace: infra}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo}]
+  rules:
+  - filters:
+    - type: ResponseHeaderModifier
+      responseHeaderModifier:
+        set: [{name: X-Header-Set, value: set-overwrites-values}]
+        add: [{name: X-Header-Add, value: add-appends-values}]
+        remove: [X-Header-Remove]
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+      filters:
+      - type: ResponseHeaderModifier
+        responseHeaderModifier: {set: [{name: X-Backend, value: v1}]}
+"#,
+    )
+    .unwrap();
+    let inner = service_fn(|_req: Request<Full<Bytes>>| async move {
+        let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+        let h = res.headers_mut();
+        h.insert("x-header-set", "original".parse().unwrap());
+        h.insert("x-header-add", "original".parse().unwrap());
+        h.insert("x-header-remove", "gone".parse().unwrap());
+        Ok::<_, Infallible>(res)
+    });
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("echo.infra"), inner);
+    let res = svc.oneshot(get("GET", "/")).await.unwrap();
+    let h = res.headers();
+    assert_eq!(h["x-header-set"], "set-overwrites-values");
+    let added: Vec<_> = h.get_all("x-header-add").iter().collect();
+    assert_eq!(added, ["original", "add-appends-values"]);
+    assert!(h.get("x-header-remove").is_none());
+    assert_eq!(h["x-backend"], "v1");
+}
