@@ -1,5 +1,5 @@
 //! Gateway API `HTTPRoute` → model: the CRD's defaults, its validation, and one route with a
-//! single match entry per (rule, match), with the entry's precedence (docs/semantics.md §7).
+//! single match entry per (rule, match), with the entry's precedence (docs/semantics.md §4b).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -484,8 +484,19 @@ impl Lowerer<'_> {
                     "a name is an HTTP token: letters, digits and !#$%&'*+-.^_`|~",
                 ));
             }
-            if value.is_empty() {
-                return Err(self.invalid(&p.key("value"), &value, "a value must not be empty"));
+            let max = if header { 4096 } else { 1024 };
+            if value.is_empty()
+                || value.len() > max
+                || (header
+                    && !value
+                        .bytes()
+                        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
+            {
+                return Err(self.invalid(
+                    &p.key("value"),
+                    &value,
+                    &format!("a value is 1 to {max} printable ASCII characters"),
+                ));
             }
             if seen.contains(&name) {
                 return Err(self.invalid(

@@ -1,4 +1,4 @@
-//! HTTPRoute filters, backends, timeouts and retries → model (docs/semantics.md §7).
+//! HTTPRoute filters, backends, timeouts and retries → model (docs/semantics.md §4b).
 
 use std::time::Duration;
 
@@ -312,6 +312,21 @@ impl Lowerer<'_> {
         r: wire::Redirect,
         matches: &[wire::Match],
     ) -> Result<Redirect> {
+        if let Some(h) = r.hostname.as_deref().filter(|h| {
+            h.is_empty()
+                || h.len() > 253
+                || !h.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                })
+        }) {
+            return Err(self.invalid(
+                &path.key("hostname"),
+                h,
+                "a redirect hostname is a lower-case DNS name, without wildcards",
+            ));
+        }
         let scheme = match r.scheme.as_deref() {
             None => None,
             Some(s @ ("http" | "https")) => Some(s.into()),
@@ -453,6 +468,7 @@ impl Lowerer<'_> {
             &c.allow_headers,
             "AllowHeaders cannot contain '*' alongside other methods",
         )?;
+        self.check_cors_values(path, &c)?;
         let mut origins = Vec::new();
         for (i, o) in c.allow_origins.unwrap_or_default().iter().enumerate() {
             origins.push(match o.as_str() {
@@ -488,6 +504,66 @@ impl Lowerer<'_> {
             c.allow_credentials.filter(|&b| b),
             false,
         ))
+    }
+
+    /// CORS values as the CRD allows them: origins `*` or `http(s)://host[:port]` (the host may
+    /// start with `*.`), methods from the method list or `*`, at most 64 origins and headers.
+    fn check_cors_values(&self, path: &FieldPath, c: &wire::Cors) -> Result<()> {
+        for (i, o) in c.allow_origins.iter().flatten().enumerate() {
+            let rest = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"));
+            let host = rest.map(|r| {
+                r.rsplit_once(':').map_or(r, |(h, p)| {
+                    if p.bytes().all(|b| b.is_ascii_digit()) {
+                        h
+                    } else {
+                        r
+                    }
+                })
+            });
+            let ok = o == "*"
+                || host.is_some_and(|h| {
+                    let h = h.strip_prefix("*.").unwrap_or(h);
+                    !h.is_empty()
+                        && h.split('.').all(|l| {
+                            !l.is_empty()
+                                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        })
+                });
+            if !ok || c.allow_origins.as_ref().is_some_and(|l| l.len() > 64) {
+                return Err(self.invalid(&path.key("allowOrigins").index(i), o, "an origin is `*` or `http(s)://host[:port]`, the host possibly starting with `*.`; at most 64"));
+            }
+        }
+        const METHODS: [&str; 10] = [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "*",
+        ];
+        for (i, m) in c.allow_methods.iter().flatten().enumerate() {
+            if !METHODS.contains(&m.as_str()) {
+                return Err(self.invalid(
+                    &path.key("allowMethods").index(i),
+                    m,
+                    &format!("allowed: {}", METHODS.join(", ")),
+                ));
+            }
+        }
+        for (field, list) in [
+            ("allowHeaders", &c.allow_headers),
+            ("exposeHeaders", &c.expose_headers),
+        ] {
+            for (i, h) in list.iter().flatten().enumerate() {
+                if h != "*" && HeaderName::from_bytes(h.as_bytes()).is_err()
+                    || list.as_ref().is_some_and(|l| l.len() > 64)
+                {
+                    return Err(self.invalid(
+                        &path.key(field).index(i),
+                        h,
+                        "a header name (at most 64 of them)",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `backendRefs`: Services get their weight; other kinds keep theirs and answer 500.

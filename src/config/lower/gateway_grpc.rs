@@ -1,5 +1,5 @@
 //! Gateway API `GRPCRoute` → model: method matches become path conditions on `/service/method`,
-//! and each match entry gets the GRPCRoute precedence (docs/semantics.md §7).
+//! and each match entry gets the GRPCRoute precedence (docs/semantics.md §4b).
 
 use std::sync::Arc;
 
