@@ -46,10 +46,13 @@ fn version(name: &'static str) -> Version {
 struct Args {
     listen: SocketAddr,
     rules: Vec<PathBuf>,
+    /// Where to serve `/metrics` in Prometheus's text format.
+    metrics: Option<SocketAddr>,
+    /// Print the access log (and the crate's warnings) on standard error.
+    access_log: bool,
 }
 
-const USAGE: &str =
-    "usage: helloworld [--listen 127.0.0.1:8080] [--rules FILE]... [--gateway-api] [--only FILE]";
+const USAGE: &str = "usage: helloworld [--listen 127.0.0.1:8080] [--rules FILE]... [--gateway-api] [--only FILE] [--metrics 127.0.0.1:9091] [--access-log]";
 
 fn parse_args() -> Result<Args, String> {
     // Name the bundled files relative to the working directory when run from the crate.
@@ -61,6 +64,8 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         rules: Vec::new(),
+        metrics: None,
+        access_log: false,
     };
     let mut it = std::env::args().skip(1);
     let mut only = false;
@@ -80,6 +85,19 @@ fn parse_args() -> Result<Args, String> {
             "--rules" => args
                 .rules
                 .push(PathBuf::from(it.next().ok_or("--rules needs a file")?)),
+            "--metrics" => {
+                let v = it
+                    .next()
+                    .ok_or("--metrics needs an address, e.g. 127.0.0.1:9091")?;
+                let addr: SocketAddr = v.parse().map_err(|e| format!("--metrics {v}: {e}"))?;
+                if !addr.ip().is_loopback() {
+                    return Err(format!(
+                        "--metrics {v}: this example listens on loopback only"
+                    ));
+                }
+                args.metrics = Some(addr);
+            }
+            "--access-log" => args.access_log = true,
             "--gateway-api" => {
                 only = true;
                 args.rules.push(config.join("httproute-chrome-to-v2.yaml"));
@@ -103,6 +121,30 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Istio's histogram buckets for durations (milliseconds) and sizes (bytes).
+const DURATION_BUCKETS: [f64; 19] = [
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+];
+const SIZE_BUCKETS: [f64; 8] = [
+    1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0, 1000000.0, 10000000.0,
+];
+
+/// Installs the Prometheus recorder, serving `/metrics` on `addr`, with histograms (not
+/// summaries) so that dashboards can compute quantiles across instances.
+fn serve_metrics(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            Matcher::Full("istio_request_duration_milliseconds".into()),
+            &DURATION_BUCKETS,
+        )?
+        .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), &SIZE_BUCKETS)?
+        .install()?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
     let args = match parse_args() {
@@ -119,18 +161,38 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    for w in rules.warnings() {
-        eprintln!("warning: {w}");
+    // With --access-log the layer reports the warnings itself, as WARN events.
+    if !args.access_log {
+        for w in rules.warnings() {
+            eprintln!("warning: {w}");
+        }
     }
 
-    let router = MeshLayer::new(rules).host("helloworld-service").route_to(
-        Destinations::new()
-            .add("helloworld-service", [("version", "v1")], version("v1"))
-            .add("helloworld-service", [("version", "v2")], version("v2"))
-            // The same versions as Services of their own, as Gateway API backends name them.
-            .add("helloworld-service-v1", NO_LABELS, version("v1"))
-            .add("helloworld-service-v2", NO_LABELS, version("v2")),
-    );
+    if args.access_log {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .init();
+    }
+    if let Some(addr) = args.metrics {
+        if let Err(e) = serve_metrics(addr) {
+            eprintln!("cannot serve metrics on {addr}: {e}");
+            std::process::exit(1);
+        }
+        println!("metrics on http://{addr}/metrics");
+    }
+    let router = MeshLayer::new(rules)
+        .host("helloworld-service")
+        .access_log(args.access_log)
+        .route_to(
+            Destinations::new()
+                .add("helloworld-service", [("version", "v1")], version("v1"))
+                .add("helloworld-service", [("version", "v2")], version("v2"))
+                // The same versions as Services of their own, as Gateway API backends name them.
+                .add("helloworld-service-v1", NO_LABELS, version("v1"))
+                .add("helloworld-service-v2", NO_LABELS, version("v2")),
+        );
     // Log each request's decision, then answer.
     let app = service_fn(move |req: Request<Incoming>| {
         let router = router.clone();

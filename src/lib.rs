@@ -49,7 +49,7 @@ pub use config::{
 pub use layer::{Destinations, MeshBody, MeshLayer, MeshRouter, MeshService};
 pub use model::{
     AlwaysSampler, Caller, Context, Decision, Destination, ExplainLine, Explanation, Labels,
-    NeverSampler, Outcome, Resource, ResourceKind, RewriteError, Route, RouteTable, Sampler,
-    ScriptedSampler, SeededSampler, ThreadSampler, Verdict,
+    NeverSampler, Outcome, Resource, ResourceKind, ResponseFlags, RewriteError, Route, RouteTable,
+    Sampler, ScriptedSampler, SeededSampler, ThreadSampler, Verdict,
 };
 pub use reload::MeshRules;

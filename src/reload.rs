@@ -41,6 +41,7 @@ pub struct MeshRules {
 impl MeshRules {
     /// A handle starting with `rules`.
     pub fn new(rules: RuleSet) -> Self {
+        announce(&rules);
         MeshRules {
             table: Arc::new(ArcSwap::new(rules.table().clone())),
             source: Arc::new(ArcSwap::from_pointee(rules)),
@@ -55,6 +56,7 @@ impl MeshRules {
 
     /// Puts `rules` in force; returns the rules they replace.
     pub fn replace(&self, rules: RuleSet) -> Arc<RuleSet> {
+        announce(&rules);
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         self.table.store(rules.table().clone());
         self.source.swap(Arc::new(rules))
@@ -63,7 +65,7 @@ impl MeshRules {
     /// Loads the files the current rules came from again (same options) and puts them in force.
     /// On error nothing changes.
     pub fn reload(&self) -> Result<Arc<RuleSet>, LoadError> {
-        let fresh = self.current().reload()?;
+        let fresh = self.current().reload().inspect_err(refused)?;
         self.replace(fresh);
         Ok(self.current())
     }
@@ -73,7 +75,8 @@ impl MeshRules {
         let fresh = Loader::new()
             .options(self.current().options().clone())
             .text(text)
-            .load()?;
+            .load()
+            .inspect_err(refused)?;
         self.replace(fresh);
         Ok(self.current())
     }
@@ -119,4 +122,24 @@ impl<T: Timer, M> MeshLayer<T, M> {
     pub fn current_rules(&self) -> Arc<RuleSet> {
         self.rules().current()
     }
+}
+
+/// Rules put in force through a handle: each load warning as a WARN event, and (feature
+/// `metrics`) the reload counted and the routes in force.
+fn announce(rules: &RuleSet) {
+    for w in rules.warnings() {
+        tracing::warn!(target: "tower_mesh", "{w}");
+    }
+    #[cfg(feature = "metrics")]
+    crate::layer::metrics::rules_loaded(true, Some(rules.table().route_count()));
+}
+
+/// A reload through a handle that did not load: a WARN event per error, counted; the rules in
+/// force stay.
+fn refused(err: &LoadError) {
+    for e in err.errors() {
+        tracing::warn!(target: "tower_mesh", "rules not reloaded: {e}");
+    }
+    #[cfg(feature = "metrics")]
+    crate::layer::metrics::rules_loaded(false, None);
 }

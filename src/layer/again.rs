@@ -35,6 +35,8 @@ pub(crate) struct Again<S, ReqB, T: Timer> {
     left: u32,
     /// Retries made.
     made: u32,
+    /// The last answer was one the policy retries, and no retry was left (`URX`).
+    pub(crate) exhausted: bool,
     sampler: Arc<dyn Sampler>,
     /// Mirrors that could not go when the request arrived, because its body had not been read
     /// yet: they go once the first try is over.
@@ -64,6 +66,7 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
             route,
             left,
             made: 0,
+            exhausted: false,
             sampler,
             after_first: None,
             timer,
@@ -128,6 +131,7 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
         if !wanted {
             return None;
         }
+        self.exhausted = self.left == 0 && self.made > 0;
         let req = self.next_request()?;
         tracing::debug!(
             target: "tower_mesh",

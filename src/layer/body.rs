@@ -91,6 +91,17 @@ impl<B: Default> Default for MeshBody<B> {
     }
 }
 
+impl<B: Body> MeshBody<B> {
+    /// The body's size as far as it is known before it is sent: exact for a local reply or an
+    /// inner body that knows its length, else the inner body's lower bound (0 for a stream).
+    pub(crate) fn known_size(&self) -> u64 {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint().lower(),
+            Kind::Local { data } => data.as_ref().map_or(0, |d| d.len() as u64),
+        }
+    }
+}
+
 impl<B> Body for MeshBody<B>
 where
     B: Body<Data = Bytes>,

@@ -12,8 +12,10 @@ use tower_service::Service;
 
 use super::again::Again;
 use super::body::MeshBody;
+use super::observe::Observation;
+use super::reply::LayerFlags;
 use super::timer::Timer;
-use crate::model::Decision;
+use crate::model::{Decision, ResponseFlags};
 
 /// What happens once an injected delay is over.
 pub(crate) enum Next<S, ReqB, ResB> {
@@ -35,6 +37,8 @@ pin_project! {
     {
         #[pin]
         kind: Kind<S, ReqB, ResB, T>,
+        // What is reported of the request once it is answered (access log, metrics).
+        obs: Option<Box<Observation>>,
     }
 }
 
@@ -128,6 +132,7 @@ where
             kind: Kind::Call {
                 fut: Finish::new(state, called, c),
             },
+            obs: None,
         }
     }
 
@@ -146,6 +151,7 @@ where
                 sleep: Box::pin(sleep),
                 then: Some(Box::new(then)),
             },
+            obs: None,
         }
     }
 
@@ -153,18 +159,47 @@ where
     pub(crate) fn local(res: Response<MeshBody<ResB>>) -> Self {
         ResponseFuture {
             kind: Kind::Local { res: Some(res) },
+            obs: None,
         }
+    }
+
+    /// Reports the request with `obs` once it is answered.
+    pub(crate) fn observed(mut self, obs: Option<Box<Observation>>) -> Self {
+        self.obs = obs;
+        self
     }
 }
 
 impl<S, ReqB, ResB, T> Future for ResponseFuture<S, ReqB, ResB, T>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    ResB: http_body::Body,
     T: Timer,
 {
     type Output = Result<Response<MeshBody<ResB>>, S::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let out = ready!(self.as_mut().poll_answer(cx));
+        if let Some(obs) = self.project().obs.take()
+            && let Ok(res) = &out
+        {
+            obs.finish(res);
+        }
+        Poll::Ready(out)
+    }
+}
+
+impl<S, ReqB, ResB, T> ResponseFuture<S, ReqB, ResB, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    T: Timer,
+{
+    /// The answer, after the delay if one fired.
+    #[inline(always)]
+    fn poll_answer(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<MeshBody<ResB>>, S::Error>> {
         loop {
             let next = match self.as_mut().project().kind.project() {
                 KindProj::Call { fut } => return fut.poll(cx),
@@ -243,20 +278,26 @@ where
             Ended::Answered(res) => res.map(MeshBody::new),
             Ended::TimedOut => {
                 let mut res = super::reply::upstream_timeout();
-                if let Some(d) = this.decision.take().filter(|_| *this.insert) {
+                let ut = ResponseFlags::UPSTREAM_REQUEST_TIMEOUT;
+                if let Some(mut d) = this.decision.take().filter(|_| *this.insert) {
+                    d.add_flags(ut);
                     res.extensions_mut().insert(d);
                 }
+                res.extensions_mut().insert(LayerFlags(ut));
                 return Poll::Ready(Ok(res));
             }
         };
         if let Some(cors) = this.cors.take() {
             res.headers_mut().extend(*cors);
         }
-        if let Some(d) = this.decision.take() {
+        if let Some(mut d) = this.decision.take() {
             if *this.respond {
                 d.apply_response(&mut res);
             }
             if *this.insert {
+                if let Some(LayerFlags(flags)) = res.extensions().get::<LayerFlags>() {
+                    d.add_flags(*flags);
+                }
                 res.extensions_mut().insert(d);
             }
         }
@@ -354,12 +395,20 @@ where
             let this = self.as_mut().project();
             let next = match this.state.project() {
                 TryProj::Inner { fut } => match fut.poll(cx) {
-                    Poll::Ready(result) => match this.again.as_mut() {
+                    Poll::Ready(mut result) => match this.again.as_mut() {
                         None => return Poll::Ready(result.map(Ended::Answered)),
                         Some(again) => {
                             again.try_over();
                             match again.after(&result) {
-                                None => return Poll::Ready(result.map(Ended::Answered)),
+                                None => {
+                                    if again.exhausted
+                                        && let Ok(res) = result.as_mut()
+                                    {
+                                        let urx = ResponseFlags::UPSTREAM_RETRY_LIMIT_EXCEEDED;
+                                        res.extensions_mut().insert(LayerFlags(urx));
+                                    }
+                                    return Poll::Ready(result.map(Ended::Answered));
+                                }
                                 Some(req) => TryState::Backoff {
                                     sleep: again.backoff_sleep(),
                                     req: Some(req),

@@ -6,6 +6,9 @@ mod again;
 mod body;
 mod future;
 mod live;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+mod observe;
 mod pipeline;
 mod replay;
 mod reply;

@@ -12,6 +12,7 @@ use tower_service::Service;
 
 use super::again::{Again, Deferred, Mirrored};
 use super::future::{Carried, Next, ResponseFuture};
+use super::observe::Observation;
 use super::replay::Keeper;
 use super::reply::{local_reply, no_healthy_upstream, preflight_reply, rewrite_failed};
 use super::shared::{BodyMode, Shared};
@@ -61,6 +62,9 @@ pub(crate) trait Dispatch {
     /// Whether mirrored copies can be sent (a router can; a layer around one service knows no
     /// other host's services and counts them as dropped).
     const MIRRORS: bool;
+    /// Istio's `reporter` for this side of the call: `destination` for a layer around the
+    /// called service, `source` for a router in front of the services it calls.
+    const REPORTER: &'static str;
     /// The service for a decision that forwards; `None` answers 503 `no healthy upstream`.
     fn choose<B>(&mut self, decision: &Decision, req: &Request<B>)
     -> Option<Chosen<'_, Self::Svc>>;
@@ -82,6 +86,31 @@ where
     T: Timer,
 {
     let decision = shared.decide(&mut req);
+    match &shared.observer {
+        None => decided::<D, M, ReqB, ResB, T>(shared, req, decision, target, mirror),
+        Some(observer) => {
+            let obs = Observation::start(observer, D::REPORTER, &req, &decision);
+            decided::<D, M, ReqB, ResB, T>(shared, req, decision, target, mirror)
+                .observed(Some(obs))
+        }
+    }
+}
+
+/// [`carry_out`], once the request is decided.
+#[inline(always)]
+fn decided<D, M, ReqB, ResB, T>(
+    shared: &Shared<T>,
+    mut req: Request<ReqB>,
+    decision: Decision,
+    target: &mut D,
+    mirror: impl FnOnce(Mirrored) -> Option<(Deferred, Keeper)>,
+) -> ResponseFuture<D::Svc, M::Body, ResB, T>
+where
+    D: Dispatch,
+    M: BodyMode<ReqB>,
+    D::Svc: Service<Request<M::Body>, Response = Response<ResB>>,
+    T: Timer,
+{
     if takes_fast_path(&decision, M::KEEPS)
         && let Some(svc) = target.choose(&decision, &req)
     {

@@ -3,7 +3,7 @@
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::body::MeshBody;
-use crate::model::{Action, Decision, Outcome, RewriteError};
+use crate::model::{Action, Decision, Outcome, ResponseFlags, RewriteError};
 
 /// Envoy's abort body.
 pub(crate) const ABORT_BODY: &str = "fault filter abort";
@@ -37,9 +37,17 @@ pub(crate) fn upstream_timeout<B>() -> Response<MeshBody<B>> {
 /// 503 `no healthy upstream`: the chosen destination has no registered service.
 pub(crate) fn no_healthy_upstream<B>(decision: &Decision) -> Response<MeshBody<B>> {
     let mut res = text(StatusCode::SERVICE_UNAVAILABLE, NO_HEALTHY_UPSTREAM);
-    res.extensions_mut().insert(decision.clone());
+    let mut decision = decision.clone();
+    decision.add_flags(ResponseFlags::NO_HEALTHY_UPSTREAM);
+    res.extensions_mut().insert(decision);
     res
 }
+
+/// Flags the middleware found while carrying a decision out, on a response whose decision it
+/// may not have inserted (a route timeout, retries used up): read by the access log and the
+/// metrics.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LayerFlags(pub(crate) ResponseFlags);
 
 /// The answer when a forward decision's rewrite cannot be applied to the request (414 or 500,
 /// see [`RewriteError::status`]): the request is not sent on unchanged. A WARN event says why.

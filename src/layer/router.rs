@@ -320,6 +320,7 @@ struct Picker<'a, S> {
 impl<S: Clone> Dispatch for Picker<'_, S> {
     type Svc = S;
     const MIRRORS: bool = true;
+    const REPORTER: &'static str = "source";
 
     #[inline]
     fn choose<B>(&mut self, decision: &Decision, req: &Request<B>) -> Option<Chosen<'_, S>> {
@@ -343,6 +344,7 @@ impl<S: Clone> Dispatch for Picker<'_, S> {
 impl<S, ReqB, ResB, T> Service<Request<ReqB>> for MeshRouter<S, T, Streaming>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    ResB: http_body::Body,
     T: Timer,
 {
     type Response = Response<super::MeshBody<ResB>>;
@@ -364,7 +366,7 @@ where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    ResB: Send + 'static,
+    ResB: http_body::Body + Send + 'static,
     T: Timer,
 {
     type Response = Response<super::MeshBody<ResB>>;
@@ -414,7 +416,7 @@ struct InFlight(Arc<MirrorCounters>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight_change(false, usize::MAX);
     }
 }
 
@@ -431,8 +433,7 @@ fn spawn_shadow<S, B, ResB>(
     B: Send + 'static,
     ResB: Send + 'static,
 {
-    if counters.in_flight.fetch_add(1, Ordering::Relaxed) >= limit {
-        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    if !counters.in_flight_change(true, limit) {
         counters.drop_one("too many shadow requests in flight");
         return;
     }
@@ -444,13 +445,13 @@ fn spawn_shadow<S, B, ResB>(
         }
         .await;
         if result.is_err() {
-            guard.0.failed.fetch_add(1, Ordering::Relaxed);
+            guard.0.failed_one();
         }
         drop(guard);
     };
     #[cfg(feature = "tokio")]
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        counters.sent.fetch_add(1, Ordering::Relaxed);
+        counters.sent_one();
         runtime.spawn(task);
         return;
     }

@@ -114,17 +114,23 @@ impl MeshLayer<DefaultTimer> {
     /// A layer enforcing the live table `rules`; [`MeshLayer::new`] builds it from a rule set.
     pub(crate) fn with_rules(rules: LiveTable) -> Self {
         MeshLayer {
-            shared: Arc::new(Shared {
-                rules,
-                extensions: true,
-                context: Context::new(),
-                sampler: Arc::new(ThreadSampler),
-                timer: DefaultTimer::default(),
-                replay_limit: DEFAULT_REPLAY_LIMIT,
-                mirror_limit: DEFAULT_MIRROR_LIMIT,
-                mirrors: Arc::default(),
-                warned: Arc::default(),
-            }),
+            shared: Arc::new(
+                Shared {
+                    rules,
+                    extensions: true,
+                    context: Context::new(),
+                    sampler: Arc::new(ThreadSampler),
+                    timer: DefaultTimer::default(),
+                    replay_limit: DEFAULT_REPLAY_LIMIT,
+                    mirror_limit: DEFAULT_MIRROR_LIMIT,
+                    mirrors: Arc::default(),
+                    warned: Arc::default(),
+                    access_log: false,
+                    metrics: cfg!(feature = "metrics"),
+                    observer: None,
+                }
+                .with_observer(),
+            ),
             mode: std::marker::PhantomData,
         }
     }
@@ -137,6 +143,7 @@ impl<T: Timer, M> MeshLayer<T, M> {
     fn with(self, f: impl FnOnce(&mut Shared<T>)) -> Self {
         let mut shared = (*self.shared).clone();
         f(&mut shared);
+        shared.refresh_observer();
         MeshLayer {
             shared: Arc::new(shared),
             mode: std::marker::PhantomData,
@@ -223,6 +230,30 @@ impl<T: Timer, M> MeshLayer<T, M> {
         self.with(|s| s.extensions = on)
     }
 
+    /// Whether each request gets an access-log event (default: no): one `tracing` event at
+    /// level INFO with the target `tower_mesh::access`, carrying the fields of Envoy's default
+    /// access log that apply in-process (method, path, protocol, status, response flags,
+    /// bytes, duration) and the decision (outcome, resource, route, destination host and
+    /// subset).
+    ///
+    /// ```
+    /// use tower_mesh::{MeshLayer, RuleSet};
+    ///
+    /// let layer = MeshLayer::new(RuleSet::empty()).host("reviews").access_log(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn access_log(self, on: bool) -> Self {
+        self.with(|s| s.access_log = on)
+    }
+
+    /// Whether Istio's standard metrics are recorded (feature `metrics`; default: yes). They go
+    /// to the `metrics` recorder the application installs (for example
+    /// `metrics-exporter-prometheus`); without one, recording costs next to nothing.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(self, on: bool) -> Self {
+        self.with(|s| s.metrics = on)
+    }
+
     /// The timer delay faults, timeouts and retry back-offs sleep on.
     pub fn timer<U: Timer>(self, timer: U) -> MeshLayer<U, M> {
         let s = &*self.shared;
@@ -237,6 +268,9 @@ impl<T: Timer, M> MeshLayer<T, M> {
                 mirror_limit: s.mirror_limit,
                 mirrors: s.mirrors.clone(),
                 warned: s.warned.clone(),
+                access_log: s.access_log,
+                metrics: s.metrics,
+                observer: s.observer.clone(),
             }),
             mode: std::marker::PhantomData,
         }
@@ -342,6 +376,7 @@ impl<S, ReqB, ResB, T, M> Service<Request<ReqB>> for MeshService<S, T, M>
 where
     M: BodyMode<ReqB>,
     S: Service<Request<M::Body>, Response = Response<ResB>> + Clone,
+    ResB: http_body::Body,
     T: Timer,
 {
     type Response = Response<super::MeshBody<ResB>>;
@@ -363,6 +398,7 @@ struct Wrapped<'a, S>(&'a mut S);
 impl<S: Clone> Dispatch for Wrapped<'_, S> {
     type Svc = S;
     const MIRRORS: bool = false;
+    const REPORTER: &'static str = "destination";
 
     #[inline]
     fn choose<B>(&mut self, _: &Decision, _: &Request<B>) -> Option<Chosen<'_, S>> {

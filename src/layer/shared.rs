@@ -10,6 +10,7 @@ use http::Request;
 
 use super::again::{Again, Mirrored};
 use super::live::LiveTable;
+use super::observe::Observer;
 use super::replay::{Keeper, ReplayBody};
 use super::timer::Timer;
 use crate::model::{Caller, Context, Decision, Destination, Outcome, Route, Sampler};
@@ -29,6 +30,12 @@ pub(crate) struct Shared<T> {
     pub(crate) mirror_limit: usize,
     pub(crate) mirrors: Arc<MirrorCounters>,
     pub(crate) warned: Arc<Warned>,
+    /// Whether each request gets an access-log event.
+    pub(crate) access_log: bool,
+    /// Whether Istio's metrics are recorded (feature `metrics`).
+    pub(crate) metrics: bool,
+    /// What is reported of each request, built from the settings above.
+    pub(crate) observer: Option<Arc<Observer>>,
 }
 
 /// Warnings logged once per layer.
@@ -36,6 +43,7 @@ pub(crate) struct Shared<T> {
 pub(crate) struct Warned {
     retries: AtomicBool,
     mirrors: AtomicBool,
+    no_host: AtomicBool,
 }
 
 /// The counts behind [`MirrorStats`].
@@ -87,8 +95,44 @@ impl MirrorCounters {
         }
     }
 
+    /// Counts a copy handed to its destination (a Tokio task).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn sent_one(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        super::metrics::mirror("sent");
+    }
+
+    /// Counts a sent copy whose destination failed.
+    pub(crate) fn failed_one(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        super::metrics::mirror("failed");
+    }
+
+    /// One more copy in flight (`up`) or one fewer; false, and nothing changed, when one more
+    /// would pass `limit`.
+    pub(crate) fn in_flight_change(&self, up: bool, limit: usize) -> bool {
+        let now = if up {
+            let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+            if before >= limit {
+                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                return false;
+            }
+            before + 1
+        } else {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed) - 1
+        };
+        #[cfg(feature = "metrics")]
+        super::metrics::mirrors_in_flight(now);
+        let _ = now;
+        true
+    }
+
     pub(crate) fn drop_one(&self, why: &str) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        super::metrics::mirror("dropped");
         tracing::debug!(target: "tower_mesh", "mirror copy dropped: {why}");
     }
 }
@@ -207,10 +251,40 @@ impl<T> Shared<T> {
             req.method(),
             req.uri(),
         );
+        if decision.outcome() == Outcome::PassThrough && self.context.host().is_none() {
+            self.warn_no_host(req);
+        }
         if self.extensions {
             req.extensions_mut().insert(decision.clone());
         }
         decision
+    }
+
+    /// Once per layer: rules exist, but a request of a layer without `.host(...)` names no
+    /// host they cover (often a forgotten `.host(...)`: then no rule ever applies).
+    #[cold]
+    fn warn_no_host<B>(&self, req: &Request<B>) {
+        if self.rules.load().route_count() == 0 || self.warned.no_host.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        tracing::warn!(
+            target: "tower_mesh",
+            authority = req.uri().authority().map(|a| a.as_str()),
+            host_header = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()),
+            "a request matched no configured host, and this layer has no `.host(...)`: requests are evaluated for the host they name, so if this service is one of the configured hosts, set it with `MeshLayer::host`"
+        );
+    }
+
+    /// Builds what is reported of each request from the layer's settings.
+    pub(crate) fn refresh_observer(&mut self) {
+        self.observer = Observer::new(self.access_log, self.metrics, &self.context);
+    }
+
+    /// The same, with its observer built.
+    pub(crate) fn with_observer(mut self) -> Self {
+        self.refresh_observer();
+        self
     }
 
     /// Wraps a request that goes on to the inner service in the body `M` gives it, and plans

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::{Request, StatusCode};
 
+use super::flags::ResponseFlags;
 use super::rewrite::RewriteError;
 use super::route::{AbortStatus, Action, Destination, Resource, Route};
 
@@ -153,6 +154,8 @@ pub struct Decision {
     pub(super) status: Option<StatusCode>,
     pub(super) grpc_status: Option<u32>,
     pub(super) location: Option<Arc<str>>,
+    /// Flags the middleware added while carrying the decision out (`UH`, `UT`, `URX`).
+    pub(super) carried_flags: ResponseFlags,
 }
 
 impl Decision {
@@ -256,6 +259,7 @@ impl Decision {
             status: None,
             grpc_status: None,
             location: None,
+            carried_flags: ResponseFlags::NONE,
         }
     }
 
@@ -309,6 +313,65 @@ impl Decision {
     /// The injected delay, when a delay fault fired.
     pub fn delay(&self) -> Option<Duration> {
         self.delay
+    }
+
+    /// Whether a fault was injected: an abort, a delay, or both.
+    pub fn fault_injected(&self) -> bool {
+        self.outcome == Outcome::Abort || self.delay.is_some()
+    }
+
+    /// Envoy's response flags for this request: `FI` for an injected abort, `DI` for an
+    /// injected delay, `NR` when no route matched; and, on the decision the middleware puts in
+    /// a response's extensions, what happened when it was carried out (`UH`: no registered
+    /// destination, `UT`: the route timeout ran out, `URX`: retries used up).
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_mesh::{Context, NeverSampler, ResponseFlags, RuleSet};
+    ///
+    /// let rules = RuleSet::from_yaml(r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: ratings}
+    /// spec:
+    ///   hosts: [ratings]
+    ///   http:
+    ///   - match: [{uri: {prefix: /slow}}]
+    ///     fault:
+    ///       delay: {fixedDelay: 2s, percentage: {value: 100}}
+    ///       abort: {httpStatus: 503, percentage: {value: 100}}
+    ///     route: [{destination: {host: ratings}}]
+    /// "#)?;
+    /// let ctx = Context::new().with_host("ratings");
+    /// let slow = rules.evaluate(&Request::get("/slow").body(())?, &ctx, &NeverSampler);
+    /// assert!(slow.fault_injected());
+    /// assert_eq!(slow.response_flags().to_string(), "DI,FI");
+    /// let other = rules.evaluate(&Request::get("/other").body(())?, &ctx, &NeverSampler);
+    /// assert_eq!(other.response_flags(), ResponseFlags::NO_ROUTE_FOUND);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn response_flags(&self) -> ResponseFlags {
+        let mut flags = self.carried_flags;
+        if self.delay.is_some() {
+            flags |= ResponseFlags::DELAY_INJECTED;
+        }
+        match self.outcome {
+            Outcome::Abort => flags |= ResponseFlags::FAULT_INJECTED,
+            Outcome::NotFound => flags |= ResponseFlags::NO_ROUTE_FOUND,
+            _ => {}
+        }
+        flags
+    }
+
+    /// The route that decided, shared.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn route_shared(&self) -> Option<&Arc<Route>> {
+        self.route.as_ref()
+    }
+
+    /// Records a flag the middleware found while carrying the decision out.
+    pub(crate) fn add_flags(&mut self, flags: ResponseFlags) {
+        self.carried_flags |= flags;
     }
 
     /// The status the middleware answers with itself (abort, 404, redirect, direct response);
