@@ -177,6 +177,7 @@ fn the_layer_adds_only_the_decision_extensions() {
     let lean = tower::Layer::layer(
         &MeshLayer::new(rules.clone())
             .host("helloworld-service")
+            .metrics(false)
             .decision_extensions(false),
         hello,
     );
@@ -196,6 +197,7 @@ fn the_layer_adds_only_the_decision_extensions() {
     let replaying = tower::Layer::layer(
         &MeshLayer::new(rules.clone())
             .host("helloworld-service")
+            .metrics(false)
             .decision_extensions(false)
             .replay_bodies(64 * 1024),
         hello_replayed,
@@ -205,15 +207,33 @@ fn the_layer_adds_only_the_decision_extensions() {
         drop(res);
         n
     });
-    let full = tower::Layer::layer(&MeshLayer::new(rules).host("helloworld-service"), hello);
+    let full = tower::Layer::layer(
+        &MeshLayer::new(rules.clone())
+            .host("helloworld-service")
+            .metrics(false),
+        hello,
+    );
     let full_n = per_request(&|req| {
         let (n, res) = count(|| rt.block_on(full.clone().oneshot(req)).unwrap());
         drop(res);
         n
     });
-    println!(
-        "allocations per request: bare {bare}, MeshLayer without extensions {lean_n}, the same keeping bodies for retries {replaying_n}, with the decision in request and response extensions {full_n}"
+    // Istio's metrics (no recorder installed here): one allocation, the request's record.
+    let measured = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .host("helloworld-service")
+            .decision_extensions(false),
+        hello,
     );
+    let measured_n = per_request(&|req| {
+        let (n, res) = count(|| rt.block_on(measured.clone().oneshot(req)).unwrap());
+        drop(res);
+        n
+    });
+    println!(
+        "allocations per request: bare {bare}, MeshLayer without extensions {lean_n}, the same keeping bodies for retries {replaying_n}, with the decision in request and response extensions {full_n}, without extensions but with metrics {measured_n}"
+    );
+    assert_eq!(measured_n, lean_n + 1, "the metrics' record of a request");
     assert_eq!(
         replaying_n, lean_n,
         "replay_bodies on a route without retries"

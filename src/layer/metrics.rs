@@ -195,8 +195,10 @@ impl Metrics {
 /// A service host as Istio reports it: a short name is a service of the resource's namespace,
 /// written in full (`reviews.shop.svc.cluster.local`).
 fn qualified(host: &str, namespace: Option<&str>) -> String {
-    match (host.contains('.'), namespace) {
-        (false, Some(ns)) => format!("{host}.{ns}.svc.cluster.local"),
+    match (host.matches('.').count(), namespace) {
+        (0, Some(ns)) => format!("{host}.{ns}.svc.cluster.local"),
+        (1, _) => format!("{host}.svc.cluster.local"),
+        _ if host.ends_with(".svc") => format!("{host}.cluster.local"),
         _ => host.to_string(),
     }
 }

@@ -2,7 +2,12 @@
 //! with feature `metrics`, Istio's standard metrics.
 
 use std::sync::Arc;
+
+// Tokio's clock when there is one, so that a paused test clock measures injected delays.
+#[cfg(not(feature = "tokio"))]
 use std::time::Instant;
+#[cfg(feature = "tokio")]
+use tokio::time::Instant;
 
 use http::{Method, Request, Response, Version};
 use http_body::Body;

@@ -1,0 +1,315 @@
+//! What the middleware shows of each request: the response flags on the decision, the access
+//! log, the crate's warnings as `tracing` events, and Istio's standard metrics.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, ServiceExt, service_fn};
+use tower_mesh::layer::{Destinations, MeshLayer};
+use tower_mesh::{Caller, Decision, ResponseFlags, RuleSet, ScriptedSampler};
+
+const RULES: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - name: aborted
+    match: [{uri: {prefix: /abort}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: delayed
+    match: [{uri: {prefix: /delay}}]
+    fault: {delay: {fixedDelay: 2s, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v2}}]
+  - name: slow
+    match: [{uri: {prefix: /slow}}]
+    timeout: 1s
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: flaky
+    match: [{uri: {prefix: /flaky}}]
+    retries: {attempts: 2, retryOn: "503"}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: v3
+    match: [{uri: {prefix: /v3}}]
+    route: [{destination: {host: reviews, subset: v1}, weight: 0}, {destination: {host: other}, weight: 1}]
+  - name: rest
+    match: [{uri: {prefix: /api}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+"#;
+
+/// A service that answers `status` after `secs` seconds.
+fn answering<B: Send + 'static>(
+    status: u16,
+    secs: u64,
+) -> BoxCloneSyncService<Request<B>, Response<Full<Bytes>>, Infallible> {
+    BoxCloneSyncService::new(service_fn(move |_req: Request<B>| async move {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+        *res.status_mut() = StatusCode::from_u16(status).unwrap();
+        Ok::<_, Infallible>(res)
+    }))
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path).body(Full::default()).unwrap()
+}
+
+/// A `tracing` subscriber writing plain lines into a buffer.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+        let lines = self.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || lines.clone())
+            .finish()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn flags_of(res: &Response<tower_mesh::MeshBody<Full<Bytes>>>) -> String {
+    res.extensions()
+        .get::<Decision>()
+        .unwrap()
+        .response_flags()
+        .to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_decision_in_the_response_carries_envoys_flags() {
+    let router = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
+        .host("reviews.shop")
+        .replay_bodies(1024)
+        .route_to(
+            Destinations::new()
+                .add("reviews", [("version", "v1")], answering(503, 0))
+                .add("reviews", [("version", "v2")], answering(200, 0)),
+        );
+    let res = router.clone().oneshot(get("/abort")).await.unwrap();
+    assert_eq!(
+        (res.status(), flags_of(&res)),
+        (StatusCode::SERVICE_UNAVAILABLE, "FI".into())
+    );
+    let res = router.clone().oneshot(get("/delay")).await.unwrap();
+    assert_eq!(
+        (res.status(), flags_of(&res)),
+        (StatusCode::OK, "DI".into())
+    );
+    let res = router.clone().oneshot(get("/nowhere")).await.unwrap();
+    assert_eq!(
+        (res.status(), flags_of(&res)),
+        (StatusCode::NOT_FOUND, "NR".into())
+    );
+    let res = router.clone().oneshot(get("/v3")).await.unwrap();
+    assert_eq!(
+        (res.status(), flags_of(&res)),
+        (StatusCode::SERVICE_UNAVAILABLE, "UH".into())
+    );
+    let res = router.clone().oneshot(get("/flaky")).await.unwrap();
+    assert_eq!(
+        (res.status(), flags_of(&res)),
+        (StatusCode::SERVICE_UNAVAILABLE, "URX".into())
+    );
+    let res = router.clone().oneshot(get("/api")).await.unwrap();
+    let decision = res.extensions().get::<Decision>().unwrap();
+    assert_eq!(decision.response_flags(), ResponseFlags::NONE);
+    assert!(!decision.fault_injected());
+
+    let slow = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
+        .host("reviews.shop")
+        .layer(answering(200, 5));
+    let res = slow.oneshot(get("/slow")).await.unwrap();
+    assert_eq!(
+        (res.status(), flags_of(&res)),
+        (StatusCode::GATEWAY_TIMEOUT, "UT".into())
+    );
+}
+
+#[test]
+fn the_access_log_has_a_line_per_request() {
+    let lines = Lines::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(lines.subscriber(), || {
+        rt.block_on(async {
+            let svc = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
+                .host("reviews.shop")
+                .access_log(true)
+                .layer(answering(200, 0));
+            for path in ["/abort/1", "/delay/2", "/api/3"] {
+                svc.clone().oneshot(get(path)).await.unwrap();
+            }
+        })
+    });
+    let text = lines.text();
+    let access: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("tower_mesh::access"))
+        .collect();
+    assert_eq!(access.len(), 3, "{text}");
+    assert!(
+        access[0].contains("\"GET /abort/1 HTTP/1.1\" 503 FI 0 18 0"),
+        "{}",
+        access[0]
+    );
+    assert!(access[0].contains("route=\"aborted\""), "{}", access[0]);
+    assert!(
+        access[1].contains("\"GET /delay/2 HTTP/1.1\" 200 DI 0 2 2000"),
+        "{}",
+        access[1]
+    );
+    assert!(
+        access[1].contains("destination_subset=\"v2\""),
+        "{}",
+        access[1]
+    );
+    assert!(
+        access[2].contains("\"GET /api/3 HTTP/1.1\" 200 - 0 2 0"),
+        "{}",
+        access[2]
+    );
+    assert!(access.iter().all(|l| l.contains(" INFO ")), "{text}");
+}
+
+#[test]
+fn warnings_are_tracing_events() {
+    let lines = Lines::default();
+    tracing::subscriber::with_default(lines.subscriber(), || {
+        let rules = RuleSet::from_yaml(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}}]\n    mirrorPercent: 5\n",
+        )
+        .unwrap();
+        let layer = MeshLayer::new(rules);
+        // A layer without `.host(...)` whose requests name no configured host: one WARN.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let svc = layer.layer(answering(200, 0));
+        for _ in 0..3 {
+            rt.block_on(svc.clone().oneshot(get("http://elsewhere/")))
+                .unwrap();
+        }
+        assert!(layer.rules().reload_yaml("kind: [broken").is_err());
+    });
+    let text = lines.text();
+    let warns: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(warns.len(), 3, "{text}");
+    assert!(warns[0].contains("`mirrorPercent` is deprecated"), "{text}");
+    assert!(
+        warns[1].contains("this layer has no `.host(...)`"),
+        "{text}"
+    );
+    assert!(warns[2].contains("rules not reloaded"), "{text}");
+}
+
+#[test]
+fn istios_metrics_are_recorded_with_istios_labels() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let caller = Caller::new()
+                .with_service("productpage")
+                .with_namespace("shop")
+                .with_labels([("app", "productpage"), ("version", "v1")]);
+            let router = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
+                .host("reviews.shop")
+                .caller(caller)
+                // Two draws a request at most; none fires below 100 %.
+                .sampler(ScriptedSampler::new([0]))
+                .route_to(
+                    Destinations::new()
+                        .add("reviews", [("version", "v1")], answering(200, 0))
+                        .add("reviews", [("version", "v2")], answering(200, 0)),
+                );
+            for path in ["/abort", "/abort", "/api", "/api", "/api", "/nowhere"] {
+                router.clone().oneshot(get(path)).await.unwrap();
+            }
+        })
+    });
+    let text = handle.render();
+    let series = |needle: &[&str]| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("istio_requests_total{"))
+            .filter(|l| needle.iter().all(|n| l.contains(n)))
+            .map(str::to_string)
+            .collect()
+    };
+    let aborted = series(&["response_code=\"503\"", "response_flags=\"FI\""]);
+    assert_eq!(aborted.len(), 1, "{text}");
+    assert!(aborted[0].ends_with(" 2"), "{}", aborted[0]);
+    for label in [
+        "reporter=\"source\"",
+        "source_workload=\"productpage\"",
+        "source_workload_namespace=\"shop\"",
+        "source_app=\"productpage\"",
+        "source_version=\"v1\"",
+        "destination_service=\"reviews.shop.svc.cluster.local\"",
+        "destination_service_name=\"reviews\"",
+        "request_protocol=\"http\"",
+        "connection_security_policy=\"unknown\"",
+    ] {
+        assert!(aborted[0].contains(label), "{label} in {}", aborted[0]);
+    }
+    let v2 = series(&[
+        "destination_version=\"v2\"",
+        "response_code=\"200\"",
+        "response_flags=\"-\"",
+    ]);
+    assert!(v2.len() == 1 && v2[0].ends_with(" 3"), "{text}");
+    let nr = series(&["response_code=\"404\"", "response_flags=\"NR\""]);
+    assert!(nr.len() == 1 && nr[0].ends_with(" 1"), "{text}");
+    assert!(
+        text.contains("istio_request_duration_milliseconds"),
+        "{text}"
+    );
+    assert!(text.contains("istio_request_bytes"), "{text}");
+    assert!(text.contains("istio_response_bytes"), "{text}");
+    assert!(
+        text.contains("tower_mesh_rule_reloads_total{result=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("tower_mesh_routes 6"), "{text}");
+}
