@@ -21,9 +21,14 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // Istio's metrics go to a Prometheus recorder; only `layer/mesh/seed-metrics` records them.
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the Prometheus recorder installs");
     let seed = tower::Layer::layer(
         &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH_WITH_DEFAULT).unwrap())
-            .host("helloworld-service"),
+            .host("helloworld-service")
+            .metrics(false),
         hello,
     );
     c.bench_function("layer/mesh/seed", |b| {
@@ -32,11 +37,23 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    let measured = tower::Layer::layer(
+        &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH_WITH_DEFAULT).unwrap())
+            .host("helloworld-service"),
+        hello,
+    );
+    c.bench_function("layer/mesh/seed-metrics", |b| {
+        b.iter(|| {
+            rt.block_on(measured.clone().oneshot(black_box(layer_request())))
+                .unwrap()
+        })
+    });
 
     // The middleware's own cost: the decision is not copied into the messages' extensions.
     let lean = tower::Layer::layer(
         &MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH_WITH_DEFAULT).unwrap())
             .host("helloworld-service")
+            .metrics(false)
             .decision_extensions(false),
         hello,
     );
@@ -48,7 +65,10 @@ fn bench(c: &mut Criterion) {
     });
 
     let thousand = RuleSet::from_yaml(&common::generated_rules(1000)).unwrap();
-    let big = tower::Layer::layer(&MeshLayer::new(thousand).host("tenants"), hello);
+    let big = tower::Layer::layer(
+        &MeshLayer::new(thousand).host("tenants").metrics(false),
+        hello,
+    );
     c.bench_function("layer/mesh/1000", |b| {
         b.iter(|| {
             rt.block_on(big.clone().oneshot(black_box(layer_request())))

@@ -9,7 +9,8 @@
 //!
 //! The difference of the two totals over 50,000 is the cost of one request, set-up excluded.
 //! `MODE` is `bare` (the service alone), `lean` (behind `MeshLayer` without the decision
-//! copies) or `default`; the request is the layer bench's, which the walkthrough's default
+//! copies), `default`, or `metrics` (the default with Istio's metrics, a Prometheus recorder
+//! installed); the request is the layer bench's, which the walkthrough's default
 //! rule takes.
 use std::hint::black_box;
 
@@ -28,8 +29,14 @@ fn main() {
     let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH_WITH_DEFAULT).unwrap())
         .host("helloworld-service");
     let layer = match mode.as_str() {
-        "lean" => layer.decision_extensions(false),
-        _ => layer,
+        "lean" => layer.metrics(false).decision_extensions(false),
+        "metrics" => {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("the Prometheus recorder installs");
+            layer
+        }
+        _ => layer.metrics(false),
     };
     let svc = tower::Layer::layer(&layer, hello);
     for _ in 0..n {

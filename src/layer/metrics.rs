@@ -5,13 +5,13 @@
 //! never from the request's path, headers or host, so the number of series stays bounded.
 //! The handles of each series are kept, so that a request costs a lookup and four updates.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram, Label};
 
+use crate::model::hash::{FxHashMap, FxHasher};
 use crate::model::{Caller, Context, Decision, ResponseFlags, Route};
 
 /// The series the handle cache keeps before it starts again (rule reloads leave old routes'
@@ -64,8 +64,7 @@ pub(crate) struct Metrics {
     host: Option<Box<str>>,
     /// The layer's calling workload, for requests that do not name their own.
     caller: Option<Caller>,
-    series: Mutex<HashMap<Key, Arc<Handles>>>,
-    hasher: std::collections::hash_map::RandomState,
+    series: Mutex<FxHashMap<Key, Arc<Handles>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -80,12 +79,13 @@ impl Metrics {
             host: context.host().map(Into::into),
             caller: context.caller().cloned(),
             series: Mutex::default(),
-            hasher: std::collections::hash_map::RandomState::new(),
         }
     }
 
+    /// A hash of values that come from the configuration or the application, never from a
+    /// request (so the fast, unkeyed FxHash is safe).
     fn hash(&self, value: impl Hash) -> u64 {
-        self.hasher.hash_one(value)
+        BuildHasherDefault::<FxHasher>::default().hash_one(value)
     }
 
     pub(crate) fn record(&self, r: &Report<'_>) {
@@ -97,8 +97,12 @@ impl Metrics {
                 .decision
                 .route_shared()
                 .map_or(0, |x| Arc::as_ptr(x) as usize),
-            destination: destination
-                .map_or(0, |d| self.hash((d.host(), d.labels().get("version")))),
+            // Inside a route (kept alive by the cache), a destination is known by its address.
+            destination: match (r.decision.route_shared(), destination) {
+                (Some(_), Some(d)) => d as *const _ as u64,
+                (None, Some(d)) => self.hash((d.host(), d.labels().get("version"))),
+                (_, None) => 0,
+            },
             caller: r.caller.map_or(0, |c| {
                 self.hash((
                     c.service(),

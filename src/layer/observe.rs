@@ -176,10 +176,7 @@ impl Observation {
 /// The flags of a finished request: the decision's, and those the middleware recorded on the
 /// response (in the decision it inserted, or apart).
 fn flags_of<B>(decision: &Decision, res: &Response<B>) -> ResponseFlags {
-    let mut flags = match res.extensions().get::<Decision>() {
-        Some(d) => d.response_flags(),
-        None => decision.response_flags(),
-    };
+    let mut flags = decision.response_flags();
     if let Some(LayerFlags(more)) = res.extensions().get::<LayerFlags>() {
         flags |= *more;
     }

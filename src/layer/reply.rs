@@ -40,6 +40,8 @@ pub(crate) fn no_healthy_upstream<B>(decision: &Decision) -> Response<MeshBody<B
     let mut decision = decision.clone();
     decision.add_flags(ResponseFlags::NO_HEALTHY_UPSTREAM);
     res.extensions_mut().insert(decision);
+    res.extensions_mut()
+        .insert(LayerFlags(ResponseFlags::NO_HEALTHY_UPSTREAM));
     res
 }
 

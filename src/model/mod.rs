@@ -13,7 +13,7 @@ mod delegation;
 mod explain;
 mod flags;
 mod gateway;
-mod hash;
+pub(crate) mod hash;
 mod host;
 mod index;
 mod labels;
