@@ -39,6 +39,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+#[cfg(feature = "watch")]
+mod follow;
 pub mod layer;
 pub mod model;
 mod reload;
@@ -46,6 +48,8 @@ mod reload;
 pub use config::{
     DocumentRef, ErrorKind, Limits, LoadError, LoadOptions, Loader, RuleSet, Warning,
 };
+#[cfg(feature = "watch")]
+pub use follow::{FollowError, FollowOptions, FollowStats, Follower};
 pub use layer::{Destinations, MeshBody, MeshLayer, MeshRouter, MeshService};
 pub use model::{
     AlwaysSampler, Caller, Context, Decision, Destination, ExplainLine, Explanation, Labels,

@@ -42,6 +42,8 @@ impl MeshRules {
     /// A handle starting with `rules`.
     pub fn new(rules: RuleSet) -> Self {
         announce(&rules);
+        #[cfg(feature = "metrics")]
+        crate::layer::metrics::rules_version(None, &rules.version());
         MeshRules {
             table: Arc::new(ArcSwap::new(rules.table().clone())),
             source: Arc::new(ArcSwap::from_pointee(rules)),
@@ -54,12 +56,22 @@ impl MeshRules {
         self.source.load_full()
     }
 
+    /// The version of the rules in force ([`RuleSet::version`]): replicas showing the same
+    /// version enforce the same rules. With feature `metrics` it is also the `version` label
+    /// of the gauge `tower_mesh_rules_info`, 1 for the rules in force.
+    pub fn version(&self) -> String {
+        self.source.load().version()
+    }
+
     /// Puts `rules` in force; returns the rules they replace.
     pub fn replace(&self, rules: RuleSet) -> Arc<RuleSet> {
         announce(&rules);
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         self.table.store(rules.table().clone());
-        self.source.swap(Arc::new(rules))
+        let old = self.source.swap(Arc::new(rules));
+        #[cfg(feature = "metrics")]
+        crate::layer::metrics::rules_version(Some(&old.version()), &self.version());
+        old
     }
 
     /// Loads the files the current rules came from again (same options) and puts them in force.
@@ -136,7 +148,7 @@ fn announce(rules: &RuleSet) {
 
 /// A reload through a handle that did not load: a WARN event per error, counted; the rules in
 /// force stay.
-fn refused(err: &LoadError) {
+pub(crate) fn refused(err: &LoadError) {
     for e in err.errors() {
         tracing::warn!(target: "tower_mesh", "rules not reloaded: {e}");
     }

@@ -61,7 +61,19 @@ pub struct RuleSet {
     skipped: Vec<DocumentRef>,
     files: Vec<PathBuf>,
     options: LoadOptions,
+    /// A digest of the texts the rules were read from.
+    digest: u64,
 }
+
+/// FNV-1a, 64 bits: a digest of rule texts that any implementation can recompute.
+pub(crate) fn fnv1a(digest: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(digest, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// FNV-1a's starting value.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 impl RuleSet {
     /// Loads YAML text: one or more `---`-separated documents. JSON is accepted too.
@@ -98,7 +110,25 @@ impl RuleSet {
             skipped: Vec::new(),
             files: Vec::new(),
             options: LoadOptions::default(),
+            digest: FNV_OFFSET,
         }
+    }
+
+    /// The version of these rules: a digest (64-bit FNV-1a, in hexadecimal) of the texts they
+    /// were read from, in order, so that replicas that loaded the same rules show the same
+    /// version.
+    ///
+    /// ```
+    /// let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http: [{route: [{destination: {host: r}}]}]\n";
+    /// let a = tower_mesh::RuleSet::from_yaml(text)?;
+    /// let b = tower_mesh::RuleSet::from_yaml(text)?;
+    /// assert_eq!(a.version(), b.version());
+    /// assert_eq!(a.version().len(), 16);
+    /// assert_ne!(a.version(), tower_mesh::RuleSet::empty().version());
+    /// # Ok::<(), tower_mesh::LoadError>(())
+    /// ```
+    pub fn version(&self) -> String {
+        format!("{:016x}", self.digest)
     }
 
     /// Loads the rules again from the files they came from, with the same options.
@@ -273,6 +303,7 @@ impl Loader {
     pub fn load(self) -> Result<RuleSet, LoadError> {
         let mut gathered = Gathered {
             errors: Collector::new(self.options.limits.max_errors),
+            digest: FNV_OFFSET,
             ..Gathered::default()
         };
         for source in &self.sources {
@@ -299,6 +330,8 @@ struct Gathered {
     /// Hosts of DestinationRules that could not be read: their subsets are not reported
     /// unknown, since the error that matters is the DestinationRule's own.
     broken_hosts: Vec<(String, String)>,
+    /// The digest of the texts read so far (see [`RuleSet::version`]).
+    digest: u64,
 }
 
 impl Gathered {
@@ -312,6 +345,8 @@ impl Gathered {
                 (Some(p.clone()), std::borrow::Cow::Owned(text))
             }
         };
+        // Each text, with a separator, so that moving a document between texts changes it.
+        self.digest = fnv1a(fnv1a(self.digest, text.as_bytes()), &[0xff]);
         let docs = parse_stream(&text, &options.limits).map_err(|e| match &file {
             Some(_) => e.with_document(DocumentRef {
                 file: file.clone(),
@@ -785,7 +820,12 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
     if let Err(e) = gathered.errors.finish() {
         return Err(e.with_warnings(warnings));
     }
-    let Gathered { skipped, files, .. } = gathered;
+    let Gathered {
+        skipped,
+        files,
+        digest,
+        ..
+    } = gathered;
     let Lowered {
         legacy,
         mut services,
@@ -838,6 +878,7 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
         skipped,
         files,
         options,
+        digest,
     })
 }
 

@@ -225,3 +225,12 @@ pub(crate) fn mirror(result: &'static str) {
 pub(crate) fn mirrors_in_flight(n: usize) {
     metrics::gauge!("tower_mesh_mirror_requests_in_flight").set(n as f64);
 }
+
+/// The info gauge `tower_mesh_rules_info{version}`: 1 for the rules in force, 0 for those they
+/// replaced.
+pub(crate) fn rules_version(old: Option<&str>, new: &str) {
+    if let Some(old) = old.filter(|o| *o != new) {
+        metrics::gauge!("tower_mesh_rules_info", "version" => old.to_string()).set(0.0);
+    }
+    metrics::gauge!("tower_mesh_rules_info", "version" => new.to_string()).set(1.0);
+}

@@ -1,0 +1,199 @@
+//! Following rule files and folders: edits, renames, folders, a ConfigMap volume's swap,
+//! bursts and bad updates; and a soak of swaps under load.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tower_mesh::{FollowOptions, MeshRules, RuleSet};
+
+/// A VirtualService for `reviews` whose only route is named `name`.
+fn rules(name: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: reviews}}\nspec:\n  hosts: [reviews]\n  http:\n  - name: {name}\n    route: [{{destination: {{host: reviews}}}}]\n"
+    )
+}
+
+const INVALID: &str = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}, weight: -1}]\n";
+
+/// A folder of its own, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir =
+            std::env::temp_dir().join(format!("tower-mesh-follow-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The name of the route the rules in force give a request for `reviews`.
+fn route(rules: &MeshRules) -> Option<String> {
+    let req = http::Request::get("/").body(()).unwrap();
+    let ctx = tower_mesh::Context::new().with_host("reviews");
+    rules
+        .current()
+        .evaluate(&req, &ctx, &tower_mesh::NeverSampler)
+        .route_name()
+        .map(str::to_string)
+}
+
+/// Waits (up to 10 s) until `check` holds; false if it never did.
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+fn quick() -> FollowOptions {
+    FollowOptions::default().debounce(Duration::from_millis(50))
+}
+
+#[test]
+fn edits_renames_and_folders_are_followed() {
+    let dir = Dir::new("edits");
+    let file = dir.0.join("rules.yaml");
+    std::fs::write(&file, rules("one")).unwrap();
+    let mesh = MeshRules::new(RuleSet::from_files([&file]).unwrap());
+    let follower = mesh.follow_with([&file], quick()).unwrap();
+    assert_eq!(route(&mesh).as_deref(), Some("one"));
+
+    // An ordinary edit.
+    std::fs::write(&file, rules("two")).unwrap();
+    assert!(eventually(|| route(&mesh).as_deref() == Some("two")));
+    // An editor's write to a temporary file, renamed over the original.
+    let tmp = dir.0.join(".rules.yaml.swp");
+    std::fs::write(&tmp, rules("three")).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    assert!(eventually(|| route(&mesh).as_deref() == Some("three")));
+    assert_eq!(follower.stats().rejected, 0);
+    drop(follower);
+
+    // A folder: files added and removed.
+    let folder = Dir::new("folder");
+    std::fs::write(folder.0.join("a.yaml"), rules("a")).unwrap();
+    let mesh = MeshRules::new(RuleSet::empty());
+    let _follower = mesh.follow_with([&folder.0], quick()).unwrap();
+    assert_eq!(
+        route(&mesh).as_deref(),
+        Some("a"),
+        "read once when following starts"
+    );
+    std::fs::remove_file(folder.0.join("a.yaml")).unwrap();
+    assert!(eventually(|| route(&mesh).is_none()));
+    std::fs::write(folder.0.join("b.yml"), rules("b")).unwrap();
+    assert!(eventually(|| route(&mesh).as_deref() == Some("b")));
+}
+
+/// A ConfigMap volume as the kubelet writes it: the files live in a timestamped hidden folder,
+/// `..data` links to it, and the visible files link through `..data`.
+struct ConfigMap {
+    dir: PathBuf,
+    generation: usize,
+}
+
+impl ConfigMap {
+    fn new(dir: &Path, files: &[(&str, &str)]) -> ConfigMap {
+        let mut cm = ConfigMap {
+            dir: dir.to_path_buf(),
+            generation: 0,
+        };
+        let first = cm.write_generation(files);
+        std::os::unix::fs::symlink(&first, dir.join("..data")).unwrap();
+        for (name, _) in files {
+            std::os::unix::fs::symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
+        }
+        cm
+    }
+
+    fn write_generation(&mut self, files: &[(&str, &str)]) -> String {
+        self.generation += 1;
+        let name = format!(
+            "..2026_12_02_00_00_{:02}.{}",
+            self.generation % 60,
+            self.generation
+        );
+        std::fs::create_dir(self.dir.join(&name)).unwrap();
+        for (file, text) in files {
+            std::fs::write(self.dir.join(&name).join(file), text).unwrap();
+        }
+        name
+    }
+
+    /// The kubelet's update: write the new folder, point `..data_tmp` at it, rename it over
+    /// `..data`, remove the old folder.
+    fn update(&mut self, files: &[(&str, &str)]) {
+        let old = std::fs::read_link(self.dir.join("..data")).unwrap();
+        let new = self.write_generation(files);
+        std::os::unix::fs::symlink(&new, self.dir.join("..data_tmp")).unwrap();
+        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
+        std::fs::remove_dir_all(self.dir.join(old)).unwrap();
+    }
+}
+
+#[test]
+fn a_configmap_swap_is_seen_once_after_the_swap() {
+    let dir = Dir::new("configmap");
+    let mut cm = ConfigMap::new(&dir.0, &[("rules.yaml", &rules("v0"))]);
+    let mesh = MeshRules::new(RuleSet::from_files([dir.0.join("rules.yaml")]).unwrap());
+    let follower = mesh.follow_with([&dir.0], quick()).unwrap();
+    for i in 1..=5 {
+        cm.update(&[("rules.yaml", &rules(&format!("v{i}")))]);
+        let want = format!("v{i}");
+        assert!(
+            eventually(|| route(&mesh) == Some(want.clone())),
+            "swap {i}"
+        );
+        assert!(eventually(|| follower.stats().applied == i));
+    }
+    // A reload that reads what is in force already is not applied again, so five swaps make
+    // exactly five reloads, whatever events the swap produced.
+    assert_eq!(follower.stats().applied, 5, "one reload per swap");
+    assert_eq!(follower.stats().rejected, 0);
+}
+
+#[test]
+fn a_burst_is_one_reload_and_a_bad_update_keeps_the_rules() {
+    let dir = Dir::new("burst");
+    let file = dir.0.join("rules.yaml");
+    std::fs::write(&file, rules("start")).unwrap();
+    let mesh = MeshRules::new(RuleSet::from_files([&file]).unwrap());
+    let follower = mesh
+        .follow_with(
+            [&file],
+            FollowOptions::default().debounce(Duration::from_millis(200)),
+        )
+        .unwrap();
+    for i in 0..10 {
+        std::fs::write(&file, rules(&format!("burst-{i}"))).unwrap();
+    }
+    // Had the burst been read before it ended, an earlier write would have been applied first.
+    assert!(eventually(
+        || route(&mesh).as_deref() == Some("burst-9") && follower.stats().applied >= 1
+    ));
+    assert_eq!(
+        follower.stats().applied,
+        1,
+        "ten writes within the debounce window"
+    );
+
+    let before = mesh.version();
+    std::fs::write(&file, INVALID).unwrap();
+    assert!(eventually(|| follower.stats().rejected == 1));
+    assert_eq!(mesh.version(), before, "the rules in force stay");
+    assert_eq!(route(&mesh).as_deref(), Some("burst-9"));
+    std::fs::write(&file, rules("fixed")).unwrap();
+    assert!(eventually(|| route(&mesh).as_deref() == Some("fixed")));
+}
