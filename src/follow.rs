@@ -204,7 +204,8 @@ impl MeshRules {
         let paths: Vec<PathBuf> = paths.into_iter().map(Into::into).collect();
         let (tx, rx) = channel();
         let handler = move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            // Reading the files is an access event too: only changes count.
+            if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
                 let _ = tx.send(());
             }
         };
