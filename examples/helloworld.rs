@@ -50,9 +50,11 @@ struct Args {
     metrics: Option<SocketAddr>,
     /// Print the access log (and the crate's warnings) on standard error.
     access_log: bool,
+    /// Follow the rule files and reload them when they change.
+    watch: bool,
 }
 
-const USAGE: &str = "usage: helloworld [--listen 127.0.0.1:8080] [--rules FILE]... [--gateway-api] [--only FILE] [--metrics 127.0.0.1:9091] [--access-log]";
+const USAGE: &str = "usage: helloworld [--listen 127.0.0.1:8080] [--rules FILE]... [--gateway-api] [--only FILE] [--metrics 127.0.0.1:9091] [--access-log] [--watch]";
 
 fn parse_args() -> Result<Args, String> {
     // Name the bundled files relative to the working directory when run from the crate.
@@ -66,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
         rules: Vec::new(),
         metrics: None,
         access_log: false,
+        watch: false,
     };
     let mut it = std::env::args().skip(1);
     let mut only = false;
@@ -98,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
                 args.metrics = Some(addr);
             }
             "--access-log" => args.access_log = true,
+            "--watch" => args.watch = true,
             "--gateway-api" => {
                 only = true;
                 args.rules.push(config.join("httproute-chrome-to-v2.yaml"));
@@ -182,10 +186,21 @@ async fn main() {
         }
         println!("metrics on http://{addr}/metrics");
     }
-    let router = MeshLayer::new(rules)
+    let layer = MeshLayer::new(rules)
         .host("helloworld-service")
-        .access_log(args.access_log)
-        .route_to(
+        .access_log(args.access_log);
+    // With --watch, the rule files are followed: an edit is in force within moments.
+    let _follower = match args.watch {
+        false => None,
+        true => match layer.rules().follow(args.rules.clone()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+    };
+    let router = layer.route_to(
             Destinations::new()
                 .add("helloworld-service", [("version", "v1")], version("v1"))
                 .add("helloworld-service", [("version", "v2")], version("v2"))
