@@ -201,13 +201,13 @@ async fn main() {
         },
     };
     let router = layer.route_to(
-            Destinations::new()
-                .add("helloworld-service", [("version", "v1")], version("v1"))
-                .add("helloworld-service", [("version", "v2")], version("v2"))
-                // The same versions as Services of their own, as Gateway API backends name them.
-                .add("helloworld-service-v1", NO_LABELS, version("v1"))
-                .add("helloworld-service-v2", NO_LABELS, version("v2")),
-        );
+        Destinations::new()
+            .add("helloworld-service", [("version", "v1")], version("v1"))
+            .add("helloworld-service", [("version", "v2")], version("v2"))
+            // The same versions as Services of their own, as Gateway API backends name them.
+            .add("helloworld-service-v1", NO_LABELS, version("v1"))
+            .add("helloworld-service-v2", NO_LABELS, version("v2")),
+    );
     // Log each request's decision, then answer.
     let app = service_fn(move |req: Request<Incoming>| {
         let router = router.clone();

@@ -667,8 +667,12 @@ pub(crate) fn rfc3339(text: &str) -> Option<(i64, u32)> {
     }
     let offset = match rest {
         "Z" | "z" => 0,
-        o if o.len() == 6 && matches!(&o[..1], "+" | "-") && &o[3..4] == ":" => {
-            let mins = o[1..3].parse::<i64>().ok()? * 60 + o[4..6].parse::<i64>().ok()?;
+        o if o.len() == 6
+            && (o.starts_with('+') || o.starts_with('-'))
+            && o.get(3..4) == Some(":") =>
+        {
+            let part = |r: std::ops::Range<usize>| o.get(r)?.parse::<i64>().ok();
+            let mins = part(1..3)? * 60 + part(4..6)?;
             if o.starts_with('-') { -mins } else { mins }
         }
         _ => return None,
