@@ -188,6 +188,8 @@ async fn main() {
     }
     let layer = MeshLayer::new(rules)
         .host("helloworld-service")
+        // The log line below reads the decision from the response.
+        .response_decisions(true)
         .access_log(args.access_log);
     // With --watch, the rule files are followed: an edit is in force within moments.
     let _follower = match args.watch {

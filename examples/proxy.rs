@@ -239,6 +239,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Keep request bodies up to 64 KiB so that retries and mirrors can send them again.
     let router = MeshLayer::new(rules)
+        // The log line reads the decision from the response.
+        .response_decisions(true)
         .replay_bodies(64 * 1024)
         .route_to(destinations);
     let gateway = service_fn(move |mut req: Request<Incoming>| {

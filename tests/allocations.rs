@@ -210,6 +210,7 @@ fn the_layer_adds_only_the_decision_extensions() {
     let full = tower::Layer::layer(
         &MeshLayer::new(rules.clone())
             .host("helloworld-service")
+            .response_decisions(true)
             .metrics(false),
         hello,
     );

@@ -88,6 +88,7 @@ fn eventually(mut check: impl FnMut() -> bool) -> bool {
 fn requests_see_whole_rule_sets_while_the_folder_is_swapped() {
     let mut volume = Volume::new("soak", &rules("a"));
     let layer = MeshLayer::new(RuleSet::from_files([volume.dir.join("rules.yaml")]).unwrap())
+        .response_decisions(true)
         .host("reviews")
         .metrics(false);
     let mesh: MeshRules = layer.rules();

@@ -65,6 +65,7 @@ async fn text(res: Response<tower_mesh::layer::MeshBody<Full<Bytes>>>) -> String
 #[tokio::test]
 async fn the_router_sends_each_rule_to_its_service() {
     let router = MeshLayer::new(RuleSet::from_yaml(ROUTES).unwrap())
+        .response_decisions(true)
         .host("echo.shop")
         .route_to(
             Destinations::new()
@@ -112,7 +113,9 @@ async fn a_layer_around_one_service_shows_the_decision_to_the_handler() {
         let line = format!("{} {:?}", d.destination().unwrap().host(), d.route_name());
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(line))))
     });
-    let layer = MeshLayer::new(RuleSet::from_yaml(ROUTES).unwrap()).host("echo.shop");
+    let layer = MeshLayer::new(RuleSet::from_yaml(ROUTES).unwrap())
+        .response_decisions(true)
+        .host("echo.shop");
     let svc = tower::Layer::layer(&layer, inner);
     let res = svc.oneshot(get("GET", "/v2")).await.unwrap();
     assert_eq!(text(res).await, "echo-v2 Some(\"v2\")");
@@ -176,7 +179,12 @@ spec:
     let inner = service_fn(|_req: Request<Full<Bytes>>| async move {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"reached"))))
     });
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("echo.shop"), inner);
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("echo.shop"),
+        inner,
+    );
     let grpc = Request::post("/echo.Echo/Broken")
         .header("content-type", "application/grpc")
         .body(Full::default())
@@ -219,7 +227,12 @@ spec:
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
     });
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("echo.infra"), slow);
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("echo.infra"),
+        slow,
+    );
     let call = |ms: &str| {
         Request::get("/")
             .header("x-work-ms", ms)
@@ -269,7 +282,12 @@ spec:
         h.insert("x-header-remove", "gone".parse().unwrap());
         Ok::<_, Infallible>(res)
     });
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("echo.infra"), inner);
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("echo.infra"),
+        inner,
+    );
     let res = svc.oneshot(get("GET", "/")).await.unwrap();
     let h = res.headers();
     assert_eq!(h["x-header-set"], "set-overwrites-values");

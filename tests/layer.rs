@@ -79,7 +79,9 @@ fn request(ua: &str) -> Request<Full<Bytes>> {
 
 #[tokio::test]
 async fn the_walkthrough_around_one_service() {
-    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service");
+    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+        .response_decisions(true)
+        .host("helloworld-service");
     let svc = tower::Layer::layer(&layer, hello("v1"));
     let res = svc
         .clone()
@@ -109,7 +111,9 @@ async fn the_handler_sees_the_decision() {
             .expect("the decision is in the request");
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(d.to_string()))))
     });
-    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service");
+    let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+        .response_decisions(true)
+        .host("helloworld-service");
     let svc = tower::Layer::layer(&layer, inner);
     let res = svc.oneshot(request("Chrome")).await.unwrap();
     assert_eq!(
@@ -121,6 +125,7 @@ async fn the_handler_sees_the_decision() {
 #[tokio::test]
 async fn the_router_dispatches_to_labelled_destinations() {
     let router = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+        .response_decisions(true)
         .host("helloworld-service")
         .route_to(
             Destinations::new()
@@ -160,19 +165,22 @@ spec:
 "#,
     )
     .unwrap();
-    let router = MeshLayer::new(rules).host("reviews").route_to(
-        Destinations::new()
-            .add(
-                "reviews",
-                [("version", "v1")],
-                tower::util::BoxCloneSyncService::new(hello("v1")),
-            )
-            .add(
-                "reviews",
-                [("version", "v2")],
-                tower::util::BoxCloneSyncService::new(hello("v2")),
-            ),
-    );
+    let router = MeshLayer::new(rules)
+        .response_decisions(true)
+        .host("reviews")
+        .route_to(
+            Destinations::new()
+                .add(
+                    "reviews",
+                    [("version", "v1")],
+                    tower::util::BoxCloneSyncService::new(hello("v1")),
+                )
+                .add(
+                    "reviews",
+                    [("version", "v2")],
+                    tower::util::BoxCloneSyncService::new(hello("v2")),
+                ),
+        );
     let mut seen = Vec::new();
     for _ in 0..4 {
         let res = router.clone().oneshot(request("curl")).await.unwrap();
@@ -230,6 +238,7 @@ async fn no_sleep_is_created_when_no_delay_fires() {
     let timer = CountingTimer::default();
     let svc = tower::Layer::layer(
         &MeshLayer::new(RuleSet::from_yaml(&delay_sometimes()).unwrap())
+            .response_decisions(true)
             .host("ratings")
             .sampler(ScriptedSampler::new([999_999, 999_999, 0]))
             .timer(timer.clone()),
@@ -261,6 +270,7 @@ async fn a_seven_second_delay_takes_seven_virtual_seconds() {
     });
     let svc = tower::Layer::layer(
         &MeshLayer::new(RuleSet::from_yaml(&delay_sometimes()).unwrap())
+            .response_decisions(true)
             .host("ratings")
             .sampler(ScriptedSampler::new([0])),
         inner,
@@ -297,7 +307,12 @@ async fn a_delayed_abort_answers_after_the_delay() {
 "#,
     ))
     .unwrap();
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), hello("v1"));
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("ratings"),
+        hello("v1"),
+    );
     let start = tokio::time::Instant::now();
     let res = svc.oneshot(request("x")).await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_secs(3));
@@ -327,7 +342,9 @@ async fn a_service_that_is_not_ready_is_never_called() {
     let rules = RuleSet::from_yaml(&delay_sometimes()).unwrap();
     // Around one service: readiness is the inner service's.
     let mut svc = tower::Layer::layer(
-        &MeshLayer::new(rules.clone()).host("ratings"),
+        &MeshLayer::new(rules.clone())
+            .response_decisions(true)
+            .host("ratings"),
         NeverReady(calls.clone()),
     );
     let ready = std::future::poll_fn(|cx| Poll::Ready(svc.poll_ready(cx))).await;
@@ -338,6 +355,7 @@ async fn a_service_that_is_not_ready_is_never_called() {
     // Delayed requests drive a clone to readiness after the delay, and never call it unready.
     let delayed = tower::Layer::layer(
         &MeshLayer::new(rules.clone())
+            .response_decisions(true)
             .host("ratings")
             .sampler(ScriptedSampler::new([0])),
         NeverReady(calls.clone()),
@@ -347,6 +365,7 @@ async fn a_service_that_is_not_ready_is_never_called() {
     assert!(pending.is_err(), "the request waits for readiness");
     // The router is always ready and waits on the chosen destination only.
     let router = MeshLayer::new(rules)
+        .response_decisions(true)
         .host("ratings")
         .route_to(Destinations::new().add(
             "ratings",
@@ -373,7 +392,12 @@ async fn grpc_requests_get_a_trailers_only_grpc_abort() {
 "#,
     ))
     .unwrap();
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("greeter"), hello("v1"));
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("greeter"),
+        hello("v1"),
+    );
     let req = Request::post("/helloworld.Greeter/SayHello")
         .header("content-type", "application/grpc")
         .body(Full::default())
@@ -397,7 +421,7 @@ async fn not_found_redirect_and_direct_response_are_answered_locally() {
 "#,
     ))
     .unwrap();
-    let svc = tower::Layer::layer(&MeshLayer::new(rules), hello("v1"));
+    let svc = tower::Layer::layer(&MeshLayer::new(rules).response_decisions(true), hello("v1"));
     let get = |uri: &str| Request::get(uri).body(Full::default()).unwrap();
     let res = svc
         .clone()
@@ -431,7 +455,12 @@ async fn the_caller_comes_from_a_request_extension() {
 "#,
     ))
     .unwrap();
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("reviews"), hello("v1"));
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("reviews"),
+        hello("v1"),
+    );
     let mut req = request("x");
     req.extensions_mut()
         .insert(Caller::new().with_labels([("app", "productpage")]));
@@ -448,6 +477,7 @@ async fn the_caller_comes_from_a_request_extension() {
 #[tokio::test]
 async fn a_reload_changes_the_rules_and_a_bad_one_changes_nothing() {
     let layer = MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+        .response_decisions(true)
         .host("helloworld-service")
         .sampler(NeverSampler);
     let svc = tower::Layer::layer(&layer, hello("v1"));
@@ -487,7 +517,11 @@ async fn works_in_an_axum_router() {
                 )
             }),
         )
-        .layer(MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap()).host("helloworld-service"));
+        .layer(
+            MeshLayer::new(RuleSet::from_yaml(WALKTHROUGH).unwrap())
+                .response_decisions(true)
+                .host("helloworld-service"),
+        );
     let req = Request::get("/")
         .header("user-agent", "Chrome")
         .body(axum::body::Body::empty())
@@ -530,6 +564,7 @@ async fn an_axum_router_behind_replay_bodies_gets_its_retries() {
                 ))
                 .unwrap(),
             )
+            .response_decisions(true)
             .host("ratings")
             .replay_bodies(1024),
         );
@@ -556,7 +591,12 @@ async fn rewrites_and_header_operations_are_carried_out() {
 "#,
     ))
     .unwrap();
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), header_echo());
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("ratings"),
+        header_echo(),
+    );
     let req = Request::get("/ratings/7?x=1")
         .header("x-secret", "s3cr3t")
         .body(Full::default())
@@ -623,7 +663,12 @@ spec:
             "no warning at {path} reading it as {read_as}: {warnings:?}"
         );
     }
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), header_echo());
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("ratings"),
+        header_echo(),
+    );
     let req = Request::get("/")
         .header("x-secret", "s3cr3t")
         .body(Full::default())
@@ -662,7 +707,12 @@ async fn a_route_timeout_answers_504_and_does_not_count_the_injected_delay() {
         tokio::time::sleep(Duration::from_secs(secs)).await;
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
     });
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("ratings"), slow);
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules)
+            .response_decisions(true)
+            .host("ratings"),
+        slow,
+    );
     let call = |work: &str, user: &str| {
         Request::get("/")
             .header("x-work", work)
@@ -714,7 +764,10 @@ async fn cors_preflights_are_answered_after_the_fault_stage() {
 "#,
     ))
     .unwrap();
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("api"), hello("v1"));
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules).response_decisions(true).host("api"),
+        hello("v1"),
+    );
     let preflight = |origin: &str, path: &str| {
         Request::options(path)
             .header("origin", origin)

@@ -111,6 +111,7 @@ fn flags_of(res: &Response<tower_mesh::MeshBody<Full<Bytes>>>) -> String {
 #[tokio::test(start_paused = true)]
 async fn the_decision_in_the_response_carries_envoys_flags() {
     let router = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
+        .response_decisions(true)
         .host("reviews.shop")
         .replay_bodies(1024)
         .route_to(
@@ -149,6 +150,7 @@ async fn the_decision_in_the_response_carries_envoys_flags() {
     assert!(!decision.fault_injected());
 
     let slow = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
+        .response_decisions(true)
         .host("reviews.shop")
         .layer(answering(200, 5));
     let res = slow.oneshot(get("/slow")).await.unwrap();
@@ -169,6 +171,7 @@ fn the_access_log_has_a_line_per_request() {
     tracing::subscriber::with_default(lines.subscriber(), || {
         rt.block_on(async {
             let svc = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
+                .response_decisions(true)
                 .host("reviews.shop")
                 .access_log(true)
                 .layer(answering(200, 0));
@@ -255,6 +258,7 @@ fn istios_metrics_are_recorded_with_istios_labels() {
                 .with_namespace("shop")
                 .with_labels([("app", "productpage"), ("version", "v1")]);
             let router = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
+                .response_decisions(true)
                 .host("reviews.shop")
                 .caller(caller)
                 // Two draws a request at most; none fires below 100 %.

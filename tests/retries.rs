@@ -66,6 +66,7 @@ fn post(body: &'static str) -> Request<Full<Bytes>> {
 
 fn layer(rules: RuleSet) -> MeshLayer<tower_mesh::layer::TokioTimer, tower_mesh::layer::Replaying> {
     MeshLayer::new(rules)
+        .response_decisions(true)
         .host("ratings")
         .sampler(SeededSampler::new(7))
         .replay_bodies(1024)
@@ -204,6 +205,7 @@ async fn a_grpc_unavailable_answer_is_retried_by_the_mesh_default() {
 async fn a_body_larger_than_the_limit_is_sent_once_and_not_retried() {
     let seen = Seen::default();
     let svc = MeshLayer::new(ratings("    retries: {attempts: 3, retryOn: 5xx}"))
+        .response_decisions(true)
         .host("ratings")
         .replay_bodies(4)
         .layer(upstream(vec![Ok(503), Ok(200)], seen.clone()));
@@ -319,6 +321,7 @@ async fn a_streaming_layer_does_not_retry() {
         }
     });
     let svc = MeshLayer::new(ratings("    retries: {attempts: 3, retryOn: 5xx}"))
+        .response_decisions(true)
         .host("ratings")
         .layer(inner);
     let res = svc.oneshot(post("x")).await.unwrap();
@@ -332,6 +335,7 @@ async fn a_try_that_answered_without_reading_the_body_hands_it_to_the_retry() {
     let seen = Seen::default();
     let upstream = recording(seen.clone(), true);
     let svc = MeshLayer::new(ratings("    retries: {attempts: 1, retryOn: 5xx}"))
+        .response_decisions(true)
         .host("ratings")
         .replay_bodies(1024)
         .layer(upstream);
@@ -422,6 +426,7 @@ spec:
     .unwrap();
     let (primary, shadow) = (Seen::default(), Seen::default());
     let router = MeshLayer::new(rules)
+        .response_decisions(true)
         .host("ratings")
         .replay_bodies(1024)
         .route_to(

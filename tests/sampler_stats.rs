@@ -90,7 +90,10 @@ fn clones_of_the_middleware_do_not_repeat_each_other() {
     let hello = service_fn(|_req: Request<Full<Bytes>>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
     });
-    let svc = tower::Layer::layer(&MeshLayer::new(rules).host("coin"), hello);
+    let svc = tower::Layer::layer(
+        &MeshLayer::new(rules).response_decisions(true).host("coin"),
+        hello,
+    );
     let flips = |svc: tower_mesh::MeshService<_>| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

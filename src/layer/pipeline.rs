@@ -114,24 +114,29 @@ where
     if takes_fast_path(&decision, M::KEEPS)
         && let Some(svc) = target.choose(&decision, &req)
     {
-        let carried = Carried::new(decision, shared.extensions, &shared.timer, None, None);
+        let carried = Carried::new(decision, shared.response_copy(), &shared.timer, None, None);
         return svc.call(M::pass(req), carried);
     }
     let mut cors = None;
     let mut again = None;
     let next = if !forwards(&decision) {
-        Next::Reply(local_reply(&decision).unwrap_or_else(|| no_healthy_upstream(&decision)))
+        Next::Reply(
+            local_reply(&decision, shared.response_copy())
+                .unwrap_or_else(|| no_healthy_upstream(&decision, shared.response_copy())),
+        )
     } else {
         match decision.cors(&req) {
-            Cors::Preflight(headers) => Next::Reply(preflight_reply(&decision, headers)),
+            Cors::Preflight(headers) => {
+                Next::Reply(preflight_reply(&decision, headers, shared.response_copy()))
+            }
             answer => match target.choose(&decision, &req) {
-                None => Next::Reply(no_healthy_upstream(&decision)),
+                None => Next::Reply(no_healthy_upstream(&decision, shared.response_copy())),
                 Some(svc) => {
                     if let Cors::Response(headers) = answer {
                         cors = Some(headers);
                     }
                     if let Err(e) = decision.apply_request(&mut req) {
-                        Next::Reply(rewrite_failed(&decision, &e))
+                        Next::Reply(rewrite_failed(&decision, &e, shared.response_copy()))
                     } else {
                         let (req, plan) =
                             shared.prepare::<M, ReqB, D::Svc>(req, &decision, D::MIRRORS);
@@ -139,7 +144,7 @@ where
                         if decision.delay().is_none() {
                             let s = shared;
                             let carried =
-                                Carried::new(decision, s.extensions, &s.timer, cors, again);
+                                Carried::new(decision, s.response_copy(), &s.timer, cors, again);
                             return svc.call(req, carried);
                         }
                         Next::Call {
@@ -191,11 +196,11 @@ where
     match (delay, next) {
         (None, Next::Reply(res)) => ResponseFuture::local(res),
         (Some(d), next) => {
-            let carried = Carried::new(decision, s.extensions, &s.timer, cors, again);
+            let carried = Carried::new(decision, s.response_copy(), &s.timer, cors, again);
             ResponseFuture::delayed(s.timer.sleep(d), next, carried)
         }
         (None, Next::Call { svc, req }) => {
-            let carried = Carried::new(decision, s.extensions, &s.timer, cors, again);
+            let carried = Carried::new(decision, s.response_copy(), &s.timer, cors, again);
             ResponseFuture::oneshot(svc, req, carried)
         }
     }

@@ -22,10 +22,13 @@ fn text<B>(status: StatusCode, body: &'static str) -> Response<MeshBody<B>> {
 pub(crate) fn preflight_reply<B>(
     decision: &Decision,
     headers: http::HeaderMap,
+    insert: bool,
 ) -> Response<MeshBody<B>> {
     let mut res = Response::new(MeshBody::empty());
     *res.headers_mut() = headers;
-    res.extensions_mut().insert(decision.clone());
+    if insert {
+        res.extensions_mut().insert(decision.clone());
+    }
     res
 }
 
@@ -35,11 +38,13 @@ pub(crate) fn upstream_timeout<B>() -> Response<MeshBody<B>> {
 }
 
 /// 503 `no healthy upstream`: the chosen destination has no registered service.
-pub(crate) fn no_healthy_upstream<B>(decision: &Decision) -> Response<MeshBody<B>> {
+pub(crate) fn no_healthy_upstream<B>(decision: &Decision, insert: bool) -> Response<MeshBody<B>> {
     let mut res = text(StatusCode::SERVICE_UNAVAILABLE, NO_HEALTHY_UPSTREAM);
-    let mut decision = decision.clone();
-    decision.add_flags(ResponseFlags::NO_HEALTHY_UPSTREAM);
-    res.extensions_mut().insert(decision);
+    if insert {
+        let mut decision = decision.clone();
+        decision.add_flags(ResponseFlags::NO_HEALTHY_UPSTREAM);
+        res.extensions_mut().insert(decision);
+    }
     res.extensions_mut()
         .insert(LayerFlags(ResponseFlags::NO_HEALTHY_UPSTREAM));
     res
@@ -53,7 +58,11 @@ pub(crate) struct LayerFlags(pub(crate) ResponseFlags);
 
 /// The answer when a forward decision's rewrite cannot be applied to the request (414 or 500,
 /// see [`RewriteError::status`]): the request is not sent on unchanged. A WARN event says why.
-pub(crate) fn rewrite_failed<B>(decision: &Decision, err: &RewriteError) -> Response<MeshBody<B>> {
+pub(crate) fn rewrite_failed<B>(
+    decision: &Decision,
+    err: &RewriteError,
+    insert: bool,
+) -> Response<MeshBody<B>> {
     tracing::warn!(
         target: "tower_mesh",
         status = err.status().as_u16(),
@@ -66,7 +75,9 @@ pub(crate) fn rewrite_failed<B>(decision: &Decision, err: &RewriteError) -> Resp
         _ => "rewritten path invalid",
     };
     let mut res = text(err.status(), body);
-    res.extensions_mut().insert(decision.clone());
+    if insert {
+        res.extensions_mut().insert(decision.clone());
+    }
     res
 }
 
@@ -84,7 +95,7 @@ fn grpc_reply<B>(code: u32, message: &'static str) -> Response<MeshBody<B>> {
 }
 
 /// The local reply for a decision that does not forward; `None` for one that does.
-pub(crate) fn local_reply<B>(decision: &Decision) -> Option<Response<MeshBody<B>>> {
+pub(crate) fn local_reply<B>(decision: &Decision, insert: bool) -> Option<Response<MeshBody<B>>> {
     let mut res = match decision.outcome() {
         Outcome::Forward | Outcome::PassThrough => return None,
         Outcome::Abort => match decision.grpc_status() {
@@ -128,6 +139,8 @@ pub(crate) fn local_reply<B>(decision: &Decision) -> Option<Response<MeshBody<B>
             res
         }
     };
-    res.extensions_mut().insert(decision.clone());
+    if insert {
+        res.extensions_mut().insert(decision.clone());
+    }
     Some(res)
 }

@@ -20,7 +20,8 @@ use crate::model::{Caller, Context, Decision, Sampler, ThreadSampler};
 use super::timer::TokioTimer;
 
 /// Applies Istio routing rules to every request of the service it wraps: evaluates the
-/// request, puts the [`Decision`] in the request's extensions (and the response's), and carries
+/// request, puts the [`Decision`] in the request's extensions (and, on request, the
+/// response's: [`MeshLayer::response_decisions`]), and carries
 /// it out: forward, abort with the configured status, delay then forward or abort, 404 when no
 /// route matched, redirect, direct response.
 ///
@@ -42,7 +43,7 @@ use super::timer::TokioTimer;
 ///     abort: {percent: 100, httpStatus: 503}
 /// "#)?;
 /// let svc = ServiceBuilder::new()
-///     .layer(MeshLayer::new(rules).host("helloworld-service"))
+///     .layer(MeshLayer::new(rules).host("helloworld-service").response_decisions(true))
 ///     .service(service_fn(|_req: Request<String>| async {
 ///         Ok::<_, Infallible>(Response::new(String::from("Hello World!")))
 ///     }));
@@ -118,6 +119,7 @@ impl MeshLayer<DefaultTimer> {
                 Shared {
                     rules,
                     extensions: true,
+                    response_decisions: false,
                     context: Context::new(),
                     sampler: Arc::new(ThreadSampler),
                     timer: DefaultTimer::default(),
@@ -222,12 +224,43 @@ impl<T: Timer, M> MeshLayer<T, M> {
         self.with(|s| s.sampler = sampler)
     }
 
-    /// Whether the decision goes into each request's and response's extensions (default:
-    /// yes). `http::Extensions` allocates for its first entry, three times per message; a
-    /// service that does not read the decision can turn this off and allocate nothing per
-    /// request.
+    /// Whether the decision goes into each request's extensions, where handlers read it
+    /// (default: yes), and, with [`response_decisions`](MeshLayer::response_decisions), into
+    /// each response's. `http::Extensions` allocates for its first entry, three times per
+    /// message; a service that does not read the decision can turn this off and allocate
+    /// nothing per request.
     pub fn decision_extensions(self, on: bool) -> Self {
         self.with(|s| s.extensions = on)
+    }
+
+    /// Whether each response also carries the decision in its extensions, completed with what
+    /// the middleware found while carrying it out (its
+    /// [`response_flags`](crate::Decision::response_flags): no destination, route timeout,
+    /// retries used up), for a layer above that logs or counts it (default: no; the request's
+    /// copy, the access log and the metrics serve most needs).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tower_mesh::{Decision, MeshLayer, RuleSet};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hello = service_fn(|_req: Request<String>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+    /// });
+    /// let rules = RuleSet::empty();
+    /// let plain = MeshLayer::new(rules.clone()).host("hello").layer(hello);
+    /// let res = plain.oneshot(Request::new(String::new())).await?;
+    /// assert!(res.extensions().get::<Decision>().is_none());
+    /// let with = MeshLayer::new(rules).host("hello").response_decisions(true).layer(hello);
+    /// let res = with.oneshot(Request::new(String::new())).await?;
+    /// assert!(res.extensions().get::<Decision>().is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn response_decisions(self, on: bool) -> Self {
+        self.with(|s| s.response_decisions = on)
     }
 
     /// Whether each request gets an access-log event (default: no): one `tracing` event at
@@ -261,6 +294,7 @@ impl<T: Timer, M> MeshLayer<T, M> {
             shared: Arc::new(Shared {
                 rules: s.rules.clone(),
                 extensions: s.extensions,
+                response_decisions: s.response_decisions,
                 context: s.context.clone(),
                 sampler: s.sampler.clone(),
                 timer,

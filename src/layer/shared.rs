@@ -19,8 +19,11 @@ use crate::model::{Caller, Context, Decision, Destination, Outcome, Route, Sampl
 #[derive(Clone)]
 pub(crate) struct Shared<T> {
     pub(crate) rules: LiveTable,
-    /// Whether decisions go into request and response extensions.
+    /// Whether decisions go into request extensions (and, with `response_decisions`, response
+    /// extensions).
     pub(crate) extensions: bool,
+    /// Whether the decision also goes into each response's extensions.
+    pub(crate) response_decisions: bool,
     pub(crate) context: Context,
     pub(crate) sampler: Arc<dyn Sampler>,
     pub(crate) timer: T,
@@ -274,6 +277,12 @@ impl<T> Shared<T> {
             host_header = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()),
             "a request matched no configured host, and this layer has no `.host(...)`: requests are evaluated for the host they name, so if this service is one of the configured hosts, set it with `MeshLayer::host`"
         );
+    }
+
+    /// Whether responses get the decision in their extensions.
+    #[inline(always)]
+    pub(crate) fn response_copy(&self) -> bool {
+        self.extensions && self.response_decisions
     }
 
     /// Builds what is reported of each request from the layer's settings.
