@@ -38,6 +38,8 @@
 // The lints are in Cargo.toml's `[lints]` table; the library itself has no unsafe code at all.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "kube")]
+mod cluster;
 pub mod config;
 #[cfg(feature = "watch")]
 mod follow;
@@ -45,6 +47,8 @@ pub mod layer;
 pub mod model;
 mod reload;
 
+#[cfg(feature = "kube")]
+pub use cluster::{ClusterError, ClusterOptions, ClusterStats, ClusterWatch};
 pub use config::{
     DocumentRef, ErrorKind, Limits, LoadError, LoadOptions, Loader, RuleSet, Warning,
 };

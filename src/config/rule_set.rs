@@ -63,6 +63,8 @@ pub struct RuleSet {
     options: LoadOptions,
     /// A digest of the texts the rules were read from.
     digest: u64,
+    /// Where the texts came from a cluster: the newest `resourceVersion` among their objects.
+    revision: Option<String>,
 }
 
 /// FNV-1a, 64 bits: a digest of rule texts that any implementation can recompute.
@@ -111,6 +113,7 @@ impl RuleSet {
             files: Vec::new(),
             options: LoadOptions::default(),
             digest: FNV_OFFSET,
+            revision: None,
         }
     }
 
@@ -127,8 +130,22 @@ impl RuleSet {
     /// assert_ne!(a.version(), tower_mesh::RuleSet::empty().version());
     /// # Ok::<(), tower_mesh::LoadError>(())
     /// ```
+    ///
+    /// Rules that came from a cluster's resources (feature `kube`) add `@` and the newest
+    /// `resourceVersion` among the objects in force, as in `1c9d0f7e5a3b2d41@48213`.
     pub fn version(&self) -> String {
-        format!("{:016x}", self.digest)
+        match &self.revision {
+            Some(rv) => format!("{:016x}@{rv}", self.digest),
+            None => format!("{:016x}", self.digest),
+        }
+    }
+
+    /// The same rules, marked as read from a cluster at `resource_version` (see
+    /// [`version`](RuleSet::version)).
+    #[cfg(feature = "kube")]
+    pub(crate) fn with_revision(mut self, resource_version: Option<String>) -> Self {
+        self.revision = resource_version;
+        self
     }
 
     /// Loads the rules again from the files they came from, with the same options.
@@ -879,6 +896,7 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
         files,
         options,
         digest,
+        revision: None,
     })
 }
 
