@@ -89,6 +89,7 @@ fn bench(c: &mut Criterion) {
     }
 
     gateway_routes(c);
+    regex_routes(c);
 
     let bookinfo = RuleSet::from_yaml(BOOKINFO_REVIEWS).unwrap();
     let ctx = Context::new().with_host("reviews");
@@ -142,6 +143,54 @@ fn gateway_routes(c: &mut Criterion) {
                 "{n}/{case}"
             );
             c.bench_function(&format!("evaluate/gateway/{n}/{case}"), |b| {
+                b.iter(|| black_box(rules.evaluate(black_box(&req), &ctx, &NeverSampler)))
+            });
+        }
+    }
+}
+
+/// A VirtualService with `n` routes, each matching `user-agent` with a regex that no literal
+/// comparison can decide: `.*` between literals, a character class and an alternation.
+fn generated_regex_rules(n: usize) -> String {
+    let mut yaml = String::from(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: apps}\nspec:\n  hosts: [apps]\n  http:\n",
+    );
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - name: r{i}\n    match:\n    - headers: {{user-agent: {{regex: '.*\\[app-{i}\\].*(iOS|Android)/[0-9]+(\\.[0-9]+)*.*'}}}}\n    route:\n    - destination: {{host: app-{i}}}\n"
+        ));
+    }
+    yaml
+}
+
+/// `evaluate/regex/{n}/{first,last,none}`: the first and the last route's user agent, and one
+/// that no route takes.
+fn regex_routes(c: &mut Criterion) {
+    let ctx = Context::new().with_host("apps");
+    let agent =
+        |app: &str| format!("Mozilla/5.0 (Linux; U) [app-{app}] Android/14.1 Mobile Safari/537.36");
+    for n in [10usize, 100, 1000] {
+        let rules = RuleSet::from_yaml(&generated_regex_rules(n)).unwrap();
+        for (case, value, expected) in [
+            ("first", agent("0"), Some("r0".to_string())),
+            (
+                "last",
+                agent(&(n - 1).to_string()),
+                Some(format!("r{}", n - 1)),
+            ),
+            ("none", agent("none"), None),
+        ] {
+            let req = Request::get("/")
+                .header("user-agent", value)
+                .body(())
+                .unwrap();
+            let decision = rules.evaluate(&req, &ctx, &NeverSampler);
+            assert_eq!(
+                decision.route_name().map(str::to_string),
+                expected,
+                "{n}/{case}"
+            );
+            c.bench_function(&format!("evaluate/regex/{n}/{case}"), |b| {
                 b.iter(|| black_box(rules.evaluate(black_box(&req), &ctx, &NeverSampler)))
             });
         }

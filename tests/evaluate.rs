@@ -329,3 +329,61 @@ fn requests_never_make_evaluation_panic() {
         .explain(&req, &Context::new().with_host("cart.shop"), &ThreadSampler)
         .to_string();
 }
+
+/// A VirtualService for `apps` with one route per app, each matching the user agent with
+/// `regex(i)`, and a last route without a match.
+fn regex_routes(n: usize, regex: impl Fn(usize) -> String) -> RuleSet {
+    let mut yaml = String::from(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: apps}\nspec:\n  hosts: [apps]\n  http:\n",
+    );
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - name: r{i}\n    match: [{{headers: {{user-agent: {{regex: '{}'}}}}}}]\n    route: [{{destination: {{host: app-{i}}}}}]\n",
+            regex(i)
+        ));
+    }
+    yaml.push_str("  - name: rest\n    route: [{destination: {host: rest}}]\n");
+    RuleSet::from_yaml(&yaml).unwrap()
+}
+
+/// Many routes whose regexes differ only inside (so that no prefix or suffix tells them
+/// apart): with a literal inside each, and without (case-insensitive), every route still gets
+/// its own requests, the first route that matches wins, and the rest get the last route.
+#[test]
+fn many_regex_routes_each_get_their_requests() {
+    let ctx = Context::new().with_host("apps");
+    // App `i` is named by two letters, so that the case-insensitive regexes hold no literal
+    // longer than one byte.
+    let app = |i: usize| {
+        format!(
+            "{}{}",
+            (b'a' + (i / 26) as u8) as char,
+            (b'a' + (i % 26) as u8) as char
+        )
+    };
+    let with_literal = regex_routes(60, |i| {
+        format!(r".*\[app-{}\].*(iOS|Android)/[0-9]+.*", app(i))
+    });
+    let without = regex_routes(60, |i| {
+        format!(
+            r"(?i).*\[APP-{}\].*(ios|android)/[0-9]+.*",
+            app(i).to_uppercase()
+        )
+    });
+    for rules in [&with_literal, &without] {
+        for i in [0, 1, 7, 30, 59] {
+            let ua = format!("Mozilla/5.0 [app-{}] Android/14 Mobile", app(i));
+            let name = rules.evaluate(&get(Some(&ua)), &ctx, &NeverSampler);
+            assert_eq!(name.route_name(), Some(format!("r{i}").as_str()), "{ua}");
+        }
+        // Two apps in one agent: the earlier route wins, whichever comes first in the value.
+        let ua = format!("Mozilla/5.0 [app-{}] [app-{}] iOS/17", app(42), app(12));
+        let name = rules.evaluate(&get(Some(&ua)), &ctx, &NeverSampler);
+        assert_eq!(name.route_name(), Some("r12"));
+        let other = format!("Mozilla/5.0 [app-{}] Windows", app(7));
+        for ua in [Some(other.as_str()), Some("curl/8.4.0"), None] {
+            let name = rules.evaluate(&get(ua), &ctx, &NeverSampler);
+            assert_eq!(name.route_name(), Some("rest"), "{ua:?}");
+        }
+    }
+}

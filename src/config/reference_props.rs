@@ -34,7 +34,7 @@ const VALUES: [&str; 8] = [
     "",
     "x,y",
 ];
-const PATTERNS: [&str; 9] = [
+const PATTERNS: [&str; 12] = [
     ".*foo.*",
     "foo.*",
     ".*foo",
@@ -44,6 +44,9 @@ const PATTERNS: [&str; 9] = [
     "(?i)foo",
     "x,y",
     ".*",
+    ".*(foo|bar)",
+    "[a-z]+-[0-9]+-3",
+    "(.*,)?y",
 ];
 const PATHS: [&str; 5] = ["/", "/api", "/api/v1", "/API/v1", "/other"];
 

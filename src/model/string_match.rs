@@ -288,6 +288,48 @@ impl StringMatch {
         }
     }
 
+    /// The full-match pattern of a regex that a multi-pattern search can stand in for (the
+    /// route index runs one search for many routes' regexes on one field); `None` for the
+    /// other kinds and for `.*`, which every value matches.
+    pub(super) fn set_pattern(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Regex { .. }
+            | Kind::Simple { .. }
+            | Kind::Contains(_)
+            | Kind::LiteralEdge { .. } => Some(format!("^(?:{})$", self.source)),
+            _ => None,
+        }
+    }
+
+    /// A literal of at least two bytes that every value this regex matches contains (the
+    /// longest one found), so that a search for the literals of many routes' regexes can pick
+    /// the few worth running; `None` for other kinds, or when no such literal is known.
+    pub(super) fn inner_literal(&self) -> Option<Vec<u8>> {
+        self.set_pattern()?;
+        let hir = regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .build()
+            .parse(&self.source)
+            .ok()?;
+        required_inner(&hir).filter(|lit| lit.len() >= 2)
+    }
+
+    /// A multi-pattern regex over `patterns` (from [`set_pattern`](Self::set_pattern)),
+    /// compiled as each pattern alone is, reporting every pattern that matches; `None` when it
+    /// would be larger than `max_size`.
+    pub(super) fn compile_set(patterns: &[String], max_size: usize) -> Option<Regex> {
+        let config = meta::Config::new()
+            .match_kind(regex_automata::MatchKind::All)
+            .utf8_empty(false)
+            .nfa_size_limit(Some(max_size))
+            .hybrid_cache_capacity(max_size);
+        meta::Builder::new()
+            .configure(config)
+            .syntax(syntax::Config::new().utf8(false))
+            .build_many(patterns)
+            .ok()
+    }
+
     /// Whether a value matches.
     #[inline]
     pub fn matches(&self, value: &[u8]) -> bool {
@@ -415,6 +457,20 @@ const META: &[u8] = b"\\.+*?()|[]{}^$";
 
 /// Literals every full match of `pattern` starts and ends with, found conservatively: none for
 /// patterns with alternation or flags; a literal that a quantifier could make optional is cut.
+/// The longest literal that every match of `hir` contains, when one is evident: a literal, a
+/// literal inside a group or a repetition taken at least once, or the longest of those among
+/// the parts of a concatenation. Alternations and classes give none.
+fn required_inner(hir: &regex_syntax::hir::Hir) -> Option<Vec<u8>> {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Literal(lit) => Some(lit.0.to_vec()),
+        HirKind::Capture(group) => required_inner(&group.sub),
+        HirKind::Repetition(rep) if rep.min >= 1 => required_inner(&rep.sub),
+        HirKind::Concat(parts) => parts.iter().filter_map(required_inner).max_by_key(Vec::len),
+        _ => None,
+    }
+}
+
 fn required_literals(pattern: &str) -> (Literal, Literal) {
     if pattern.contains('|') || pattern.contains("(?") {
         return (None, None);
@@ -614,6 +670,47 @@ mod tests {
         assert_eq!(lit("a|b.*"), (None, None));
         assert_eq!(lit("(?i)abc.*"), (None, None));
         assert_eq!(lit("^(.*?;)?(user=jason)(;.*)?$"), (None, None));
+    }
+
+    #[test]
+    fn inner_literals_are_ones_every_match_contains() {
+        let inner = |p: &str| {
+            StringMatch::regex(p, 1 << 20)
+                .unwrap()
+                .inner_literal()
+                .map(|l| String::from_utf8(l).unwrap())
+        };
+        assert_eq!(
+            inner(r".*\[app-7\].*(iOS|Android)/[0-9]+.*").as_deref(),
+            Some("[app-7]")
+        );
+        assert_eq!(
+            inner("^(.*?;)?(user=jason)(;.*)?$").as_deref(),
+            Some("user=jason")
+        );
+        assert_eq!(inner("x(abc)+y[0-9]").as_deref(), Some("abc"));
+        assert_eq!(
+            inner(".*(abcdef)?x.*[0-9]"),
+            None,
+            "an optional group gives none"
+        );
+        assert_eq!(
+            inner("(?i).*chrome.*[0-9]"),
+            None,
+            "nor does a case-insensitive one"
+        );
+        assert_eq!(inner("(ab|cd)[0-9]"), None);
+        assert_eq!(inner("prefix"), None, "an exact value is not a regex kind");
+        // Whatever the literal, every value the regex matches contains it.
+        for (p, v) in [
+            (r".*\[app-7\].*(iOS|Android)/[0-9]+.*", "M [app-7] iOS/1"),
+            ("^(.*?;)?(user=jason)(;.*)?$", "a=1;user=jason"),
+        ] {
+            let m = StringMatch::regex(p, 1 << 20).unwrap();
+            assert!(m.matches(v.as_bytes()));
+            let lit = m.inner_literal().unwrap();
+            assert!(memchr::memmem::find(v.as_bytes(), &lit).is_some());
+        }
     }
 
     #[test]
