@@ -1019,7 +1019,13 @@ fn group_virtual_services(
         let routes = Arc::new(VirtualServiceRoutes::new(
             vs.resource.clone(),
             vs.gateways,
-            vs.routes.into_iter().map(Arc::new).collect(),
+            // Not collected in place: that would keep the routes' buffer, 80 times larger.
+            vs.routes
+                .into_iter()
+                .map(Arc::new)
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+                .into_vec(),
         ));
         for host in vs.hosts {
             let Some(&at) = by_host.get(&host.canonical) else {

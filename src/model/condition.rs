@@ -323,6 +323,8 @@ impl RequestMatch {
         conditions: Vec<Condition>,
         selector: Selector,
     ) -> Self {
+        let mut conditions = conditions;
+        conditions.shrink_to_fit();
         RequestMatch {
             name,
             conditions,

@@ -900,7 +900,8 @@ pub enum Action {
 impl Action {
     /// A forward to `destinations`, its total weight their sum (at most `u32::MAX`, which
     /// the loader checks).
-    pub(crate) fn forward(destinations: Vec<WeightedDestination>) -> Action {
+    pub(crate) fn forward(mut destinations: Vec<WeightedDestination>) -> Action {
+        destinations.shrink_to_fit();
         let total: u64 = destinations.iter().map(|d| u64::from(d.weight)).sum();
         Action::Forward {
             destinations,
@@ -2042,6 +2043,9 @@ impl Route {
         fault: Option<Fault>,
         policy: RoutePolicy,
     ) -> Route {
+        // A rule set holds many routes for a long time: no spare capacity.
+        let mut matches = matches;
+        matches.shrink_to_fit();
         Route {
             facts: Facts::of(&action, &policy),
             resource,

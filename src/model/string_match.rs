@@ -66,13 +66,36 @@ enum Kind {
         prefix: Option<Box<[u8]>>,
         suffix: Option<Box<[u8]>>,
     },
-    /// A regex, with literals every match must start and end with (for indexing).
+    /// A regex, with literals every match must start and end with (for indexing). It is
+    /// compiled when loaded (to check it), then again when first used: a rule set of many
+    /// regexes that the route index rarely needs to run holds little memory.
     Regex {
-        re: Regex,
+        re: Box<LazyRegex>,
         prefix: Option<Box<[u8]>>,
         suffix: Option<Box<[u8]>>,
     },
     Present,
+}
+
+/// A full-match regex compiled on first use; the pattern compiled once already, so compiling it
+/// again gives the same regex.
+#[derive(Clone)]
+struct LazyRegex {
+    anchored: Box<str>,
+    max_size: usize,
+    /// The compiled size when it was checked, for the loader's limits.
+    heap_bytes: usize,
+    re: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    fn is_match(&self, value: &[u8]) -> bool {
+        // `None` cannot happen (the same pattern compiled when loaded); it would match nothing.
+        self.re
+            .get_or_init(|| compile(&self.anchored, self.max_size).ok())
+            .as_ref()
+            .is_some_and(|re| re.is_match(value))
+    }
 }
 
 /// Compiles `pattern` as the `regex` crate's `bytes::Regex` does (leftmost-first, Unicode on,
@@ -208,10 +231,15 @@ impl StringMatch {
             });
         }
         let anchored = format!("^(?:{pattern})$");
-        let regex = compile(&anchored, max_size)?;
+        let heap_bytes = compile(&anchored, max_size)?.memory_usage();
         let (prefix, suffix) = required_literals(pattern);
         let kind = Kind::Regex {
-            re: regex,
+            re: Box::new(LazyRegex {
+                anchored: anchored.into(),
+                max_size,
+                heap_bytes,
+                re: std::sync::OnceLock::new(),
+            }),
             prefix,
             suffix,
         };
@@ -226,7 +254,7 @@ impl StringMatch {
     /// engine); the loader counts it against `Limits::max_regex_total`.
     pub(crate) fn heap_bytes(&self) -> usize {
         match &self.kind {
-            Kind::Regex { re, .. } => re.memory_usage(),
+            Kind::Regex { re, .. } => re.heap_bytes,
             _ => 0,
         }
     }

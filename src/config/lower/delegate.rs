@@ -77,6 +77,13 @@ pub(crate) fn expand(
             ((r.namespace().to_string(), r.name().to_string()), i)
         })
         .collect();
+    if services.iter().all(|(_, vs)| vs.delegates.is_empty()) {
+        // Nothing to merge: only the routes to count.
+        for route in services.iter().flat_map(|(_, vs)| &vs.routes) {
+            size.add(route.matches().len())?;
+        }
+        return Ok(());
+    }
     let snapshot: Vec<Delegate> = services
         .iter()
         .map(|(_, vs)| Delegate {
