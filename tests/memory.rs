@@ -58,7 +58,7 @@ fn rules(host: &str, header: &str, n: usize, matcher: impl Fn(usize) -> String) 
 fn shapes(n: usize) -> [(&'static str, String, Request<()>, &'static str); 2] {
     let last = n - 1;
     let tenant = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             format!("{{exact: tenant-{i}}}")
         } else {
             format!("{{regex: 'tenant-[0-9]+-{i}'}}")
