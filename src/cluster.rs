@@ -454,11 +454,11 @@ impl Store {
             .errors()
             .filter(|e| e.document().is_some_and(|d| d.index == index))
         {
-            let path = e.path().unwrap_or("");
+            let at = e.path().map(|p| format!("{p}: ")).unwrap_or_default();
             tracing::warn!(
                 target: "tower_mesh",
                 kind = %kind, namespace = %namespace, name = %name,
-                "{kind} {namespace}/{name} left out of the rules: {path}: {}", e.message()
+                "{kind} {namespace}/{name} left out of the rules: {at}{}", e.message()
             );
         }
         #[cfg(feature = "metrics")]
