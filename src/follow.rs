@@ -54,6 +54,10 @@ impl FollowOptions {
 
     /// Polls the files every `interval` instead of using the system's file events (for file
     /// systems that send none, such as some network mounts).
+    ///
+    /// Without it the system's file events are used where they can be had; where they cannot
+    /// (on Linux, when the user's inotify instances or watches are used up), the follower polls
+    /// every second instead, with a WARN event saying why; [`Follower::is_polling`] tells.
     pub fn poll(mut self, interval: Duration) -> Self {
         self.poll = Some(interval);
         self
@@ -93,12 +97,14 @@ pub struct Follower {
     watcher: Option<Box<dyn Watcher + Send>>,
     thread: Option<JoinHandle<()>>,
     counts: Arc<Counts>,
+    polling: bool,
 }
 
 impl std::fmt::Debug for Follower {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Follower")
             .field("stats", &self.stats())
+            .field("polling", &self.polling)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +116,12 @@ impl Follower {
             applied: self.counts.applied.load(Ordering::Relaxed),
             rejected: self.counts.rejected.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether the files are polled rather than followed through the system's file events:
+    /// asked for with [`FollowOptions::poll`], or because the events were not available.
+    pub fn is_polling(&self) -> bool {
+        self.polling
     }
 }
 
@@ -204,29 +216,26 @@ impl MeshRules {
         let paths: Vec<PathBuf> = paths.into_iter().map(Into::into).collect();
         let (tx, rx) = channel();
         let handler = move |event: notify::Result<notify::Event>| {
-            // Reading the files is an access event too: only changes count.
-            if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+            // Reading the files is an access event too: only changes count. An error may mean
+            // lost events, so it counts as a change: the reload reads the files as they are.
+            if !event.is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_))) {
                 let _ = tx.send(());
             }
         };
-        let mut watcher: Box<dyn Watcher + Send> = match options.poll {
-            Some(interval) => {
-                let config = notify::Config::default().with_poll_interval(interval);
-                Box::new(notify::PollWatcher::new(handler, config).map_err(FollowError)?)
-            }
-            None => Box::new(notify::recommended_watcher(handler).map_err(FollowError)?),
-        };
-        for p in &paths {
+        let dirs: Vec<&Path> = paths
+            .iter()
             // A file is watched through its folder, so that a rename over it is seen.
-            let dir = if p.is_dir() {
-                p.as_path()
-            } else {
-                p.parent().unwrap_or(Path::new("."))
-            };
-            watcher
-                .watch(dir, RecursiveMode::NonRecursive)
-                .map_err(FollowError)?;
-        }
+            .map(|p| {
+                if p.is_dir() {
+                    p.as_path()
+                } else {
+                    p.parent().unwrap_or(Path::new("."))
+                }
+            })
+            .collect();
+        let (watcher, polling) = open_watcher(&dirs, handler, options.poll, |h| {
+            notify::recommended_watcher(h).map(|w| Box::new(w) as Box<dyn Watcher + Send>)
+        })?;
         let counts = Arc::new(Counts::default());
         let rules = self.clone();
         let thread_counts = counts.clone();
@@ -237,10 +246,56 @@ impl MeshRules {
             .map_err(|e| FollowError(notify::Error::io(e)))?;
         Ok(Follower {
             watcher: Some(watcher),
+            polling,
             thread: Some(thread),
             counts,
         })
     }
+}
+
+/// How often the files are polled when the system's file events are not available.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
+/// A watcher on `dirs`, and whether it polls: the poll watcher when `poll` asks for it, else
+/// the system's file events from `native`, or, when those cannot be had (no inotify instance
+/// or watch left, an unsupported platform), the poll watcher every [`FALLBACK_POLL`].
+fn open_watcher<H>(
+    dirs: &[&Path],
+    handler: H,
+    poll: Option<Duration>,
+    native: impl FnOnce(H) -> notify::Result<Box<dyn Watcher + Send>>,
+) -> Result<(Box<dyn Watcher + Send>, bool), FollowError>
+where
+    H: notify::EventHandler + Clone,
+{
+    let watch_all = |mut watcher: Box<dyn Watcher + Send>| {
+        for dir in dirs {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+        Ok::<_, notify::Error>(watcher)
+    };
+    let interval = match poll {
+        Some(interval) => interval,
+        None => match native(handler.clone()).and_then(watch_all) {
+            Ok(watcher) => return Ok((watcher, false)),
+            Err(e) => {
+                tracing::warn!(
+                    target: "tower_mesh",
+                    error = %e,
+                    "the system's file events are not available ({e}); polling the rule files every {FALLBACK_POLL:?}"
+                );
+                FALLBACK_POLL
+            }
+        },
+    };
+    // Comparing contents too: an edit within the file system's time resolution that keeps
+    // the size would not be seen otherwise.
+    let config = notify::Config::default()
+        .with_poll_interval(interval)
+        .with_compare_contents(true);
+    let watcher = notify::PollWatcher::new(handler, config).map_err(FollowError)?;
+    let watcher = watch_all(Box::new(watcher)).map_err(FollowError)?;
+    Ok((watcher, true))
 }
 
 /// Waits for changes, lets each burst settle, then reloads; ends when the watcher is dropped.
@@ -278,5 +333,29 @@ fn reload(rules: &MeshRules, paths: &[PathBuf], counts: &Counts) {
             counts.rejected.fetch_add(1, Ordering::Relaxed);
             crate::reload::refused(&e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_systems_events_the_files_are_polled() {
+        let dir = std::env::temp_dir().join(format!("tower-mesh-fallback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (tx, rx) = channel();
+        let handler = move |_: notify::Result<notify::Event>| {
+            let _ = tx.send(());
+        };
+        let no_inotify = |_| Err(notify::Error::generic("inotify instances used up"));
+        let (watcher, polling) = open_watcher(&[&dir], handler, None, no_inotify).unwrap();
+        assert!(polling, "fell back to polling");
+        std::fs::write(dir.join("rules.yaml"), "a: 1").unwrap();
+        let seen = rx.recv_timeout(FALLBACK_POLL * 10);
+        drop(watcher);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(seen.is_ok(), "the poll watcher saw the new file");
     }
 }

@@ -143,12 +143,13 @@ impl ConfigMap {
     }
 }
 
-#[test]
-fn a_configmap_swap_is_seen_once_after_the_swap() {
-    let dir = Dir::new("configmap");
+/// Five kubelet swaps, each seen once, after the swap, with `options`.
+fn five_configmap_swaps(name: &str, options: FollowOptions, polling: bool) {
+    let dir = Dir::new(name);
     let mut cm = ConfigMap::new(&dir.0, &[("rules.yaml", &rules("v0"))]);
     let mesh = MeshRules::new(RuleSet::from_files([dir.0.join("rules.yaml")]).unwrap());
-    let follower = mesh.follow_with([&dir.0], quick()).unwrap();
+    let follower = mesh.follow_with([&dir.0], options).unwrap();
+    assert_eq!(follower.is_polling(), polling);
     for i in 1..=5 {
         cm.update(&[("rules.yaml", &rules(&format!("v{i}")))]);
         let want = format!("v{i}");
@@ -162,6 +163,20 @@ fn a_configmap_swap_is_seen_once_after_the_swap() {
     // exactly five reloads, whatever events the swap produced.
     assert_eq!(follower.stats().applied, 5, "one reload per swap");
     assert_eq!(follower.stats().rejected, 0);
+}
+
+#[test]
+fn a_configmap_swap_is_seen_once_after_the_swap() {
+    five_configmap_swaps("configmap", quick(), false);
+}
+
+#[test]
+fn a_polled_configmap_swap_is_seen_once_after_the_swap() {
+    five_configmap_swaps(
+        "configmap-polled",
+        quick().poll(Duration::from_millis(20)),
+        true,
+    );
 }
 
 #[test]
