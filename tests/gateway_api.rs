@@ -296,3 +296,47 @@ spec:
     assert!(h.get("x-header-remove").is_none());
     assert_eq!(h["x-backend"], "v1");
 }
+
+/// An HTTPRoute (or GRPCRoute) on Service `api` whose rules have these numbers of match
+/// entries.
+fn route_with_matches(kind: &str, per_rule: &[usize]) -> String {
+    let mut text = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: {kind}\nmetadata: {{name: r, namespace: shop}}\nspec:\n  parentRefs: [{{group: \"\", kind: Service, name: api, port: 80}}]\n  rules:\n"
+    );
+    for &n in per_rule {
+        text.push_str(&format!("  - matches: [{}]\n", vec!["{}"; n].join(", ")));
+    }
+    text
+}
+
+#[test]
+fn the_crds_limits_on_rules_and_matches_are_kept() {
+    for kind in ["HTTPRoute", "GRPCRoute"] {
+        let load = |per_rule: &[usize]| RuleSet::from_yaml(&route_with_matches(kind, per_rule));
+        let at_the_limits = load(&[64, 64]).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(at_the_limits.table().route_count(), 128, "{kind}");
+        assert!(load(&[1; 16]).is_ok(), "{kind}: 16 rules");
+
+        let error = |per_rule: &[usize]| match load(per_rule) {
+            Ok(_) => panic!("{kind} with {per_rule:?} matches loaded"),
+            Err(e) => e.to_string(),
+        };
+        let err = error(&[1; 17]);
+        assert!(
+            err.contains("spec.rules") && err.contains("17"),
+            "{kind}: {err}"
+        );
+        let err = error(&[2, 65]);
+        assert!(
+            err.contains("spec.rules[1].matches")
+                && err.contains("65")
+                && err.contains("at most 64 matches in a rule"),
+            "{kind}: {err}"
+        );
+        let err = error(&[43, 43, 43]);
+        assert!(
+            err.contains("129") && err.contains("less than 128"),
+            "{kind}: {err}"
+        );
+    }
+}

@@ -30,6 +30,28 @@ pub(crate) struct Precedence {
 }
 
 impl Precedence {
+    /// The key every match entry of one rule starts from: nothing matched yet, only where the
+    /// rule stands (its route's age and name, its index) and whether it is a GRPCRoute's.
+    pub(crate) fn rule_base(
+        route: Arc<str>,
+        rule: usize,
+        created: Option<(i64, u32)>,
+        grpc: bool,
+    ) -> Precedence {
+        Precedence {
+            path_rank: 0,
+            path_len: 0,
+            has_method: false,
+            headers: 0,
+            queries: 0,
+            created,
+            route,
+            rule,
+            entry: 0,
+            grpc,
+        }
+    }
+
     /// Compares two entries key by key; `Less` is the better one. Returns the ordering and the
     /// key that decided, in words.
     fn compare(&self, other: &Precedence) -> (Ordering, &'static str) {

@@ -36,7 +36,7 @@ pub(crate) struct LoweredHttpRoute {
 const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
-const MAX_RULES: usize = 16;
+pub(super) const MAX_RULES: usize = 16;
 const MAX_MATCHES_PER_RULE: usize = 64;
 const MAX_MATCHES: usize = 128;
 
@@ -86,18 +86,7 @@ impl Lowerer<'_> {
         let mut entries = Vec::new();
         for (i, rule) in rules.into_iter().enumerate() {
             let path = spec_path.key("rules").index(i);
-            let base = Precedence {
-                path_rank: 0,
-                path_len: 0,
-                has_method: false,
-                headers: 0,
-                queries: 0,
-                created,
-                route: key.clone(),
-                rule: i,
-                entry: 0,
-                grpc: false,
-            };
+            let base = Precedence::rule_base(key.clone(), i, created, false);
             entries.extend(self.gateway_rule(&resource, &path, rule, base)?);
         }
         self.warn_unreachable_regexes(&entries);
@@ -224,13 +213,7 @@ impl Lowerer<'_> {
         if rules.is_empty() || rules.len() > MAX_RULES {
             return Err(self.invalid(path, &rules.len().to_string(), "a route has 1 to 16 rules"));
         }
-        let total: usize = rules
-            .iter()
-            .map(|r| r.matches.as_ref().map_or(1, |m| m.len().max(1)))
-            .sum();
-        if total > MAX_MATCHES {
-            return Err(self.invalid(path, &total.to_string(), "While 16 rules and 64 matches per rule are allowed, the total number of matches across all rules in a route must be less than 128"));
-        }
+        self.check_match_counts(path, rules.iter().map(|r| r.matches.as_deref()))?;
         let mut names: Vec<&str> = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             if let Some(n) = &r.name {
@@ -259,6 +242,40 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// The CRDs' limits on match entries: at most 64 in a rule and 128 in a route, a rule
+    /// without any counting as one.
+    pub(super) fn check_match_counts<'m, M: 'm>(
+        &self,
+        path: &FieldPath,
+        rules: impl Iterator<Item = Option<&'m [M]>> + Clone,
+    ) -> Result<()> {
+        for (i, matches) in rules.clone().enumerate() {
+            let n = matches.map_or(0, <[M]>::len);
+            if n > MAX_MATCHES_PER_RULE {
+                return Err(self.invalid(
+                    &path.index(i).key("matches"),
+                    &n.to_string(),
+                    "at most 64 matches in a rule",
+                ));
+            }
+        }
+        let total: usize = rules.map(|m| m.map_or(1, |m| m.len().max(1))).sum();
+        if total > MAX_MATCHES {
+            return Err(self.invalid(path, &total.to_string(), "While 16 rules and 64 matches per rule are allowed, the total number of matches across all rules in a route must be less than 128"));
+        }
+        Ok(())
+    }
+
+    /// Warns that `sessionPersistence`, when set, is not applied.
+    pub(super) fn ignore_session_persistence(&mut self, path: &FieldPath, set: bool) {
+        if set {
+            self.warn(
+                Some(&path.key("sessionPersistence")),
+                "session persistence is not applied in-process; ignored",
+            );
+        }
+    }
+
     /// One rule: a route per match entry, all sharing the rule's action and policy.
     fn gateway_rule(
         &mut self,
@@ -271,13 +288,6 @@ impl Lowerer<'_> {
             Some(m) if !m.is_empty() => m,
             _ => vec![wire::Match::default()],
         };
-        if matches.len() > MAX_MATCHES_PER_RULE {
-            return Err(self.invalid(
-                &path.key("matches"),
-                &matches.len().to_string(),
-                "at most 64 matches in a rule",
-            ));
-        }
         let filters = self.gateway_filters(
             &path.key("filters"),
             rule.filters.unwrap_or_default(),
@@ -299,12 +309,7 @@ impl Lowerer<'_> {
         )?;
         let action = gateway_action(&filters, destinations);
         let (timeout, retries) = self.gateway_timeouts(path, rule.timeouts, rule.retry)?;
-        if rule.session_persistence.is_some() {
-            self.warn(
-                Some(&path.key("sessionPersistence")),
-                "session persistence is not applied in-process; ignored",
-            );
-        }
+        self.ignore_session_persistence(path, rule.session_persistence.is_some());
         let policy = RoutePolicy::default()
             .with_rewrite(filters.rewrite)
             .with_headers(filters.headers)
@@ -312,23 +317,12 @@ impl Lowerer<'_> {
             .with_retries(Some(retries))
             .with_mirrors(filters.mirrors)
             .with_cors(filters.cors);
-        let name: Option<Arc<str>> = rule.name.map(Into::into);
-        let mut out = Vec::with_capacity(matches.len());
-        for (j, m) in matches.into_iter().enumerate() {
-            let mpath = path.key("matches").index(j);
-            let (request_match, key) = self.gateway_match(&mpath, m, &base, j)?;
-            let route = Route::new(
-                resource.clone(),
-                name.clone(),
-                mpath.to_string(),
-                vec![request_match],
-                action.clone(),
-                None,
-                policy.clone(),
-            );
-            out.push((route, key));
-        }
-        Ok(out)
+        let lowered = (matches.into_iter().enumerate())
+            .map(|(j, m)| self.gateway_match(&path.key("matches").index(j), m, &base, j))
+            .collect::<Result<_>>()?;
+        Ok(route_per_match(
+            resource, path, rule.name, action, policy, lowered,
+        ))
     }
 
     /// One `matches` entry, defaulted: its conditions and its precedence.
@@ -563,6 +557,33 @@ impl Lowerer<'_> {
 /// A byte of an HTTP token (RFC 7230).
 fn is_token(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// A route per match entry of one rule, all sharing the rule's name, action and policy; each
+/// is known by its entry's field path.
+pub(super) fn route_per_match(
+    resource: &Arc<Resource>,
+    path: &FieldPath,
+    name: Option<String>,
+    action: Action,
+    policy: RoutePolicy,
+    matches: Vec<(RequestMatch, Precedence)>,
+) -> Vec<(Route, Precedence)> {
+    let name: Option<Arc<str>> = name.map(Into::into);
+    (matches.into_iter().enumerate())
+        .map(|(j, (request_match, key))| {
+            let route = Route::new(
+                resource.clone(),
+                name.clone(),
+                path.key("matches").index(j).to_string(),
+                vec![request_match],
+                action.clone(),
+                None,
+                policy.clone(),
+            );
+            (route, key)
+        })
+        .collect()
 }
 
 /// The rule's action: a redirect, a 500 when there is nothing to send (or an unresolved

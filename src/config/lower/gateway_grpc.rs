@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::gateway::LoweredHttpRoute;
+use super::gateway::{LoweredHttpRoute, MAX_RULES, route_per_match};
 use super::{Lowerer, Result};
 use crate::config::path::FieldPath;
 use crate::config::wire::gateway as wire;
@@ -75,18 +75,7 @@ impl Lowerer<'_> {
         let key: Arc<str> = format!("{ns}/{}", resource.name()).into();
         let mut entries = Vec::new();
         for (i, rule) in rules.into_iter().enumerate() {
-            let base = Precedence {
-                path_rank: 0,
-                path_len: 0,
-                has_method: false,
-                headers: 0,
-                queries: 0,
-                created,
-                route: key.clone(),
-                rule: i,
-                entry: 0,
-                grpc: true,
-            };
+            let base = Precedence::rule_base(key.clone(), i, created, true);
             let path = spec_path.key("rules").index(i);
             entries.extend(self.grpc_rule(&resource, &path, rule, base)?);
         }
@@ -98,25 +87,10 @@ impl Lowerer<'_> {
     }
 
     fn check_grpc_counts(&self, path: &FieldPath, rules: &[wire::GrpcRule]) -> Result<()> {
-        if rules.len() > 16 {
+        if rules.len() > MAX_RULES {
             return Err(self.invalid(path, &rules.len().to_string(), "at most 16 rules"));
         }
-        let total: usize = rules
-            .iter()
-            .map(|r| r.matches.as_ref().map_or(1, |m| m.len().max(1)))
-            .sum();
-        if total > 128
-            || rules
-                .iter()
-                .any(|r| r.matches.as_ref().is_some_and(|m| m.len() > 64))
-        {
-            return Err(self.invalid(
-                path,
-                &total.to_string(),
-                "While 16 rules and 64 matches per rule are allowed, the total number of matches across all rules in a route must be less than 128",
-            ));
-        }
-        Ok(())
+        self.check_match_counts(path, rules.iter().map(|r| r.matches.as_deref()))
     }
 
     /// One GRPCRoute rule: a route per match entry.
@@ -156,37 +130,21 @@ impl Lowerer<'_> {
         } else {
             Action::forward(destinations)
         };
-        if rule.session_persistence.is_some() {
-            self.warn(
-                Some(&path.key("sessionPersistence")),
-                "session persistence is not applied in-process; ignored",
-            );
-        }
+        self.ignore_session_persistence(path, rule.session_persistence.is_some());
         let policy = RoutePolicy::default()
             .with_headers(filters.headers)
             .with_mirrors(filters.mirrors)
             .with_retries(Some(RetryPolicy::mesh_default()));
-        let name: Option<Arc<str>> = rule.name.map(Into::into);
         let matches = match rule.matches {
             Some(m) if !m.is_empty() => m,
             _ => vec![wire::GrpcMatch::default()],
         };
-        let mut out = Vec::with_capacity(matches.len());
-        for (j, m) in matches.into_iter().enumerate() {
-            let mpath = path.key("matches").index(j);
-            let (request_match, key) = self.grpc_match(&mpath, m, &base, j)?;
-            let route = Route::new(
-                resource.clone(),
-                name.clone(),
-                mpath.to_string(),
-                vec![request_match],
-                action.clone(),
-                None,
-                policy.clone(),
-            );
-            out.push((route, key));
-        }
-        Ok(out)
+        let lowered = (matches.into_iter().enumerate())
+            .map(|(j, m)| self.grpc_match(&path.key("matches").index(j), m, &base, j))
+            .collect::<Result<_>>()?;
+        Ok(route_per_match(
+            resource, path, rule.name, action, policy, lowered,
+        ))
     }
 
     /// One GRPCRoute match: the method as conditions on the path, and the headers.
