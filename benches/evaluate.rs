@@ -60,32 +60,7 @@ fn bench(c: &mut Criterion) {
     let ctx = Context::new().with_host("tenants");
     for n in [1usize, 10, 100, 1000, 10_000] {
         let rules = RuleSet::from_yaml(&generated_rules(n)).unwrap();
-        for (case, value) in [
-            ("first", tenant_value(0)),
-            ("last", tenant_value(n - 1)),
-            ("none", "nobody".to_string()),
-        ] {
-            let req = Request::get("/api/items")
-                .header("x-tenant", value)
-                .body(())
-                .unwrap();
-            let expected = match case {
-                "none" => None,
-                "first" => Some("r0".to_string()),
-                _ => Some(format!("r{}", n - 1)),
-            };
-            assert_eq!(
-                rules
-                    .evaluate(&req, &ctx, &NeverSampler)
-                    .route_name()
-                    .map(str::to_string),
-                expected,
-                "{n}/{case}"
-            );
-            c.bench_function(&format!("evaluate/rules/{n}/{case}"), |b| {
-                b.iter(|| black_box(rules.evaluate(black_box(&req), &ctx, &NeverSampler)))
-            });
-        }
+        bench_cases(c, "rules", n, &rules, &ctx, tenant_cases(n));
     }
 
     gateway_routes(c);
@@ -122,30 +97,52 @@ fn gateway_routes(c: &mut Criterion) {
     let ctx = Context::new().with_host("tenants");
     for n in [1usize, 100, 1000] {
         let rules = RuleSet::from_yaml(&generated_gateway_routes(n)).unwrap();
-        for (case, value) in [
-            ("first", tenant_value(0)),
-            ("last", tenant_value(n - 1)),
-            ("none", "nobody".to_string()),
-        ] {
-            let req = Request::get("/api/items")
-                .header("x-tenant", value)
-                .body(())
-                .unwrap();
-            let expected = match case {
-                "none" => None,
-                "first" => Some("r0".to_string()),
-                _ => Some(format!("r{}", n - 1)),
-            };
-            let decision = rules.evaluate(&req, &ctx, &NeverSampler);
-            assert_eq!(
-                decision.route_name().map(str::to_string),
-                expected,
-                "{n}/{case}"
-            );
-            c.bench_function(&format!("evaluate/gateway/{n}/{case}"), |b| {
-                b.iter(|| black_box(rules.evaluate(black_box(&req), &ctx, &NeverSampler)))
-            });
-        }
+        bench_cases(c, "gateway", n, &rules, &ctx, tenant_cases(n));
+    }
+}
+
+/// A request with an `x-tenant` header, and the route it must get.
+type Case = (&'static str, Request<()>, Option<String>);
+
+/// The tenants' cases: the first and the last tenant of `n`, and one no route takes.
+fn tenant_cases(n: usize) -> Vec<Case> {
+    let req = |value: String| {
+        Request::get("/api/items")
+            .header("x-tenant", value)
+            .body(())
+            .unwrap()
+    };
+    vec![
+        ("first", req(tenant_value(0)), Some("r0".to_string())),
+        (
+            "last",
+            req(tenant_value(n - 1)),
+            Some(format!("r{}", n - 1)),
+        ),
+        ("none", req("nobody".to_string()), None),
+    ]
+}
+
+/// Benches `evaluate/{group}/{n}/{case}` for each case, once its request is seen to get the
+/// route the case names.
+fn bench_cases(
+    c: &mut Criterion,
+    group: &str,
+    n: usize,
+    rules: &RuleSet,
+    ctx: &Context,
+    cases: Vec<Case>,
+) {
+    for (case, req, expected) in cases {
+        let decision = rules.evaluate(&req, ctx, &NeverSampler);
+        assert_eq!(
+            decision.route_name().map(str::to_string),
+            expected,
+            "{group}/{n}/{case}"
+        );
+        c.bench_function(&format!("evaluate/{group}/{n}/{case}"), |b| {
+            b.iter(|| black_box(rules.evaluate(black_box(&req), ctx, &NeverSampler)))
+        });
     }
 }
 
@@ -167,33 +164,24 @@ fn generated_regex_rules(n: usize) -> String {
 /// that no route takes.
 fn regex_routes(c: &mut Criterion) {
     let ctx = Context::new().with_host("apps");
-    let agent =
-        |app: &str| format!("Mozilla/5.0 (Linux; U) [app-{app}] Android/14.1 Mobile Safari/537.36");
+    let req = |app: &str| {
+        Request::get("/")
+            .header(
+                "user-agent",
+                format!("Mozilla/5.0 (Linux; U) [app-{app}] Android/14.1 Mobile Safari/537.36"),
+            )
+            .body(())
+            .unwrap()
+    };
     for n in [10usize, 100, 1000] {
         let rules = RuleSet::from_yaml(&generated_regex_rules(n)).unwrap();
-        for (case, value, expected) in [
-            ("first", agent("0"), Some("r0".to_string())),
-            (
-                "last",
-                agent(&(n - 1).to_string()),
-                Some(format!("r{}", n - 1)),
-            ),
-            ("none", agent("none"), None),
-        ] {
-            let req = Request::get("/")
-                .header("user-agent", value)
-                .body(())
-                .unwrap();
-            let decision = rules.evaluate(&req, &ctx, &NeverSampler);
-            assert_eq!(
-                decision.route_name().map(str::to_string),
-                expected,
-                "{n}/{case}"
-            );
-            c.bench_function(&format!("evaluate/regex/{n}/{case}"), |b| {
-                b.iter(|| black_box(rules.evaluate(black_box(&req), &ctx, &NeverSampler)))
-            });
-        }
+        let last = (n - 1).to_string();
+        let cases = vec![
+            ("first", req("0"), Some("r0".to_string())),
+            ("last", req(&last), Some(format!("r{last}"))),
+            ("none", req("none"), None),
+        ];
+        bench_cases(c, "regex", n, &rules, &ctx, cases);
     }
 }
 
