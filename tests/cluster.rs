@@ -3,12 +3,12 @@
 //! `410 Gone` relist, and the API server going away and coming back.
 
 mod apiserver;
+mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apiserver::ApiServer;
+use common::Lines;
 use serde_json::{Value, json};
 use tower_mesh::{ClusterOptions, ClusterWatch, MeshRules, RuleSet};
 
@@ -147,38 +147,11 @@ async fn a_burst_of_changes_is_one_rule_set() {
     );
 }
 
-/// A `tracing` subscriber writing plain lines into a buffer.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 // One thread, so that the watch's task logs to this test's subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn an_invalid_object_is_left_out_and_the_rest_apply() {
     let lines = Lines::default();
-    let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .without_time()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(lines.subscriber(tracing::Level::WARN));
 
     let (server, _) = cluster().await;
     // A negative weight: Istio's webhook would have refused it.

@@ -2,8 +2,6 @@
 //! log, the crate's warnings as `tracing` events, and Istio's standard metrics.
 
 use std::convert::Infallible;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +12,9 @@ use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt, service_fn};
 use tower_mesh::layer::{Destinations, MeshLayer};
 use tower_mesh::{Caller, Decision, ResponseFlags, RuleSet, ScriptedSampler};
+
+mod common;
+use common::Lines;
 
 const RULES: &str = r#"
 apiVersion: networking.istio.io/v1
@@ -68,36 +69,6 @@ fn answering<B: Send + 'static>(
 
 fn get(path: &str) -> Request<Full<Bytes>> {
     Request::get(path).body(Full::default()).unwrap()
-}
-
-/// A `tracing` subscriber writing plain lines into a buffer.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
-        let lines = self.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .without_time()
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || lines.clone())
-            .finish()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
 }
 
 fn flags_of(res: &Response<tower_mesh::MeshBody<Full<Bytes>>>) -> String {
@@ -168,7 +139,7 @@ fn the_access_log_has_a_line_per_request() {
         .start_paused(true)
         .build()
         .unwrap();
-    tracing::subscriber::with_default(lines.subscriber(), || {
+    tracing::subscriber::with_default(lines.subscriber(tracing::Level::INFO), || {
         rt.block_on(async {
             let svc = MeshLayer::new(RuleSet::from_yaml(RULES).unwrap())
                 .response_decisions(true)
@@ -213,7 +184,7 @@ fn the_access_log_has_a_line_per_request() {
 #[test]
 fn warnings_are_tracing_events() {
     let lines = Lines::default();
-    tracing::subscriber::with_default(lines.subscriber(), || {
+    tracing::subscriber::with_default(lines.subscriber(tracing::Level::INFO), || {
         let rules = RuleSet::from_yaml(
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}}]\n    mirrorPercent: 5\n",
         )
