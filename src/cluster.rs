@@ -405,6 +405,13 @@ impl Store {
 
     /// Puts the objects in force as one rule set, leaving out those that do not validate.
     fn apply(&mut self, rules: &MeshRules, shared: &Shared) {
+        // Only what is still there, as it is now, stays reported.
+        let objects = &self.objects;
+        self.reported.retain(|(key, version)| {
+            objects
+                .get(key)
+                .is_some_and(|o| &o.resource_version == version)
+        });
         let mut keep: Vec<(&Key, &Object)> = self.objects.iter().collect();
         loop {
             let text: Vec<&str> = keep.iter().map(|(_, o)| o.json.as_str()).collect();
@@ -476,4 +483,42 @@ fn newest<'a>(objects: impl Iterator<Item = &'a Object>) -> Option<String> {
             _ => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
         })
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RuleSet;
+
+    fn virtual_service(version: &str, weight: i64) -> DynamicObject {
+        let mut object = DynamicObject::new("ratings", &kinds(false)[0])
+            .within("shop")
+            .data(serde_json::json!({"spec": {
+                "hosts": ["ratings"],
+                "http": [{"route": [{"destination": {"host": "ratings"}, "weight": weight}]}],
+            }}));
+        object.metadata.resource_version = Some(version.into());
+        object
+    }
+
+    #[test]
+    fn what_is_reported_is_only_what_is_still_there() {
+        let rules = MeshRules::new(RuleSet::empty());
+        let shared = Shared::default();
+        let mut store = Store::new(kinds(false));
+        for version in ["1", "2", "3"] {
+            store.on_event(0, Ok(Event::Apply(virtual_service(version, -1))), &shared);
+            store.apply(&rules, &shared);
+            store.apply(&rules, &shared);
+            assert_eq!(store.reported.len(), 1, "version {version}");
+        }
+        assert_eq!(
+            shared.left_out.load(Ordering::Relaxed),
+            3,
+            "once per version"
+        );
+        store.on_event(0, Ok(Event::Delete(virtual_service("4", -1))), &shared);
+        store.apply(&rules, &shared);
+        assert!(store.reported.is_empty());
+    }
 }
