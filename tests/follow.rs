@@ -1,37 +1,18 @@
 //! Following rule files and folders: edits, renames, folders, a ConfigMap volume's swap,
-//! bursts and bad updates; and a soak of swaps under load.
+//! bursts and bad updates (the soak of swaps under load is `tests/follow_soak.rs`).
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tower_mesh::{FollowOptions, MeshRules, RuleSet};
+
+mod configmap;
+use configmap::{Dir, INVALID, Volume, eventually};
 
 /// A VirtualService for `reviews` whose only route is named `name`.
 fn rules(name: &str) -> String {
     format!(
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: reviews}}\nspec:\n  hosts: [reviews]\n  http:\n  - name: {name}\n    route: [{{destination: {{host: reviews}}}}]\n"
     )
-}
-
-const INVALID: &str = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}, weight: -1}]\n";
-
-/// A folder of its own, removed when dropped.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir =
-            std::env::temp_dir().join(format!("tower-mesh-follow-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The name of the route the rules in force give a request for `reviews`.
@@ -43,18 +24,6 @@ fn route(rules: &MeshRules) -> Option<String> {
         .evaluate(&req, &ctx, &tower_mesh::NeverSampler)
         .route_name()
         .map(str::to_string)
-}
-
-/// Waits (up to 10 s) until `check` holds; false if it never did.
-fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
 }
 
 fn quick() -> FollowOptions {
@@ -97,58 +66,11 @@ fn edits_renames_and_folders_are_followed() {
     assert!(eventually(|| route(&mesh).as_deref() == Some("b")));
 }
 
-/// A ConfigMap volume as the kubelet writes it: the files live in a timestamped hidden folder,
-/// `..data` links to it, and the visible files link through `..data`.
-struct ConfigMap {
-    dir: PathBuf,
-    generation: usize,
-}
-
-impl ConfigMap {
-    fn new(dir: &Path, files: &[(&str, &str)]) -> ConfigMap {
-        let mut cm = ConfigMap {
-            dir: dir.to_path_buf(),
-            generation: 0,
-        };
-        let first = cm.write_generation(files);
-        std::os::unix::fs::symlink(&first, dir.join("..data")).unwrap();
-        for (name, _) in files {
-            std::os::unix::fs::symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
-        }
-        cm
-    }
-
-    fn write_generation(&mut self, files: &[(&str, &str)]) -> String {
-        self.generation += 1;
-        let name = format!(
-            "..2026_12_02_00_00_{:02}.{}",
-            self.generation % 60,
-            self.generation
-        );
-        std::fs::create_dir(self.dir.join(&name)).unwrap();
-        for (file, text) in files {
-            std::fs::write(self.dir.join(&name).join(file), text).unwrap();
-        }
-        name
-    }
-
-    /// The kubelet's update: write the new folder, point `..data_tmp` at it, rename it over
-    /// `..data`, remove the old folder.
-    fn update(&mut self, files: &[(&str, &str)]) {
-        let old = std::fs::read_link(self.dir.join("..data")).unwrap();
-        let new = self.write_generation(files);
-        std::os::unix::fs::symlink(&new, self.dir.join("..data_tmp")).unwrap();
-        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
-        std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-    }
-}
-
 /// Five kubelet swaps, each seen once, after the swap, with `options`.
 fn five_configmap_swaps(name: &str, options: FollowOptions, polling: bool) {
-    let dir = Dir::new(name);
-    let mut cm = ConfigMap::new(&dir.0, &[("rules.yaml", &rules("v0"))]);
-    let mesh = MeshRules::new(RuleSet::from_files([dir.0.join("rules.yaml")]).unwrap());
-    let follower = mesh.follow_with([&dir.0], options).unwrap();
+    let mut cm = Volume::new(name, &[("rules.yaml", &rules("v0"))]);
+    let mesh = MeshRules::new(RuleSet::from_files([cm.path("rules.yaml")]).unwrap());
+    let follower = mesh.follow_with([&cm.dir.0], options).unwrap();
     assert_eq!(follower.is_polling(), polling);
     for i in 1..=5 {
         cm.update(&[("rules.yaml", &rules(&format!("v{i}")))]);

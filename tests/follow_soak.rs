@@ -4,7 +4,6 @@
 //! the rules in force as they were. Also: how long a swap takes to be in force.
 
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,6 +14,9 @@ use http_body_util::{BodyExt, Full};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_mesh::{Decision, FollowOptions, MeshLayer, MeshRules, RuleSet};
 
+mod configmap;
+use configmap::{INVALID, Volume, eventually};
+
 /// A rule set that sets two request headers to `tag` and names its route `tag`: a request
 /// evaluated against a torn mix of two sets would see two different tags.
 fn rules(tag: &str) -> String {
@@ -23,76 +25,19 @@ fn rules(tag: &str) -> String {
     )
 }
 
-const INVALID: &str = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}, weight: -1}]\n";
-
-/// A ConfigMap volume, updated as the kubelet does it (see tests/follow.rs).
-struct Volume {
-    dir: PathBuf,
-    generation: usize,
-}
-
-impl Volume {
-    fn new(name: &str, text: &str) -> Volume {
-        let dir =
-            std::env::temp_dir().join(format!("tower-mesh-soak-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut v = Volume { dir, generation: 0 };
-        let first = v.write(text);
-        std::os::unix::fs::symlink(&first, v.dir.join("..data")).unwrap();
-        std::os::unix::fs::symlink(Path::new("..data/rules.yaml"), v.dir.join("rules.yaml"))
-            .unwrap();
-        v
-    }
-
-    fn write(&mut self, text: &str) -> String {
-        self.generation += 1;
-        let name = format!("..gen_{}", self.generation);
-        std::fs::create_dir(self.dir.join(&name)).unwrap();
-        std::fs::write(self.dir.join(&name).join("rules.yaml"), text).unwrap();
-        name
-    }
-
-    fn swap(&mut self, text: &str) {
-        let old = std::fs::read_link(self.dir.join("..data")).unwrap();
-        let new = self.write(text);
-        std::os::unix::fs::symlink(&new, self.dir.join("..data_tmp")).unwrap();
-        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
-        std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-    }
-}
-
-impl Drop for Volume {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn options() -> FollowOptions {
     FollowOptions::default().debounce(Duration::from_millis(10))
 }
 
-/// Waits (up to 10 s) until `check` holds.
-fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    }
-    false
-}
-
 #[test]
 fn requests_see_whole_rule_sets_while_the_folder_is_swapped() {
-    let mut volume = Volume::new("soak", &rules("a"));
-    let layer = MeshLayer::new(RuleSet::from_files([volume.dir.join("rules.yaml")]).unwrap())
+    let mut volume = Volume::new("soak", &[("rules.yaml", &rules("a"))]);
+    let layer = MeshLayer::new(RuleSet::from_files([volume.path("rules.yaml")]).unwrap())
         .response_decisions(true)
         .host("reviews")
         .metrics(false);
     let mesh: MeshRules = layer.rules();
-    let follower = mesh.follow_with([&volume.dir], options()).unwrap();
+    let follower = mesh.follow_with([&volume.dir.0], options()).unwrap();
     let echo = service_fn(|req: Request<Full<Bytes>>| async move {
         let h = |n: &str| {
             req.headers()
@@ -160,7 +105,7 @@ fn requests_see_whole_rule_sets_while_the_folder_is_swapped() {
         let seen_before = follower.stats().applied + follower.stats().rejected;
         if swaps % 5 == 4 {
             let before = mesh.version();
-            volume.swap(INVALID);
+            volume.update(&[("rules.yaml", INVALID)]);
             invalid += 1;
             assert!(
                 eventually(|| follower.stats().rejected == invalid),
@@ -174,7 +119,7 @@ fn requests_see_whole_rule_sets_while_the_folder_is_swapped() {
             );
         } else {
             valid += 1;
-            volume.swap(&rules(if valid % 2 == 1 { "b" } else { "a" }));
+            volume.update(&[("rules.yaml", &rules(if valid % 2 == 1 { "b" } else { "a" }))]);
             assert!(eventually(|| follower.stats().applied
                 + follower.stats().rejected
                 > seen_before));
@@ -208,14 +153,14 @@ fn requests_see_whole_rule_sets_while_the_folder_is_swapped() {
 
 #[test]
 fn time_from_a_swap_to_the_rules_in_force() {
-    let mut volume = Volume::new("timing", &rules("a"));
-    let mesh = MeshRules::new(RuleSet::from_files([volume.dir.join("rules.yaml")]).unwrap());
-    let _follower = mesh.follow_with([&volume.dir], options()).unwrap();
+    let mut volume = Volume::new("timing", &[("rules.yaml", &rules("a"))]);
+    let mesh = MeshRules::new(RuleSet::from_files([volume.path("rules.yaml")]).unwrap());
+    let _follower = mesh.follow_with([&volume.dir.0], options()).unwrap();
     let mut times = Vec::new();
     for i in 0..100 {
         let before = mesh.version();
         let started = Instant::now();
-        volume.swap(&rules(if i % 2 == 0 { "b" } else { "a" }));
+        volume.update(&[("rules.yaml", &rules(if i % 2 == 0 { "b" } else { "a" }))]);
         assert!(eventually(|| mesh.version() != before), "swap {i}");
         times.push(started.elapsed());
     }
