@@ -49,6 +49,16 @@ const PATTERNS: [&str; 12] = [
     "(.*,)?y",
 ];
 const PATHS: [&str; 5] = ["/", "/api", "/api/v1", "/API/v1", "/other"];
+const QUERY_NAMES: [&str; 2] = ["q", "r"];
+const QUERIES: [&str; 7] = [
+    "",
+    "?q=foo",
+    "?q=foo&q=bar",
+    "?r=1&q=tenant-3",
+    "?q",
+    "?r=foobar&x",
+    "?q=&r=FOO",
+];
 
 fn string_match() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -66,8 +76,9 @@ fn match_entry() -> impl Strategy<Value = String> {
         prop::option::of((0..PATHS.len(), any::<bool>(), any::<bool>())),
         prop::option::of((0..HEADER_NAMES.len(), 0..VALUES.len())),
         prop::option::of(any::<bool>()),
+        prop::collection::btree_map(0..QUERY_NAMES.len(), string_match(), 0..2),
     )
-        .prop_map(|(headers, uri, without, source)| {
+        .prop_map(|(headers, uri, without, source, query)| {
             let mut parts = Vec::new();
             if !headers.is_empty() {
                 let h: Vec<String> = headers
@@ -88,6 +99,13 @@ fn match_entry() -> impl Strategy<Value = String> {
                     "withoutHeaders: {{{}: {{exact: \"{}\"}}}}",
                     HEADER_NAMES[n], VALUES[v]
                 ));
+            }
+            if !query.is_empty() {
+                let q: Vec<String> = query
+                    .iter()
+                    .map(|(n, m)| format!("{}: {m}", QUERY_NAMES[*n]))
+                    .collect();
+                parts.push(format!("queryParams: {{{}}}", q.join(", ")));
             }
             if let Some(labelled) = source {
                 let app = if labelled { "productpage" } else { "other" };
@@ -122,10 +140,11 @@ fn request() -> impl Strategy<Value = (Request<()>, Context)> {
     (
         prop::collection::vec((0..HEADER_NAMES.len(), 0..VALUES.len()), 0..4),
         0..PATHS.len(),
+        0..QUERIES.len(),
         any::<bool>(),
     )
-        .prop_map(|(headers, path, productpage)| {
-            let mut b = Request::get(PATHS[path]);
+        .prop_map(|(headers, path, query, productpage)| {
+            let mut b = Request::get(format!("{}{}", PATHS[path], QUERIES[query]));
             for (n, v) in headers {
                 b = b.header(HEADER_NAMES[n], VALUES[v]);
             }

@@ -372,12 +372,14 @@ impl RequestMatch {
 }
 
 impl Field {
-    /// Whether two fields name the same part of a request (uri, or one header).
+    /// Whether two fields name the same part of a request (uri, one header or one query
+    /// parameter).
     #[inline]
     fn same_as(&self, other: &Field) -> bool {
         match (self, other) {
             (Field::Uri, Field::Uri) => true,
             (Field::Header(a), Field::Header(b)) => a == b,
+            (Field::Query(a), Field::Query(b)) => a == b,
             _ => false,
         }
     }

@@ -122,11 +122,12 @@ thread_local! {
     });
 }
 
-/// Which field an index key is on: a header by name, or the path.
+/// Which field an index key is on: a header or a query parameter by name, or the path.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum FieldKey {
     Uri,
     Header(http::HeaderName),
+    Query(Box<str>),
 }
 
 /// The crowded regex entries of one field: those with a literal inside their regex, and the
@@ -152,6 +153,7 @@ impl FieldKey {
         match field {
             Field::Uri => Some(FieldKey::Uri),
             Field::Header(name) => Some(FieldKey::Header(name.clone())),
+            Field::Query(name) => Some(FieldKey::Query(name.clone())),
             _ => None,
         }
     }
@@ -160,6 +162,7 @@ impl FieldKey {
         match self {
             FieldKey::Uri => Field::Uri,
             FieldKey::Header(h) => Field::Header(h.clone()),
+            FieldKey::Query(q) => Field::Query(q.clone()),
         }
     }
 }

@@ -8,6 +8,7 @@ mod builder;
 mod condition;
 mod context;
 mod cors;
+mod cost;
 mod decision;
 mod delegation;
 mod explain;
@@ -30,6 +31,8 @@ mod table;
 pub use condition::{Condition, RequestMatch, Selector};
 pub use context::{Caller, Context};
 pub use cors::Cors;
+#[doc(hidden)]
+pub use cost::take_bytes_parsed;
 pub use decision::{Decision, Outcome};
 pub use explain::{ExplainLine, Explanation, Verdict};
 pub use flags::ResponseFlags;

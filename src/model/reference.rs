@@ -51,8 +51,19 @@ fn reference_string_match(c: &Condition, value: &[u8]) -> bool {
     }
 }
 
+/// A query parameter read the plain way: the first `name` or `name=value` pair.
+fn reference_query<'a>(view: &RequestView<'a>, name: &str) -> Option<&'a [u8]> {
+    view.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v.as_bytes())
+    })
+}
+
 fn reference_condition(c: &Condition, view: &RequestView<'_>) -> bool {
-    let value = view.field(c.field());
+    let value = match c.field() {
+        super::request::Field::Query(name) => reference_query(view, name).map(Into::into),
+        field => view.field(field),
+    };
     match (c.is_inverted(), value.as_deref()) {
         (false, None) => false,
         (false, Some(v)) => reference_string_match(c, v),

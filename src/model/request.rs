@@ -1,6 +1,8 @@
 //! The parts of an `http::Request` that matching reads, taken once per request.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use http::{HeaderMap, HeaderName, Request};
@@ -92,7 +94,15 @@ pub(super) struct RequestView<'a> {
     /// The joined value of every header sent on more than one line, joined once for the whole
     /// evaluation; `None` when every header has one line (most requests), which costs nothing.
     joined: Option<Box<HeaderMap<Box<[u8]>>>>,
+    /// The query string's parameters (first value of each name), split once, on the first
+    /// condition that asks for one; a long query string costs one pass, however many
+    /// conditions test it.
+    params: OnceCell<QueryParams<'a>>,
 }
+
+/// The first raw value of each query parameter name. The map's hasher is keyed per process, so
+/// a client cannot choose names that collide.
+type QueryParams<'a> = HashMap<&'a str, &'a [u8]>;
 
 impl<'a> RequestView<'a> {
     pub(crate) fn new<B>(req: &'a Request<B>, default_scheme: &'a str) -> Self {
@@ -102,6 +112,7 @@ impl<'a> RequestView<'a> {
             uri: req.uri(),
             headers: req.headers(),
             joined: join_repeated(req.headers()),
+            params: OnceCell::new(),
         }
     }
 
@@ -131,6 +142,12 @@ impl<'a> RequestView<'a> {
     /// The value a condition tests, `None` when absent.
     #[inline]
     pub(super) fn field(&self, field: &Field) -> Option<Cow<'_, [u8]>> {
+        super::cost::parsed(1);
+        self.read_field(field)
+    }
+
+    #[inline]
+    fn read_field(&self, field: &Field) -> Option<Cow<'_, [u8]>> {
         match field {
             Field::Uri => Some(Cow::Borrowed(self.path().as_bytes())),
             Field::PathAndQuery => Some(Cow::Borrowed(
@@ -143,7 +160,7 @@ impl<'a> RequestView<'a> {
             Field::Method => Some(Cow::Borrowed(self.method.as_str().as_bytes())),
             Field::Authority => self.authority().map(Cow::Borrowed),
             Field::Header(name) => self.header(name).map(Cow::Borrowed),
-            Field::Query(key) => query_param(self.query()?, key).map(Cow::Borrowed),
+            Field::Query(key) => self.query_param(key).map(Cow::Borrowed),
             Field::Absent(_) => None,
         }
     }
@@ -155,7 +172,15 @@ impl<'a> RequestView<'a> {
     }
 }
 
-impl RequestView<'_> {
+impl<'a> RequestView<'a> {
+    /// The first raw value of query parameter `key`, from the parameters split once.
+    #[inline]
+    fn query_param(&self, key: &str) -> Option<&'a [u8]> {
+        let query = self.query()?;
+        let params = self.params.get_or_init(|| split_query(query));
+        params.get(key).copied()
+    }
+
     /// A header's value: its one line, or all its lines joined.
     #[inline]
     fn header(&self, name: &http::HeaderName) -> Option<&[u8]> {
@@ -194,6 +219,7 @@ fn join_lines(headers: &HeaderMap) -> HeaderMap<Box<[u8]>> {
         };
         let mut value = first.as_bytes().to_vec();
         for line in std::iter::once(second).chain(lines) {
+            super::cost::parsed(line.len());
             value.extend_from_slice(sep);
             value.extend_from_slice(line.as_bytes());
         }
@@ -202,12 +228,23 @@ fn join_lines(headers: &HeaderMap) -> HeaderMap<Box<[u8]>> {
     joined
 }
 
-/// The raw value of the first `key` in a query string (`?k` and `?k=` give an empty value).
-pub(super) fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a [u8]> {
-    query.split('&').find_map(|pair| {
+/// Every parameter of a query string with its first raw value (`?k` and `?k=` give an empty
+/// value), in one pass.
+#[cold]
+fn split_query(query: &str) -> QueryParams<'_> {
+    super::cost::parsed(query.len());
+    let mut params = QueryParams::new();
+    for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == key).then_some(v.as_bytes())
-    })
+        params.entry(k).or_insert(v.as_bytes());
+    }
+    params
+}
+
+/// The raw value of the first `key` in a query string (`?k` and `?k=` give an empty value).
+#[cfg(test)]
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a [u8]> {
+    split_query(query).get(key).copied()
 }
 
 #[cfg(test)]
