@@ -327,7 +327,7 @@ mod requests {
     use bytes::Bytes;
     use http::{Request, Response, StatusCode};
     use http_body_util::{BodyExt, Full};
-    use tower::{ServiceExt, service_fn};
+    use tower::{Layer, ServiceExt, service_fn};
     use tower_mesh::RuleSet;
     use tower_mesh::layer::{Destinations, MeshLayer};
 
@@ -463,5 +463,110 @@ mod requests {
         let (status, body) = send_to(router, &format!("/{}", "a".repeat(65_000))).await;
         assert_eq!(status, StatusCode::URI_TOO_LONG);
         assert_eq!(body, "rewritten path too long");
+    }
+
+    // --- One authority per request (RFC 9112 §3.2, RFC 9113 §8.3.1). ---
+
+    /// A service that answers its name and the `Host` it was sent.
+    fn echoes_host(name: &'static str) -> Svc {
+        Svc::new(service_fn(move |req: Request<Full<Bytes>>| async move {
+            let host = req
+                .headers()
+                .get("host")
+                .map(|h| h.to_str().unwrap().to_owned());
+            let text = format!("{name} host={}", host.as_deref().unwrap_or("-"));
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
+        }))
+    }
+
+    fn echo_router() -> tower_mesh::MeshRouter<Svc> {
+        let rules = RuleSet::from_yaml(&virtual_service(
+            "svc",
+            "  - fault: {abort: {httpStatus: 503, percentage: {value: 100}}}\n    route: [{destination: {host: svc}}]\n",
+        ))
+        .unwrap();
+        MeshLayer::new(rules).route_to(
+            Destinations::new()
+                .add("svc", [("version", "v1")], echoes_host("svc"))
+                .add("open", [("version", "v1")], echoes_host("open")),
+        )
+    }
+
+    async fn answer(
+        svc: impl tower::Service<
+            Request<Full<Bytes>>,
+            Response = Response<tower_mesh::layer::MeshBody<Full<Bytes>>>,
+            Error = Infallible,
+        >,
+        req: Request<Full<Bytes>>,
+    ) -> (StatusCode, String) {
+        let res = svc.oneshot(req).await.unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn two_hosts() -> Request<Full<Bytes>> {
+        let mut req = with_host("open");
+        req.headers_mut().append("host", "svc".parse().unwrap());
+        req
+    }
+
+    #[tokio::test]
+    async fn two_host_lines_are_answered_400() {
+        let (status, body) = answer(echo_router(), two_hosts()).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::BAD_REQUEST, "more than one Host header")
+        );
+        let layered = MeshLayer::new(RuleSet::empty()).layer(echoes_host("inner"));
+        let (status, body) = answer(layered, two_hosts()).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::BAD_REQUEST, "more than one Host header")
+        );
+        // One line still goes through.
+        let (status, body) = answer(echo_router(), with_host("open")).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "open host=open"));
+    }
+
+    #[tokio::test]
+    async fn the_targets_authority_wins_over_the_host_header() {
+        // HTTP/1.1 absolute form, and HTTP/2 `:authority` (which `http::Uri` carries).
+        for version in [http::Version::HTTP_11, http::Version::HTTP_2] {
+            let req = Request::get("http://open/x")
+                .version(version)
+                .header("host", "svc")
+                .body(Full::default())
+                .unwrap();
+            let (status, body) = answer(echo_router(), req).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::OK, "open host=open"),
+                "{version:?}: decided for open, sent to open as open"
+            );
+            // The other way round: svc's rules run for the authority svc, whatever Host says.
+            let req = Request::get("http://svc:9080/x")
+                .version(version)
+                .header("host", "open")
+                .body(Full::default())
+                .unwrap();
+            let (status, body) = answer(echo_router(), req).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::SERVICE_UNAVAILABLE, "fault filter abort")
+            );
+        }
+        // Around one service, the service is sent the authority that was decided.
+        let layered = MeshLayer::new(RuleSet::empty()).layer(echoes_host("inner"));
+        let req = Request::get("http://user@public:8080/x")
+            .header("host", "svc")
+            .body(Full::default())
+            .unwrap();
+        let (status, body) = answer(layered, req).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "inner host=public:8080")
+        );
     }
 }

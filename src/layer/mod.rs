@@ -3,6 +3,7 @@
 //! [`RouteTable::evaluate`](crate::RouteTable::evaluate); the middleware carries it out.
 
 mod again;
+mod authority;
 mod body;
 mod future;
 mod live;

@@ -85,6 +85,9 @@ where
     D::Svc: Service<Request<M::Body>, Response = Response<ResB>>,
     T: Timer,
 {
+    if let Err(res) = super::authority::settle(&mut req) {
+        return ResponseFuture::local(res);
+    }
     let decision = shared.decide(&mut req);
     match &shared.observer {
         None => decided::<D, M, ReqB, ResB, T>(shared, req, decision, target, mirror),
