@@ -43,7 +43,7 @@ impl MeshRules {
     pub fn new(rules: RuleSet) -> Self {
         announce(&rules);
         #[cfg(feature = "metrics")]
-        crate::layer::metrics::rules_version(None, &rules.version());
+        crate::layer::metrics::rules_version(&rules.version());
         MeshRules {
             table: Arc::new(ArcSwap::new(rules.table().clone())),
             source: Arc::new(ArcSwap::from_pointee(rules)),
@@ -57,8 +57,9 @@ impl MeshRules {
     }
 
     /// The version of the rules in force ([`RuleSet::version`]): replicas showing the same
-    /// version enforce the same rules. With feature `metrics` it is also the `version` label
-    /// of the gauge `tower_mesh_rules_info`, 1 for the rules in force.
+    /// version enforce the same rules. With feature `metrics` the gauge
+    /// `tower_mesh_rules_version` shows it as a number: its first 12 hex digits (one series,
+    /// whatever the number of reloads).
     pub fn version(&self) -> String {
         self.source.load().version()
     }
@@ -70,7 +71,7 @@ impl MeshRules {
         self.table.store(rules.table().clone());
         let old = self.source.swap(Arc::new(rules));
         #[cfg(feature = "metrics")]
-        crate::layer::metrics::rules_version(Some(&old.version()), &self.version());
+        crate::layer::metrics::rules_version(&self.version());
         old
     }
 

@@ -288,3 +288,84 @@ fn istios_metrics_are_recorded_with_istios_labels() {
     );
     assert!(text.contains("tower_mesh_routes 6"), "{text}");
 }
+
+/// A gRPC service whose answer's `grpc-status` is the number after `/` in the path, and whose
+/// HTTP status is `status`.
+fn grpc_status_echo(
+    status: u16,
+) -> BoxCloneSyncService<Request<Full<Bytes>>, Response<Full<Bytes>>, Infallible> {
+    BoxCloneSyncService::new(service_fn(move |req: Request<Full<Bytes>>| async move {
+        let code = req.uri().path().trim_start_matches('/').to_string();
+        let mut res = Response::new(Full::default());
+        *res.status_mut() = StatusCode::from_u16(status).unwrap();
+        res.headers_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
+        res.headers_mut()
+            .insert("grpc-status", code.parse().unwrap());
+        Ok::<_, Infallible>(res)
+    }))
+}
+
+#[test]
+fn upstream_answers_and_reloads_make_a_bounded_number_of_series() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let in_force = metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let layer = MeshLayer::new(RuleSet::empty()).host("reviews.shop");
+            let rules = layer.rules();
+            for status in [200, 503, 600, 799, 999] {
+                let svc = layer.clone().layer(grpc_status_echo(status));
+                for code in 0..300 {
+                    let req = Request::post(format!("/{code}"))
+                        .header("content-type", "application/grpc")
+                        .body(Full::default())
+                        .unwrap();
+                    svc.clone().oneshot(req).await.unwrap();
+                }
+            }
+            for i in 0..50 {
+                let yaml = format!(
+                    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: r}}\nspec:\n  hosts: [r]\n  http:\n  - route: [{{destination: {{host: r{i}}}}}]\n"
+                );
+                rules.replace(RuleSet::from_yaml(&yaml).unwrap());
+            }
+            rules.version()
+        })
+    });
+    let text = handle.render();
+    let requests: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("istio_requests_total{"))
+        .collect();
+    // HTTP 200 and 503 with each of gRPC's 17 codes, and `unknown` (any status past 599) with
+    // each: 3 x 17 series, whatever the 1,500 answers said.
+    assert_eq!(requests.len(), 3 * 17, "{}", requests.join("\n"));
+    let folded: Vec<&&str> = requests
+        .iter()
+        .filter(|l| {
+            l.contains("response_code=\"unknown\"") && l.contains("grpc_response_status=\"2\"")
+        })
+        .collect();
+    // 300 answers of each of 600, 799 and 999: codes 2 and 17..299 fold into UNKNOWN.
+    assert!(
+        folded.len() == 1 && folded[0].ends_with(" 2550"),
+        "{folded:?}"
+    );
+    let versions: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("tower_mesh_rules_version"))
+        .collect();
+    assert_eq!(
+        versions.len(),
+        1,
+        "one series for 51 versions: {versions:?}"
+    );
+    let shown: f64 = versions[0].rsplit(' ').next().unwrap().parse().unwrap();
+    let number = u64::from_str_radix(&in_force[..12], 16).unwrap();
+    assert_eq!(shown, number as f64);
+}

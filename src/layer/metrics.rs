@@ -1,7 +1,8 @@
 //! Istio's standard HTTP metrics, recorded through the `metrics` facade (feature `metrics`).
 //!
 //! Every label value comes from the configuration, the layer's own settings, the calling
-//! workload the application names, or a small fixed set (status codes, gRPC codes, flags):
+//! workload the application names, or a small fixed set (HTTP status codes 100 to 599, gRPC's
+//! 17 codes, flags; anything else an upstream answers is folded):
 //! never from the request's path, headers or host, so the number of series stays bounded.
 //! The handles of each series are kept, so that a request costs a lookup and four updates.
 
@@ -111,8 +112,8 @@ impl Metrics {
                     c.labels().get("version"),
                 ))
             }),
-            status: r.status,
-            grpc_status: r.grpc_status,
+            status: status_label(r.status).unwrap_or(0),
+            grpc_status: r.grpc_status.map(grpc_code),
             flags: r.flags.bits(),
             grpc: r.grpc,
         };
@@ -163,7 +164,7 @@ impl Metrics {
             .map(|s| s.split('.').next().unwrap_or(s).to_string());
         let grpc_status = match (r.grpc, r.grpc_status) {
             (false, _) => String::new(),
-            (true, Some(code)) => code.to_string(),
+            (true, Some(code)) => grpc_code(code).to_string(),
             (true, None) => UNKNOWN.to_string(),
         };
         vec![
@@ -188,7 +189,10 @@ impl Metrics {
                 known(destination.and_then(|d| d.labels().get("version"))),
             ),
             Label::new("request_protocol", if r.grpc { "grpc" } else { "http" }),
-            Label::new("response_code", r.status.to_string()),
+            Label::new(
+                "response_code",
+                status_label(r.status).map_or_else(|| UNKNOWN.to_string(), |s| s.to_string()),
+            ),
             Label::new("grpc_response_status", grpc_status),
             Label::new("response_flags", r.flags.to_string()),
             Label::new("connection_security_policy", UNKNOWN),
@@ -226,11 +230,30 @@ pub(crate) fn mirrors_in_flight(n: usize) {
     metrics::gauge!("tower_mesh_mirror_requests_in_flight").set(n as f64);
 }
 
-/// The info gauge `tower_mesh_rules_info{version}`: 1 for the rules in force, 0 for those they
-/// replaced.
-pub(crate) fn rules_version(old: Option<&str>, new: &str) {
-    if let Some(old) = old.filter(|o| *o != new) {
-        metrics::gauge!("tower_mesh_rules_info", "version" => old.to_string()).set(0.0);
-    }
-    metrics::gauge!("tower_mesh_rules_info", "version" => new.to_string()).set(1.0);
+/// The gauge `tower_mesh_rules_version`: one series whose value is the version in force, the
+/// number written by the first 12 hex digits of [`RuleSet::version`](crate::RuleSet::version)
+/// (48 bits, exact in a float). A label per version would leave a series behind for every
+/// version ever in force.
+pub(crate) fn rules_version(version: &str) {
+    metrics::gauge!("tower_mesh_rules_version").set(version_number(version) as f64);
+}
+
+/// The number the first 12 hex digits of a version write (0 when it does not start so).
+pub(crate) fn version_number(version: &str) -> u64 {
+    version
+        .get(..12)
+        .and_then(|digits| u64::from_str_radix(digits, 16).ok())
+        .unwrap_or(0)
+}
+
+/// The HTTP status as a label: a code of the ranges HTTP defines (100 to 599), or `unknown`
+/// for any other an upstream may send, so that upstreams cannot make series without end.
+fn status_label(status: u16) -> Option<u16> {
+    (100..=599).contains(&status).then_some(status)
+}
+
+/// The gRPC status as a label: one of gRPC's 17 codes; a number outside them is read as gRPC
+/// reads it, `UNKNOWN` (2).
+fn grpc_code(code: u32) -> u32 {
+    if code <= 16 { code } else { 2 }
 }
