@@ -459,3 +459,125 @@ spec:
     assert_eq!(router.mirror_stats().sent, 1);
     assert_eq!(router.mirror_stats().dropped, 0);
 }
+
+/// A request body whose client sends one frame and then goes away (its next read fails, as
+/// hyper's body does when the connection closes).
+struct ClientLeaves(u8);
+
+impl http_body::Body for ClientLeaves {
+    type Data = Bytes;
+    type Error = &'static str;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, &'static str>>> {
+        self.0 += 1;
+        std::task::Poll::Ready(Some(match self.0 {
+            1 => Ok(http_body::Frame::data(Bytes::from_static(b"five"))),
+            _ => Err("connection closed before the message completed"),
+        }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_try_starts_after_the_client_went_away() {
+    // The upstream answers 503 at once, never reading the body: only the layer's read-ahead
+    // between tries can notice that the client is gone.
+    let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = tries.clone();
+    let inner = service_fn(move |_req: Request<ReplayBody<ClientLeaves>>| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async {
+            let mut res = Response::new(Full::new(Bytes::from_static(b"busy")));
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            Ok::<_, Infallible>(res)
+        }
+    });
+    let svc = MeshLayer::new(ratings("    retries: {attempts: 5, retryOn: 5xx}"))
+        .host("ratings")
+        .sampler(SeededSampler::new(7))
+        .replay_bodies(1024)
+        .layer(inner);
+    let req = Request::post("/ratings/1").body(ClientLeaves(0)).unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the last answer stands"
+    );
+    let tries = tries.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        tries <= 2,
+        "{tries} tries for a client that left during the first"
+    );
+}
+
+/// Mirrors to a shadow that never answers: with `timeout` on the route, or Envoy's 15 s.
+async fn shadows_that_never_answer(
+    route_timeout: Option<&str>,
+) -> Vec<tower_mesh::layer::MirrorStats> {
+    let timeout = route_timeout.map_or(String::new(), |t| format!("    timeout: {t}\n"));
+    let rules = RuleSet::from_yaml(&format!(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: ratings}}
+spec:
+  hosts: [ratings]
+  http:
+  - route: [{{destination: {{host: ratings}}}}]
+    mirror: {{host: shadow}}
+{timeout}"
+    ))
+    .unwrap();
+    let hangs = service_fn(|_req: Request<ReplayBody<Full<Bytes>>>| {
+        std::future::pending::<Result<Response<Full<Bytes>>, Infallible>>()
+    });
+    let answers = service_fn(|req: Request<ReplayBody<Full<Bytes>>>| async {
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        Ok::<_, Infallible>(Response::new(Full::new(body)))
+    });
+    type Svc = tower::util::BoxCloneSyncService<
+        Request<ReplayBody<Full<Bytes>>>,
+        Response<Full<Bytes>>,
+        Infallible,
+    >;
+    let router = MeshLayer::new(rules)
+        .host("ratings")
+        .replay_bodies(1024)
+        .mirror_limit(4)
+        .route_to(
+            tower_mesh::Destinations::new()
+                .add("ratings", [("version", "v1")], Svc::new(answers))
+                .add("shadow", [("version", "v1")], Svc::new(hangs)),
+        );
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        for _ in 0..4 {
+            let res = router.clone().oneshot(post("x")).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        tokio::task::yield_now().await;
+        seen.push(router.mirror_stats());
+        tokio::time::sleep(Duration::from_secs(16)).await;
+        seen.push(router.mirror_stats());
+    }
+    seen
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shadow_that_never_answers_times_out_and_frees_its_slot() {
+    for (timeout, given_up) in [(None, "15 s"), (Some("2s"), "2 s")] {
+        let seen = shadows_that_never_answer(timeout).await;
+        let s: Vec<(u64, u64, u64, usize)> = seen
+            .iter()
+            .map(|s| (s.sent, s.dropped, s.failed, s.in_flight))
+            .collect();
+        // 4 copies in flight fill the limit; after the timeout they are given up, so the next
+        // 4 are sent too, none dropped.
+        assert_eq!(
+            s,
+            vec![(4, 0, 0, 4), (4, 0, 4, 0), (8, 0, 4, 4), (8, 0, 8, 0)],
+            "given up after {given_up}"
+        );
+    }
+}

@@ -17,6 +17,9 @@ pub(crate) type Deferred = Box<dyn FnOnce(&Keeper) + Send>;
 /// The mirrors that fired for a request, with its head and its kept body.
 pub(crate) struct Mirrored {
     pub(crate) fired: Vec<Arc<crate::model::Destination>>,
+    /// How long a copy may run: the route's timeout, else
+    /// [`DEFAULT_MIRROR_TIMEOUT`](super::DEFAULT_MIRROR_TIMEOUT).
+    pub(crate) timeout: Duration,
     pub(crate) head: http::request::Parts,
     pub(crate) keeper: Keeper,
 }
@@ -30,6 +33,8 @@ pub(crate) struct Again<S, ReqB, T: Timer> {
     head: http::request::Parts,
     keeper: Keeper,
     rebuild: fn(&Keeper) -> Option<ReqB>,
+    /// Reads the next try's body ahead while it waits: `true` when the client went away.
+    gone: fn(&mut ReqB, &mut std::task::Context<'_>) -> bool,
     route: Arc<Route>,
     /// Retries left.
     left: u32,
@@ -53,6 +58,7 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
         head: http::request::Parts,
         keeper: Keeper,
         rebuild: fn(&Keeper) -> Option<ReqB>,
+        gone: fn(&mut ReqB, &mut std::task::Context<'_>) -> bool,
         route: Arc<Route>,
         sampler: Arc<dyn Sampler>,
         timer: T,
@@ -63,6 +69,7 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
             head,
             keeper,
             rebuild,
+            gone,
             route,
             left,
             made: 0,
@@ -113,6 +120,24 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
         let timer = &self.timer;
         let sleep = self.per_try.get_or_insert_with(|| Box::pin(timer.sleep(d)));
         sleep.as_mut().poll(cx).is_ready()
+    }
+
+    /// Whether the client of the request whose next try is `req` went away (its body failed
+    /// when read ahead); then no further try is started.
+    pub(crate) fn client_gone(
+        &self,
+        req: &mut Request<ReqB>,
+        cx: &mut std::task::Context<'_>,
+    ) -> bool {
+        let gone = (self.gone)(req.body_mut(), cx);
+        if gone {
+            tracing::debug!(
+                target: "tower_mesh",
+                retry = self.made,
+                "not retried: the client went away (its request body failed)"
+            );
+        }
+        gone
     }
 
     /// The sleep before the retry just planned.

@@ -378,7 +378,13 @@ pin_project! {
     {
         Inner { #[pin] fut: S::Future },
         Ready { svc: Option<S>, req: Option<Request<ReqB>> },
-        Backoff { sleep: Pin<Box<T::Sleep>>, req: Option<Request<ReqB>> },
+        // The answer of the try before (none after a per-try timeout) stands when the client
+        // goes away meanwhile.
+        Backoff {
+            sleep: Pin<Box<T::Sleep>>,
+            req: Option<Request<ReqB>>,
+            last: Option<Result<S::Response, S::Error>>,
+        },
     }
 }
 
@@ -412,6 +418,7 @@ where
                                 Some(req) => TryState::Backoff {
                                     sleep: again.backoff_sleep(),
                                     req: Some(req),
+                                    last: Some(result),
                                 },
                             }
                         }
@@ -429,6 +436,7 @@ where
                             Some(req) => TryState::Backoff {
                                 sleep: again.backoff_sleep(),
                                 req: Some(req),
+                                last: None,
                             },
                             None => return Poll::Ready(Ok(Ended::TimedOut)),
                         }
@@ -447,7 +455,15 @@ where
                         fut: service.call(req),
                     }
                 }
-                TryProj::Backoff { sleep, req } => {
+                TryProj::Backoff { sleep, req, last } => {
+                    if let (Some(again), Some(next)) = (this.again.as_ref(), req.as_mut())
+                        && again.client_gone(next, cx)
+                    {
+                        return Poll::Ready(match last.take() {
+                            Some(result) => result.map(Ended::Answered),
+                            None => Ok(Ended::TimedOut),
+                        });
+                    }
                     ready!(sleep.as_mut().poll(cx));
                     TryState::Ready {
                         svc: this.again.as_ref().and_then(|a| a.svc.clone()),

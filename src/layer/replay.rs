@@ -196,6 +196,50 @@ impl<B: Body> ReplayBody<B> {
     }
 }
 
+impl<B: Body<Data = Bytes>> ReplayBody<B> {
+    /// Reads one frame of the body's unread rest ahead (kept, and queued to be sent), so that
+    /// a client that went away is noticed between two tries: its body fails, or the server
+    /// reading it for this request, woken by the read, sees the connection closed and drops
+    /// the request. `true` when the body failed. Reads nothing once the keeper has given up
+    /// (past the replay limit), so what is read ahead stays within the limit.
+    pub(crate) fn client_gone(&mut self, cx: &mut Context<'_>) -> bool {
+        let State::Kept {
+            queue,
+            trailers,
+            rest,
+            keeper,
+            ..
+        } = &mut self.state
+        else {
+            return false;
+        };
+        let Some(body) = rest.as_mut() else {
+            return false;
+        };
+        if keeper.as_ref().is_none_or(|k| k.lock().lost) {
+            return false;
+        }
+        let Poll::Ready(frame) = body.as_mut().poll_frame(cx) else {
+            return false;
+        };
+        if let Some(keeper) = keeper.as_ref() {
+            keeper.record(&frame, body.is_end_stream());
+        }
+        match frame {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => queue.push_back(data),
+                Err(frame) => {
+                    *trailers = frame.into_trailers().ok();
+                    *rest = None;
+                }
+            },
+            Some(Err(_)) => return true,
+            None => *rest = None,
+        }
+        false
+    }
+}
+
 impl<B: Body + Send + 'static> ReplayBody<B> {
     /// Keeps a copy of `body` of at most `limit` bytes as it is read, and the handle on it.
     pub(crate) fn keep(body: B, limit: usize) -> (Self, Keeper) {

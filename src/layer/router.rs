@@ -395,6 +395,7 @@ where
                 return None;
             }
             let head = mirrored.head;
+            let timeout = mirrored.timeout;
             let send: Deferred = Box::new(move |keeper: &Keeper| {
                 for (svc, host) in targets {
                     let Some(body) = keeper.replay_whole::<ReqB>() else {
@@ -403,7 +404,8 @@ where
                     };
                     let mut head = head.clone();
                     shadow_host(&mut head, &host);
-                    spawn_shadow(&counters, limit, svc, Request::from_parts(head, body));
+                    let req = Request::from_parts(head, body);
+                    spawn_shadow(&counters, limit, timeout, svc, req);
                 }
             });
             Some((send, mirrored.keeper))
@@ -420,11 +422,13 @@ impl Drop for InFlight {
     }
 }
 
-/// Sends a shadow request on a task of its own, within the limit on those in flight.
+/// Sends a shadow request on a task of its own, within the limit on those in flight; a copy
+/// still running after `timeout` is given up (counted as failed).
 fn spawn_shadow<S, B, ResB>(
     counters: &Arc<MirrorCounters>,
     limit: usize,
-    mut svc: S,
+    timeout: std::time::Duration,
+    #[cfg_attr(not(feature = "tokio"), allow(unused_mut))] mut svc: S,
     req: Request<B>,
 ) where
     S: Service<Request<B>, Response = Response<ResB>> + Send + 'static,
@@ -438,24 +442,24 @@ fn spawn_shadow<S, B, ResB>(
         return;
     }
     let guard = InFlight(counters.clone());
-    let task = async move {
-        let result = async {
-            std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
-            svc.call(req).await
-        }
-        .await;
-        if result.is_err() {
-            guard.0.failed_one();
-        }
-        drop(guard);
-    };
     #[cfg(feature = "tokio")]
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let task = async move {
+            let call = async {
+                std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
+                svc.call(req).await
+            };
+            let answered = tokio::time::timeout(timeout, call).await;
+            if !matches!(answered, Ok(Ok(_))) {
+                guard.0.failed_one();
+            }
+            drop(guard);
+        };
         counters.sent_one();
         runtime.spawn(task);
         return;
     }
-    drop(task);
+    let _ = (timeout, svc, req, guard);
     counters.drop_one("no Tokio runtime to send the copy on");
 }
 

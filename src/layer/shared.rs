@@ -81,8 +81,10 @@ pub struct MirrorStats {
     pub sent: u64,
     /// Copies not sent.
     pub dropped: u64,
-    /// Sent copies whose destination returned an error (their responses are ignored either
-    /// way).
+    /// Sent copies whose destination returned an error or did not answer within the mirror
+    /// timeout (the route's `timeout`, else
+    /// [`DEFAULT_MIRROR_TIMEOUT`](super::DEFAULT_MIRROR_TIMEOUT)); their responses are
+    /// ignored either way.
     pub failed: u64,
     /// Copies running now.
     pub in_flight: usize,
@@ -107,6 +109,7 @@ impl MirrorCounters {
     }
 
     /// Counts a sent copy whose destination failed.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn failed_one(&self) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
@@ -187,6 +190,8 @@ pub trait BodyMode<B>: sealed::Sealed + Send + Sync + 'static {
     fn keep(req: Request<B>, limit: usize) -> (Request<Self::Body>, Option<Keeper>);
     #[doc(hidden)]
     fn rebuild(keeper: &Keeper) -> Option<Self::Body>;
+    #[doc(hidden)]
+    fn client_gone(body: &mut Self::Body, cx: &mut std::task::Context<'_>) -> bool;
 }
 
 impl<B> BodyMode<B> for Streaming {
@@ -201,6 +206,9 @@ impl<B> BodyMode<B> for Streaming {
     }
     fn rebuild(_: &Keeper) -> Option<B> {
         None
+    }
+    fn client_gone(_: &mut B, _: &mut std::task::Context<'_>) -> bool {
+        false
     }
 }
 
@@ -221,6 +229,9 @@ where
     }
     fn rebuild(keeper: &Keeper) -> Option<ReplayBody<B>> {
         keeper.replay()
+    }
+    fn client_gone(body: &mut ReplayBody<B>, cx: &mut std::task::Context<'_>) -> bool {
+        body.client_gone(cx)
     }
 }
 
@@ -378,6 +389,10 @@ impl<T> Shared<T> {
         let (head, body) = req.into_parts();
         let mirrored = (!fired.is_empty()).then(|| Mirrored {
             fired,
+            timeout: route
+                .policy()
+                .timeout()
+                .unwrap_or(super::service::DEFAULT_MIRROR_TIMEOUT),
             head: head.clone(),
             keeper: keeper.clone(),
         });
@@ -385,6 +400,7 @@ impl<T> Shared<T> {
             head.clone(),
             keeper,
             M::rebuild,
+            M::client_gone,
             route.clone(),
             self.sampler.clone(),
             self.timer.clone(),
