@@ -1,16 +1,17 @@
 //! Following rule files and folders (feature `watch`): the rules in force are reloaded when the
 //! files change, including a Kubernetes ConfigMap or Secret mounted as a volume.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 
-use crate::config::{Loader, RuleSet};
+use crate::config::{DocumentRef, ErrorKind, LoadError, Loader, RuleSet};
 use crate::reload::MeshRules;
 
 /// How a [`Follower`] watches: the quiet time that ends a burst of changes, and whether to poll
@@ -26,14 +27,16 @@ use crate::reload::MeshRules;
 #[derive(Clone, Debug)]
 pub struct FollowOptions {
     debounce: Duration,
+    settle: Duration,
     poll: Option<Duration>,
 }
 
 impl Default for FollowOptions {
-    /// A debounce of 100 ms, and the system's file events.
+    /// A debounce of 100 ms, a settle time of 1 s, and the system's file events.
     fn default() -> Self {
         FollowOptions {
             debounce: Duration::from_millis(100),
+            settle: Duration::from_secs(1),
             poll: None,
         }
     }
@@ -50,6 +53,28 @@ impl FollowOptions {
     /// The quiet time that ends a burst of changes.
     pub fn debounce_time(&self) -> Duration {
         self.debounce
+    }
+
+    /// A file changed in place (the same file written again, rather than a new file renamed
+    /// over it) is read only once it has not been modified for `quiet` (default 1 s), so that
+    /// a file being written is not put in force truncated or half written. A file replaced by a
+    /// rename, and a ConfigMap or Secret volume swap, are read at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_mesh::FollowOptions;
+    ///
+    /// let options = FollowOptions::default().settle(Duration::from_secs(3));
+    /// assert_eq!(options.settle_time(), Duration::from_secs(3));
+    /// ```
+    pub fn settle(mut self, quiet: Duration) -> Self {
+        self.settle = quiet;
+        self
+    }
+
+    /// How long a file changed in place must stay unchanged before it is read.
+    pub fn settle_time(&self) -> Duration {
+        self.settle
     }
 
     /// Polls the files every `interval` instead of using the system's file events (for file
@@ -72,12 +97,16 @@ pub struct FollowStats {
     pub applied: u64,
     /// Changes that did not load (the rules in force stayed).
     pub rejected: u64,
+    /// Reloads put off because a file changed in place had not settled yet
+    /// ([`FollowOptions::settle`]).
+    pub deferred: u64,
 }
 
 #[derive(Default)]
 struct Counts {
     applied: AtomicU64,
     rejected: AtomicU64,
+    deferred: AtomicU64,
 }
 
 /// Reloads the rules of a [`MeshRules`] when the files and folders it follows change; stops
@@ -89,15 +118,29 @@ struct Counts {
 /// that do not load leave the rules in force as they are, with a WARN event (and, with feature
 /// `metrics`, `tower_mesh_rule_reloads_total{result="error"}`).
 ///
+/// Nothing partial is put in force:
+/// - a file changed in place is read only once it has stayed unchanged for the settle time
+///   ([`FollowOptions::settle`], 1 s by default);
+/// - an empty file, a followed folder that cannot be read, and a path that is not a regular
+///   file (a FIFO, a device) are refused like a file that does not load;
+/// - a followed file or folder that disappears leaves the rules in force, with a WARN event,
+///   and is followed again when it comes back.
+///
 /// A ConfigMap or Secret mounted as a volume is a followed folder: the kubelet writes the new
 /// files into a new hidden folder and then swaps the `..data` link that the visible files go
-/// through, so a reload after the swap reads the new files whole.
+/// through, so a reload after the swap reads the new files whole, at once.
 pub struct Follower {
-    // Dropping the watcher closes the channel, which ends the thread.
-    watcher: Option<Box<dyn Watcher + Send>>,
+    /// Tells the thread, which owns the watcher, to stop.
+    stop: Sender<Signal>,
     thread: Option<JoinHandle<()>>,
     counts: Arc<Counts>,
     polling: bool,
+}
+
+/// What the follower's thread is told: something changed, or stop.
+enum Signal {
+    Changed,
+    Stop,
 }
 
 impl std::fmt::Debug for Follower {
@@ -115,6 +158,7 @@ impl Follower {
         FollowStats {
             applied: self.counts.applied.load(Ordering::Relaxed),
             rejected: self.counts.rejected.load(Ordering::Relaxed),
+            deferred: self.counts.deferred.load(Ordering::Relaxed),
         }
     }
 
@@ -127,7 +171,7 @@ impl Follower {
 
 impl Drop for Follower {
     fn drop(&mut self) {
-        self.watcher = None;
+        let _ = self.stop.send(Signal::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -146,17 +190,31 @@ impl std::fmt::Display for FollowError {
 
 impl std::error::Error for FollowError {}
 
-/// The files a reload reads: the followed files, and the rule files of the followed folders.
-fn rule_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+/// A refusal of the follower's own, before the loader reads anything.
+fn refusal(path: &Path, what: &str) -> LoadError {
+    LoadError::new(ErrorKind::Io, format!("{}: {what}", path.display())).with_document(
+        DocumentRef {
+            file: Some(path.to_path_buf()),
+            ..DocumentRef::default()
+        },
+    )
+}
+
+/// The files a reload reads: the followed files, and the rule files of the followed folders;
+/// an error for a followed folder that cannot be read.
+fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for p in paths {
         if !p.is_dir() {
             out.push(p.clone());
             continue;
         }
-        let Ok(entries) = std::fs::read_dir(p) else {
-            continue;
-        };
+        let entries = std::fs::read_dir(p).map_err(|e| {
+            refusal(
+                p,
+                &format!("the followed folder cannot be read ({e}); the rules in force stay"),
+            )
+        })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|f| {
@@ -171,15 +229,85 @@ fn rule_files(paths: &[PathBuf]) -> Vec<PathBuf> {
         files.sort();
         out.extend(files);
     }
-    out
+    Ok(out)
+}
+
+/// What identifies the version of a file a reload read: its identity, size and modification
+/// time (following symbolic links).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    id: (u64, u64),
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        #[cfg(not(unix))]
+        let id = (0, 0);
+        Some(Stamp {
+            id,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// The state of a follower between reloads: the files as the last reload found them, and the
+/// followed paths that were missing.
+#[derive(Default)]
+struct Seen {
+    stamps: HashMap<PathBuf, Stamp>,
+    missing: HashSet<PathBuf>,
+}
+
+impl Seen {
+    /// How long to wait before the files can be read: `Some` while a file changed in place (same
+    /// identity, other size or time) was modified less than `settle` ago.
+    fn unsettled(&self, files: &[PathBuf], settle: Duration) -> Option<Duration> {
+        let now = SystemTime::now();
+        files
+            .iter()
+            .filter_map(|f| {
+                let stamp = Stamp::of(f)?;
+                let before = self.stamps.get(f)?;
+                let in_place = before.id == stamp.id && *before != stamp;
+                let age = now.duration_since(stamp.modified?).ok()?;
+                (in_place && age < settle).then(|| settle - age)
+            })
+            .max()
+    }
+
+    fn remember(&mut self, files: &[PathBuf]) {
+        self.stamps = files
+            .iter()
+            .filter_map(|f| Some((f.clone(), Stamp::of(f)?)))
+            .collect();
+    }
 }
 
 /// What a change gives: the rules to put in force, `None` when nothing changed, or the error.
-fn load(paths: &[PathBuf], current: &RuleSet) -> Result<Option<RuleSet>, crate::LoadError> {
-    let loader = rule_files(paths).into_iter().fold(
-        Loader::new().options(current.options().clone()),
-        Loader::file,
-    );
+fn load(files: &[PathBuf], current: &RuleSet) -> Result<Option<RuleSet>, LoadError> {
+    for f in files {
+        if f.is_file() && std::fs::metadata(f).is_ok_and(|m| m.len() == 0) {
+            return Err(refusal(
+                f,
+                "the file is empty; an empty rule file never replaces the rules in force \
+                 (delete it, or write a file with no routes, to remove its rules)",
+            ));
+        }
+    }
+    let loader = files
+        .iter()
+        .fold(Loader::new().options(current.options().clone()), |l, f| {
+            l.file(f)
+        });
     let fresh = loader.load()?;
     Ok((fresh.version() != current.version()).then_some(fresh))
 }
@@ -215,41 +343,77 @@ impl MeshRules {
     ) -> Result<Follower, FollowError> {
         let paths: Vec<PathBuf> = paths.into_iter().map(Into::into).collect();
         let (tx, rx) = channel();
-        let handler = move |event: notify::Result<notify::Event>| {
-            // Reading the files is an access event too: only changes count. An error may mean
-            // lost events, so it counts as a change: the reload reads the files as they are.
-            if !event.is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_))) {
-                let _ = tx.send(());
+        // The folders watched: a followed folder itself, a followed file's folder (so that a
+        // rename over the file is seen), and the folder of each (so that a followed path that
+        // is deleted and made again is seen).
+        let watched: Vec<PathBuf> = paths.iter().map(|p| watched_dir(p)).collect();
+        let handler = {
+            let tx = tx.clone();
+            let watched = watched.clone();
+            move |event: notify::Result<notify::Event>| {
+                if concerns(&event, &watched) {
+                    let _ = tx.send(Signal::Changed);
+                }
             }
         };
-        let dirs: Vec<&Path> = paths
-            .iter()
-            // A file is watched through its folder, so that a rename over it is seen.
-            .map(|p| {
-                if p.is_dir() {
-                    p.as_path()
-                } else {
-                    p.parent().unwrap_or(Path::new("."))
-                }
-            })
-            .collect();
+        let mut dirs: Vec<&Path> = watched.iter().map(PathBuf::as_path).collect();
+        dirs.extend(
+            watched
+                .iter()
+                .filter_map(|d| d.parent())
+                .filter(|p| p.is_dir()),
+        );
         let (watcher, polling) = open_watcher(&dirs, handler, options.poll, |h| {
             notify::recommended_watcher(h).map(|w| Box::new(w) as Box<dyn Watcher + Send>)
         })?;
         let counts = Arc::new(Counts::default());
-        let rules = self.clone();
-        let thread_counts = counts.clone();
-        reload(&rules, &paths, &counts);
+        let mut follow = Follow {
+            rules: self.clone(),
+            paths,
+            watched,
+            watcher,
+            seen: Seen::default(),
+            options,
+            counts: counts.clone(),
+        };
+        follow.reload();
         let thread = std::thread::Builder::new()
             .name("tower-mesh-follow".into())
-            .spawn(move || follow_loop(&rules, &paths, &rx, options.debounce, &thread_counts))
+            .spawn(move || follow.run(&rx))
             .map_err(|e| FollowError(notify::Error::io(e)))?;
         Ok(Follower {
-            watcher: Some(watcher),
+            stop: tx,
             polling,
             thread: Some(thread),
             counts,
         })
+    }
+}
+
+/// The folder watched for a followed path: the folder itself, or a file's folder.
+fn watched_dir(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        p.to_path_buf()
+    } else {
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+}
+
+/// Whether a file event may change the rules: a change (reading the files is an access event
+/// too) in or of a watched folder. An error may mean lost events, so it counts.
+fn concerns(event: &notify::Result<notify::Event>, watched: &[PathBuf]) -> bool {
+    match event {
+        Err(_) => true,
+        Ok(e) if matches!(e.kind, notify::EventKind::Access(_)) => false,
+        Ok(e) => {
+            e.paths.is_empty()
+                || e.paths
+                    .iter()
+                    .any(|p| watched.iter().any(|w| p.starts_with(w)))
+        }
     }
 }
 
@@ -298,41 +462,98 @@ where
     Ok((watcher, true))
 }
 
-/// Waits for changes, lets each burst settle, then reloads; ends when the watcher is dropped.
-fn follow_loop(
-    rules: &MeshRules,
-    paths: &[PathBuf],
-    rx: &Receiver<()>,
-    quiet: Duration,
-    counts: &Counts,
-) {
-    while rx.recv().is_ok() {
-        let started = Instant::now();
-        loop {
-            match rx.recv_timeout(quiet) {
-                Ok(()) if started.elapsed() < quiet * 10 => continue,
-                Ok(()) | Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
-        reload(rules, paths, counts);
-    }
+/// The follower's thread: the watcher, and what it needs to reload.
+struct Follow {
+    rules: MeshRules,
+    paths: Vec<PathBuf>,
+    watched: Vec<PathBuf>,
+    watcher: Box<dyn Watcher + Send>,
+    seen: Seen,
+    options: FollowOptions,
+    counts: Arc<Counts>,
 }
 
-/// Reads the followed files and puts their rules in force, or reports why not.
-fn reload(rules: &MeshRules, paths: &[PathBuf], counts: &Counts) {
-    match load(paths, &rules.current()) {
-        Ok(Some(fresh)) => {
-            let version = fresh.version();
-            rules.replace(fresh);
-            counts.applied.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(target: "tower_mesh", version, "rules reloaded from the followed files");
+impl Follow {
+    /// Waits for changes, lets each burst settle, then reloads (again once files changed in
+    /// place have settled); ends when told to stop.
+    fn run(mut self, rx: &Receiver<Signal>) {
+        let quiet = self.options.debounce;
+        let mut retry: Option<Duration> = None;
+        loop {
+            let first = match retry {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(wait) => rx.recv_timeout(wait),
+            };
+            match first {
+                Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Signal::Changed) => {
+                    let started = Instant::now();
+                    loop {
+                        match rx.recv_timeout(quiet) {
+                            Ok(Signal::Changed) if started.elapsed() < quiet * 10 => continue,
+                            Ok(Signal::Changed) | Err(RecvTimeoutError::Timeout) => break,
+                            Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.watch_again();
+            retry = self.reload();
         }
-        Ok(None) => {}
-        Err(e) => {
-            counts.rejected.fetch_add(1, Ordering::Relaxed);
-            crate::reload::refused(&e);
+    }
+
+    /// Watches again the followed folders that came back after they were gone, and says once
+    /// when one is gone.
+    fn watch_again(&mut self) {
+        for (path, dir) in self.paths.iter().zip(&self.watched) {
+            let present = path.exists();
+            if !present && self.seen.missing.insert(path.clone()) {
+                tracing::warn!(
+                    target: "tower_mesh",
+                    path = %path.display(),
+                    "a followed rule path is gone; the rules in force stay, and it is followed again when it comes back"
+                );
+            } else if present && self.seen.missing.remove(path) {
+                let _ = self.watcher.watch(dir, RecursiveMode::NonRecursive);
+                tracing::info!(target: "tower_mesh", path = %path.display(), "a followed rule path is back");
+            }
         }
+    }
+
+    /// Reads the followed files and puts their rules in force, or reports why not; `Some`
+    /// (how long to wait) when a file changed in place has not settled yet.
+    fn reload(&mut self) -> Option<Duration> {
+        let files = match rule_files(&self.paths) {
+            Ok(files) => files,
+            Err(e) => {
+                self.refuse(&e);
+                return None;
+            }
+        };
+        if let Some(wait) = self.seen.unsettled(&files, self.options.settle) {
+            self.counts.deferred.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(target: "tower_mesh", ?wait, "a rule file changed in place; waiting for it to settle");
+            return Some(wait);
+        }
+        let loaded = load(&files, &self.rules.current());
+        self.seen.remember(&files);
+        match loaded {
+            Ok(Some(fresh)) => {
+                let version = fresh.version();
+                self.rules.replace(fresh);
+                self.counts.applied.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(target: "tower_mesh", version, "rules reloaded from the followed files");
+            }
+            Ok(None) => {}
+            Err(e) => self.refuse(&e),
+        }
+        None
+    }
+
+    fn refuse(&self, e: &LoadError) {
+        self.counts.rejected.fetch_add(1, Ordering::Relaxed);
+        crate::reload::refused(e);
     }
 }
 

@@ -134,3 +134,122 @@ fn a_burst_is_one_reload_and_a_bad_update_keeps_the_rules() {
     std::fs::write(&file, rules("fixed")).unwrap();
     assert!(eventually(|| route(&mesh).as_deref() == Some("fixed")));
 }
+
+/// A VirtualService for `reviews` with `n` routes for paths `/p0`... and a catch-all last,
+/// all named after `name`.
+fn many_routes(name: &str, n: usize) -> String {
+    let mut yaml = String::from(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n",
+    );
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - name: {name}-{i}\n    match: [{{uri: {{exact: /p{i}}}}}]\n    route: [{{destination: {{host: reviews}}}}]\n"
+        ));
+    }
+    yaml.push_str(&format!(
+        "  - name: {name}\n    route: [{{destination: {{host: reviews}}}}]\n"
+    ));
+    yaml
+}
+
+#[test]
+fn a_file_written_in_place_is_put_in_force_only_whole() {
+    use std::io::Write;
+    let dir = Dir::new("in-place");
+    let file = dir.0.join("rules.yaml");
+    std::fs::write(&file, rules("old")).unwrap();
+    let mesh = MeshRules::new(RuleSet::from_files([&file]).unwrap());
+    let follower = mesh
+        .follow_with([&file], quick().settle(Duration::from_secs(3)))
+        .unwrap();
+
+    // Truncated in place, as a writer that opens with O_TRUNC leaves it before it writes.
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&file)
+        .unwrap();
+    assert!(
+        eventually(|| follower.stats().deferred >= 1),
+        "the change waited to settle"
+    );
+    assert!(
+        eventually(|| follower.stats().rejected == 1),
+        "the empty file was refused"
+    );
+    assert_eq!(route(&mesh).as_deref(), Some("old"), "after truncation");
+    assert_eq!(mesh.current().table().route_count(), 1);
+
+    // Half written: 99 of the 200 routes, without the catch-all.
+    let whole = many_routes("new", 200);
+    let cut = whole.find("  - name: new-99\n").unwrap();
+    let deferred = follower.stats().deferred;
+    writer.write_all(&whole.as_bytes()[..cut]).unwrap();
+    writer.flush().unwrap();
+    assert!(
+        eventually(|| follower.stats().deferred > deferred),
+        "the half write waited"
+    );
+    assert_eq!(route(&mesh).as_deref(), Some("old"), "after a half write");
+    assert_eq!(follower.stats().applied, 0);
+
+    // The rest: put in force whole once it has settled.
+    writer.write_all(&whole.as_bytes()[cut..]).unwrap();
+    drop(writer);
+    assert!(eventually(|| route(&mesh).as_deref() == Some("new")));
+    assert_eq!(mesh.current().table().route_count(), 201);
+    assert_eq!(follower.stats().applied, 1);
+    println!(
+        "in force after truncation and after a half write: old (1 route); once whole: new (201 routes); {:?}",
+        follower.stats()
+    );
+}
+
+#[test]
+fn a_followed_folder_that_goes_and_comes_back_is_followed_again() {
+    let root = Dir::new("comes-back");
+    let folder = root.0.join("rules");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("a.yaml"), rules("a")).unwrap();
+    let mesh = MeshRules::new(RuleSet::empty());
+    let follower = mesh.follow_with([&folder], quick()).unwrap();
+    assert_eq!(route(&mesh).as_deref(), Some("a"));
+
+    std::fs::remove_dir_all(&folder).unwrap();
+    assert!(
+        eventually(|| follower.stats().rejected >= 1),
+        "the missing folder was refused"
+    );
+    assert_eq!(
+        route(&mesh).as_deref(),
+        Some("a"),
+        "the rules in force stay"
+    );
+
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("b.yaml"), rules("b")).unwrap();
+    assert!(
+        eventually(|| route(&mesh).as_deref() == Some("b")),
+        "followed again"
+    );
+    std::fs::write(folder.join("b.yaml"), rules("c")).unwrap();
+    assert!(
+        eventually(|| route(&mesh).as_deref() == Some("c")),
+        "and again"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_by_the_loader_and_the_follower() {
+    let dir = Dir::new("fifo");
+    let fifo = dir.0.join("rules.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let err = RuleSet::from_files([&fifo]).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let mesh = MeshRules::new(RuleSet::from_yaml(&rules("kept")).unwrap());
+    let follower = mesh.follow_with([&fifo], quick()).unwrap();
+    assert_eq!(follower.stats().rejected, 1);
+    assert_eq!(route(&mesh).as_deref(), Some("kept"));
+}

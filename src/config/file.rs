@@ -74,6 +74,24 @@ fn read_settled(
         )
         .with_document(in_file.clone())
     };
+    // Opening a FIFO blocks until something writes to it, and a device may never end: only
+    // regular files (through symbolic links) are opened.
+    let kind = std::fs::metadata(path).map_err(io)?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(LoadError::new(
+            ErrorKind::Io,
+            format!(
+                "{}: {what}; rules are read from regular files only",
+                path.display()
+            ),
+        )
+        .with_document(in_file));
+    }
     for _ in 0..TRIES {
         let mut file = File::open(path).map_err(io)?;
         let before = Stamp::of(&file.metadata().map_err(io)?);
@@ -160,6 +178,23 @@ mod tests {
                 .contains("changed while it was read, 3 times"),
             "{err}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_being_opened() {
+        let dir = std::env::temp_dir().join(format!("tower-mesh-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("rules.yaml");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let err = read_text(&fifo, 1 << 20).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let err = read_text(&dir, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("a folder"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -11,21 +11,21 @@ use super::body::MeshBody;
 /// The body of the 400 answer to a request with several `Host` lines.
 pub(crate) const MULTIPLE_HOSTS: &str = "more than one Host header";
 
-/// Makes the request's `Host` agree with its target's authority; `Err` with the answer when
-/// the request names more than one host in `Host` lines.
+/// Makes the request's `Host` agree with its target's authority; `false` when the request
+/// names more than one host in `Host` lines (answer it with [`bad_request`]).
 #[inline]
-pub(crate) fn settle<B, ResB>(req: &mut Request<B>) -> Result<(), Response<MeshBody<ResB>>> {
+pub(crate) fn settle<B>(req: &mut Request<B>) -> bool {
     let mut lines = req.headers().get_all(header::HOST).iter();
     let first = lines.next();
     if lines.next().is_some() {
-        return Err(bad_request());
+        return false;
     }
     if let (Some(host), Some(authority)) = (first, req.uri().authority())
         && host.as_bytes() != authority.as_str().as_bytes()
     {
         overwrite_host(req);
     }
-    Ok(())
+    true
 }
 
 /// Sets `Host` to the target's authority without its user information.
@@ -48,8 +48,9 @@ fn overwrite_host<B>(req: &mut Request<B>) {
     }
 }
 
+/// The 400 answer to a request with several `Host` lines.
 #[cold]
-fn bad_request<B>() -> Response<MeshBody<B>> {
+pub(crate) fn bad_request<B>() -> Response<MeshBody<B>> {
     tracing::debug!(target: "tower_mesh", "request with several Host lines answered 400");
     let mut res = Response::new(MeshBody::local(MULTIPLE_HOSTS));
     *res.status_mut() = StatusCode::BAD_REQUEST;

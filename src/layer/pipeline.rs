@@ -85,8 +85,8 @@ where
     D::Svc: Service<Request<M::Body>, Response = Response<ResB>>,
     T: Timer,
 {
-    if let Err(res) = super::authority::settle(&mut req) {
-        return ResponseFuture::local(res);
+    if !super::authority::settle(&mut req) {
+        return ResponseFuture::local(super::authority::bad_request());
     }
     let decision = shared.decide(&mut req);
     match &shared.observer {
