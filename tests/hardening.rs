@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::shapes::{alias_tower, delegation};
+use common::shapes::{alias_tower, delegation, http_routes};
 use common::virtual_service;
 use tower_mesh::{ErrorKind, LoadError, RuleSet};
 
@@ -234,7 +234,100 @@ fn an_endless_device_is_refused_before_it_is_read() {
         .load()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
-    assert!(err.to_string().contains("/dev/zero: not a regular file"), "{err}");
+    assert!(
+        err.to_string().contains("/dev/zero: not a regular file"),
+        "{err}"
+    );
+}
+
+/// `n` files of `values` list items each, in a folder of their own.
+fn files_of_values(name: &str, n: usize, values: usize) -> Vec<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tower-mesh-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("f{i}.yaml"));
+            let items = vec!["x"; values].join(", ");
+            std::fs::write(
+                &path,
+                format!(
+                    "{}status: [{items}]\n",
+                    virtual_service(&format!("s{i}"), "  - route: [{destination: {host: s}}]\n")
+                ),
+            )
+            .unwrap();
+            path
+        })
+        .collect()
+}
+
+fn load_with(
+    limits: tower_mesh::Limits,
+    files: &[std::path::PathBuf],
+) -> Result<RuleSet, LoadError> {
+    files
+        .iter()
+        .fold(
+            tower_mesh::Loader::new()
+                .options(tower_mesh::LoadOptions::default().with_limits(limits)),
+            |l, f| l.file(f),
+        )
+        .load()
+}
+
+#[test]
+fn the_values_and_bytes_of_all_files_of_a_load_are_bounded_together() {
+    let files = files_of_values("totals", 5, 600);
+    let limits = tower_mesh::Limits {
+        max_nodes: 1_000,
+        max_total_nodes: 2_000,
+        ..tower_mesh::Limits::default()
+    };
+    // Each file is within the per-file limit; the fourth takes the total past 2,000.
+    let err = load_with(limits.clone(), &files).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
+    assert_eq!(
+        err.errors().count(),
+        1,
+        "the files after it are not read: {err}"
+    );
+    assert!(err.to_string().contains("f3.yaml"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("more than 2000 values together (Limits::max_total_nodes)"),
+        "{err}"
+    );
+    assert!(load_with(limits.clone(), &files[..3]).is_ok());
+
+    let bytes = std::fs::metadata(&files[0]).unwrap().len() as usize;
+    let limits = tower_mesh::Limits {
+        max_total_bytes: 2 * bytes + bytes / 2,
+        ..limits
+    };
+    let err = load_with(limits.clone(), &files[..3]).unwrap_err();
+    assert!(err.to_string().contains("f2.yaml"), "{err}");
+    assert!(
+        err.to_string().contains("(Limits::max_total_bytes)"),
+        "{err}"
+    );
+    assert!(load_with(limits, &files[..2]).is_ok());
+}
+
+#[test]
+fn gateway_api_entries_count_against_the_route_limit() {
+    // 400 x 64 = 25,600 entries, past the 20,000 routes.
+    let err = RuleSet::from_yaml(&http_routes(400, 64, 1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
+    assert!(err.to_string().contains("(Limits::max_routes)"), "{err}");
+    assert!(
+        err.to_string().contains("HTTPRoute shop/r312"),
+        "names the route past it: {err}"
+    );
+    // Attached to 32 Services each, 700 routes of one match are 22,400 entries.
+    let err = RuleSet::from_yaml(&http_routes(700, 1, 32)).unwrap_err();
+    assert!(err.to_string().contains("(Limits::max_routes)"), "{err}");
+    let rules = RuleSet::from_yaml(&http_routes(600, 1, 32)).unwrap();
+    assert_eq!(rules.table().route_count(), 19_200);
 }
 
 // --- Values that overflow or hold what no name may hold. ---

@@ -14,7 +14,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use common::shapes::{alias_tower, delegation};
+use common::shapes::{alias_tower, delegation, http_routes};
 use common::virtual_service;
 use tower_mesh::{ErrorKind, Limits, RuleSet};
 
@@ -159,6 +159,21 @@ fn shapes() -> Vec<(&'static str, String, Expect)> {
                 }),
             ),
             Expect::Routes(400),
+        ),
+        (
+            "2,000 HTTPRoutes x 32 Services",
+            http_routes(2_000, 1, 32),
+            Expect::Limit("max_routes"),
+        ),
+        (
+            "600 HTTPRoutes x 32 Services",
+            http_routes(600, 1, 32),
+            Expect::Routes(19_200),
+        ),
+        (
+            "1,600 HTTPRoutes x 64 matches",
+            http_routes(800, 64, 1) + &http_routes(800, 64, 1).replace("name: r", "name: q"),
+            Expect::Limit("max_routes"),
         ),
         (
             "20,000 routes",

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::error::{DocumentRef, Warning};
+use super::error::{DocumentRef, LoadError, Warning};
+use super::lower::delegate::Size;
 use super::lower::gateway::LoweredHttpRoute;
 use crate::model::{GatewayEntry, ResourceKind, TableBuilder};
 
@@ -19,29 +20,26 @@ struct Attached {
 /// Adds every HTTPRoute's entries under the Services it attaches to. `other_hosts` are the
 /// canonical hosts of VirtualServices and RouteRules with their first document: where one is
 /// also a route's Service, the Gateway API routes decide the requests they apply to, and a
-/// warning names both. Returns the number of entries added.
+/// warning names both. Each entry put under a Service counts as one route and one match entry
+/// in `size` (a route attached to several Services counts once for each); past a limit the
+/// error names the route. Linear in the entries and parentRefs.
 pub(super) fn add_http_routes(
     builder: &mut TableBuilder,
     routes: Vec<(DocumentRef, LoweredHttpRoute)>,
     other_hosts: &HashMap<String, DocumentRef>,
     warnings: &mut Vec<Warning>,
-) -> usize {
+    size: &mut Size<'_>,
+) -> Result<(), LoadError> {
     let mut services: Vec<(String, Attached)> = Vec::new();
-    let mut count = 0;
+    let mut at: HashMap<String, usize> = HashMap::new();
     for (doc, route) in routes {
-        // One Service may be named by several parentRefs (with different ports).
-        let mut ports: Vec<(String, Option<Vec<u32>>)> = Vec::new();
-        for parent in &route.parents {
-            let canonical = parent.host.canonical.clone();
-            match ports.iter_mut().find(|(c, _)| *c == canonical) {
-                Some((_, Some(list))) => match parent.port {
-                    Some(p) => list.push(p),
-                    None => ports.iter_mut().find(|(c, _)| *c == canonical).unwrap().1 = None,
-                },
-                Some((_, None)) => {}
-                None => ports.push((canonical.clone(), parent.port.map(|p| vec![p]))),
-            }
-            if !services.iter().any(|(c, _)| *c == canonical) {
+        for (canonical, ports) in parent_ports(&route) {
+            let i = *at.entry(canonical.clone()).or_insert_with(|| {
+                let parent = route
+                    .parents
+                    .iter()
+                    .find(|p| p.host.canonical == canonical)
+                    .expect("a canonical host comes from a parentRef");
                 services.push((
                     canonical,
                     Attached {
@@ -51,16 +49,13 @@ pub(super) fn add_http_routes(
                         entries: Vec::new(),
                     },
                 ));
-            }
-        }
-        let ns: Box<str> = route.resource.namespace().into();
-        for (canonical, ports) in ports {
-            let Some((_, attached)) = services.iter_mut().find(|(c, _)| *c == canonical) else {
-                continue;
-            };
+                services.len() - 1
+            });
+            let attached = &mut services[i].1;
             attached.docs.push(doc.clone());
+            let ns: Box<str> = route.resource.namespace().into();
             for (r, precedence) in &route.entries {
-                count += 1;
+                size.add(1).map_err(|e| e.with_document(doc.clone()))?;
                 attached.entries.push((
                     ns.clone(),
                     GatewayEntry {
@@ -73,7 +68,7 @@ pub(super) fn add_http_routes(
         }
     }
     for (canonical, mut attached) in services {
-        count -= drop_http_beside_grpc(&mut attached, warnings);
+        size.routes -= drop_http_beside_grpc(&mut attached, warnings);
         if let Some(other) = other_hosts.get(&canonical) {
             warnings.push(Warning {
                 document: other.clone(),
@@ -87,7 +82,25 @@ pub(super) fn add_http_routes(
         }
         builder.add_gateway_service(&attached.names, &attached.namespace, attached.entries);
     }
-    count
+    Ok(())
+}
+
+/// The Services one route attaches to, each once, with the ports its parentRefs name (`None`:
+/// every port, when one parentRef names no port).
+fn parent_ports(route: &LoweredHttpRoute) -> Vec<(String, Option<Vec<u32>>)> {
+    let mut ports: Vec<(String, Option<Vec<u32>>)> = Vec::new();
+    for parent in &route.parents {
+        let canonical = &parent.host.canonical;
+        match ports.iter_mut().find(|(c, _)| c == canonical) {
+            Some((_, list)) => match (list.as_mut(), parent.port) {
+                (Some(list), Some(p)) => list.push(p),
+                (Some(_), None) => *list = None,
+                (None, _) => {}
+            },
+            None => ports.push((canonical.clone(), parent.port.map(|p| vec![p]))),
+        }
+    }
+    ports
 }
 
 /// Where one namespace's routes for a Service hold GRPCRoutes, its HTTPRoutes never apply

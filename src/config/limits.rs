@@ -20,6 +20,13 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most values in one text, counting each use of an alias again (default 1,000,000).
     pub max_nodes: usize,
+    /// Most bytes all the texts of one load may hold together (default 32 MiB): files read
+    /// together by a [`Loader`](crate::Loader), [`RuleSet::from_files`](crate::RuleSet::from_files),
+    /// a followed folder or `tower-mesh check`.
+    pub max_total_bytes: usize,
+    /// Most values all the texts of one load may hold together, counting each use of an alias
+    /// again (default 2,000,000).
+    pub max_total_nodes: usize,
     /// Longest regular expression, in characters (default 1,024, Istio's own limit).
     pub max_regex_len: usize,
     /// Largest compiled size of one regular expression, in bytes (default 1 MiB).
@@ -50,6 +57,8 @@ impl Default for Limits {
             max_input_bytes: 16 << 20,
             max_depth: 64,
             max_nodes: 1_000_000,
+            max_total_bytes: 32 << 20,
+            max_total_nodes: 2_000_000,
             max_regex_len: 1024,
             max_regex_size: 1 << 20,
             max_routes: 20_000,

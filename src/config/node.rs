@@ -239,6 +239,16 @@ fn syntax_error(line: usize, column: usize, message: String) -> LoadError {
 /// over the tree (serde, validation, dropping it) is therefore bounded in depth by the limit,
 /// not by the input.
 pub(crate) fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, LoadError> {
+    parse_stream_within(text, limits, usize::MAX).map(|(docs, _)| docs)
+}
+
+/// [`parse_stream`] with at most `values_left` values (what [`Limits::max_total_nodes`] leaves
+/// of one load after the texts before), and the number of values read.
+pub(crate) fn parse_stream_within(
+    text: &str,
+    limits: &Limits,
+    values_left: usize,
+) -> Result<(Vec<Document>, usize), LoadError> {
     if text.len() > limits.max_input_bytes {
         return Err(LoadError::new(
             ErrorKind::Limit,
@@ -251,6 +261,8 @@ pub(crate) fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>,
     }
     let mut reader = Reader {
         limits,
+        max_nodes: limits.max_nodes.min(values_left),
+        total: values_left < limits.max_nodes,
         docs: Vec::new(),
         stack: Vec::new(),
         anchors: HashMap::new(),
@@ -276,7 +288,7 @@ pub(crate) fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>,
             reader.place(finished, span)?;
         }
     }
-    Ok(reader.docs)
+    Ok((reader.docs, reader.nodes))
 }
 
 /// A value just read, before it is placed in its parent.
@@ -291,6 +303,10 @@ struct Finished {
 /// The state of [`parse_stream`] between events.
 struct Reader<'l> {
     limits: &'l Limits,
+    /// The most values this text may hold: `Limits::max_nodes`, or less when the load's total
+    /// (`total`) leaves less.
+    max_nodes: usize,
+    total: bool,
     docs: Vec<Document>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
@@ -376,8 +392,8 @@ impl Reader<'_> {
         };
         let (height, count, bytes) = (anchored.height, anchored.count, anchored.bytes);
         // The alias's own count is added when it is placed.
-        if self.nodes + count > self.limits.max_nodes {
-            return Err(too_many_nodes(span, self.limits));
+        if self.nodes + count > self.max_nodes {
+            return Err(self.too_many_nodes(span));
         }
         // Each alias copies the text it repeats: the copies together may be no larger than
         // the input itself may be.
@@ -434,8 +450,8 @@ impl Reader<'_> {
     /// Puts a finished value in its parent (or makes it the document's root).
     fn place(&mut self, finished: Finished, span: Span) -> Result<(), LoadError> {
         self.nodes += 1;
-        if self.nodes > self.limits.max_nodes {
-            return Err(too_many_nodes(span, self.limits));
+        if self.nodes > self.max_nodes {
+            return Err(self.too_many_nodes(span));
         }
         let Finished {
             node,
@@ -548,17 +564,23 @@ fn check_duplicate(
     }
 }
 
-fn too_many_nodes(span: Span, limits: &Limits) -> LoadError {
-    syntax_error(
-        span.start.line(),
-        span.start.col() + 1,
-        format!(
-            "the document expands to more than {} values (Limits::max_nodes); \
-             aliases are counted each time they are used",
-            limits.max_nodes
-        ),
-    )
-    .with_kind(ErrorKind::Limit)
+impl Reader<'_> {
+    fn too_many_nodes(&self, span: Span) -> LoadError {
+        let message = if self.total {
+            format!(
+                "the texts of this load expand to more than {} values together \
+                 (Limits::max_total_nodes); aliases are counted each time they are used",
+                self.limits.max_total_nodes
+            )
+        } else {
+            format!(
+                "the document expands to more than {} values (Limits::max_nodes); \
+                 aliases are counted each time they are used",
+                self.limits.max_nodes
+            )
+        };
+        syntax_error(span.start.line(), span.start.col() + 1, message).with_kind(ErrorKind::Limit)
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::lower::Lowerer;
 use super::lower::gateway::LoweredHttpRoute;
 use super::lower::legacy::LegacyRule;
 use super::lower::networking::{LoweredVirtualService, SubsetIndex};
-use super::node::{Node, Value, parse_stream};
+use super::node::{Node, Value, parse_stream_within};
 use super::wire;
 use crate::model::{
     Context, Decision, Explanation, RankedRule, Resource, ResourceKind, RouteTable, Sampler,
@@ -323,11 +323,15 @@ impl Loader {
             digest: FNV_OFFSET,
             ..Gathered::default()
         };
+        let limits = &self.options.limits;
         for source in &self.sources {
             if let Err(e) = gathered.read_source(source, &self.options) {
                 gathered.errors.push(e);
             }
-            if gathered.errors.must_stop() {
+            // Past a total, the texts after it are not read at all.
+            let spent = gathered.bytes > limits.max_total_bytes
+                || gathered.values >= limits.max_total_nodes;
+            if gathered.errors.must_stop() || spent {
                 break;
             }
         }
@@ -349,6 +353,9 @@ struct Gathered {
     broken_hosts: Vec<(String, String)>,
     /// The digest of the texts read so far (see [`RuleSet::version`]).
     digest: u64,
+    /// Bytes and values of the texts read so far, against the load's totals.
+    bytes: usize,
+    values: usize,
 }
 
 impl Gathered {
@@ -362,15 +369,38 @@ impl Gathered {
                 (Some(p.clone()), std::borrow::Cow::Owned(text))
             }
         };
-        // Each text, with a separator, so that moving a document between texts changes it.
-        self.digest = fnv1a(fnv1a(self.digest, text.as_bytes()), &[0xff]);
-        let docs = parse_stream(&text, &options.limits).map_err(|e| match &file {
+        let limits = &options.limits;
+        let in_file = |e: LoadError| match &file {
             Some(_) => e.with_document(DocumentRef {
                 file: file.clone(),
                 ..DocumentRef::default()
             }),
             None => e,
-        })?;
+        };
+        self.bytes = self.bytes.saturating_add(text.len());
+        if self.bytes > limits.max_total_bytes {
+            return Err(in_file(LoadError::new(
+                ErrorKind::Limit,
+                format!(
+                    "the texts of this load hold more than {} bytes together \
+                     (Limits::max_total_bytes)",
+                    limits.max_total_bytes
+                ),
+            )));
+        }
+        // Each text, with a separator, so that moving a document between texts changes it.
+        self.digest = fnv1a(fnv1a(self.digest, text.as_bytes()), &[0xff]);
+        let left = limits.max_total_nodes.saturating_sub(self.values);
+        let (docs, values) = match parse_stream_within(&text, limits, left) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                if e.message().contains("Limits::max_total_nodes") {
+                    self.values = limits.max_total_nodes;
+                }
+                return Err(in_file(e));
+            }
+        };
+        self.values += values;
         for (i, document) in docs.into_iter().enumerate() {
             let Some(root) = document.root else { continue };
             let doc = DocumentRef {
@@ -887,10 +917,18 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
         warn_taken(&mut warnings, &host.doc, taken);
     }
     other_hosts.extend(legacy_hosts);
-    let gateway_entries =
-        super::attach::add_http_routes(&mut builder, http_routes, &other_hosts, &mut warnings);
+    let attached = super::attach::add_http_routes(
+        &mut builder,
+        http_routes,
+        &other_hosts,
+        &mut warnings,
+        &mut size,
+    );
+    if let Err(e) = attached {
+        return Err(e.with_warnings(warnings));
+    }
     Ok(RuleSet {
-        table: Arc::new(builder.finish(size.routes + gateway_entries)),
+        table: Arc::new(builder.finish(size.routes)),
         warnings,
         skipped,
         files,

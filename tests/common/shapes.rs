@@ -49,3 +49,23 @@ pub(crate) fn delegation(roots: usize, routes: usize, matches: usize) -> String 
     }
     text
 }
+
+/// `routes` HTTPRoutes of one rule with `matches` path matches, each attached to `parents`
+/// Services of its own.
+pub(crate) fn http_routes(routes: usize, matches: usize, parents: usize) -> String {
+    (0..routes)
+        .map(|r| {
+            let refs: Vec<String> = (0..parents)
+                .map(|p| format!("{{group: \"\", kind: Service, name: s{r}x{p}}}"))
+                .collect();
+            let m: Vec<String> = (0..matches)
+                .map(|m| format!("{{path: {{type: Exact, value: /p{m}}}}}"))
+                .collect();
+            format!(
+                "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: r{r}, namespace: shop}}\nspec:\n  parentRefs: [{}]\n  rules:\n  - matches: [{}]\n    backendRefs: [{{name: s, port: 80}}]\n",
+                refs.join(", "),
+                m.join(", ")
+            )
+        })
+        .collect()
+}

@@ -39,7 +39,8 @@ impl<'l> Size<'l> {
                 ErrorKind::Limit,
                 format!(
                     "the configuration has more than {} routes, counting each delegate's routes \
-                     once for every route that delegates to it (Limits::max_routes)",
+                     once for every route that delegates to it, and a Gateway API route once for \
+                     each of its matches and each Service it attaches to (Limits::max_routes)",
                     l.max_routes
                 ),
             ));
@@ -49,7 +50,8 @@ impl<'l> Size<'l> {
                 ErrorKind::Limit,
                 format!(
                     "the configuration has more than {} match entries, counting those that \
-                     delegation merges (Limits::max_matches)",
+                     delegation merges and those of Gateway API routes for each Service they \
+                     attach to (Limits::max_matches)",
                     l.max_matches
                 ),
             ));
