@@ -2,7 +2,7 @@
 //! Gateway API route resources of a namespace or of all namespaces, watched with the `kube`
 //! crate and put in force as one rule set per change.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -279,7 +279,7 @@ async fn run(rules: MeshRules, client: kube::Client, options: ClusterOptions, sh
                 Ok(next) => next,
                 Err(_) => {
                     burst = None;
-                    store.apply(&rules, &shared);
+                    store.apply(&rules, &shared).await;
                     continue;
                 }
             },
@@ -300,11 +300,15 @@ async fn run(rules: MeshRules, client: kube::Client, options: ClusterOptions, sh
 type Key = (usize, String, String);
 
 /// An object as the loader reads it.
+#[derive(Clone)]
 struct Object {
-    /// The object as a JSON document: `apiVersion`, `kind`, `metadata` with the name and
-    /// namespace only, and every other field but `status`.
-    json: String,
+    /// The object as a JSON document: `apiVersion`, `kind`, `metadata` with the name,
+    /// namespace and creation time only, and every other field but `status`.
+    json: Arc<str>,
     resource_version: Option<String>,
+    /// `metadata.creationTimestamp` as the API server writes it (RFC 3339, UTC, seconds), so
+    /// that its text order is its time order.
+    created: Option<String>,
 }
 
 /// The objects of every kind as last seen, and what was reported of them.
@@ -388,23 +392,34 @@ impl Store {
         if !namespace.is_empty() {
             metadata.insert("namespace".into(), namespace.clone().into());
         }
+        let created = object
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string());
+        if let Some(t) = &created {
+            metadata.insert("creationTimestamp".into(), t.clone().into());
+        }
         document.insert("metadata".into(), metadata.into());
         if let serde_json::Value::Object(fields) = object.data {
             document.extend(fields.into_iter().filter(|(k, _)| k != "status"));
         }
-        let json = serde_json::Value::Object(document).to_string();
+        let json = serde_json::Value::Object(document).to_string().into();
         let resource_version = object.metadata.resource_version;
         (
             (kind, namespace, name),
             Object {
                 json,
                 resource_version,
+                created,
             },
         )
     }
 
-    /// Puts the objects in force as one rule set, leaving out those that do not validate.
-    fn apply(&mut self, rules: &MeshRules, shared: &Shared) {
+    /// Puts the objects in force as one rule set, leaving out those that cannot be admitted
+    /// (see [`assemble`]); the loading runs on tokio's blocking threads, off the application's
+    /// request threads.
+    async fn apply(&mut self, rules: &MeshRules, shared: &Shared) {
         // Only what is still there, as it is now, stays reported.
         let objects = &self.objects;
         self.reported.retain(|(key, version)| {
@@ -412,65 +427,186 @@ impl Store {
                 .get(key)
                 .is_some_and(|o| &o.resource_version == version)
         });
-        let mut keep: Vec<(&Key, &Object)> = self.objects.iter().collect();
-        loop {
-            let text: Vec<&str> = keep.iter().map(|(_, o)| o.json.as_str()).collect();
-            let loaded = Loader::new()
-                .options(rules.current().options().clone())
-                .text(text.join("\n---\n"))
-                .load();
-            let err = match loaded {
-                Ok(set) => {
-                    let set = set.with_revision(newest(keep.iter().map(|(_, o)| *o)));
-                    if set.version() != rules.version() {
-                        let version = set.version();
-                        rules.replace(set);
-                        shared.applied.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(target: "tower_mesh", version, "rules put in force from the cluster");
-                    }
-                    return;
-                }
-                Err(err) => err,
-            };
-            // The documents are the objects, in order: leave out each one an error names.
-            let bad: BTreeSet<usize> = err
-                .errors()
-                .filter_map(|e| e.document().map(|d| d.index))
-                .filter(|i| (1..=keep.len()).contains(i))
-                .collect();
-            if bad.is_empty() {
-                crate::reload::refused(&err);
-                return;
+        let mut ordered: Vec<(Key, Object)> = self
+            .objects
+            .iter()
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        // Oldest first (then by kind, namespace and name): the order every replica sees.
+        ordered.sort_by(|(ka, a), (kb, b)| a.created.cmp(&b.created).then_with(|| ka.cmp(kb)));
+        let kinds: Vec<String> = self.kinds.iter().map(|k| k.kind.clone()).collect();
+        let options = rules.current().options().clone();
+        let job = move || assemble(ordered, &kinds, &options);
+        let Ok(assembled) = tokio::task::spawn_blocking(job).await else {
+            return;
+        };
+        for (key, version, messages) in assembled.left_out {
+            if self.reported.insert((key.clone(), version)) {
+                shared.left_out.fetch_add(1, Ordering::Relaxed);
+                self.report(&key, &messages);
             }
-            for index in bad.into_iter().rev() {
-                let (key, object) = keep.remove(index - 1);
-                let seen = (key.clone(), object.resource_version.clone());
-                if self.reported.insert(seen) {
-                    shared.left_out.fetch_add(1, Ordering::Relaxed);
-                    self.report(key, index, &err);
+        }
+        match assembled.result {
+            Ok(set) => {
+                if set.version() != rules.version() {
+                    let version = set.version();
+                    rules.replace(set);
+                    shared.applied.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(target: "tower_mesh", version, "rules put in force from the cluster");
                 }
             }
+            Err(err) => crate::reload::refused(&err),
         }
     }
 
-    /// A WARN event for each error about the object that was document `index`.
-    fn report(&self, key: &Key, index: usize, err: &LoadError) {
+    /// A WARN event for each reason the object is left out.
+    fn report(&self, key: &Key, messages: &[String]) {
         let kind = &self.kinds[key.0].kind;
         let (namespace, name) = (&key.1, &key.2);
-        for e in err
-            .errors()
-            .filter(|e| e.document().is_some_and(|d| d.index == index))
-        {
-            let at = e.path().map(|p| format!("{p}: ")).unwrap_or_default();
+        for message in messages {
             tracing::warn!(
                 target: "tower_mesh",
                 kind = %kind, namespace = %namespace, name = %name,
-                "{kind} {namespace}/{name} left out of the rules: {at}{}", e.message()
+                "{kind} {namespace}/{name} left out of the rules: {message}"
             );
         }
         #[cfg(feature = "metrics")]
         crate::layer::metrics::rules_loaded(false, None);
     }
+}
+
+/// What [`assemble`] made of the objects: the rule set (or the error that no object explains),
+/// and each object left out with its `resourceVersion` and why.
+struct Assembled {
+    result: Result<crate::config::RuleSet, LoadError>,
+    left_out: Vec<(Key, Option<String>, Vec<String>)>,
+}
+
+/// The name an object's text has in the loader's errors: `Kind namespace/name`.
+fn object_name(kinds: &[String], key: &Key) -> String {
+    format!("{} {}/{}", kinds[key.0], key.1, key.2)
+}
+
+/// Loads the objects `keep` picks out of `objects`, each as a text of its own (so that the
+/// limits on one text are the object's own).
+fn load_objects(
+    objects: &[(Key, Object)],
+    keep: &[usize],
+    kinds: &[String],
+    options: &crate::config::LoadOptions,
+) -> Result<crate::config::RuleSet, LoadError> {
+    let loader = keep
+        .iter()
+        .fold(Loader::new().options(options.clone()), |l, &i| {
+            let (key, object) = &objects[i];
+            l.named_text(object_name(kinds, key), &*object.json)
+        });
+    let set = loader.load()?;
+    Ok(set.with_revision(newest(keep.iter().map(|&i| &objects[i].1))))
+}
+
+/// Whether an error is a limit on the whole rule set rather than on one object.
+fn whole_set_limit(e: &LoadError) -> bool {
+    e.kind() == crate::config::ErrorKind::Limit
+        && [
+            "Limits::max_routes",
+            "Limits::max_matches",
+            "Limits::max_regex_total",
+            "Limits::max_total_bytes",
+            "Limits::max_total_nodes",
+        ]
+        .iter()
+        .any(|l| e.message().contains(l))
+}
+
+/// Admits the objects (oldest first) into one rule set: an object that an error names (it
+/// does not validate, or is over a limit of one object) is left out; when the set is over a
+/// limit of the whole set, the fewest newest objects without which it fits are left out. The
+/// result depends only on the objects, so replicas converge on the same set.
+fn assemble(
+    objects: Vec<(Key, Object)>,
+    kinds: &[String],
+    options: &crate::config::LoadOptions,
+) -> Assembled {
+    let mut keep: Vec<usize> = (0..objects.len()).collect();
+    let mut left_out = Vec::new();
+    loop {
+        let err = match load_objects(&objects, &keep, kinds, options) {
+            Ok(set) => {
+                return Assembled {
+                    result: Ok(set),
+                    left_out,
+                };
+            }
+            Err(err) => err,
+        };
+        // The objects that errors other than a whole-set limit name.
+        let mut bad: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for e in err.errors().filter(|e| !whole_set_limit(e)) {
+            let named = e.document().and_then(|d| d.file.as_deref());
+            let Some(at) = keep.iter().position(|&i| {
+                named.is_some_and(|n| n.as_os_str() == &*object_name(kinds, &objects[i].0))
+            }) else {
+                continue;
+            };
+            let at_path = e.path().map(|p| format!("{p}: ")).unwrap_or_default();
+            bad.entry(at)
+                .or_default()
+                .push(format!("{at_path}{}", e.message()));
+        }
+        if bad.is_empty() && err.errors().any(whole_set_limit) {
+            let n = newest_to_leave_out(&objects, &keep, kinds, options);
+            let limit = err
+                .errors()
+                .find(|e| whole_set_limit(e))
+                .map(|e| e.message().to_string());
+            let why = format!(
+                "the rules would be over a limit with it ({}); the newest objects are left out first",
+                limit.unwrap_or_default()
+            );
+            for at in (keep.len() - n..keep.len()).rev() {
+                bad.insert(at, vec![why.clone()]);
+            }
+        }
+        if bad.is_empty() {
+            return Assembled {
+                result: Err(err),
+                left_out,
+            };
+        }
+        for (at, messages) in bad.into_iter().rev() {
+            let (key, object) = &objects[keep.remove(at)];
+            left_out.push((key.clone(), object.resource_version.clone(), messages));
+        }
+    }
+}
+
+/// How many of the newest objects of `keep` must be left out for the rest to be within the
+/// whole set's limits: doubling, then halving (a few loads, whatever the number of objects).
+fn newest_to_leave_out(
+    objects: &[(Key, Object)],
+    keep: &[usize],
+    kinds: &[String],
+    options: &crate::config::LoadOptions,
+) -> usize {
+    let fits = |n: usize| match load_objects(objects, &keep[..keep.len() - n], kinds, options) {
+        Ok(_) => true,
+        Err(e) => !e.errors().any(whole_set_limit),
+    };
+    let mut high = 1;
+    while high < keep.len() && !fits(high) {
+        high = (high * 2).min(keep.len());
+    }
+    let mut low = high / 2; // does not fit (or is 0, which was the failed load)
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if fits(mid) {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    high
 }
 
 /// The newest `resourceVersion` among `objects`: the largest number, as the API server gives
@@ -501,15 +637,15 @@ mod tests {
         object
     }
 
-    #[test]
-    fn what_is_reported_is_only_what_is_still_there() {
+    #[tokio::test]
+    async fn what_is_reported_is_only_what_is_still_there() {
         let rules = MeshRules::new(RuleSet::empty());
         let shared = Shared::default();
         let mut store = Store::new(kinds(false));
         for version in ["1", "2", "3"] {
             store.on_event(0, Ok(Event::Apply(virtual_service(version, -1))), &shared);
-            store.apply(&rules, &shared);
-            store.apply(&rules, &shared);
+            store.apply(&rules, &shared).await;
+            store.apply(&rules, &shared).await;
             assert_eq!(store.reported.len(), 1, "version {version}");
         }
         assert_eq!(
@@ -518,7 +654,7 @@ mod tests {
             "once per version"
         );
         store.on_event(0, Ok(Event::Delete(virtual_service("4", -1))), &shared);
-        store.apply(&rules, &shared);
+        store.apply(&rules, &shared).await;
         assert!(store.reported.is_empty());
     }
 }

@@ -301,3 +301,121 @@ fn the_watch_needs_a_tokio_runtime() {
     let err = mesh.watch_cluster(client).unwrap_err();
     assert_eq!(err.to_string(), "the cluster watch needs a tokio runtime");
 }
+
+/// A tenant's VirtualService for its own host with `routes` routes, created at `created`.
+fn tenant(i: usize, routes: usize, created: &str) -> Value {
+    let http: Vec<Value> = (0..routes)
+        .map(|r| {
+            json!({"match": [{"uri": {"exact": format!("/p{r}")}}],
+                        "route": [{"destination": {"host": format!("t{i}")}}]})
+        })
+        .collect();
+    json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": format!("t{i}"), "namespace": "tenants",
+                     "creationTimestamp": created},
+        "spec": {"hosts": [format!("t{i}.tenants.svc.cluster.local")], "http": http}
+    })
+}
+
+/// Rules with no routes and at most `max_routes` routes: the watch loads with them.
+fn limited(max_routes: usize) -> MeshRules {
+    let limits = tower_mesh::Limits {
+        max_routes,
+        ..tower_mesh::Limits::default()
+    };
+    let options = tower_mesh::LoadOptions::default().with_limits(limits);
+    MeshRules::new(tower_mesh::Loader::new().options(options).load().unwrap())
+}
+
+#[tokio::test]
+async fn tenants_past_the_limits_are_left_out_newest_first_and_the_rest_apply() {
+    let lines = Lines::default();
+    let _guard = tracing::subscriber::set_default(lines.subscriber(tracing::Level::WARN));
+    let server = ApiServer::start().await;
+    let mut owner = virtual_service("shop", "reviews", REVIEWS, "v1", 100);
+    owner["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+    let mut dr = destination_rule(REVIEWS);
+    dr["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+    server.apply("destinationrules", dr);
+    server.apply("virtualservices", owner.clone());
+    // 21 tenants of 100 routes (created after the owner, t20 last) against 2,000 routes: with
+    // all of them the set would have 2,101; as one text it once failed whole, naming nobody.
+    for i in 0..21 {
+        server.apply(
+            "virtualservices",
+            tenant(i, 100, &format!("2026-02-{:02}T00:00:00Z", i + 1)),
+        );
+    }
+    let mesh = limited(2_000);
+    let watch = mesh.watch_cluster_with(server.client(), quick()).unwrap();
+    assert!(eventually(|| route(&mesh, REVIEWS).as_deref() == Some("v1")).await);
+    assert_eq!(
+        mesh.current().table().route_count(),
+        1 + 19 * 100,
+        "two tenants left out"
+    );
+    assert_eq!(watch.stats().left_out, 2);
+    let text = lines.text();
+    for left in ["t19", "t20"] {
+        assert!(
+            text.contains(&format!("VirtualService tenants/{left} left out of the rules: the rules would be over a limit with it")),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("tenants/t18 left out"), "{text}");
+
+    // The owner's change applies while the tenants stay over the limit.
+    owner["spec"]["http"][0]["name"] = json!("v2");
+    owner["spec"]["http"][0]["route"][0]["destination"]["subset"] = json!("v2");
+    server.apply("virtualservices", owner);
+    assert!(eventually(|| route(&mesh, REVIEWS).as_deref() == Some("v2")).await);
+
+    // A replica that starts now converges on the same set.
+    let replica = limited(2_000);
+    let _watch = replica
+        .watch_cluster_with(server.client(), quick())
+        .unwrap();
+    assert!(
+        eventually(|| replica.version() == mesh.version()).await,
+        "{} {}",
+        replica.version(),
+        mesh.version()
+    );
+    assert_eq!(route(&replica, REVIEWS).as_deref(), Some("v2"));
+    assert_eq!(replica.current().table().route_count(), 1 + 19 * 100);
+}
+
+/// An HTTPRoute `name` for Service `details` whose one rule is named `name` too.
+fn details_route(name: &str, created: &str) -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": "shop", "creationTimestamp": created},
+        "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "details"}],
+                 "rules": [{"name": name, "backendRefs": [{"name": "details", "port": 9080}]}]}
+    })
+}
+
+#[tokio::test]
+async fn tied_http_routes_are_ordered_by_creation_as_from_a_file() {
+    // Two routes with the same match: the older wins, though its name sorts last.
+    let older = details_route("zeta", "2026-01-01T00:00:00Z");
+    let newer = details_route("alpha", "2026-03-01T00:00:00Z");
+    let from_file = RuleSet::from_yaml(&format!("{older}\n---\n{newer}")).unwrap();
+    let from_file = MeshRules::new(from_file);
+    let server = ApiServer::start().await;
+    server.apply("httproutes", newer);
+    server.apply("httproutes", older);
+    let mesh = MeshRules::new(RuleSet::empty());
+    let _watch = mesh
+        .watch_cluster_with(server.client(), quick().gateway_api(true))
+        .unwrap();
+    let host = "details.shop.svc.cluster.local";
+    assert!(eventually(|| route(&mesh, host).is_some()).await);
+    assert!(
+        route(&mesh, host).unwrap().contains("zeta"),
+        "{:?}",
+        route(&mesh, host)
+    );
+    assert_eq!(route(&mesh, host), route(&from_file, host));
+}

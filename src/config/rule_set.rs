@@ -232,6 +232,8 @@ impl Default for RuleSet {
 enum Source {
     Text(String),
     File(PathBuf),
+    /// A text with a name its errors give as their file (a cluster object, for one).
+    Named(PathBuf, String),
 }
 
 /// Loads texts and files together as one set of rules.
@@ -305,6 +307,14 @@ impl Loader {
         self
     }
 
+    /// Adds a text whose errors name `name` as their file; a text of its own, so the limits on
+    /// one text apply to it alone.
+    #[cfg_attr(not(feature = "kube"), allow(dead_code))]
+    pub(crate) fn named_text(mut self, name: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        self.sources.push(Source::Named(name.into(), text.into()));
+        self
+    }
+
     /// Adds a file (YAML or JSON). It is read by [`load`](Loader::load), and again by
     /// [`RuleSet::reload`].
     pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
@@ -363,6 +373,7 @@ impl Gathered {
     fn read_source(&mut self, source: &Source, options: &LoadOptions) -> Result<(), LoadError> {
         let (file, text) = match source {
             Source::Text(t) => (None, std::borrow::Cow::Borrowed(t.as_str())),
+            Source::Named(name, t) => (Some(name.clone()), std::borrow::Cow::Borrowed(t.as_str())),
             Source::File(p) => {
                 self.files.push(p.clone());
                 let text = super::file::read_text(p, options.limits.max_input_bytes)?;
@@ -881,7 +892,10 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
     let mut size = super::lower::delegate::Size::new(&options.limits);
     let sized = legacy
         .iter()
-        .try_for_each(|(_, rule)| size.add(rule.route.matches().len()))
+        .try_for_each(|(doc, rule)| {
+            size.add(rule.route.matches().len())
+                .map_err(|e| e.with_document(doc.clone()))
+        })
         .and_then(|()| super::lower::delegate::expand(&mut services, &mut warnings, &mut size));
     if let Err(e) = sized {
         return Err(e.with_warnings(warnings));

@@ -81,8 +81,11 @@ pub(crate) fn expand(
         .collect();
     if services.iter().all(|(_, vs)| vs.delegates.is_empty()) {
         // Nothing to merge: only the routes to count.
-        for route in services.iter().flat_map(|(_, vs)| &vs.routes) {
-            size.add(route.matches().len())?;
+        for (doc, vs) in services.iter() {
+            for route in &vs.routes {
+                size.add(route.matches().len())
+                    .map_err(|e| e.with_document(doc.clone()))?;
+            }
         }
         return Ok(());
     }
@@ -97,7 +100,8 @@ pub(crate) fn expand(
         let mut routes = Vec::with_capacity(vs.routes.len());
         for (i, route) in vs.routes.iter().enumerate() {
             let Some(d) = vs.delegates.iter().find(|d| d.index == i) else {
-                size.add(route.matches().len())?;
+                size.add(route.matches().len())
+                    .map_err(|e| e.with_document(doc.clone()))?;
                 routes.push(route.clone());
                 continue;
             };
@@ -118,7 +122,8 @@ pub(crate) fn expand(
                     "{ns}/{name} delegates again; Istio allows one level of delegation"
                 )));
             }
-            let dropped = merge_into(&mut routes, route, &snapshot[target].routes, size)?;
+            let dropped = merge_into(&mut routes, route, &snapshot[target].routes, size)
+                .map_err(|e| e.with_document(doc.clone()))?;
             warnings.extend(dropped.into_iter().map(|path| Warning {
                 document: doc.clone(),
                 path: Some(d.path.clone()),
