@@ -867,6 +867,18 @@ fn gateways_overlap(a: &[Box<str>], b: &[Box<str>]) -> bool {
     a.iter().any(|x| b.contains(x))
 }
 
+/// Counts the RouteRules' routes against the limits; an error names the rule past them.
+fn count_routes(
+    legacy: &[(DocumentRef, LegacyRule)],
+    size: &mut super::lower::delegate::Size<'_>,
+) -> Result<(), LoadError> {
+    for (doc, rule) in legacy {
+        size.add(rule.route.matches().len())
+            .map_err(|e| e.with_document(doc.clone()))?;
+    }
+    Ok(())
+}
+
 fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadError> {
     let mut warnings = Vec::new();
     let entries = std::mem::take(&mut gathered.entries);
@@ -890,12 +902,7 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
         http_routes,
     } = lowered;
     let mut size = super::lower::delegate::Size::new(&options.limits);
-    let sized = legacy
-        .iter()
-        .try_for_each(|(doc, rule)| {
-            size.add(rule.route.matches().len())
-                .map_err(|e| e.with_document(doc.clone()))
-        })
+    let sized = count_routes(&legacy, &mut size)
         .and_then(|()| super::lower::delegate::expand(&mut services, &mut warnings, &mut size));
     if let Err(e) = sized {
         return Err(e.with_warnings(warnings));

@@ -25,10 +25,8 @@ pub use replay::{DEFAULT_REPLAY_LIMIT, ReplayBody};
 pub use router::{Destinations, MeshRouter};
 #[cfg(not(feature = "tokio"))]
 pub use service::NoTimer;
-pub use service::{
-    DEFAULT_MIRROR_LIMIT, DEFAULT_MIRROR_TIMEOUT, DefaultTimer, MeshLayer, MeshService,
-};
-pub use shared::{BodyMode, MirrorStats, Replaying, Streaming};
+pub use service::{DEFAULT_MIRROR_LIMIT, DefaultTimer, MeshLayer, MeshService};
+pub use shared::{BodyMode, DEFAULT_MIRROR_TIMEOUT, MirrorStats, Replaying, Streaming};
 pub use timer::Timer;
 #[cfg(feature = "tokio")]
 pub use timer::TokioTimer;

@@ -141,11 +141,6 @@ impl MeshLayer<DefaultTimer> {
 /// The default limit on shadow requests in flight.
 pub const DEFAULT_MIRROR_LIMIT: usize = 128;
 
-/// How long a mirrored copy may run when its route sets no `timeout`: 15 s, Envoy's default
-/// route timeout. A copy still unanswered then is given up and counted as failed, so that
-/// shadows that never answer do not fill the [`DEFAULT_MIRROR_LIMIT`] slots for good.
-pub const DEFAULT_MIRROR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-
 impl<T: Timer, M> MeshLayer<T, M> {
     fn with(self, f: impl FnOnce(&mut Shared<T>)) -> Self {
         let mut shared = (*self.shared).clone();

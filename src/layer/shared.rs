@@ -58,6 +58,12 @@ pub(crate) struct MirrorCounters {
     pub(crate) in_flight: AtomicUsize,
 }
 
+/// How long a mirrored copy may run when its route sets no `timeout`: 15 s, Envoy's default
+/// route timeout. A copy still unanswered then is given up and counted as failed, so that
+/// shadows that never answer do not fill the
+/// [`DEFAULT_MIRROR_LIMIT`](super::DEFAULT_MIRROR_LIMIT) slots for good.
+pub const DEFAULT_MIRROR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// What happened to the shadow copies of mirrored requests so far.
 ///
 /// A copy is *dropped*, not sent, when the limit on shadow requests in flight is reached, when
@@ -389,10 +395,7 @@ impl<T> Shared<T> {
         let (head, body) = req.into_parts();
         let mirrored = (!fired.is_empty()).then(|| Mirrored {
             fired,
-            timeout: route
-                .policy()
-                .timeout()
-                .unwrap_or(super::service::DEFAULT_MIRROR_TIMEOUT),
+            timeout: route.policy().timeout().unwrap_or(DEFAULT_MIRROR_TIMEOUT),
             head: head.clone(),
             keeper: keeper.clone(),
         });
