@@ -192,12 +192,11 @@ impl std::error::Error for FollowError {}
 
 /// A refusal of the follower's own, before the loader reads anything.
 fn refusal(path: &Path, what: &str) -> LoadError {
-    LoadError::new(ErrorKind::Io, format!("{}: {what}", path.display())).with_document(
-        DocumentRef {
-            file: Some(path.to_path_buf()),
-            ..DocumentRef::default()
-        },
-    )
+    let shown = crate::config::ShownPath(path);
+    LoadError::new(ErrorKind::Io, format!("{shown}: {what}")).with_document(DocumentRef {
+        file: Some(path.to_path_buf()),
+        ..DocumentRef::default()
+    })
 }
 
 /// The files a reload reads: the followed files, and the rule files of the followed folders;
@@ -511,12 +510,12 @@ impl Follow {
             if !present && self.seen.missing.insert(path.clone()) {
                 tracing::warn!(
                     target: "tower_mesh",
-                    path = %path.display(),
+                    path = %crate::config::ShownPath(path),
                     "a followed rule path is gone; the rules in force stay, and it is followed again when it comes back"
                 );
             } else if present && self.seen.missing.remove(path) {
                 let _ = self.watcher.watch(dir, RecursiveMode::NonRecursive);
-                tracing::info!(target: "tower_mesh", path = %path.display(), "a followed rule path is back");
+                tracing::info!(target: "tower_mesh", path = %crate::config::ShownPath(path), "a followed rule path is back");
             }
         }
     }

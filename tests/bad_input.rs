@@ -110,7 +110,25 @@ fn catalogue() -> Vec<Bad> {
         b("mirror and mirrors", vs("  - mirror: {host: b}\n    mirrors: [{destination: {host: c}}]\n    route: [{destination: {host: a}}]\n"), Conflict, Some("spec.http[0]"), Some(7)),
         b("name and service", "apiVersion: config.istio.io/v1alpha2\nkind: RouteRule\nmetadata: {name: rr}\nspec:\n  destination: {name: a, service: a.default.svc.cluster.local}\n".into(), Conflict, Some("spec.destination"), Some(5)),
         b("unknown subset", vs("  - route: [{destination: {host: a, subset: v9}}]\n"), UnknownSubset, Some("spec.http[0].route[0].destination.subset"), Some(7)),
+        // Gateway API metadata and references.
+        b("parentRef namespace with a path", http_route("default", "default/../x"), InvalidValue, Some("spec.parentRefs[0].namespace"), Some(5)),
+        b("creationTimestamp offset +99:99", http_route("2024-03-01T10:00:00+99:99", "shop"), InvalidValue, Some("metadata.creationTimestamp"), None),
+        b("creationTimestamp on February 31", http_route("2024-02-31T10:00:00Z", "shop"), InvalidValue, Some("metadata.creationTimestamp"), None),
+        b("creationTimestamp offset +-1:00", http_route("2024-03-01T10:00:00+-1:00", "shop"), InvalidValue, Some("metadata.creationTimestamp"), None),
     ]
+}
+
+/// An HTTPRoute created at `created` (`default`: no timestamp) whose parentRef names
+/// namespace `parent_ns`.
+fn http_route(created: &str, parent_ns: &str) -> String {
+    let created = if created == "default" {
+        String::new()
+    } else {
+        format!(", creationTimestamp: \"{created}\"")
+    };
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: r, namespace: shop{created}}}\nspec:\n  parentRefs: [{{group: \"\", kind: Service, name: svc, namespace: \"{parent_ns}\"}}]\n  rules: [{{backendRefs: [{{name: svc, port: 80}}]}}]\n"
+    )
 }
 
 #[test]

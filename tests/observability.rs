@@ -149,6 +149,13 @@ fn the_access_log_has_a_line_per_request() {
             for path in ["/abort/1", "/delay/2", "/api/3"] {
                 svc.clone().oneshot(get(path)).await.unwrap();
             }
+            // A path that would break the quoted request line or hide text in the log.
+            let mut hostile = get("/api/x");
+            *hostile.uri_mut() = http::Uri::from_maybe_shared(Bytes::from(
+                "/api/a\"b\u{2028}c\u{202E}d".as_bytes().to_vec(),
+            ))
+            .unwrap();
+            svc.clone().oneshot(hostile).await.unwrap();
         })
     });
     let text = lines.text();
@@ -156,7 +163,16 @@ fn the_access_log_has_a_line_per_request() {
         .lines()
         .filter(|l| l.contains("tower_mesh::access"))
         .collect();
-    assert_eq!(access.len(), 3, "{text}");
+    assert_eq!(access.len(), 4, "{text}");
+    assert!(
+        access[3].contains("\"GET /api/a%22b%E2%80%A8c%E2%80%AEd HTTP/1.1\" 200 - 0 2 0"),
+        "{}",
+        access[3]
+    );
+    assert!(
+        !text.contains('\u{2028}') && !text.contains('\u{202E}'),
+        "{text}"
+    );
     assert!(
         access[0].contains("\"GET /abort/1 HTTP/1.1\" 503 FI 0 18 0"),
         "{}",

@@ -35,7 +35,22 @@ Run `tower-mesh check --help` or `tower-mesh explain --help` for one command.
 ";
 
 fn main() -> ExitCode {
-    match args::parse(std::env::args().skip(1)) {
+    // Read as the system gives them, so that an argument that is not UTF-8 is a usage error,
+    // not a panic.
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(arg) => args.push(arg),
+            Err(bad) => {
+                let shown = bad.to_string_lossy().escape_debug().to_string();
+                eprintln!(
+                    "tower-mesh: the argument \"{shown}\" is not valid UTF-8\nRun `tower-mesh --help` for the usage."
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match args::parse(args.into_iter()) {
         Ok(Parsed::Help(text)) => {
             print!("{}", text.unwrap_or(HELP));
             ExitCode::SUCCESS

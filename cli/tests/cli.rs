@@ -236,3 +236,35 @@ fn help_and_usage_errors() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_tower-mesh"))
+        .arg("check")
+        .arg(std::ffi::OsStr::from_bytes(b"rules-\xff.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not valid UTF-8"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_file_name_cannot_start_a_line_of_its_own() {
+    let dir = std::env::temp_dir().join(format!("tower-mesh-cli-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = dir.join("x\n::error::injected\u{202E}.yaml");
+    std::fs::write(&name, "kind: VirtualService\nspec: [\n").unwrap();
+    let out = run(&["check", name.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.lines().all(|l| !l.starts_with("::")), "{text}");
+    assert!(
+        text.contains("x\\n::error::injected\\u{202e}.yaml"),
+        "{text}"
+    );
+}

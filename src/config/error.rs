@@ -34,11 +34,11 @@ pub struct DocumentRef {
 /// Writes `text` with its control characters escaped (`\0`, `\n`, `\u{1b}`), so that an error
 /// or warning about a hostile value prints on one line and cannot drive a terminal.
 fn escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(hidden) {
         return f.write_str(text);
     }
     for c in text.chars() {
-        if c.is_control() {
+        if hidden(c) {
             write!(f, "{}", c.escape_debug())?;
         } else {
             write!(f, "{c}")?;
@@ -47,8 +47,25 @@ fn escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     Ok(())
 }
 
+/// Characters that would break a line or disguise the text around them: control characters,
+/// line and paragraph separators, and the bidirectional controls.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A text as [`escaped`] writes it.
 struct Escaped<'a>(&'a str);
+
+/// A path as messages write it: escaped as [`escaped`] does, so that a file name holding a
+/// newline cannot start a line of its own (a CI system's workflow command, say).
+pub(crate) struct ShownPath<'a>(pub(crate) &'a std::path::Path);
+
+impl fmt::Display for ShownPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        escaped(f, &self.0.to_string_lossy())
+    }
+}
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -61,12 +78,12 @@ impl fmt::Display for DocumentRef {
         if self.index == 0 {
             // The file as a whole (it could not be read, or is not text).
             return match &self.file {
-                Some(file) => write!(f, "{}", file.display()),
+                Some(file) => write!(f, "{}", ShownPath(file)),
                 None => f.write_str("the input"),
             };
         }
         if let Some(file) = &self.file {
-            write!(f, "{}: ", file.display())?;
+            write!(f, "{}: ", ShownPath(file))?;
         }
         write!(f, "document {}", self.index)?;
         fn esc(s: &Option<String>) -> Option<Escaped<'_>> {

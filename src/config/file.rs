@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::error::{DocumentRef, ErrorKind, LoadError};
+use super::error::{DocumentRef, ErrorKind, LoadError, ShownPath};
 
 /// How often a file that changed while it was read is read again before the load gives up.
 const TRIES: usize = 3;
@@ -61,7 +61,7 @@ fn read_settled(
         ..DocumentRef::default()
     };
     let io = |e: std::io::Error| {
-        LoadError::new(ErrorKind::Io, format!("{}: {e}", path.display()))
+        LoadError::new(ErrorKind::Io, format!("{}: {e}", ShownPath(path)))
             .with_document(in_file.clone())
     };
     let too_large = |len: u64| {
@@ -87,7 +87,7 @@ fn read_settled(
             ErrorKind::Io,
             format!(
                 "{}: {what}; rules are read from regular files only",
-                path.display()
+                ShownPath(path)
             ),
         )
         .with_document(in_file));
@@ -122,7 +122,7 @@ fn read_settled(
         format!(
             "{}: the file changed while it was read, {TRIES} times; write rule files to a \
              temporary file and rename it over the old one",
-            path.display()
+            ShownPath(path)
         ),
     )
     .with_document(in_file))

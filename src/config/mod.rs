@@ -19,6 +19,8 @@ mod rule_set;
 mod suggest;
 mod wire;
 
+#[cfg_attr(not(feature = "watch"), allow(unused_imports))]
+pub(crate) use error::ShownPath;
 pub use error::{DocumentRef, ErrorKind, LoadError, Warning};
 pub use limits::Limits;
 pub use rule_set::{Loader, RuleSet};

@@ -56,7 +56,7 @@ pub(crate) struct Observation {
     start: Instant,
     decision: Decision,
     method: Method,
-    /// The path, for the access log only.
+    /// The path, for the access log only, escaped for it ([`log_safe`]).
     path: Option<Box<str>>,
     version: Version,
     grpc: bool,
@@ -93,7 +93,7 @@ impl Observation {
             start: Instant::now(),
             decision: decision.clone(),
             method: req.method().clone(),
-            path: observer.access_log.then(|| req.uri().path().into()),
+            path: observer.access_log.then(|| log_safe(req.uri().path())),
             version: req.version(),
             grpc: is_grpc(req),
             request_bytes: content_length(req),
@@ -173,6 +173,26 @@ impl Observation {
     }
 }
 
+/// The path as the access log writes it: every byte that could break or disguise the line (a
+/// quote, a backslash, a control character, anything outside ASCII, such as U+2028 or U+202E)
+/// percent-encoded, so that one request is one plain line whose quoted part ends where it
+/// seems to.
+fn log_safe(path: &str) -> Box<str> {
+    let safe = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
+    if path.bytes().all(safe) {
+        return path.into();
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    for b in path.bytes() {
+        if safe(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.into()
+}
+
 /// The flags of a finished request: the decision's, and those the middleware recorded on the
 /// response (in the decision it inserted, or apart).
 fn flags_of<B>(decision: &Decision, res: &Response<B>) -> ResponseFlags {
@@ -190,4 +210,17 @@ fn grpc_status<B>(res: &Response<B>, decision: &Decision) -> Option<u32> {
         .get("grpc-status")
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .or(decision.grpc_status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_safe;
+
+    #[test]
+    fn the_logged_path_cannot_break_the_line() {
+        assert_eq!(&*log_safe("/api/v1?x=1"), "/api/v1?x=1");
+        assert_eq!(&*log_safe("/a\"b"), "/a%22b");
+        assert_eq!(&*log_safe("/a\u{2028}b\u{202E}c"), "/a%E2%80%A8b%E2%80%AEc");
+        assert_eq!(&*log_safe("/a\\b c\n"), "/a%5Cb%20c%0A");
+    }
 }

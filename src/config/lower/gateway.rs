@@ -68,8 +68,11 @@ impl Lowerer<'_> {
     ) -> Result<LoweredHttpRoute> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace().to_string();
-        let parents =
-            self.gateway_parents(&spec_path, spec.parent_refs.unwrap_or_default(), &ns)?;
+        let parents = self.gateway_parents(
+            &spec_path.key("parentRefs"),
+            spec.parent_refs.unwrap_or_default(),
+            &ns,
+        )?;
         if let Some(hosts) = &spec.hostnames {
             self.check_hostnames(&spec_path.key("hostnames"), hosts)?;
             if !hosts.is_empty() && !parents.is_empty() {
@@ -144,6 +147,11 @@ impl Lowerer<'_> {
                 }
                 None => None,
             };
+            if let Some(given) = r.namespace.as_deref()
+                && let Err(why) = super::syntax::namespace(given)
+            {
+                return Err(self.invalid(&p.key("namespace"), given, &why));
+            }
             let namespace = r.namespace.unwrap_or_else(|| ns.to_string());
             let host = service_host(&format!("{name}.{namespace}.svc.cluster.local"), &namespace);
             parents.push(Parent {
@@ -647,6 +655,16 @@ pub(super) fn gateway_duration(text: &str) -> Option<Duration> {
 }
 
 /// An RFC 3339 date-time as (seconds, nanoseconds) since the Unix epoch.
+/// The days of month `mo` (1 to 12) of year `y`, in the proleptic Gregorian calendar.
+fn days_in_month(y: i64, mo: i64) -> i64 {
+    match mo {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 pub(crate) fn rfc3339(text: &str) -> Option<(i64, u32)> {
     let b = text.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -672,7 +690,7 @@ pub(crate) fn rfc3339(text: &str) -> Option<(i64, u32)> {
         num(14..16)?,
         num(17..19)?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
     let mut rest = &text[19..];
@@ -692,8 +710,17 @@ pub(crate) fn rfc3339(text: &str) -> Option<(i64, u32)> {
             && (o.starts_with('+') || o.starts_with('-'))
             && o.get(3..4) == Some(":") =>
         {
-            let part = |r: std::ops::Range<usize>| o.get(r)?.parse::<i64>().ok();
-            let mins = part(1..3)? * 60 + part(4..6)?;
+            let part = |r: std::ops::Range<usize>| {
+                let p = o.get(r)?;
+                p.bytes()
+                    .all(|c| c.is_ascii_digit())
+                    .then(|| p.parse::<i64>().ok())?
+            };
+            let (oh, om) = (part(1..3)?, part(4..6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let mins = oh * 60 + om;
             if o.starts_with('-') { -mins } else { mins }
         }
         _ => return None,
@@ -732,6 +759,8 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Some((0, 0)));
+        assert!(rfc3339("2024-02-29T00:00:00Z").is_some(), "a leap day");
+        assert!(rfc3339("2000-02-29T00:00:00-23:59").is_some());
         assert_eq!(rfc3339("2024-03-01T10:00:00Z"), Some((1_709_287_200, 0)));
         assert_eq!(
             rfc3339("2024-03-01T11:00:00.5+01:00"),
@@ -742,6 +771,13 @@ mod tests {
             "2024-13-01T00:00:00Z",
             "yesterday",
             "2024-03-01T10:00:00",
+            "2024-03-01T10:00:00+99:99",
+            "2024-03-01T10:00:00+24:00",
+            "2024-03-01T10:00:00+-1:00",
+            "2024-03-01T10:00:00-0:100",
+            "2024-02-31T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-04-31T00:00:00Z",
         ] {
             assert_eq!(rfc3339(bad), None, "{bad}");
         }

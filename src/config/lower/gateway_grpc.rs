@@ -54,8 +54,11 @@ impl Lowerer<'_> {
             );
         }
         let ns = resource.namespace().to_string();
-        let mut parents =
-            self.gateway_parents(&spec_path, spec.parent_refs.unwrap_or_default(), &ns)?;
+        let mut parents = self.gateway_parents(
+            &spec_path.key("parentRefs"),
+            spec.parent_refs.unwrap_or_default(),
+            &ns,
+        )?;
         if let Some(hosts) = &spec.hostnames {
             self.check_hostnames(&spec_path.key("hostnames"), hosts)?;
         }

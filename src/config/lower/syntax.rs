@@ -101,6 +101,17 @@ pub(crate) fn gateway(reference: &str) -> Result<(), String> {
 /// A header value as Istio's `validateHeaderValue` reads it: no control characters but tab,
 /// and every `%` either doubled or opening a `%NAME%` / `%NAME(args)%` variable that a later
 /// `%` closes.
+/// A Kubernetes namespace name: a DNS label of lower-case letters, digits and `-`.
+pub(crate) fn namespace(ns: &str) -> Result<(), String> {
+    if is_label(ns, true) {
+        Ok(())
+    } else {
+        Err(format!(
+            "not a namespace name (at most {MAX_LABEL} lower-case letters, digits and `-`, not starting or ending with `-`)"
+        ))
+    }
+}
+
 pub(crate) fn header_value(value: &str) -> Result<(), String> {
     if let Some(c) = value
         .chars()
