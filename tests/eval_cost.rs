@@ -145,8 +145,8 @@ fn shapes() -> Vec<(&'static str, String, Hostile)> {
             ),
         ),
         (
-            "700 HTTPRoutes x 64 query matches",
-            http_routes(700, &|r| {
+            "312 HTTPRoutes x 64 query matches",
+            http_routes(312, &|r| {
                 let matches = routes(64, |m| {
                     format!(
                         "{{queryParams: [{{name: q{r}x{m}, value: v}}, {{name: a, value: x}}]}}, "
