@@ -470,8 +470,7 @@ impl Store {
                 "{kind} {namespace}/{name} left out of the rules: {message}"
             );
         }
-        #[cfg(feature = "metrics")]
-        crate::layer::metrics::rules_loaded(false, None);
+        crate::reload::left_out();
     }
 }
 

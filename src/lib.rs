@@ -29,8 +29,12 @@
 //! - `reload` is the glue: [`MeshRules`] puts a loaded rule set in force in running layers and
 //!   loads it again from its files. It is the only place that uses both `config` and `layer`.
 //!
+//! - The feeds (`MeshRules::follow` for files and folders, `MeshRules::watch_cluster` for the
+//!   cluster's resources) load rules with `config` and put them in force through `reload`; they
+//!   use nothing else.
+//!
 //! No arrow points the other way: the model uses neither `config` nor `layer`, and the layer
-//! does not use `config`.
+//! does not use `config`. `scripts/layering.py` checks every use against this picture.
 //!
 //! The README follows; its examples are compiled as tests.
 #![doc = ""]

@@ -156,3 +156,11 @@ pub(crate) fn refused(err: &LoadError) {
     #[cfg(feature = "metrics")]
     crate::layer::metrics::rules_loaded(false, None);
 }
+
+/// An object of a feed left out of the rules (its own WARN event is the feed's): counted as a
+/// refused reload, as an update that does not load is.
+#[cfg_attr(not(feature = "kube"), allow(dead_code))]
+pub(crate) fn left_out() {
+    #[cfg(feature = "metrics")]
+    crate::layer::metrics::rules_loaded(false, None);
+}

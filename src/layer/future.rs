@@ -10,10 +10,10 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::again::Again;
 use super::body::MeshBody;
 use super::observe::Observation;
 use super::reply::LayerFlags;
+use super::retry_state::RetryState;
 use super::timer::Timer;
 use crate::model::{Decision, ResponseFlags};
 
@@ -63,7 +63,7 @@ pub(crate) enum Ended<R> {
 
 /// What a response future carries besides the call: the decision for the response, the
 /// route timeout, CORS headers, and the retry plan.
-pub(crate) struct Carried<S, ReqB, T: Timer> {
+pub(crate) struct ResponsePlan<S, ReqB, T: Timer> {
     // The decision, when the response gets it in its extensions (`insert`) or its response
     // header operations apply to the inner response (`respond`).
     decision: Option<Decision>,
@@ -74,10 +74,10 @@ pub(crate) struct Carried<S, ReqB, T: Timer> {
     // The route timeout, armed when a call first waits.
     timeout: Option<(T, Duration)>,
     // What retries and late mirrors need.
-    again: Option<Box<Again<S, ReqB, T>>>,
+    again: Option<Box<RetryState<S, ReqB, T>>>,
 }
 
-impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
+impl<S, ReqB, T: Timer> ResponsePlan<S, ReqB, T> {
     /// Carries `decision` to the response (into its extensions when `insert`, its response
     /// header operations onto the inner response), with the route's timeout on `timer`, CORS
     /// headers and a retry plan.
@@ -87,14 +87,14 @@ impl<S, ReqB, T: Timer> Carried<S, ReqB, T> {
         insert: bool,
         timer: &T,
         cors: Option<http::HeaderMap>,
-        again: Option<Box<Again<S, ReqB, T>>>,
+        again: Option<Box<RetryState<S, ReqB, T>>>,
     ) -> Self {
         let respond = decision.has_message_changes();
         let timeout = decision
             .route()
             .and_then(|r| r.policy().timeout())
             .map(|d| (timer.clone(), d));
-        Carried {
+        ResponsePlan {
             decision: (insert || respond).then_some(decision),
             insert,
             respond,
@@ -112,13 +112,13 @@ where
 {
     /// The inner service was already called.
     #[inline(always)]
-    pub(crate) fn called(fut: S::Future, carried: Carried<S, ReqB, T>) -> Self {
+    pub(crate) fn called(fut: S::Future, carried: ResponsePlan<S, ReqB, T>) -> Self {
         Self::call(TryState::Inner { fut }, true, carried)
     }
 
     /// Drive `svc` to readiness, then call it.
     #[inline(always)]
-    pub(crate) fn oneshot(svc: S, req: Request<ReqB>, carried: Carried<S, ReqB, T>) -> Self {
+    pub(crate) fn oneshot(svc: S, req: Request<ReqB>, carried: ResponsePlan<S, ReqB, T>) -> Self {
         let state = TryState::Ready {
             svc: Some(svc),
             req: Some(req),
@@ -127,7 +127,7 @@ where
     }
 
     #[inline(always)]
-    fn call(state: TryState<S, ReqB, T>, called: bool, c: Carried<S, ReqB, T>) -> Self {
+    fn call(state: TryState<S, ReqB, T>, called: bool, c: ResponsePlan<S, ReqB, T>) -> Self {
         ResponseFuture {
             kind: Kind::Call {
                 fut: Finish::new(state, called, c),
@@ -140,7 +140,7 @@ where
     pub(crate) fn delayed(
         sleep: T::Sleep,
         next: Next<S, ReqB, ResB>,
-        carried: Carried<S, ReqB, T>,
+        carried: ResponsePlan<S, ReqB, T>,
     ) -> Self {
         let then = match next {
             Next::Call { svc, req } => Self::oneshot(svc, req, carried).kind,
@@ -243,7 +243,7 @@ where
     T: Timer,
 {
     #[inline(always)]
-    fn new(state: TryState<S, ReqB, T>, called: bool, c: Carried<S, ReqB, T>) -> Self {
+    fn new(state: TryState<S, ReqB, T>, called: bool, c: ResponsePlan<S, ReqB, T>) -> Self {
         let tries = Tries {
             state,
             again: c.again,
@@ -363,7 +363,7 @@ pin_project! {
     {
         #[pin]
         state: TryState<S, ReqB, T>,
-        again: Option<Box<Again<S, ReqB, T>>>,
+        again: Option<Box<RetryState<S, ReqB, T>>>,
         // Whether the service has been called (the route timeout starts then).
         called: bool,
     }

@@ -2,7 +2,6 @@
 //! labelled destinations. It owns no routing logic: every decision comes from
 //! [`RouteTable::evaluate`](crate::RouteTable::evaluate); the middleware carries it out.
 
-mod again;
 mod authority;
 mod body;
 mod future;
@@ -13,6 +12,7 @@ mod observe;
 mod pipeline;
 mod replay;
 mod reply;
+mod retry_state;
 mod router;
 mod service;
 mod shared;

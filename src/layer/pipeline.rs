@@ -10,11 +10,11 @@
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::again::{Again, Deferred, Mirrored};
-use super::future::{Carried, Next, ResponseFuture};
+use super::future::{Next, ResponseFuture, ResponsePlan};
 use super::observe::Observation;
-use super::replay::Keeper;
+use super::replay::BodyCopy;
 use super::reply::{local_reply, no_healthy_upstream, preflight_reply, rewrite_failed};
+use super::retry_state::{Deferred, Mirrored, RetryState};
 use super::shared::{BodyMode, Shared};
 use super::timer::Timer;
 use crate::model::{Cors, Decision, Outcome, Retries};
@@ -41,7 +41,7 @@ impl<S: Clone> Chosen<'_, S> {
     fn call<B, ResB, T>(
         self,
         req: Request<B>,
-        carried: Carried<S, B, T>,
+        carried: ResponsePlan<S, B, T>,
     ) -> ResponseFuture<S, B, ResB, T>
     where
         S: Service<Request<B>, Response = Response<ResB>>,
@@ -77,7 +77,7 @@ pub(crate) fn carry_out<D, M, ReqB, ResB, T>(
     shared: &Shared<T>,
     mut req: Request<ReqB>,
     target: &mut D,
-    mirror: impl FnOnce(Mirrored) -> Option<(Deferred, Keeper)>,
+    mirror: impl FnOnce(Mirrored) -> Option<(Deferred, BodyCopy)>,
 ) -> ResponseFuture<D::Svc, M::Body, ResB, T>
 where
     D: Dispatch,
@@ -106,7 +106,7 @@ fn decided<D, M, ReqB, ResB, T>(
     mut req: Request<ReqB>,
     decision: Decision,
     target: &mut D,
-    mirror: impl FnOnce(Mirrored) -> Option<(Deferred, Keeper)>,
+    mirror: impl FnOnce(Mirrored) -> Option<(Deferred, BodyCopy)>,
 ) -> ResponseFuture<D::Svc, M::Body, ResB, T>
 where
     D: Dispatch,
@@ -117,7 +117,8 @@ where
     if takes_fast_path(&decision, M::KEEPS)
         && let Some(svc) = target.choose(&decision, &req)
     {
-        let carried = Carried::new(decision, shared.response_copy(), &shared.timer, None, None);
+        let carried =
+            ResponsePlan::new(decision, shared.response_copy(), &shared.timer, None, None);
         return svc.call(M::pass(req), carried);
     }
     let mut cors = None;
@@ -146,8 +147,13 @@ where
                         again = plan.map(|a| with_retries_and_mirrors(a, &svc, mirror));
                         if decision.delay().is_none() {
                             let s = shared;
-                            let carried =
-                                Carried::new(decision, s.response_copy(), &s.timer, cors, again);
+                            let carried = ResponsePlan::new(
+                                decision,
+                                s.response_copy(),
+                                &s.timer,
+                                cors,
+                                again,
+                            );
                             return svc.call(req, carried);
                         }
                         Next::Call {
@@ -165,10 +171,10 @@ where
 /// Completes a retry and mirror plan: the service retries go to, and the mirrored copies
 /// sent now (the body is already whole) or after the first try has read the body.
 fn with_retries_and_mirrors<S: Clone, B, T: Timer>(
-    mut again: Box<Again<S, B, T>>,
+    mut again: Box<RetryState<S, B, T>>,
     svc: &Chosen<'_, S>,
-    mirror: impl FnOnce(Mirrored) -> Option<(Deferred, Keeper)>,
-) -> Box<Again<S, B, T>> {
+    mirror: impl FnOnce(Mirrored) -> Option<(Deferred, BodyCopy)>,
+) -> Box<RetryState<S, B, T>> {
     if let Some((send, keeper)) = again.mirrored.take().and_then(mirror) {
         if keeper.is_whole() {
             send(&keeper);
@@ -188,7 +194,7 @@ pub(crate) fn plan<S, ReqB, ResB, T>(
     decision: Decision,
     next: Next<S, ReqB, ResB>,
     cors: Option<http::HeaderMap>,
-    again: Option<Box<Again<S, ReqB, T>>>,
+    again: Option<Box<RetryState<S, ReqB, T>>>,
 ) -> ResponseFuture<S, ReqB, ResB, T>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
@@ -199,11 +205,11 @@ where
     match (delay, next) {
         (None, Next::Reply(res)) => ResponseFuture::local(res),
         (Some(d), next) => {
-            let carried = Carried::new(decision, s.response_copy(), &s.timer, cors, again);
+            let carried = ResponsePlan::new(decision, s.response_copy(), &s.timer, cors, again);
             ResponseFuture::delayed(s.timer.sleep(d), next, carried)
         }
         (None, Next::Call { svc, req }) => {
-            let carried = Carried::new(decision, s.response_copy(), &s.timer, cors, again);
+            let carried = ResponsePlan::new(decision, s.response_copy(), &s.timer, cors, again);
             ResponseFuture::oneshot(svc, req, carried)
         }
     }

@@ -18,7 +18,7 @@ pub const DEFAULT_REPLAY_LIMIT: usize = 64 * 1024;
 
 /// What has been kept of a request body so far.
 #[derive(Default)]
-pub(crate) struct Kept {
+pub(crate) struct BodyCopyState {
     chunks: Vec<Bytes>,
     len: usize,
     trailers: Option<HeaderMap>,
@@ -27,13 +27,13 @@ pub(crate) struct Kept {
     /// The body outgrew the limit or failed: it cannot be sent again.
     lost: bool,
     /// The unread rest of the body, handed back by a try that ended before reading it all
-    /// (a `Pin<Box<B>>`, typed again by [`Keeper::replay`]).
+    /// (a `Pin<Box<B>>`, typed again by [`BodyCopy::replay`]).
     rest: Option<Box<dyn Any + Send>>,
 }
 
-impl fmt::Debug for Kept {
+impl fmt::Debug for BodyCopyState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kept")
+        f.debug_struct("BodyCopyState")
             .field("len", &self.len)
             .field("complete", &self.complete)
             .field("lost", &self.lost)
@@ -45,14 +45,14 @@ impl fmt::Debug for Kept {
 /// A handle on a request body being kept (not nameable outside the crate).
 #[doc(hidden)]
 #[derive(Clone, Debug)]
-pub struct Keeper {
-    kept: Arc<Mutex<Kept>>,
+pub struct BodyCopy {
+    kept: Arc<Mutex<BodyCopyState>>,
     limit: usize,
 }
 
-impl Keeper {
-    fn lock(&self) -> MutexGuard<'_, Kept> {
-        // A panic while the lock was held cannot leave `Kept` half-written in a way that
+impl BodyCopy {
+    fn lock(&self) -> MutexGuard<'_, BodyCopyState> {
+        // A panic while the lock was held cannot leave `BodyCopyState` half-written in a way that
         // matters: at worst a replay is refused.
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -84,7 +84,7 @@ impl Keeper {
             Some(*rest)
         };
         Some(ReplayBody {
-            state: State::Kept {
+            state: State::BodyCopyState {
                 queue: kept.chunks.iter().cloned().collect(),
                 trailers: if rest.is_none() {
                     kept.trailers.clone()
@@ -100,8 +100,8 @@ impl Keeper {
     }
 }
 
-/// Gives the unread rest of a body back to its keeper.
-fn hand_back<B: Send + 'static>(keeper: &Keeper, rest: Pin<Box<B>>) {
+/// Gives the unread rest of a body back to its body copy.
+fn hand_back<B: Send + 'static>(keeper: &BodyCopy, rest: Pin<Box<B>>) {
     let mut kept = keeper.lock();
     if !kept.complete && !kept.lost {
         kept.rest = Some(Box::new(rest));
@@ -145,7 +145,7 @@ pin_project! {
 
     impl<B> PinnedDrop for ReplayBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            if let StateProj::Kept { rest, keeper, hand_back, .. } = this.project().state.project()
+            if let StateProj::BodyCopyState { rest, keeper, hand_back, .. } = this.project().state.project()
                 && let (Some(rest), Some(keeper)) = (rest.take(), keeper.as_ref())
             {
                 hand_back(keeper, rest);
@@ -160,14 +160,14 @@ pin_project! {
         // Passed through, nothing kept.
         Plain { #[pin] body: B },
         // The kept data first, then the rest of the body (`rest`), kept as it is read when
-        // there is a `keeper`; the trailers last.
-        Kept {
+        // there is a `body copy`; the trailers last.
+        BodyCopyState {
             queue: VecDeque<Bytes>,
             trailers: Option<HeaderMap>,
             len: u64,
             rest: Option<Pin<Box<B>>>,
-            keeper: Option<Keeper>,
-            hand_back: fn(&Keeper, Pin<Box<B>>),
+            keeper: Option<BodyCopy>,
+            hand_back: fn(&BodyCopy, Pin<Box<B>>),
         },
     }
 }
@@ -176,10 +176,10 @@ impl<B> fmt::Debug for ReplayBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.state {
             State::Plain { .. } => "plain",
-            State::Kept {
+            State::BodyCopyState {
                 keeper: Some(_), ..
             } => "keeping",
-            State::Kept { keeper: None, .. } => "replay",
+            State::BodyCopyState { keeper: None, .. } => "replay",
         };
         f.debug_struct("ReplayBody")
             .field("state", &kind)
@@ -200,10 +200,10 @@ impl<B: Body<Data = Bytes>> ReplayBody<B> {
     /// Reads one frame of the body's unread rest ahead (kept, and queued to be sent), so that
     /// a client that went away is noticed between two tries: its body fails, or the server
     /// reading it for this request, woken by the read, sees the connection closed and drops
-    /// the request. `true` when the body failed. Reads nothing once the keeper has given up
+    /// the request. `true` when the body failed. Reads nothing once the body copy has given up
     /// (past the replay limit), so what is read ahead stays within the limit.
     pub(crate) fn client_gone(&mut self, cx: &mut Context<'_>) -> bool {
-        let State::Kept {
+        let State::BodyCopyState {
             queue,
             trailers,
             rest,
@@ -242,19 +242,19 @@ impl<B: Body<Data = Bytes>> ReplayBody<B> {
 
 impl<B: Body + Send + 'static> ReplayBody<B> {
     /// Keeps a copy of `body` of at most `limit` bytes as it is read, and the handle on it.
-    pub(crate) fn keep(body: B, limit: usize) -> (Self, Keeper) {
-        let mut kept = Kept::default();
+    pub(crate) fn keep(body: B, limit: usize) -> (Self, BodyCopy) {
+        let mut kept = BodyCopyState::default();
         if body.is_end_stream() {
             kept.complete = true;
         } else if body.size_hint().lower() > limit as u64 {
             kept.lost = true;
         }
-        let keeper = Keeper {
+        let keeper = BodyCopy {
             kept: Arc::new(Mutex::new(kept)),
             limit,
         };
         let body = ReplayBody {
-            state: State::Kept {
+            state: State::BodyCopyState {
                 queue: VecDeque::new(),
                 trailers: None,
                 len: 0,
@@ -280,7 +280,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().state.project() {
             StateProj::Plain { body } => body.poll_frame(cx),
-            StateProj::Kept {
+            StateProj::BodyCopyState {
                 queue,
                 trailers,
                 rest,
@@ -308,7 +308,7 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.state {
             State::Plain { body } => body.is_end_stream(),
-            State::Kept {
+            State::BodyCopyState {
                 queue,
                 trailers,
                 rest,
@@ -331,7 +331,7 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.state {
             State::Plain { body } => body.size_hint(),
-            State::Kept {
+            State::BodyCopyState {
                 queue, rest, len, ..
             } => match rest {
                 None => SizeHint::with_exact(*len),
@@ -350,7 +350,7 @@ where
     }
 }
 
-impl Keeper {
+impl BodyCopy {
     /// Records a frame read from the original body; `end`: the body says it has ended.
     fn record<E>(&self, frame: &Option<Result<Frame<Bytes>, E>>, end: bool) {
         let mut kept = self.lock();

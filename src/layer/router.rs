@@ -9,10 +9,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Uri};
 use tower_service::Service;
 
-use super::again::{Deferred, Mirrored};
 use super::future::ResponseFuture;
 use super::pipeline::{Chosen, Dispatch, carry_out};
-use super::replay::{Keeper, ReplayBody};
+use super::replay::{BodyCopy, ReplayBody};
+use super::retry_state::{Deferred, Mirrored};
 use super::service::{DefaultTimer, MeshLayer};
 use super::shared::{BodyMode, MirrorCounters, MirrorStats, Replaying, Shared, Streaming};
 use super::timer::Timer;
@@ -293,7 +293,7 @@ impl<S: Clone, T: Timer, M> MeshRouter<S, T, M> {
     fn dispatch<ReqB, ResB>(
         &self,
         req: Request<ReqB>,
-        mirror: impl FnOnce(&Self, Mirrored) -> Option<(Deferred, Keeper)>,
+        mirror: impl FnOnce(&Self, Mirrored) -> Option<(Deferred, BodyCopy)>,
     ) -> ResponseFuture<S, M::Body, ResB, T>
     where
         M: BodyMode<ReqB>,
@@ -396,7 +396,7 @@ where
             }
             let head = mirrored.head;
             let timeout = mirrored.timeout;
-            let send: Deferred = Box::new(move |keeper: &Keeper| {
+            let send: Deferred = Box::new(move |keeper: &BodyCopy| {
                 for (svc, host) in targets {
                     let Some(body) = keeper.replay_whole::<ReqB>() else {
                         counters.drop_one("the request body was not kept whole");

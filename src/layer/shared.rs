@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use bytes::Bytes;
 use http::Request;
 
-use super::again::{Again, Mirrored};
 use super::live::LiveTable;
 use super::observe::Observer;
-use super::replay::{Keeper, ReplayBody};
+use super::replay::{BodyCopy, ReplayBody};
+use super::retry_state::{Mirrored, RetryState};
 use super::timer::Timer;
 use crate::model::{Caller, Context, Decision, Destination, Outcome, Route, Sampler};
 
@@ -193,9 +193,9 @@ pub trait BodyMode<B>: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn pass(req: Request<B>) -> Request<Self::Body>;
     #[doc(hidden)]
-    fn keep(req: Request<B>, limit: usize) -> (Request<Self::Body>, Option<Keeper>);
+    fn keep(req: Request<B>, limit: usize) -> (Request<Self::Body>, Option<BodyCopy>);
     #[doc(hidden)]
-    fn rebuild(keeper: &Keeper) -> Option<Self::Body>;
+    fn rebuild(keeper: &BodyCopy) -> Option<Self::Body>;
     #[doc(hidden)]
     fn client_gone(body: &mut Self::Body, cx: &mut std::task::Context<'_>) -> bool;
 }
@@ -207,10 +207,10 @@ impl<B> BodyMode<B> for Streaming {
     fn pass(req: Request<B>) -> Request<B> {
         req
     }
-    fn keep(req: Request<B>, _: usize) -> (Request<B>, Option<Keeper>) {
+    fn keep(req: Request<B>, _: usize) -> (Request<B>, Option<BodyCopy>) {
         (req, None)
     }
-    fn rebuild(_: &Keeper) -> Option<B> {
+    fn rebuild(_: &BodyCopy) -> Option<B> {
         None
     }
     fn client_gone(_: &mut B, _: &mut std::task::Context<'_>) -> bool {
@@ -228,12 +228,12 @@ where
     fn pass(req: Request<B>) -> Request<ReplayBody<B>> {
         req.map(ReplayBody::plain)
     }
-    fn keep(req: Request<B>, limit: usize) -> (Request<ReplayBody<B>>, Option<Keeper>) {
+    fn keep(req: Request<B>, limit: usize) -> (Request<ReplayBody<B>>, Option<BodyCopy>) {
         let (parts, body) = req.into_parts();
         let (body, keeper) = ReplayBody::keep(body, limit);
         (Request::from_parts(parts, body), Some(keeper))
     }
-    fn rebuild(keeper: &Keeper) -> Option<ReplayBody<B>> {
+    fn rebuild(keeper: &BodyCopy) -> Option<ReplayBody<B>> {
         keeper.replay()
     }
     fn client_gone(body: &mut ReplayBody<B>, cx: &mut std::task::Context<'_>) -> bool {
@@ -242,7 +242,7 @@ where
 }
 
 /// A request for the inner service, and the plan for its retries and mirrors, if any.
-pub(crate) type Prepared<ReqB, S, T> = (Request<ReqB>, Option<Box<Again<S, ReqB, T>>>);
+pub(crate) type Prepared<ReqB, S, T> = (Request<ReqB>, Option<Box<RetryState<S, ReqB, T>>>);
 
 impl<T> Shared<T> {
     /// Evaluates a request with the rules in force, puts the decision in its extensions, and
@@ -399,7 +399,7 @@ impl<T> Shared<T> {
             head: head.clone(),
             keeper: keeper.clone(),
         });
-        let again = Again::new(
+        let again = RetryState::new(
             head.clone(),
             keeper,
             M::rebuild,

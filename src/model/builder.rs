@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use super::destination::Destination;
 use super::gateway::{GatewayEntry, GatewayHosts};
 use super::host::HostIndex;
 use super::index::RouteIndex;
 use super::labels::Labels;
-use super::route::{Destination, Route};
+use super::route::Route;
 use super::table::{HostTable, RouteTable, VirtualServiceRoutes, next_generation};
 
 /// A RouteRule as the builder takes it: its route, precedence and `namespace/name` key, and a

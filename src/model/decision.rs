@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use http::{Request, StatusCode};
 
+use super::action::Action;
+use super::destination::Destination;
+use super::fault::AbortStatus;
 use super::flags::ResponseFlags;
+use super::resource::Resource;
 use super::rewrite::RewriteError;
-use super::route::{AbortStatus, Action, Destination, Resource, Route};
+use super::route::Route;
 
 /// Where a forwarded request goes, without copying: an index into the route's destinations,
 /// or a destination of its own (a RouteRule host's default route).
@@ -215,7 +219,10 @@ impl Decision {
     }
 
     /// The header operations of the weighted destination the decision chose, if any.
-    fn destination_headers<'r>(&self, route: &'r Route) -> Option<&'r super::route::HeaderPolicy> {
+    fn destination_headers<'r>(
+        &self,
+        route: &'r Route,
+    ) -> Option<&'r super::header_policy::HeaderPolicy> {
         match (route.action(), &self.destination) {
             (Action::Forward { destinations, .. }, DestinationRef::Route(i)) => {
                 destinations.get(*i).map(|d| d.headers())

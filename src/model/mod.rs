@@ -4,6 +4,7 @@
 //! both lowered into these types by the loader (the `config` module); the middleware only carries out
 //! the [`Decision`]s that [`RouteTable::evaluate`] returns.
 
+mod action;
 mod builder;
 mod condition;
 mod context;
@@ -11,16 +12,22 @@ mod cors;
 mod cost;
 mod decision;
 mod delegation;
+mod destination;
 mod explain;
+mod fault;
 mod flags;
 mod gateway;
 pub(crate) mod hash;
+mod header_policy;
 mod host;
 mod index;
 mod labels;
+mod path_rewrite;
 #[cfg(test)]
 pub(crate) mod reference;
 mod request;
+mod resource;
+mod retry;
 mod rewrite;
 mod route;
 mod sampler;
@@ -28,23 +35,27 @@ mod simple_regex;
 mod string_match;
 mod table;
 
+pub(crate) use action::RedirectPath;
+pub use action::{Action, DirectResponse, Redirect, RedirectPort};
 pub use condition::{Condition, RequestMatch, Selector};
 pub use context::{Caller, Context};
 pub use cors::Cors;
+pub use cors::CorsPolicy;
 #[doc(hidden)]
 pub use cost::take_bytes_parsed;
 pub use decision::{Decision, Outcome};
+pub use destination::{Destination, Mirror, WeightedDestination};
 pub use explain::{ExplainLine, Explanation, Verdict};
+pub use fault::{AbortFault, AbortStatus, DelayFault, Fault};
 pub use flags::ResponseFlags;
 pub(crate) use gateway::{GatewayEntry, Precedence};
+pub use header_policy::{HeaderOperations, HeaderPolicy};
 pub use labels::Labels;
+pub use path_rewrite::Rewrite;
 pub use request::Field;
-pub(crate) use route::RedirectPath;
-pub use route::{
-    AbortFault, AbortStatus, Action, CorsPolicy, DelayFault, Destination, DirectResponse, Fault,
-    HeaderOperations, HeaderPolicy, Mirror, Redirect, RedirectPort, Resource, ResourceKind,
-    RetryPolicy, Rewrite, Route, RoutePolicy, WeightedDestination,
-};
+pub use resource::{Resource, ResourceKind};
+pub use retry::RetryPolicy;
+pub use route::{Route, RoutePolicy};
 pub use sampler::{
     AlwaysSampler, NeverSampler, PPM, Sampler, ScriptedSampler, SeededSampler, ThreadSampler,
 };
@@ -57,5 +68,6 @@ pub(crate) use builder::{RankedRule, TableBuilder};
 pub(crate) use condition::LegacySource;
 pub(crate) use delegation::{delegated_route, merged_bound};
 pub(crate) use host::normalize_host;
-pub(crate) use route::{RegexRewrite, Retries};
+pub(crate) use path_rewrite::RegexRewrite;
+pub(crate) use route::Retries;
 pub(crate) use table::VirtualServiceRoutes;

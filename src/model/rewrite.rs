@@ -5,7 +5,8 @@ use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Uri};
 use http::{HeaderMap, HeaderValue, Request, Response};
 
-use super::route::{HeaderOperations, HeaderPolicy, Route};
+use super::header_policy::{HeaderOperations, HeaderPolicy};
+use super::route::Route;
 
 fn apply_ops(headers: &mut HeaderMap, ops: &HeaderOperations) {
     for name in &ops.remove {

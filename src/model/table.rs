@@ -5,15 +5,18 @@ use std::sync::Arc;
 
 use http::{Request, StatusCode};
 
+use super::action::Action;
 use super::condition::gateway_is;
 use super::context::Context;
 use super::decision::{Decision, DestinationRef, Outcome};
+use super::destination::Destination;
 use super::explain::{Explanation, NoTrace, Recorder, Tracer, Verdict, show_value};
 use super::gateway::{Entries, GatewayHosts};
 use super::host::{HostIndex, normalize_host};
 use super::index::RouteIndex;
 use super::request::RequestView;
-use super::route::{Action, Destination, NO_ENTRY, Resource, ResourceKind, Route};
+use super::resource::{Resource, ResourceKind};
+use super::route::{NO_ENTRY, Route};
 use super::sampler::{PPM, Sampler};
 
 /// The routes of one VirtualService, in list order.
@@ -432,7 +435,7 @@ fn explain_precedence<T: Tracer>(
 fn choose_destination<T: Tracer>(
     decision: &mut Decision,
     route: &Route,
-    (destinations, total_weight): (&[super::route::WeightedDestination], u32),
+    (destinations, total_weight): (&[super::destination::WeightedDestination], u32),
     on: &Evaluation<'_, '_>,
     t: &mut T,
 ) {
@@ -717,7 +720,7 @@ fn execute<T: Tracer>(
 /// The destination a request goes to, and the draw made to choose it (none when only one
 /// destination has weight).
 fn pick(
-    destinations: &[super::route::WeightedDestination],
+    destinations: &[super::destination::WeightedDestination],
     total: u32,
     sampler: &dyn Sampler,
 ) -> (Option<usize>, Option<u32>) {
@@ -752,7 +755,7 @@ fn pick(
 /// The explanation's line for a weighted choice: the draw, each destination's range of the
 /// cumulative weights, and the one whose range holds the draw.
 fn weight_line(
-    destinations: &[super::route::WeightedDestination],
+    destinations: &[super::destination::WeightedDestination],
     total: u32,
     draw: u32,
     picked: usize,

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use http::{Request, Response};
 
-use super::replay::Keeper;
+use super::replay::BodyCopy;
 use super::timer::Timer;
 use crate::model::{RetryPolicy, Route, Sampler};
 
 /// Sends mirrored copies once the request body has been read (or counts them as dropped when
 /// it never is).
-pub(crate) type Deferred = Box<dyn FnOnce(&Keeper) + Send>;
+pub(crate) type Deferred = Box<dyn FnOnce(&BodyCopy) + Send>;
 
 /// The mirrors that fired for a request, with its head and its kept body.
 pub(crate) struct Mirrored {
@@ -21,18 +21,18 @@ pub(crate) struct Mirrored {
     /// [`DEFAULT_MIRROR_TIMEOUT`](super::DEFAULT_MIRROR_TIMEOUT).
     pub(crate) timeout: Duration,
     pub(crate) head: http::request::Parts,
-    pub(crate) keeper: Keeper,
+    pub(crate) keeper: BodyCopy,
 }
 
 /// Everything needed to try a forwarded request again, and the mirrors that wait for its
 /// body to be read.
-pub(crate) struct Again<S, ReqB, T: Timer> {
+pub(crate) struct RetryState<S, ReqB, T: Timer> {
     /// A clone of the service the first try went to; each retry calls a clone of it.
     pub(crate) svc: Option<S>,
     /// The request head as the first try had it (after rewrites and header operations).
     head: http::request::Parts,
-    keeper: Keeper,
-    rebuild: fn(&Keeper) -> Option<ReqB>,
+    keeper: BodyCopy,
+    rebuild: fn(&BodyCopy) -> Option<ReqB>,
     /// Reads the next try's body ahead while it waits: `true` when the client went away.
     gone: fn(&mut ReqB, &mut std::task::Context<'_>) -> bool,
     route: Arc<Route>,
@@ -53,18 +53,18 @@ pub(crate) struct Again<S, ReqB, T: Timer> {
     pub(crate) per_try: Option<Pin<Box<T::Sleep>>>,
 }
 
-impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
+impl<S, ReqB, T: Timer> RetryState<S, ReqB, T> {
     pub(crate) fn new(
         head: http::request::Parts,
-        keeper: Keeper,
-        rebuild: fn(&Keeper) -> Option<ReqB>,
+        keeper: BodyCopy,
+        rebuild: fn(&BodyCopy) -> Option<ReqB>,
         gone: fn(&mut ReqB, &mut std::task::Context<'_>) -> bool,
         route: Arc<Route>,
         sampler: Arc<dyn Sampler>,
         timer: T,
     ) -> Self {
         let left = route.policy().retries().map_or(0, RetryPolicy::attempts);
-        Again {
+        RetryState {
             svc: None,
             head,
             keeper,
@@ -210,7 +210,7 @@ impl<S, ReqB, T: Timer> Again<S, ReqB, T> {
     }
 }
 
-impl<S, ReqB, T: Timer> Drop for Again<S, ReqB, T> {
+impl<S, ReqB, T: Timer> Drop for RetryState<S, ReqB, T> {
     fn drop(&mut self) {
         // Mirrors still waiting when the exchange ends: the body was never read whole, so
         // they are counted as dropped.
