@@ -22,8 +22,6 @@ ALLOWED = {
     "config": {"model"},
     "layer": {"model"},
     "reload": {"config", "layer", "model"},
-    "follow": {"config", "model", "reload"},
-    "cluster": {"config", "model", "reload"},
     "feed": {"config", "model", "reload"},
     "lib": None,  # the root re-exports everything
 }
@@ -38,7 +36,7 @@ def root_names():
     """Names re-exported at the root (`pub use part::{A, B}`), with their part."""
     text = (SRC / "lib.rs").read_text(encoding="utf-8")
     names = {}
-    for part, body in re.findall(r"pub use (\w+)::\{([^}]*)\}", text):
+    for part, body in re.findall(r"pub use (\w+)(?:::\w+)*::\{([^}]*)\}", text):
         for name in re.findall(r"\w+", body):
             names[name] = part
     for part, name in re.findall(r"pub use (\w+)::(\w+);", text):

@@ -42,22 +42,20 @@
 // The lints are in Cargo.toml's `[lints]` table; the library itself has no unsafe code at all.
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "kube")]
-mod cluster;
 pub mod config;
-#[cfg(feature = "watch")]
-mod follow;
+#[cfg(any(feature = "watch", feature = "kube"))]
+mod feed;
 pub mod layer;
 pub mod model;
 mod reload;
 
-#[cfg(feature = "kube")]
-pub use cluster::{ClusterError, ClusterOptions, ClusterStats, ClusterWatch};
 pub use config::{
     DocumentRef, ErrorKind, Limits, LoadError, LoadOptions, Loader, RuleSet, Warning,
 };
+#[cfg(feature = "kube")]
+pub use feed::cluster::{ClusterError, ClusterOptions, ClusterStats, ClusterWatch};
 #[cfg(feature = "watch")]
-pub use follow::{FollowError, FollowOptions, FollowStats, Follower};
+pub use feed::files::{FollowError, FollowOptions, FollowStats, Follower};
 pub use layer::{Destinations, MeshBody, MeshLayer, MeshRouter, MeshService};
 pub use model::{
     AlwaysSampler, Caller, Context, Decision, Destination, ExplainLine, Explanation, Labels,
