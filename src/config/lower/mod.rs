@@ -8,6 +8,7 @@ mod gateway_grpc;
 pub(crate) mod hosts;
 pub(crate) mod legacy;
 pub(crate) mod networking;
+mod policy;
 pub(crate) mod syntax;
 
 use std::time::Duration;

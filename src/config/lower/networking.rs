@@ -131,11 +131,9 @@ impl Lowerer<'_> {
         let Some(host) = spec.host.as_deref().filter(|h| !h.is_empty()) else {
             return Err(self.missing(&spec_path.key("host"), "`host` is required"));
         };
-        if spec.traffic_policy.is_some() {
-            self.warn(
-                Some(&spec_path.key("trafficPolicy")),
-                "traffic policies (load balancing, TLS, connection pools) are not applied in-process",
-            );
+        let mut warned = std::collections::BTreeSet::new();
+        if let Some(tp) = &spec.traffic_policy {
+            self.traffic_policy(&spec_path.key("trafficPolicy"), tp, &mut warned)?;
         }
         let mut list = Vec::new();
         let mut by_name = HashMap::new();
@@ -164,6 +162,9 @@ impl Lowerer<'_> {
                 ));
             }
             let labels = self.labels(&p.key("labels"), s.labels)?;
+            if let Some(tp) = &s.traffic_policy {
+                self.traffic_policy(&p.key("trafficPolicy"), tp, &mut warned)?;
+            }
             by_name.insert(name.clone(), list.len());
             list.push((name, labels));
         }

@@ -7,6 +7,7 @@
 pub(crate) mod gateway;
 pub(crate) mod legacy;
 pub(crate) mod networking;
+pub(crate) mod policy;
 
 use std::fmt;
 

@@ -231,7 +231,7 @@ pub(crate) struct HeaderOperations {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct DestinationRule {
     pub(crate) host: Option<String>,
-    pub(crate) traffic_policy: Option<IgnoredAny>,
+    pub(crate) traffic_policy: Option<super::policy::TrafficPolicy>,
     pub(crate) subsets: Option<Vec<Subset>>,
     #[allow(dead_code)] // accepted; no in-process meaning
     pub(crate) export_to: Option<Vec<String>>,
@@ -244,6 +244,5 @@ pub(crate) struct DestinationRule {
 pub(crate) struct Subset {
     pub(crate) name: Option<String>,
     pub(crate) labels: Option<BTreeMap<String, String>>,
-    #[allow(dead_code)] // accepted; traffic policies are not applied in-process
-    pub(crate) traffic_policy: Option<IgnoredAny>,
+    pub(crate) traffic_policy: Option<super::policy::TrafficPolicy>,
 }
