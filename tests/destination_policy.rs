@@ -295,3 +295,64 @@ fn valid_policies_load_with_one_warning_per_block_that_has_no_effect() {
             .contains("outlier detection policy must be provided for failover")
     }));
 }
+
+#[test]
+fn the_policy_is_kept_as_a_model_value_for_its_service() {
+    use std::time::Duration;
+    use tower_mesh::ResourceKind;
+    use tower_mesh::model::{Balance, HashKey, HashRing, TlsMode};
+    let text = format!(
+        "{}  exportTo: [\".\"]\n  workloadSelector: {{matchLabels: {{app: productpage}}}}\n",
+        dr(r#"  trafficPolicy:
+    loadBalancer: {consistentHash: {httpCookie: {name: user, ttl: 10s}, ringHash: {minimumRingSize: 1024}}}
+    outlierDetection: {consecutive5xxErrors: 7, interval: 5m, baseEjectionTime: 15m}
+    portLevelSettings:
+    - port: {number: 9080}
+      connectionPool: {tcp: {maxConnections: 100}}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+"#)
+    );
+    let rules = RuleSet::from_yaml(&text).unwrap();
+    let policy = rules
+        .table()
+        .destination_policy("Reviews.default.svc.cluster.local.")
+        .expect("the DestinationRule of reviews, by its fully qualified name");
+    assert_eq!(policy.resource.kind(), ResourceKind::DestinationRule);
+    assert_eq!(policy.host, "reviews");
+    assert_eq!(policy.export_to, ["."]);
+    assert_eq!(
+        policy.workload_selector.as_ref().unwrap().get("app"),
+        Some("productpage")
+    );
+    assert_eq!(policy.subsets[0].name, "v1");
+    let top = policy.traffic_policy.as_ref().unwrap();
+    let Balance::ConsistentHash(hash) = &top.load_balancer.as_ref().unwrap().balance else {
+        panic!("{top:?}");
+    };
+    assert!(
+        matches!(&hash.key, Some(HashKey::Cookie { name, ttl: Some(t), .. }) if name == "user" && *t == Duration::from_secs(10))
+    );
+    assert_eq!(hash.ring, HashRing::RingHash(Some(1024)));
+    let od = top.outlier_detection.as_ref().unwrap();
+    assert_eq!(od.consecutive_5xx_errors, Some(7));
+    assert_eq!(od.base_ejection_time, Some(Duration::from_secs(900)));
+    assert_eq!(top.port_level[0].port, 9080);
+    assert_eq!(
+        top.port_level[0]
+            .connection_pool
+            .as_ref()
+            .unwrap()
+            .tcp
+            .max_connections,
+        Some(100)
+    );
+    assert_eq!(top.tls, None::<TlsMode>);
+    assert!(
+        rules
+            .table()
+            .destination_policy("ratings.default.svc.cluster.local")
+            .is_none()
+    );
+}

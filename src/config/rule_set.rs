@@ -435,6 +435,15 @@ impl Gathered {
         Ok(())
     }
 
+    /// The errors gathered, in input order (by file, then document and line), if any.
+    fn finish_errors(&mut self) -> Result<(), LoadError> {
+        let files = &self.files;
+        self.errors.sort_by_source(|file| {
+            file.map_or(0, |f| 1 + files.iter().position(|p| p == f).unwrap_or(0))
+        });
+        self.errors.finish()
+    }
+
     fn add(&mut self, entry: Entry) {
         let key = (
             entry.resource.kind(),
@@ -571,10 +580,12 @@ fn read_spec(
                 created,
             )
         }
-        _ if doc.kind.as_deref() == Some("VirtualService") => {
+        ResourceKind::VirtualService => {
             Spec::VirtualService(Box::new(from_node(spec_node, "spec").map_err(with_doc)?))
         }
-        _ => Spec::DestinationRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?)),
+        ResourceKind::DestinationRule => {
+            Spec::DestinationRule(Box::new(from_node(spec_node, "spec").map_err(with_doc)?))
+        }
     })
 }
 
@@ -612,9 +623,8 @@ fn read_kind(doc: &mut DocumentRef, root: &Node) -> Result<Option<ResourceKind>,
     doc.kind = Some(kind.clone());
     let (kind_enum, allowed): (_, &[&str]) = match kind.as_str() {
         "RouteRule" => (ResourceKind::RouteRule, &["config.istio.io/v1alpha2"]),
-        "VirtualService" | "DestinationRule" => {
-            (ResourceKind::VirtualService, &NETWORKING_VERSIONS)
-        }
+        "VirtualService" => (ResourceKind::VirtualService, &NETWORKING_VERSIONS),
+        "DestinationRule" => (ResourceKind::DestinationRule, &NETWORKING_VERSIONS),
         "HTTPRoute" if api_version.starts_with("gateway.networking.k8s.io/") => (
             ResourceKind::HttpRoute,
             &[
@@ -883,11 +893,7 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
     let mut warnings = Vec::new();
     let entries = std::mem::take(&mut gathered.entries);
     let lowered = lower_all(entries, &options, &mut warnings, &mut gathered);
-    let files = &gathered.files;
-    gathered.errors.sort_by_source(|file| {
-        file.map_or(0, |f| 1 + files.iter().position(|p| p == f).unwrap_or(0))
-    });
-    if let Err(e) = gathered.errors.finish() {
+    if let Err(e) = gathered.finish_errors() {
         return Err(e.with_warnings(warnings));
     }
     let Gathered {
@@ -900,6 +906,7 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
         legacy,
         mut services,
         http_routes,
+        policies,
     } = lowered;
     let mut size = super::lower::delegate::Size::new(&options.limits);
     let sized = count_routes(&legacy, &mut size)
@@ -909,6 +916,9 @@ fn build(mut gathered: Gathered, options: LoadOptions) -> Result<RuleSet, LoadEr
     }
 
     let mut builder = TableBuilder::new();
+    policies
+        .into_iter()
+        .for_each(|(host, policy)| builder.add_destination_policy(&host, policy));
     let vs_hosts = group_virtual_services(services, &options, &mut warnings);
     let claimed: HashMap<&str, &Arc<VirtualServiceRoutes>> = vs_hosts
         .iter()
@@ -979,6 +989,7 @@ fn lower_all(
         legacy: Vec::new(),
         services: Vec::new(),
         http_routes: Vec::new(),
+        policies: Vec::new(),
     };
     for e in drs.into_iter().chain(others) {
         let Entry {
@@ -1008,6 +1019,11 @@ fn lower_all(
             break;
         }
     }
+    lowered.policies = subsets
+        .hosts
+        .iter()
+        .map(|(host, s)| (host.clone(), s.policy.clone()))
+        .collect();
     lowered
 }
 
@@ -1054,6 +1070,8 @@ struct Lowered {
     legacy: Vec<(DocumentRef, LegacyRule)>,
     services: Vec<(DocumentRef, LoweredVirtualService)>,
     http_routes: Vec<(DocumentRef, LoweredHttpRoute)>,
+    /// The DestinationRule in force for each service (by canonical host).
+    policies: Vec<(String, Arc<crate::model::DestinationPolicy>)>,
 }
 
 /// The VirtualServices of one host, in load order, with the names the host answers for.

@@ -9,6 +9,7 @@ use super::gateway::{GatewayEntry, GatewayHosts};
 use super::host::HostIndex;
 use super::index::RouteIndex;
 use super::labels::Labels;
+use super::policy::DestinationPolicy;
 use super::route::Route;
 use super::table::{HostTable, RouteTable, VirtualServiceRoutes, next_generation};
 
@@ -47,6 +48,7 @@ pub(crate) struct TableBuilder {
     index: HostIndex,
     tables: Vec<HostTable>,
     gateway: GatewayHosts,
+    policies: std::collections::HashMap<Box<str>, std::sync::Arc<DestinationPolicy>>,
 }
 
 impl TableBuilder {
@@ -140,6 +142,16 @@ impl TableBuilder {
     }
 
     /// The table, with `route_count` routes in all and a generation of its own.
+    /// Keeps the DestinationRule in force for the service `canonical` (its fully qualified
+    /// name).
+    pub(crate) fn add_destination_policy(
+        &mut self,
+        canonical: &str,
+        policy: std::sync::Arc<DestinationPolicy>,
+    ) {
+        self.policies.insert(canonical.into(), policy);
+    }
+
     pub(crate) fn finish(self, route_count: usize) -> RouteTable {
         RouteTable {
             generation: next_generation(),
@@ -147,6 +159,7 @@ impl TableBuilder {
             tables: self.tables,
             route_count,
             gateway: self.gateway,
+            policies: self.policies,
         }
     }
 }

@@ -23,6 +23,7 @@ mod host;
 mod index;
 mod labels;
 mod path_rewrite;
+mod policy;
 #[cfg(test)]
 pub(crate) mod reference;
 mod request;
@@ -52,6 +53,11 @@ pub(crate) use gateway::{GatewayEntry, Precedence};
 pub use header_policy::{HeaderOperations, HeaderPolicy};
 pub use labels::Labels;
 pub use path_rewrite::Rewrite;
+pub use policy::{
+    Balance, ConnectionPool, ConsistentHash, DestinationPolicy, HashKey, HashRing, HttpPool,
+    LoadBalancer, Locality, OutlierDetection, PortPolicy, RetryBudget, SubsetPolicy, TcpPool,
+    TlsMode, TrafficPolicy, Warmup,
+};
 pub use request::Field;
 pub use resource::{Resource, ResourceKind};
 pub use retry::RetryPolicy;

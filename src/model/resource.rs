@@ -54,6 +54,8 @@ pub enum ResourceKind {
     HttpRoute,
     /// `gateway.networking.k8s.io` `GRPCRoute`.
     GrpcRoute,
+    /// `networking.istio.io` `DestinationRule`.
+    DestinationRule,
 }
 
 impl fmt::Display for ResourceKind {
@@ -63,6 +65,7 @@ impl fmt::Display for ResourceKind {
             ResourceKind::VirtualService => "VirtualService",
             ResourceKind::HttpRoute => "HTTPRoute",
             ResourceKind::GrpcRoute => "GRPCRoute",
+            ResourceKind::DestinationRule => "DestinationRule",
         })
     }
 }

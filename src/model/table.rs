@@ -14,6 +14,7 @@ use super::explain::{Explanation, NoTrace, Recorder, Tracer, Verdict, show_value
 use super::gateway::{Entries, GatewayHosts};
 use super::host::{HostIndex, normalize_host};
 use super::index::RouteIndex;
+use super::policy::DestinationPolicy;
 use super::request::RequestView;
 use super::resource::{Resource, ResourceKind};
 use super::route::{NO_ENTRY, Route};
@@ -132,6 +133,8 @@ pub struct RouteTable {
     pub(super) route_count: usize,
     /// Services with Gateway API routes attached; they decide before the host's tables.
     pub(super) gateway: GatewayHosts,
+    /// The DestinationRule in force for each service, by its fully qualified name.
+    pub(super) policies: std::collections::HashMap<Box<str>, Arc<DestinationPolicy>>,
 }
 
 /// The next rule set generation (1, 2, ...).
@@ -144,6 +147,17 @@ impl RouteTable {
     /// The number of routes (RouteRules and VirtualService HTTP routes).
     pub fn route_count(&self) -> usize {
         self.route_count
+    }
+
+    /// The DestinationRule in force for a service, by its fully qualified name
+    /// (`reviews.shop.svc.cluster.local`; letter case and a final dot do not matter): its
+    /// subsets and traffic policy. See [`DestinationPolicy`].
+    pub fn destination_policy(&self, service: &str) -> Option<&DestinationPolicy> {
+        let name = service
+            .strip_suffix('.')
+            .unwrap_or(service)
+            .to_ascii_lowercase();
+        self.policies.get(name.as_str()).map(|p| &**p)
     }
 
     /// Evaluates a request: which rule and route apply, where it goes, which faults fire.

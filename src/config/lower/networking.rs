@@ -16,9 +16,9 @@ use crate::config::wire::StringMatch as WireMatch;
 use crate::config::wire::networking as wire;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination,
-    DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect, RedirectPath,
-    RedirectPort, RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy,
-    Selector, StringMatch, WeightedDestination,
+    DestinationPolicy, DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect,
+    RedirectPath, RedirectPort, RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route,
+    RoutePolicy, Selector, StringMatch, SubsetPolicy, WeightedDestination,
 };
 
 /// One DestinationRule's subsets: the resource, and each subset's name and labels in order,
@@ -28,6 +28,8 @@ pub(crate) struct Subsets {
     doc: DocumentRef,
     list: Vec<(String, Labels)>,
     by_name: HashMap<String, usize>,
+    /// The whole DestinationRule, as the model keeps it.
+    pub(crate) policy: Arc<DestinationPolicy>,
 }
 
 impl Subsets {
@@ -135,39 +137,23 @@ impl Lowerer<'_> {
         if let Some(tp) = &spec.traffic_policy {
             self.traffic_policy(&spec_path.key("trafficPolicy"), tp, &mut warned)?;
         }
-        let mut list = Vec::new();
-        let mut by_name = HashMap::new();
-        let max = self.options.limits.max_subsets;
-        if let Some(all) = spec.subsets.as_ref().filter(|s| s.len() > max) {
-            return Err(self.error(
-                ErrorKind::Limit,
-                &spec_path.key("subsets"),
-                None,
-                format!(
-                    "the DestinationRule has {} subsets; at most {max} are accepted (Limits::max_subsets)",
-                    all.len()
-                ),
-            ));
-        }
-        for (i, s) in spec.subsets.into_iter().flatten().enumerate() {
-            let p = spec_path.key("subsets").index(i);
-            let Some(name) = s.name.filter(|n| !n.is_empty()) else {
-                return Err(self.missing(&p.key("name"), "a subset needs a `name`"));
-            };
-            if by_name.contains_key(&name) {
-                return Err(self.invalid(
-                    &p.key("name"),
-                    &name,
-                    "this subset name is already defined above",
-                ));
-            }
-            let labels = self.labels(&p.key("labels"), s.labels)?;
-            if let Some(tp) = &s.traffic_policy {
-                self.traffic_policy(&p.key("trafficPolicy"), tp, &mut warned)?;
-            }
-            by_name.insert(name.clone(), list.len());
-            list.push((name, labels));
-        }
+        let workload_selector = match spec.workload_selector.and_then(|w| w.match_labels) {
+            Some(labels) => Some(self.labels(
+                &spec_path.key("workloadSelector").key("matchLabels"),
+                Some(labels),
+            )?),
+            None => None,
+        };
+        let subset_policies = self.subsets(&spec_path.key("subsets"), spec.subsets, &mut warned)?;
+        let list: Vec<(String, Labels)> = subset_policies
+            .iter()
+            .map(|s| (s.name.clone(), s.labels.clone()))
+            .collect();
+        let by_name = list
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), i))
+            .collect();
         let canonical = service_host(host, resource.namespace()).canonical;
         if let Some(first) = index.hosts.get(&canonical) {
             self.warn(
@@ -179,13 +165,69 @@ impl Lowerer<'_> {
             );
             return Ok(());
         }
+        let policy = DestinationPolicy {
+            resource,
+            host: host.to_string(),
+            subsets: subset_policies,
+            traffic_policy: spec.traffic_policy.as_ref().map(super::policy::to_model),
+            export_to: spec.export_to.unwrap_or_default(),
+            workload_selector,
+        };
         let subsets = Subsets {
             doc: self.doc.clone(),
             list,
             by_name,
+            policy: Arc::new(policy),
         };
         index.hosts.insert(canonical, subsets);
         Ok(())
+    }
+
+    /// A DestinationRule's subsets (at most `Limits::max_subsets`, names unique), each with its
+    /// checked policy.
+    fn subsets(
+        &mut self,
+        path: &FieldPath,
+        subsets: Option<Vec<wire::Subset>>,
+        warned: &mut std::collections::BTreeSet<&'static str>,
+    ) -> Result<Vec<SubsetPolicy>> {
+        let max = self.options.limits.max_subsets;
+        if let Some(all) = subsets.as_ref().filter(|s| s.len() > max) {
+            return Err(self.error(
+                ErrorKind::Limit,
+                path,
+                None,
+                format!(
+                    "the DestinationRule has {} subsets; at most {max} are accepted (Limits::max_subsets)",
+                    all.len()
+                ),
+            ));
+        }
+        let mut out: Vec<SubsetPolicy> = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in subsets.into_iter().flatten().enumerate() {
+            let p = path.index(i);
+            let Some(name) = s.name.filter(|n| !n.is_empty()) else {
+                return Err(self.missing(&p.key("name"), "a subset needs a `name`"));
+            };
+            if !names.insert(name.clone()) {
+                return Err(self.invalid(
+                    &p.key("name"),
+                    &name,
+                    "this subset name is already defined above",
+                ));
+            }
+            let labels = self.labels(&p.key("labels"), s.labels)?;
+            if let Some(tp) = &s.traffic_policy {
+                self.traffic_policy(&p.key("trafficPolicy"), tp, warned)?;
+            }
+            out.push(SubsetPolicy {
+                name,
+                labels,
+                traffic_policy: s.traffic_policy.as_ref().map(super::policy::to_model),
+            });
+        }
+        Ok(out)
     }
 
     /// Lowers one VirtualService.

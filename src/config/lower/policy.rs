@@ -8,6 +8,7 @@ use super::{Lowerer, Result};
 use crate::config::path::FieldPath;
 use crate::config::wire::Duration;
 use crate::config::wire::policy as wire;
+use crate::model;
 
 /// The blocks of a policy, in the order Istio lists them, for the warnings.
 const BLOCKS: [&str; 8] = [
@@ -670,4 +671,195 @@ fn no_effect(block: &str) -> String {
         _ => "traffic policy is read and checked, but not carried out by this release",
     };
     format!("`{block}` has no effect in-process: {why}")
+}
+
+/// A duration the checks have accepted.
+fn dur(d: Option<&Duration>) -> Option<std::time::Duration> {
+    d.and_then(|d| crate::config::duration::parse_go_duration(d).ok())
+}
+
+/// A count the checks have found non-negative.
+fn count(n: Option<i64>) -> Option<u32> {
+    n.map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// A checked `trafficPolicy` as the model keeps it.
+pub(crate) fn to_model(tp: &wire::TrafficPolicy) -> model::TrafficPolicy {
+    model::TrafficPolicy {
+        load_balancer: tp.load_balancer.as_ref().map(load_balancer),
+        connection_pool: tp.connection_pool.as_ref().map(connection_pool),
+        outlier_detection: tp.outlier_detection.as_ref().map(outlier_detection),
+        tls: tp.tls.as_ref().map(tls_mode),
+        port_level: tp
+            .port_level_settings
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|p| model::PortPolicy {
+                port: p
+                    .port
+                    .as_ref()
+                    .and_then(|s| s.number)
+                    .map_or(0, |n| n as u32),
+                load_balancer: p.load_balancer.as_ref().map(load_balancer),
+                connection_pool: p.connection_pool.as_ref().map(connection_pool),
+                outlier_detection: p.outlier_detection.as_ref().map(outlier_detection),
+                tls: p.tls.as_ref().map(tls_mode),
+            })
+            .collect(),
+        tunnel: tp.tunnel.is_some(),
+        proxy_protocol: tp.proxy_protocol.is_some(),
+        retry_budget: tp.retry_budget.as_ref().map(|b| model::RetryBudget {
+            percent: b.percent,
+            min_retry_concurrency: count(b.min_retry_concurrency),
+        }),
+    }
+}
+
+fn load_balancer(lb: &wire::LoadBalancer) -> model::LoadBalancer {
+    let balance = match (lb.simple.as_deref(), &lb.consistent_hash) {
+        (_, Some(ch)) => model::Balance::ConsistentHash(consistent_hash(ch)),
+        (Some("ROUND_ROBIN"), _) => model::Balance::RoundRobin,
+        (Some("LEAST_REQUEST" | "LEAST_CONN"), _) => model::Balance::LeastRequest,
+        (Some("RANDOM"), _) => model::Balance::Random,
+        (Some("PASSTHROUGH"), _) => model::Balance::Passthrough,
+        _ => model::Balance::Default,
+    };
+    let locality = lb.locality_lb_setting.as_ref().map(|l| model::Locality {
+        enabled: l.enabled,
+        distribute: l
+            .distribute
+            .iter()
+            .flatten()
+            .map(|d| {
+                let to =
+                    d.to.iter()
+                        .flatten()
+                        .map(|(k, w)| (k.clone(), *w as u32))
+                        .collect();
+                (d.from.clone().unwrap_or_default(), to)
+            })
+            .collect(),
+        failover: l
+            .failover
+            .iter()
+            .flatten()
+            .map(|f| {
+                (
+                    f.from.clone().unwrap_or_default(),
+                    f.to.clone().unwrap_or_default(),
+                )
+            })
+            .collect(),
+        failover_priority: l.failover_priority.clone().unwrap_or_default(),
+    });
+    let warmup = match (&lb.warmup, dur(lb.warmup_duration_secs.as_ref())) {
+        (Some(w), _) => dur(w.duration.as_ref()).map(|duration| model::Warmup {
+            duration,
+            minimum_percent: w.minimum_percent,
+            aggression: w.aggression,
+        }),
+        (None, Some(duration)) => Some(model::Warmup {
+            duration,
+            minimum_percent: None,
+            aggression: None,
+        }),
+        (None, None) => None,
+    };
+    model::LoadBalancer {
+        balance,
+        locality,
+        zone_aware: lb.zone_aware_lb_setting.is_some(),
+        warmup,
+    }
+}
+
+fn consistent_hash(ch: &wire::ConsistentHash) -> model::ConsistentHash {
+    let key = if let Some(h) = &ch.http_header_name {
+        Some(model::HashKey::Header(h.clone()))
+    } else if let Some(c) = &ch.http_cookie {
+        Some(model::HashKey::Cookie {
+            name: c.name.clone().unwrap_or_default(),
+            path: c.path.clone(),
+            ttl: c
+                .ttl
+                .as_deref()
+                .and_then(|t| crate::config::duration::parse_go_duration(t).ok()),
+            attributes: c
+                .attributes
+                .iter()
+                .flatten()
+                .map(|a| {
+                    (
+                        a.name.clone().unwrap_or_default(),
+                        a.value.clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        })
+    } else if ch.use_source_ip == Some(true) {
+        Some(model::HashKey::SourceIp)
+    } else {
+        ch.http_query_parameter_name
+            .clone()
+            .map(model::HashKey::QueryParameter)
+    };
+    let ring = match (&ch.maglev, &ch.ring_hash) {
+        (Some(m), _) => model::HashRing::Maglev(m.table_size.unwrap_or(0) as u64),
+        (None, Some(r)) => model::HashRing::RingHash(r.minimum_ring_size.map(|n| n as u64)),
+        (None, None) => {
+            model::HashRing::RingHash(ch.minimum_ring_size.filter(|n| *n != 0).map(|n| n as u64))
+        }
+    };
+    model::ConsistentHash { key, ring }
+}
+
+fn connection_pool(pool: &wire::ConnectionPool) -> model::ConnectionPool {
+    let mut out = model::ConnectionPool::default();
+    if let Some(t) = &pool.tcp {
+        out.tcp.max_connections = count(t.max_connections);
+        out.tcp.connect_timeout = dur(t.connect_timeout.as_ref());
+        out.tcp.max_connection_duration = dur(t.max_connection_duration.as_ref());
+        out.tcp.idle_timeout = dur(t.idle_timeout.as_ref());
+    }
+    if let Some(h) = &pool.http {
+        out.http.http1_max_pending_requests = count(h.http1_max_pending_requests);
+        out.http.http2_max_requests = count(h.http2_max_requests);
+        out.http.max_requests_per_connection = count(h.max_requests_per_connection);
+        out.http.max_retries = count(h.max_retries);
+        out.http.idle_timeout = dur(h.idle_timeout.as_ref());
+        out.http.max_concurrent_streams = count(h.max_concurrent_streams);
+        out.http.h2_upgrade = h.h2_upgrade_policy.as_deref() == Some("UPGRADE");
+        out.http.use_client_protocol = h.use_client_protocol == Some(true);
+    }
+    out
+}
+
+fn outlier_detection(od: &wire::OutlierDetection) -> model::OutlierDetection {
+    model::OutlierDetection {
+        consecutive_5xx_errors: count(od.consecutive_5xx_errors),
+        consecutive_gateway_errors: count(od.consecutive_gateway_errors),
+        consecutive_errors: count(od.consecutive_errors),
+        split_external_local_origin_errors: od.split_external_local_origin_errors == Some(true),
+        consecutive_local_origin_failures: count(od.consecutive_local_origin_failures),
+        interval: dur(od.interval.as_ref()),
+        base_ejection_time: dur(od.base_ejection_time.as_ref()),
+        max_ejection_percent: count(od.max_ejection_percent),
+        min_health_percent: count(od.min_health_percent),
+        http_error_codes: od
+            .outlier_detection_http_error_codes
+            .iter()
+            .flatten()
+            .map(|c| *c as u16)
+            .collect(),
+    }
+}
+
+fn tls_mode(tls: &wire::ClientTls) -> model::TlsMode {
+    match tls.mode.as_deref() {
+        Some("SIMPLE") => model::TlsMode::Simple,
+        Some("MUTUAL") => model::TlsMode::Mutual,
+        Some("ISTIO_MUTUAL") => model::TlsMode::IstioMutual,
+        _ => model::TlsMode::Disable,
+    }
 }

@@ -233,10 +233,14 @@ pub(crate) struct DestinationRule {
     pub(crate) host: Option<String>,
     pub(crate) traffic_policy: Option<super::policy::TrafficPolicy>,
     pub(crate) subsets: Option<Vec<Subset>>,
-    #[allow(dead_code)] // accepted; no in-process meaning
     pub(crate) export_to: Option<Vec<String>>,
-    #[allow(dead_code)] // accepted; no in-process meaning
-    pub(crate) workload_selector: Option<IgnoredAny>,
+    pub(crate) workload_selector: Option<WorkloadSelector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct WorkloadSelector {
+    pub(crate) match_labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
