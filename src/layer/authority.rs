@@ -15,12 +15,14 @@ pub(crate) const MULTIPLE_HOSTS: &str = "more than one Host header";
 /// names more than one host in `Host` lines (answer it with [`bad_request`]).
 #[inline]
 pub(crate) fn settle<B>(req: &mut Request<B>) -> bool {
-    let mut lines = req.headers().get_all(header::HOST).iter();
-    let first = lines.next();
-    if lines.next().is_some() {
+    let headers = req.headers();
+    // Most requests send every header once: then no lookup is needed to know it.
+    if headers.len() != headers.keys_len() && headers.get_all(header::HOST).iter().nth(1).is_some()
+    {
         return false;
     }
-    if let (Some(host), Some(authority)) = (first, req.uri().authority())
+    if let Some(authority) = req.uri().authority()
+        && let Some(host) = headers.get(header::HOST)
         && host.as_bytes() != authority.as_str().as_bytes()
     {
         overwrite_host(req);
