@@ -436,8 +436,9 @@ mod requests {
         }))
     }
 
-    /// A router with a 100% abort for `svc`, and `svc` and `open` registered.
-    fn router() -> tower_mesh::MeshRouter<Svc> {
+    /// A router with a 100% abort for `svc`, and `svc` and `open` registered, each served by
+    /// `service(name)`.
+    fn router_of(service: fn(&'static str) -> Svc) -> tower_mesh::MeshRouter<Svc> {
         let rules = RuleSet::from_yaml(&virtual_service(
             "svc",
             "  - fault: {abort: {httpStatus: 503, percentage: {value: 100}}}\n    route: [{destination: {host: svc}}]\n",
@@ -445,9 +446,13 @@ mod requests {
         .unwrap();
         MeshLayer::new(rules).route_to(
             Destinations::new()
-                .add("svc", [("version", "v1")], answers("svc"))
-                .add("open", [("version", "v1")], answers("open")),
+                .add("svc", [("version", "v1")], service("svc"))
+                .add("open", [("version", "v1")], service("open")),
         )
+    }
+
+    fn router() -> tower_mesh::MeshRouter<Svc> {
+        router_of(answers)
     }
 
     async fn send(req: Request<Full<Bytes>>) -> (StatusCode, String) {
@@ -573,16 +578,7 @@ mod requests {
     }
 
     fn echo_router() -> tower_mesh::MeshRouter<Svc> {
-        let rules = RuleSet::from_yaml(&virtual_service(
-            "svc",
-            "  - fault: {abort: {httpStatus: 503, percentage: {value: 100}}}\n    route: [{destination: {host: svc}}]\n",
-        ))
-        .unwrap();
-        MeshLayer::new(rules).route_to(
-            Destinations::new()
-                .add("svc", [("version", "v1")], echoes_host("svc"))
-                .add("open", [("version", "v1")], echoes_host("open")),
-        )
+        router_of(echoes_host)
     }
 
     async fn answer(
