@@ -198,7 +198,12 @@ fn a_file_written_in_place_is_put_in_force_only_whole() {
     drop(writer);
     assert!(eventually(|| route(&mesh).as_deref() == Some("new")));
     assert_eq!(mesh.current().table().route_count(), 201);
-    assert_eq!(follower.stats().applied, 1);
+    // Counted just after the rules are put in force.
+    assert!(
+        eventually(|| follower.stats().applied == 1),
+        "{:?}",
+        follower.stats()
+    );
     println!(
         "in force after truncation and after a half write: old (1 route); once whole: new (201 routes); {:?}",
         follower.stats()
