@@ -4,6 +4,7 @@
 //! mirror Istio's schema (unknown fields rejected), validated, and lowered into the
 //! [`model`](crate::model). Kinds that are not routing configuration are skipped and listed.
 
+mod assemble;
 mod attach;
 mod de;
 mod duration;
@@ -13,6 +14,7 @@ mod limits;
 mod lower;
 mod node;
 mod path;
+mod reader;
 #[cfg(test)]
 mod reference_props;
 mod rule_set;

@@ -1,0 +1,350 @@
+//! Assembling a rule set from the documents read: lowering each, then what spans them (subsets
+//! for VirtualServices, delegation, which VirtualService or RouteRules take a host, Gateway API
+//! attachment, the limits on the whole set) into one [`RouteTable`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::LoadOptions;
+use super::error::{DocumentRef, LoadError, Warning};
+use super::lower::Lowerer;
+use super::lower::gateway::LoweredHttpRoute;
+use super::lower::legacy::LegacyRule;
+use super::lower::networking::{LoweredVirtualService, SubsetIndex};
+use super::reader::{Entry, Gathered, Spec};
+use crate::model::{RankedRule, Resource, RouteTable, TableBuilder, VirtualServiceRoutes};
+
+fn doc_warning(doc: &DocumentRef, message: String) -> Warning {
+    Warning {
+        document: doc.clone(),
+        path: None,
+        line: Some(doc.line),
+        message,
+    }
+}
+
+fn gateways_overlap(a: &[Box<str>], b: &[Box<str>]) -> bool {
+    let norm = |g: &[Box<str>]| -> Vec<String> {
+        if g.is_empty() {
+            vec!["mesh".to_string()]
+        } else {
+            g.iter()
+                .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+                .collect()
+        }
+    };
+    let (a, b) = (norm(a), norm(b));
+    a.iter().any(|x| b.contains(x))
+}
+
+/// Counts the RouteRules' routes against the limits; an error names the rule past them.
+fn count_routes(
+    legacy: &[(DocumentRef, LegacyRule)],
+    size: &mut super::lower::delegate::Size<'_>,
+) -> Result<(), LoadError> {
+    for (doc, rule) in legacy {
+        size.add(rule.route.matches().len())
+            .map_err(|e| e.with_document(doc.clone()))?;
+    }
+    Ok(())
+}
+
+/// Lowers the documents `gathered` holds and assembles them into one table, with the warnings;
+/// the errors of reading and lowering, if any, in input order.
+pub(super) fn build(
+    gathered: &mut Gathered,
+    options: &LoadOptions,
+) -> Result<(RouteTable, Vec<Warning>), LoadError> {
+    let mut warnings = Vec::new();
+    let entries = std::mem::take(&mut gathered.entries);
+    let lowered = lower_all(entries, options, &mut warnings, gathered);
+    if let Err(e) = gathered.finish_errors() {
+        return Err(e.with_warnings(warnings));
+    }
+    let Lowered {
+        legacy,
+        mut services,
+        http_routes,
+        policies,
+    } = lowered;
+    let mut size = super::lower::delegate::Size::new(&options.limits);
+    let sized = count_routes(&legacy, &mut size)
+        .and_then(|()| super::lower::delegate::expand(&mut services, &mut warnings, &mut size));
+    if let Err(e) = sized {
+        return Err(e.with_warnings(warnings));
+    }
+
+    let mut builder = TableBuilder::new();
+    policies
+        .into_iter()
+        .for_each(|(host, policy)| builder.add_destination_policy(&host, policy));
+    let vs_hosts = group_virtual_services(services, options, &mut warnings);
+    let claimed: HashMap<&str, &Arc<VirtualServiceRoutes>> = vs_hosts
+        .iter()
+        .map(|h| (h.canonical.as_str(), &h.services[0]))
+        .collect();
+    let rr_hosts = group_route_rules(legacy, &claimed, &mut warnings);
+    drop(claimed);
+    let mut legacy_hosts: Vec<(String, DocumentRef)> = Vec::new();
+    for host in rr_hosts {
+        let first = host.rules[0].tag.clone();
+        legacy_hosts.push((host.canonical.clone(), first.clone()));
+        let added = builder.add_route_rules(&host.names, host.service, host.rules);
+        for s in added.shadowed {
+            warnings.push(doc_warning(
+                &s.tag,
+                format!("RouteRule {} is unreachable: it is shadowed by the catch-all rule {} (precedence {}), which comes first (higher precedence, or equal precedence and a smaller name)", s.key, s.by, s.by_precedence),
+            ));
+        }
+        warn_taken(&mut warnings, &first, added.taken);
+    }
+    let mut other_hosts: HashMap<String, DocumentRef> = HashMap::new();
+    for host in vs_hosts {
+        other_hosts
+            .entry(host.canonical.clone())
+            .or_insert_with(|| host.doc.clone());
+        let taken = builder.add_virtual_services(&host.names, host.services, options.gateway_merge);
+        warn_taken(&mut warnings, &host.doc, taken);
+    }
+    other_hosts.extend(legacy_hosts);
+    let attached = super::attach::add_http_routes(
+        &mut builder,
+        http_routes,
+        &other_hosts,
+        &mut warnings,
+        &mut size,
+    );
+    if let Err(e) = attached {
+        return Err(e.with_warnings(warnings));
+    }
+    Ok((builder.finish(size.routes), warnings))
+}
+
+/// Lowers every document: DestinationRules first (VirtualServices read their subsets), then
+/// RouteRules and VirtualServices in load order.
+fn lower_all(
+    entries: Vec<Entry>,
+    options: &LoadOptions,
+    warnings: &mut Vec<Warning>,
+    gathered: &mut Gathered,
+) -> Lowered {
+    let regex_bytes = std::cell::Cell::new(0);
+    let mut subsets = SubsetIndex::default();
+    for (host, namespace) in &gathered.broken_hosts {
+        subsets.mark_broken(host, namespace);
+    }
+    let (drs, others): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| matches!(e.spec, Spec::DestinationRule(_)));
+    let mut lowered = Lowered {
+        legacy: Vec::new(),
+        services: Vec::new(),
+        http_routes: Vec::new(),
+        policies: Vec::new(),
+    };
+    for e in drs.into_iter().chain(others) {
+        let Entry {
+            doc,
+            root,
+            spec,
+            resource,
+        } = e;
+        let mut lw = Lowerer {
+            doc: &doc,
+            root: &root,
+            options,
+            warnings,
+            regex_bytes: &regex_bytes,
+        };
+        let failed = lower_entry(
+            &mut lw,
+            doc.clone(),
+            spec,
+            resource,
+            &mut subsets,
+            &mut lowered,
+        );
+        if let Some(err) = failed
+            && gathered.errors.push(err)
+        {
+            break;
+        }
+    }
+    lowered.policies = subsets
+        .hosts
+        .iter()
+        .map(|(host, s)| (host.clone(), s.policy.clone()))
+        .collect();
+    lowered
+}
+
+/// Lowers one document into `lowered` (DestinationRules into `subsets`); the error, if any.
+fn lower_entry(
+    lw: &mut Lowerer<'_>,
+    doc: DocumentRef,
+    spec: Spec,
+    resource: Arc<Resource>,
+    subsets: &mut SubsetIndex,
+    lowered: &mut Lowered,
+) -> Option<LoadError> {
+    match spec {
+        Spec::DestinationRule(spec) => {
+            let host = spec.host.clone().unwrap_or_default();
+            let ns = resource.namespace().to_string();
+            let r = lw.destination_rule(resource, *spec, subsets);
+            if r.is_err() {
+                subsets.mark_broken(&host, &ns);
+            }
+            r.err()
+        }
+        Spec::RouteRule(spec) => lw
+            .route_rule(resource, *spec)
+            .map(|rule| lowered.legacy.push((doc, rule)))
+            .err(),
+        Spec::VirtualService(spec) => lw
+            .virtual_service(resource, *spec, subsets)
+            .map(|vs| lowered.services.push((doc, vs)))
+            .err(),
+        Spec::HttpRoute(spec, created) => lw
+            .gateway_http_route(resource, *spec, created)
+            .map(|route| lowered.http_routes.push((doc, route)))
+            .err(),
+        Spec::GrpcRoute(spec, created) => lw
+            .gateway_grpc_route(resource, *spec, created)
+            .map(|route| lowered.http_routes.push((doc, route)))
+            .err(),
+    }
+}
+
+/// Every RouteRule and VirtualService of a load, lowered, each with its document.
+struct Lowered {
+    legacy: Vec<(DocumentRef, LegacyRule)>,
+    services: Vec<(DocumentRef, LoweredVirtualService)>,
+    http_routes: Vec<(DocumentRef, LoweredHttpRoute)>,
+    /// The DestinationRule in force for each service (by canonical host).
+    policies: Vec<(String, Arc<crate::model::DestinationPolicy>)>,
+}
+
+/// The VirtualServices of one host, in load order, with the names the host answers for.
+struct VirtualHost {
+    canonical: String,
+    names: Vec<String>,
+    services: Vec<Arc<VirtualServiceRoutes>>,
+    /// The first VirtualService's document.
+    doc: DocumentRef,
+}
+
+/// Groups VirtualServices by canonical host, warning where a later one is ignored for a host
+/// (without gateway merge) because an earlier one applies to the same gateways.
+fn group_virtual_services(
+    services: Vec<(DocumentRef, LoweredVirtualService)>,
+    options: &LoadOptions,
+    warnings: &mut Vec<Warning>,
+) -> Vec<VirtualHost> {
+    let mut hosts: Vec<VirtualHost> = Vec::new();
+    let mut by_host: HashMap<String, usize> = HashMap::new();
+    for (doc, vs) in services {
+        let routes = Arc::new(VirtualServiceRoutes::new(
+            vs.resource.clone(),
+            vs.gateways,
+            // Not collected in place: that would keep the routes' buffer, 80 times larger.
+            vs.routes
+                .into_iter()
+                .map(Arc::new)
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+                .into_vec(),
+        ));
+        for host in vs.hosts {
+            let Some(&at) = by_host.get(&host.canonical) else {
+                by_host.insert(host.canonical.clone(), hosts.len());
+                hosts.push(VirtualHost {
+                    canonical: host.canonical,
+                    names: host.names,
+                    services: vec![routes.clone()],
+                    doc: doc.clone(),
+                });
+                continue;
+            };
+            let earlier = &hosts[at].services;
+            if let Some(first) = earlier
+                .iter()
+                .find(|f| gateways_overlap(f.gateways(), routes.gateways()))
+                && !options.gateway_merge
+            {
+                warnings.push(doc_warning(
+                    &doc,
+                    format!(
+                        "several VirtualServices for host {}: {} was loaded first, so this one is ignored where both apply (Istio IST0109); set gateway merge to combine them",
+                        host.names[0], first.resource()
+                    ),
+                ));
+            }
+            hosts[at].services.push(routes.clone());
+        }
+    }
+    hosts
+}
+
+/// The RouteRules of one service, with the names it answers for.
+struct LegacyHost {
+    canonical: String,
+    names: Vec<String>,
+    service: Arc<str>,
+    rules: Vec<RankedRule<DocumentRef>>,
+}
+
+/// Groups RouteRules by canonical host, in load order; a rule for a host that a VirtualService
+/// covers is dropped with a warning (VirtualServices take the host).
+fn group_route_rules(
+    legacy: Vec<(DocumentRef, LegacyRule)>,
+    claimed: &HashMap<&str, &Arc<VirtualServiceRoutes>>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<LegacyHost> {
+    let mut hosts: Vec<LegacyHost> = Vec::new();
+    let mut by_host: HashMap<String, usize> = HashMap::new();
+    for (doc, rule) in legacy {
+        if let Some(vs) = claimed.get(rule.host.canonical.as_str()) {
+            warnings.push(doc_warning(
+                &doc,
+                format!(
+                    "ignored: {} also covers host {}, and VirtualServices take the host",
+                    vs.resource(),
+                    rule.display_host
+                ),
+            ));
+            continue;
+        }
+        let ranked = RankedRule {
+            tag: doc,
+            precedence: rule.precedence,
+            key: rule.key,
+            route: rule.route,
+        };
+        match by_host.get(&rule.host.canonical) {
+            Some(&at) => hosts[at].rules.push(ranked),
+            None => {
+                by_host.insert(rule.host.canonical.clone(), hosts.len());
+                hosts.push(LegacyHost {
+                    canonical: rule.host.canonical.clone(),
+                    names: rule.host.names,
+                    service: rule.display_host,
+                    rules: vec![ranked],
+                });
+            }
+        }
+    }
+    hosts
+}
+
+/// A warning for each host name that another service's rules had claimed first.
+fn warn_taken(warnings: &mut Vec<Warning>, doc: &DocumentRef, taken: Vec<String>) {
+    for name in taken {
+        warnings.push(doc_warning(
+            doc,
+            format!(
+                "host name {name} already belongs to another service's rules; those are used for it"
+            ),
+        ));
+    }
+}
