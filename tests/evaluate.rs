@@ -387,3 +387,24 @@ fn many_regex_routes_each_get_their_requests() {
         }
     }
 }
+
+#[test]
+fn two_namespaces_gateways_of_one_name_do_not_hide_each_others_virtual_service() {
+    // `a/gw` and `b/gw` are two gateways: both VirtualServices apply, each on its own gateway,
+    // and no warning says one is ignored.
+    let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: one, namespace: a}\nspec:\n  hosts: [shop.example.com]\n  gateways: [a/gw]\n  http: [{name: via-a, route: [{destination: {host: svc-a}}]}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: two, namespace: b}\nspec:\n  hosts: [shop.example.com]\n  gateways: [b/gw]\n  http: [{name: via-b, route: [{destination: {host: svc-b}}]}]\n";
+    let rules = tower_mesh::RuleSet::from_yaml(text).unwrap();
+    assert!(
+        rules.warnings().iter().all(|w| !w.to_string().contains("is ignored")),
+        "{:?}",
+        rules.warnings()
+    );
+    let req = http::Request::get("/").body(()).unwrap();
+    for (gateway, route) in [("b/gw", "via-b"), ("a/gw", "via-a")] {
+        let ctx = tower_mesh::Context::new()
+            .with_host("shop.example.com")
+            .with_gateway(gateway);
+        let decision = rules.evaluate(&req, &ctx, &tower_mesh::NeverSampler);
+        assert_eq!(decision.route_name(), Some(route), "{gateway}");
+    }
+}

@@ -12,7 +12,9 @@ use super::lower::gateway::LoweredHttpRoute;
 use super::lower::legacy::LegacyRule;
 use super::lower::networking::{LoweredVirtualService, SubsetIndex};
 use super::reader::{Entry, Gathered, Spec};
-use crate::model::{RankedRule, Resource, RouteTable, TableBuilder, VirtualServiceRoutes};
+use crate::model::{
+    RankedRule, Resource, RouteTable, TableBuilder, VirtualServiceRoutes, gateways_overlap,
+};
 
 fn doc_warning(doc: &DocumentRef, message: String) -> Warning {
     Warning {
@@ -21,20 +23,6 @@ fn doc_warning(doc: &DocumentRef, message: String) -> Warning {
         line: Some(doc.line),
         message,
     }
-}
-
-fn gateways_overlap(a: &[Box<str>], b: &[Box<str>]) -> bool {
-    let norm = |g: &[Box<str>]| -> Vec<String> {
-        if g.is_empty() {
-            vec!["mesh".to_string()]
-        } else {
-            g.iter()
-                .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
-                .collect()
-        }
-    };
-    let (a, b) = (norm(a), norm(b));
-    a.iter().any(|x| b.contains(x))
 }
 
 /// Counts the RouteRules' routes against the limits; an error names the rule past them.

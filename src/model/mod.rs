@@ -71,7 +71,7 @@ pub use table::RouteTable;
 pub use rewrite::RewriteError;
 
 pub(crate) use builder::{RankedRule, TableBuilder};
-pub(crate) use condition::LegacySource;
+pub(crate) use condition::{LegacySource, gateways_overlap};
 pub(crate) use delegation::{delegated_route, merged_bound};
 pub(crate) use host::normalize_host;
 pub(crate) use path_rewrite::RegexRewrite;
