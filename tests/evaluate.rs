@@ -395,7 +395,10 @@ fn two_namespaces_gateways_of_one_name_do_not_hide_each_others_virtual_service()
     let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: one, namespace: a}\nspec:\n  hosts: [shop.example.com]\n  gateways: [a/gw]\n  http: [{name: via-a, route: [{destination: {host: svc-a}}]}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: two, namespace: b}\nspec:\n  hosts: [shop.example.com]\n  gateways: [b/gw]\n  http: [{name: via-b, route: [{destination: {host: svc-b}}]}]\n";
     let rules = tower_mesh::RuleSet::from_yaml(text).unwrap();
     assert!(
-        rules.warnings().iter().all(|w| !w.to_string().contains("is ignored")),
+        rules
+            .warnings()
+            .iter()
+            .all(|w| !w.to_string().contains("is ignored")),
         "{:?}",
         rules.warnings()
     );
