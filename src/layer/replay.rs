@@ -84,7 +84,7 @@ impl BodyCopy {
             Some(*rest)
         };
         Some(ReplayBody {
-            state: State::BodyCopyState {
+            state: State::Copied {
                 queue: kept.chunks.iter().cloned().collect(),
                 trailers: if rest.is_none() {
                     kept.trailers.clone()
@@ -145,7 +145,7 @@ pin_project! {
 
     impl<B> PinnedDrop for ReplayBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            if let StateProj::BodyCopyState { rest, keeper, hand_back, .. } = this.project().state.project()
+            if let StateProj::Copied { rest, keeper, hand_back, .. } = this.project().state.project()
                 && let (Some(rest), Some(keeper)) = (rest.take(), keeper.as_ref())
             {
                 hand_back(keeper, rest);
@@ -160,8 +160,8 @@ pin_project! {
         // Passed through, nothing kept.
         Plain { #[pin] body: B },
         // The kept data first, then the rest of the body (`rest`), kept as it is read when
-        // there is a `body copy`; the trailers last.
-        BodyCopyState {
+        // there is a `keeper` (the body copy); the trailers last.
+        Copied {
             queue: VecDeque<Bytes>,
             trailers: Option<HeaderMap>,
             len: u64,
@@ -176,10 +176,10 @@ impl<B> fmt::Debug for ReplayBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.state {
             State::Plain { .. } => "plain",
-            State::BodyCopyState {
+            State::Copied {
                 keeper: Some(_), ..
             } => "keeping",
-            State::BodyCopyState { keeper: None, .. } => "replay",
+            State::Copied { keeper: None, .. } => "replay",
         };
         f.debug_struct("ReplayBody")
             .field("state", &kind)
@@ -203,7 +203,7 @@ impl<B: Body<Data = Bytes>> ReplayBody<B> {
     /// the request. `true` when the body failed. Reads nothing once the body copy has given up
     /// (past the replay limit), so what is read ahead stays within the limit.
     pub(crate) fn client_gone(&mut self, cx: &mut Context<'_>) -> bool {
-        let State::BodyCopyState {
+        let State::Copied {
             queue,
             trailers,
             rest,
@@ -254,7 +254,7 @@ impl<B: Body + Send + 'static> ReplayBody<B> {
             limit,
         };
         let body = ReplayBody {
-            state: State::BodyCopyState {
+            state: State::Copied {
                 queue: VecDeque::new(),
                 trailers: None,
                 len: 0,
@@ -280,7 +280,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().state.project() {
             StateProj::Plain { body } => body.poll_frame(cx),
-            StateProj::BodyCopyState {
+            StateProj::Copied {
                 queue,
                 trailers,
                 rest,
@@ -308,7 +308,7 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.state {
             State::Plain { body } => body.is_end_stream(),
-            State::BodyCopyState {
+            State::Copied {
                 queue,
                 trailers,
                 rest,
@@ -331,7 +331,7 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.state {
             State::Plain { body } => body.size_hint(),
-            State::BodyCopyState {
+            State::Copied {
                 queue, rest, len, ..
             } => match rest {
                 None => SizeHint::with_exact(*len),
