@@ -12,14 +12,20 @@ use super::error::{DocumentRef, ErrorKind, LoadError, ShownPath};
 const TRIES: usize = 3;
 
 /// What identifies one version of a file: its size, modification time and (on Unix) inode.
-#[derive(Debug, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
-    inode: Option<(u64, u64)>,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) len: u64,
+    pub(crate) modified: Option<SystemTime>,
+    pub(crate) inode: Option<(u64, u64)>,
 }
 
 impl Stamp {
+    /// The stamp of the file at `path` (through symbolic links), if it can be read.
+    #[cfg_attr(not(feature = "watch"), allow(dead_code))]
+    pub(crate) fn at(path: &Path) -> Option<Stamp> {
+        std::fs::metadata(path).ok().map(|m| Stamp::of(&m))
+    }
+
     fn of(meta: &Metadata) -> Self {
         #[cfg(unix)]
         let inode = {

@@ -24,6 +24,8 @@ mod wire;
 #[cfg_attr(not(feature = "watch"), allow(unused_imports))]
 pub(crate) use error::ShownPath;
 pub use error::{DocumentRef, ErrorKind, LoadError, Warning};
+#[cfg_attr(not(feature = "watch"), allow(unused_imports))]
+pub(crate) use file::Stamp;
 pub use limits::Limits;
 pub use rule_set::{Loader, RuleSet};
 

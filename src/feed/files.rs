@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 
-use crate::config::{DocumentRef, ErrorKind, LoadError, Loader, RuleSet};
+use crate::config::{DocumentRef, ErrorKind, LoadError, Loader, RuleSet, Stamp};
 use crate::reload::MeshRules;
 
 /// How a [`Follower`] watches: the quiet time that ends a burst of changes, and whether to poll
@@ -231,33 +231,6 @@ fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
-/// What identifies the version of a file a reload read: its identity, size and modification
-/// time (following symbolic links).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    id: (u64, u64),
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Option<Stamp> {
-        let meta = std::fs::metadata(path).ok()?;
-        #[cfg(unix)]
-        let id = {
-            use std::os::unix::fs::MetadataExt;
-            (meta.dev(), meta.ino())
-        };
-        #[cfg(not(unix))]
-        let id = (0, 0);
-        Some(Stamp {
-            id,
-            len: meta.len(),
-            modified: meta.modified().ok(),
-        })
-    }
-}
-
 /// The state of a follower between reloads: the files as the last reload found them, and the
 /// followed paths that were missing.
 #[derive(Default)]
@@ -274,9 +247,9 @@ impl Seen {
         files
             .iter()
             .filter_map(|f| {
-                let stamp = Stamp::of(f)?;
+                let stamp = Stamp::at(f)?;
                 let before = self.stamps.get(f)?;
-                let in_place = before.id == stamp.id && *before != stamp;
+                let in_place = before.inode == stamp.inode && *before != stamp;
                 let age = now.duration_since(stamp.modified?).ok()?;
                 (in_place && age < settle).then(|| settle - age)
             })
@@ -286,7 +259,7 @@ impl Seen {
     fn remember(&mut self, files: &[PathBuf]) {
         self.stamps = files
             .iter()
-            .filter_map(|f| Some((f.clone(), Stamp::of(f)?)))
+            .filter_map(|f| Some((f.clone(), Stamp::at(f)?)))
             .collect();
     }
 }
