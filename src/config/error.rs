@@ -198,6 +198,11 @@ struct Inner {
     truncated: bool,
     /// The warnings the load had produced when it failed.
     warnings: Vec<Warning>,
+    /// For an error of kind `Limit` on the whole rule set, the limit's field in [`Limits`]
+    /// (`"max_routes"`), so that callers tell them apart without reading the message.
+    ///
+    /// [`Limits`]: crate::Limits
+    set_limit: Option<&'static str>,
 }
 
 impl LoadError {
@@ -213,6 +218,7 @@ impl LoadError {
             all: Vec::new(),
             truncated: false,
             warnings: Vec::new(),
+            set_limit: None,
         }))
     }
 
@@ -227,6 +233,19 @@ impl LoadError {
         head.0.all = errors;
         head.0.truncated = truncated;
         head
+    }
+
+    /// Marks the error as the whole rule set passing `limit` (a field of `Limits`).
+    pub(crate) fn over_set_limit(mut self, limit: &'static str) -> Self {
+        self.0.kind = ErrorKind::Limit;
+        self.0.set_limit = Some(limit);
+        self
+    }
+
+    /// The limit on the whole rule set this error is about (`"max_routes"`, `"max_matches"`,
+    /// `"max_regex_total"`, `"max_total_bytes"`, `"max_total_nodes"`), if any.
+    pub(crate) fn set_limit(&self) -> Option<&'static str> {
+        self.0.set_limit
     }
 
     pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {

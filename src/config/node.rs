@@ -579,7 +579,12 @@ impl Reader<'_> {
                 self.limits.max_nodes
             )
         };
-        syntax_error(span.start.line(), span.start.col() + 1, message).with_kind(ErrorKind::Limit)
+        let err = syntax_error(span.start.line(), span.start.col() + 1, message);
+        if self.total {
+            err.over_set_limit("max_total_nodes")
+        } else {
+            err.with_kind(ErrorKind::Limit)
+        }
     }
 }
 

@@ -98,14 +98,17 @@ impl Gathered {
         };
         self.bytes = self.bytes.saturating_add(text.len());
         if self.bytes > limits.max_total_bytes {
-            return Err(in_file(LoadError::new(
-                ErrorKind::Limit,
-                format!(
-                    "the texts of this load hold more than {} bytes together \
+            return Err(in_file(
+                LoadError::new(
+                    ErrorKind::Limit,
+                    format!(
+                        "the texts of this load hold more than {} bytes together \
                      (Limits::max_total_bytes)",
-                    limits.max_total_bytes
-                ),
-            )));
+                        limits.max_total_bytes
+                    ),
+                )
+                .over_set_limit("max_total_bytes"),
+            ));
         }
         // Each text, with a separator, so that moving a document between texts changes it.
         self.digest = fnv1a(fnv1a(self.digest, text.as_bytes()), &[0xff]);
@@ -113,7 +116,7 @@ impl Gathered {
         let (docs, values) = match parse_stream_within(&text, limits, left) {
             Ok(parsed) => parsed,
             Err(e) => {
-                if e.message().contains("Limits::max_total_nodes") {
+                if e.set_limit() == Some("max_total_nodes") {
                     self.values = limits.max_total_nodes;
                 }
                 return Err(in_file(e));

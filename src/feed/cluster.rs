@@ -506,16 +506,7 @@ fn load_objects(
 
 /// Whether an error is a limit on the whole rule set rather than on one object.
 fn whole_set_limit(e: &LoadError) -> bool {
-    e.kind() == crate::config::ErrorKind::Limit
-        && [
-            "Limits::max_routes",
-            "Limits::max_matches",
-            "Limits::max_regex_total",
-            "Limits::max_total_bytes",
-            "Limits::max_total_nodes",
-        ]
-        .iter()
-        .any(|l| e.message().contains(l))
+    e.set_limit().is_some()
 }
 
 /// Admits the objects (oldest first) into one rule set: an object that an error names (it

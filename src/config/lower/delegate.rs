@@ -43,7 +43,8 @@ impl<'l> Size<'l> {
                      each of its matches and each Service it attaches to (Limits::max_routes)",
                     l.max_routes
                 ),
-            ));
+            )
+            .over_set_limit("max_routes"));
         }
         if self.matches > l.max_matches {
             return Err(LoadError::new(
@@ -54,7 +55,8 @@ impl<'l> Size<'l> {
                      attach to (Limits::max_matches)",
                     l.max_matches
                 ),
-            ));
+            )
+            .over_set_limit("max_matches"));
         }
         Ok(())
     }

@@ -230,6 +230,7 @@ impl Lowerer<'_> {
                     limits.max_regex_total
                 ),
             )
+            .over_set_limit("max_regex_total")
         };
         let compiled =
             StringMatch::regex(pattern, limits.max_regex_size.min(left)).map_err(|e| {
@@ -269,7 +270,8 @@ impl Lowerer<'_> {
                     "the regexes loaded so far hold {used} bytes, and this one ({bytes} bytes) \
                      does not fit in the {max} bytes allowed for all of them (Limits::max_regex_total)"
                 ),
-            ));
+            )
+            .over_set_limit("max_regex_total"));
         }
         self.regex_bytes.set(used + bytes);
         Ok(())
