@@ -21,12 +21,11 @@ use crate::model::{
     RoutePolicy, Selector, StringMatch, SubsetPolicy, WeightedDestination,
 };
 
-/// One DestinationRule's subsets: the resource, and each subset's name and labels in order,
-/// with the names indexed.
+/// The DestinationRule in force for a host: its document, the model's value (with the subsets
+/// in order), and the subsets' names indexed.
 pub(crate) struct Subsets {
     /// The DestinationRule's document, to name it in messages.
     doc: DocumentRef,
-    list: Vec<(String, Labels)>,
     by_name: HashMap<String, usize>,
     /// The whole DestinationRule, as the model keeps it.
     pub(crate) policy: Arc<DestinationPolicy>,
@@ -36,15 +35,11 @@ impl Subsets {
     /// The names in order, for an error message: at most 20, then how many more.
     fn names(&self) -> String {
         const SHOWN: usize = 20;
-        let mut names: Vec<&str> = self
-            .list
-            .iter()
-            .take(SHOWN)
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let more = self.list.len().saturating_sub(SHOWN);
+        let all = &self.policy.subsets;
+        let mut names: Vec<&str> = all.iter().take(SHOWN).map(|s| s.name.as_str()).collect();
+        let more = all.len().saturating_sub(SHOWN);
         let more = format!("and {more} more");
-        if self.list.len() > SHOWN {
+        if all.len() > SHOWN {
             names.push(&more);
         }
         names.join(", ")
@@ -69,7 +64,7 @@ impl SubsetIndex {
     fn find(&self, host: &str, subset: &str) -> Option<Labels> {
         let subsets = self.hosts.get(host)?;
         let &at = subsets.by_name.get(subset)?;
-        Some(subsets.list[at].1.clone())
+        Some(subsets.policy.subsets[at].labels.clone())
     }
 }
 
@@ -145,14 +140,10 @@ impl Lowerer<'_> {
             None => None,
         };
         let subset_policies = self.subsets(&spec_path.key("subsets"), spec.subsets, &mut warned)?;
-        let list: Vec<(String, Labels)> = subset_policies
-            .iter()
-            .map(|s| (s.name.clone(), s.labels.clone()))
-            .collect();
-        let by_name = list
+        let by_name = subset_policies
             .iter()
             .enumerate()
-            .map(|(i, (name, _))| (name.clone(), i))
+            .map(|(i, s)| (s.name.clone(), i))
             .collect();
         let canonical = service_host(host, resource.namespace()).canonical;
         if let Some(first) = index.hosts.get(&canonical) {
@@ -175,7 +166,6 @@ impl Lowerer<'_> {
         };
         let subsets = Subsets {
             doc: self.doc.clone(),
-            list,
             by_name,
             policy: Arc::new(policy),
         };

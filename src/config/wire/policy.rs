@@ -4,10 +4,6 @@
 //! wide so that a negative or oversized value is reported by the
 //! checks, with Istio's message, rather than as a type error.
 
-// Fields that no check reads yet are read all the same: an unknown field is an error, and the
-// traffic policy's model value will carry them.
-#![allow(dead_code)]
-
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -145,6 +141,7 @@ pub(crate) struct TcpSettings {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct TcpKeepalive {
+    #[allow(dead_code)] // accepted; TCP keep-alive has no meaning in-process
     pub(crate) probes: Option<i64>,
     pub(crate) time: Option<Duration>,
     pub(crate) interval: Option<Duration>,
@@ -195,6 +192,7 @@ pub(crate) struct ClientTls {
     pub(crate) ca_certificates: Option<String>,
     pub(crate) credential_name: Option<String>,
     pub(crate) subject_alt_names: Option<Vec<String>>,
+    #[allow(dead_code)] // accepted; only `mode` is kept (TLS is the endpoint services')
     pub(crate) sni: Option<String>,
     pub(crate) insecure_skip_verify: Option<bool>,
     pub(crate) ca_crl: Option<String>,
