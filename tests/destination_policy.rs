@@ -208,6 +208,26 @@ fn every_rule_of_the_catalogue_is_an_error_at_its_field() {
             "max retries must be non-negative",
         ),
         (
+            "negative 5xx count",
+            policy("outlierDetection: {consecutive5xxErrors: -1}"),
+            "spec.trafficPolicy.outlierDetection.consecutive5xxErrors",
+            "consecutive5xxErrors must be non-negative",
+        ),
+        (
+            "connections past int32",
+            policy("connectionPool: {tcp: {maxConnections: 5000000000}}"),
+            "spec.trafficPolicy.connectionPool.tcp.maxConnections",
+            "max connections must be at most 2147483647",
+        ),
+        (
+            "negative ring size",
+            policy(
+                "loadBalancer: {consistentHash: {httpHeaderName: x, ringHash: {minimumRingSize: -8}}}",
+            ),
+            "spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize",
+            "minimumRingSize must be non-negative",
+        ),
+        (
             "an unknown field",
             policy("loadBalancer: {simpel: RANDOM}"),
             "spec.trafficPolicy.loadBalancer.simpel",

@@ -178,12 +178,19 @@ impl Lowerer<'_> {
         }
     }
 
+    /// A count of the policy (an `int32` or `uint32` in Istio's schema): Istio's message when
+    /// it is negative, and a range error past 2^31 - 1, which no count of the schema reaches.
     fn non_negative(&self, path: &FieldPath, v: Option<i64>, what: &str) -> Result<()> {
         match v {
             Some(n) if n < 0 => Err(self.invalid(
                 path,
                 &n.to_string(),
                 &format!("{what} must be non-negative"),
+            )),
+            Some(n) if n > i64::from(i32::MAX) => Err(self.invalid(
+                path,
+                &n.to_string(),
+                &format!("{what} must be at most {}", i32::MAX),
             )),
             _ => Ok(()),
         }
@@ -295,6 +302,14 @@ impl Lowerer<'_> {
                 }
             }
         }
+        self.non_negative(
+            &path.key("minimumRingSize"),
+            ch.minimum_ring_size,
+            "minimumRingSize",
+        )?;
+        let ring = ch.ring_hash.as_ref().and_then(|r| r.minimum_ring_size);
+        let ring_path = path.key("ringHash").key("minimumRingSize");
+        self.non_negative(&ring_path, ring, "minimumRingSize")?;
         if ch.minimum_ring_size.is_some_and(|n| n != 0) {
             if ch.ring_hash.is_some() || ch.maglev.is_some() {
                 return Err(self.conflict(
@@ -305,28 +320,35 @@ impl Lowerer<'_> {
             self.warn(Some(&path.key("minimumRingSize")), "consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash configuration instead");
         }
         if let Some(m) = &ch.maglev {
-            let p = path.key("maglev").key("tableSize");
-            let size = m.table_size.unwrap_or(0);
-            if size == 0 {
-                return Err(self.missing(
-                    &p,
-                    "tableSize must be set for maglev; tableSize must be a prime number for maglev",
-                ));
-            }
-            if size >= 5_000_011 {
-                return Err(self.invalid(
-                    &p,
-                    &size.to_string(),
-                    "tableSize must be less than 5000011 for maglev",
-                ));
-            }
-            if !is_prime(size) {
-                return Err(self.invalid(
-                    &p,
-                    &size.to_string(),
-                    "tableSize must be a prime number for maglev",
-                ));
-            }
+            self.maglev(
+                &path.key("maglev").key("tableSize"),
+                m.table_size.unwrap_or(0),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A Maglev table size: set, below 5,000,011, and prime by Envoy's test.
+    fn maglev(&self, p: &FieldPath, size: i64) -> Result<()> {
+        if size == 0 {
+            return Err(self.missing(
+                p,
+                "tableSize must be set for maglev; tableSize must be a prime number for maglev",
+            ));
+        }
+        if size >= 5_000_011 {
+            return Err(self.invalid(
+                p,
+                &size.to_string(),
+                "tableSize must be less than 5000011 for maglev",
+            ));
+        }
+        if !is_prime(size) {
+            return Err(self.invalid(
+                p,
+                &size.to_string(),
+                "tableSize must be a prime number for maglev",
+            ));
         }
         Ok(())
     }
@@ -424,6 +446,17 @@ impl Lowerer<'_> {
 
 impl Lowerer<'_> {
     fn outlier_detection(&mut self, path: &FieldPath, od: &wire::OutlierDetection) -> Result<()> {
+        for (field, v) in [
+            ("consecutiveErrors", od.consecutive_errors),
+            ("consecutive5xxErrors", od.consecutive_5xx_errors),
+            ("consecutiveGatewayErrors", od.consecutive_gateway_errors),
+            (
+                "consecutiveLocalOriginFailures",
+                od.consecutive_local_origin_failures,
+            ),
+        ] {
+            self.non_negative(&path.key(field), v, field)?;
+        }
         self.policy_duration(
             &path.key("baseEjectionTime"),
             od.base_ejection_time.as_ref(),
