@@ -6,14 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::LoadOptions;
+use super::destinations::DestinationRules;
 use super::error::{DocumentRef, LoadError, Warning};
 use super::lower::Lowerer;
 use super::lower::gateway::LoweredHttpRoute;
 use super::lower::legacy::LegacyRule;
-use super::lower::networking::{LoweredVirtualService, SubsetIndex};
+use super::lower::networking::{LoweredVirtualService, SubsetUse};
 use super::reader::{Entry, Gathered, Spec};
 use crate::model::{
-    RankedRule, Resource, RouteTable, TableBuilder, VirtualServiceRoutes, gateways_overlap,
+    RankedRule, Resource, Route, RouteTable, TableBuilder, VirtualServiceRoutes, gateways_overlap,
 };
 
 fn doc_warning(doc: &DocumentRef, message: String) -> Warning {
@@ -108,8 +109,8 @@ pub(super) fn build(
     Ok((builder.finish(size.routes), warnings))
 }
 
-/// Lowers every document: DestinationRules first (VirtualServices read their subsets), then
-/// RouteRules and VirtualServices in load order.
+/// Lowers every document in load order, each on its own, then resolves the subsets the
+/// VirtualServices name against the DestinationRules in force.
 fn lower_all(
     entries: Vec<Entry>,
     options: &LoadOptions,
@@ -117,20 +118,11 @@ fn lower_all(
     gathered: &mut Gathered,
 ) -> Lowered {
     let regex_bytes = std::cell::Cell::new(0);
-    let mut subsets = SubsetIndex::default();
-    for (host, namespace) in &gathered.broken_hosts {
-        subsets.mark_broken(host, namespace);
-    }
-    let (drs, others): (Vec<Entry>, Vec<Entry>) = entries
-        .into_iter()
-        .partition(|e| matches!(e.spec, Spec::DestinationRule(_)));
-    let mut lowered = Lowered {
-        legacy: Vec::new(),
-        services: Vec::new(),
-        http_routes: Vec::new(),
-        policies: Vec::new(),
-    };
-    for e in drs.into_iter().chain(others) {
+    let mut lowered = Lowered::default();
+    let mut rules = Vec::new();
+    let mut broken = std::mem::take(&mut gathered.broken_hosts);
+    let mut services = Vec::new();
+    for e in entries {
         let Entry {
             doc,
             root,
@@ -143,55 +135,83 @@ fn lower_all(
             options,
             warnings,
             regex_bytes: &regex_bytes,
+            subset_uses: Vec::new(),
         };
-        let failed = lower_entry(
-            &mut lw,
-            doc.clone(),
-            spec,
-            resource,
-            &mut subsets,
-            &mut lowered,
-        );
+        let failed = match spec {
+            Spec::DestinationRule(spec) => {
+                let host = spec.host.clone().unwrap_or_default();
+                let ns = resource.namespace().to_string();
+                let r = lw.destination_rule(resource, *spec);
+                if r.is_err() {
+                    broken.push((host, ns));
+                }
+                r.map(|rule| rules.push(rule)).err()
+            }
+            Spec::VirtualService(spec) => {
+                let r = lw.virtual_service(resource, *spec);
+                let uses = std::mem::take(&mut lw.subset_uses);
+                services.push((r.is_ok(), uses));
+                r.map(|vs| lowered.services.push((doc.clone(), vs))).err()
+            }
+            spec => lower_route(&mut lw, doc.clone(), spec, resource, &mut lowered),
+        };
         if let Some(err) = failed
             && gathered.errors.push(err)
         {
             break;
         }
     }
-    lowered.policies = subsets
-        .hosts
-        .iter()
-        .map(|(host, s)| (host.clone(), s.policy.clone()))
+    let mut index = DestinationRules::new(rules, warnings);
+    for (host, namespace) in &broken {
+        index.mark_broken(host, namespace);
+    }
+    resolve_subsets(&index, &mut lowered.services, services, gathered);
+    lowered.policies = index
+        .policies()
+        .map(|(host, policy)| (host.to_string(), policy.clone()))
         .collect();
     lowered
 }
 
-/// Lowers one document into `lowered` (DestinationRules into `subsets`); the error, if any.
-fn lower_entry(
+/// Resolves the subsets each VirtualService names; the errors for subsets not defined go to
+/// `gathered` (also for VirtualServices that failed to lower: their other mistakes are
+/// reported beside these).
+fn resolve_subsets(
+    index: &DestinationRules,
+    lowered: &mut [(DocumentRef, LoweredVirtualService)],
+    uses: Vec<(bool, Vec<SubsetUse>)>,
+    gathered: &mut Gathered,
+) {
+    let mut lowered = lowered.iter_mut();
+    for (ok, uses) in uses {
+        // One lowered VirtualService for each that lowered without error, in the same order.
+        let next = if ok { lowered.next() } else { None };
+        let routes: &mut [Route] = match next {
+            Some((_, vs)) => &mut vs.routes,
+            None => &mut [],
+        };
+        if let Err(errors) = index.resolve_subsets(routes, &uses) {
+            for e in errors {
+                if gathered.errors.push(e) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Lowers one RouteRule, HTTPRoute or GRPCRoute into `lowered`; the error, if any.
+fn lower_route(
     lw: &mut Lowerer<'_>,
     doc: DocumentRef,
     spec: Spec,
     resource: Arc<Resource>,
-    subsets: &mut SubsetIndex,
     lowered: &mut Lowered,
 ) -> Option<LoadError> {
     match spec {
-        Spec::DestinationRule(spec) => {
-            let host = spec.host.clone().unwrap_or_default();
-            let ns = resource.namespace().to_string();
-            let r = lw.destination_rule(resource, *spec, subsets);
-            if r.is_err() {
-                subsets.mark_broken(&host, &ns);
-            }
-            r.err()
-        }
         Spec::RouteRule(spec) => lw
             .route_rule(resource, *spec)
             .map(|rule| lowered.legacy.push((doc, rule)))
-            .err(),
-        Spec::VirtualService(spec) => lw
-            .virtual_service(resource, *spec, subsets)
-            .map(|vs| lowered.services.push((doc, vs)))
             .err(),
         Spec::HttpRoute(spec, created) => lw
             .gateway_http_route(resource, *spec, created)
@@ -201,10 +221,12 @@ fn lower_entry(
             .gateway_grpc_route(resource, *spec, created)
             .map(|route| lowered.http_routes.push((doc, route)))
             .err(),
+        Spec::VirtualService(_) | Spec::DestinationRule(_) => None,
     }
 }
 
 /// Every RouteRule and VirtualService of a load, lowered, each with its document.
+#[derive(Default)]
 struct Lowered {
     legacy: Vec<(DocumentRef, LegacyRule)>,
     services: Vec<(DocumentRef, LoweredVirtualService)>,

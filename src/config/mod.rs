@@ -7,6 +7,7 @@
 mod assemble;
 mod attach;
 mod de;
+mod destinations;
 mod duration;
 mod error;
 mod file;

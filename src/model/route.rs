@@ -6,9 +6,10 @@ use std::time::Duration;
 use super::action::Action;
 use super::condition::RequestMatch;
 use super::cors::CorsPolicy;
-use super::destination::Mirror;
+use super::destination::{Destination, Mirror};
 use super::fault::Fault;
 use super::header_policy::HeaderPolicy;
+use super::labels::Labels;
 use super::path_rewrite::Rewrite;
 use super::request::Field;
 use super::resource::Resource;
@@ -247,6 +248,33 @@ impl Facts {
 }
 
 impl Route {
+    /// Gives each destination that names a subset the subset's labels, as `labels` finds them
+    /// for the destination's host (as written) and subset; where it finds none, the
+    /// destination names no subset (its DestinationRule did not load, and the error that
+    /// matters is that one's).
+    pub(crate) fn resolve_subsets(&mut self, labels: &dyn Fn(&str, &str) -> Option<Labels>) {
+        let fill = |d: &mut Arc<Destination>| {
+            let Some(subset) = d.subset.clone() else {
+                return;
+            };
+            let mut resolved = Destination::clone(d);
+            match labels(&d.host, &subset) {
+                Some(l) => resolved.labels = l,
+                None => resolved.subset = None,
+            }
+            *d = Arc::new(resolved);
+        };
+        if let Action::Forward { destinations, .. } = &mut self.action {
+            destinations
+                .iter_mut()
+                .for_each(|w| fill(&mut w.destination));
+        }
+        self.policy
+            .mirrors
+            .iter_mut()
+            .for_each(|m| fill(&mut m.destination));
+    }
+
     /// How many leading bytes of the path match entry `entry` matched by prefix, for a rewrite
     /// or redirect that replaces them: the prefix's length for a `prefix` uri match, 1 (`/`)
     /// when the entry has no uri condition, `None` (the whole path) for exact and regex.

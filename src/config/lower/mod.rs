@@ -31,6 +31,8 @@ pub(crate) struct Lowerer<'a> {
     pub(crate) warnings: &'a mut Vec<Warning>,
     /// Heap bytes of the regexes compiled so far in this load, against `Limits::max_regex_total`.
     pub(crate) regex_bytes: &'a std::cell::Cell<usize>,
+    /// The subsets the document's destinations name, in order, for the assembly to resolve.
+    pub(crate) subset_uses: Vec<networking::SubsetUse>,
 }
 
 pub(crate) type Result<T> = std::result::Result<T, LoadError>;

@@ -21,51 +21,33 @@ use crate::model::{
     RoutePolicy, Selector, StringMatch, SubsetPolicy, WeightedDestination,
 };
 
-/// The DestinationRule in force for a host: its document, the model's value (with the subsets
-/// in order), and the subsets' names indexed.
-pub(crate) struct Subsets {
-    /// The DestinationRule's document, to name it in messages.
-    doc: DocumentRef,
-    by_name: HashMap<String, usize>,
-    /// The whole DestinationRule, as the model keeps it.
+/// A destination's `subset` as a VirtualService names it. The subset's labels come from the
+/// DestinationRule in force for the host, which the assembly of the rule set picks
+/// ([`crate::config::destinations`]); lowering one VirtualService reads no other resource.
+#[derive(Clone, Debug)]
+pub(crate) struct SubsetUse {
+    /// The index in `spec.http` of the route it is in.
+    pub(crate) route: usize,
+    /// The destination's host, canonical and as written.
+    pub(crate) canonical: String,
+    pub(crate) host: String,
+    pub(crate) subset: Arc<str>,
+    /// Where it is written, for the error when the subset is not defined.
+    pub(crate) doc: DocumentRef,
+    pub(crate) path: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+}
+
+/// A lowered DestinationRule: its host (canonical, and as written with the line of
+/// `spec.host`), its document, and the model's value.
+#[derive(Clone, Debug)]
+pub(crate) struct LoweredDestinationRule {
+    pub(crate) canonical: String,
+    pub(crate) host: String,
+    pub(crate) host_line: usize,
+    pub(crate) doc: DocumentRef,
     pub(crate) policy: Arc<DestinationPolicy>,
-}
-
-impl Subsets {
-    /// The names in order, for an error message: at most 20, then how many more.
-    fn names(&self) -> String {
-        const SHOWN: usize = 20;
-        let all = &self.policy.subsets;
-        let mut names: Vec<&str> = all.iter().take(SHOWN).map(|s| s.name.as_str()).collect();
-        let more = all.len().saturating_sub(SHOWN);
-        let more = format!("and {more} more");
-        if all.len() > SHOWN {
-            names.push(&more);
-        }
-        names.join(", ")
-    }
-}
-
-/// Subsets by canonical host.
-#[derive(Default)]
-pub(crate) struct SubsetIndex {
-    pub(crate) hosts: HashMap<String, Subsets>,
-    /// Canonical hosts of DestinationRules that failed to load: a subset of these is not
-    /// reported unknown (the DestinationRule's own error is the one to fix).
-    broken: std::collections::HashSet<String>,
-}
-
-impl SubsetIndex {
-    /// Records that the DestinationRule for `host` (in `namespace`) failed to load.
-    pub(crate) fn mark_broken(&mut self, host: &str, namespace: &str) {
-        self.broken.insert(service_host(host, namespace).canonical);
-    }
-
-    fn find(&self, host: &str, subset: &str) -> Option<Labels> {
-        let subsets = self.hosts.get(host)?;
-        let &at = subsets.by_name.get(subset)?;
-        Some(subsets.policy.subsets[at].labels.clone())
-    }
 }
 
 /// A lowered VirtualService.
@@ -117,13 +99,12 @@ const RETRY_ON: &[&str] = &[
 ];
 
 impl Lowerer<'_> {
-    /// Lowers one DestinationRule's subsets into `index`.
+    /// Lowers one DestinationRule.
     pub(crate) fn destination_rule(
         &mut self,
         resource: Arc<Resource>,
         spec: wire::DestinationRule,
-        index: &mut SubsetIndex,
-    ) -> Result<()> {
+    ) -> Result<LoweredDestinationRule> {
         let spec_path = FieldPath::root().key("spec");
         let Some(host) = spec.host.as_deref().filter(|h| !h.is_empty()) else {
             return Err(self.missing(&spec_path.key("host"), "`host` is required"));
@@ -140,22 +121,8 @@ impl Lowerer<'_> {
             None => None,
         };
         let subset_policies = self.subsets(&spec_path.key("subsets"), spec.subsets, &mut warned)?;
-        let by_name = subset_policies
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.clone(), i))
-            .collect();
         let canonical = service_host(host, resource.namespace()).canonical;
-        if let Some(first) = index.hosts.get(&canonical) {
-            self.warn(
-                Some(&spec_path.key("host")),
-                format!(
-                    "two DestinationRules define subsets for host {host}: {} is in force (loaded first), and this one ({}) is ignored",
-                    first.doc, self.doc
-                ),
-            );
-            return Ok(());
-        }
+        let host_line = spec_path.key("host").locate(self.root).line;
         let policy = DestinationPolicy {
             resource,
             host: host.to_string(),
@@ -164,13 +131,13 @@ impl Lowerer<'_> {
             export_to: spec.export_to.unwrap_or_default(),
             workload_selector,
         };
-        let subsets = Subsets {
+        Ok(LoweredDestinationRule {
+            canonical,
+            host: host.to_string(),
+            host_line,
             doc: self.doc.clone(),
-            by_name,
             policy: Arc::new(policy),
-        };
-        index.hosts.insert(canonical, subsets);
-        Ok(())
+        })
     }
 
     /// A DestinationRule's subsets (at most `Limits::max_subsets`, names unique), each with its
@@ -225,7 +192,6 @@ impl Lowerer<'_> {
         &mut self,
         resource: Arc<Resource>,
         mut spec: wire::VirtualService,
-        subsets: &SubsetIndex,
     ) -> Result<LoweredVirtualService> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace().to_string();
@@ -249,8 +215,11 @@ impl Lowerer<'_> {
         let root = self.root;
         for (i, node) in self.http_nodes(root, &spec_path)?.iter().enumerate() {
             let path = spec_path.key("http").index(i);
-            let lowered =
-                self.one_http_route(&resource, (i, &path), node, hosts.is_empty(), subsets);
+            let uses_before = self.subset_uses.len();
+            let lowered = self.one_http_route(&resource, (i, &path), node, hosts.is_empty());
+            for u in &mut self.subset_uses[uses_before..] {
+                u.route = i;
+            }
             let (route, delegate) = match lowered {
                 Ok(r) => r,
                 Err(e) => {
@@ -310,7 +279,6 @@ impl Lowerer<'_> {
         (index, path): (usize, &FieldPath),
         node: &Node,
         is_delegate: bool,
-        subsets: &SubsetIndex,
     ) -> Result<(Route, Option<DelegateRef>)> {
         let http: wire::HttpRoute =
             from_node(node, &path.to_string()).map_err(|e| e.with_document(self.doc.clone()))?;
@@ -327,7 +295,7 @@ impl Lowerer<'_> {
             }
             delegate = Some(self.delegate_ref(&path.key("delegate"), d, index, &ns)?);
         }
-        let route = self.http_route(resource, path, http, &ns, subsets)?;
+        let route = self.http_route(resource, path, http, &ns)?;
         Ok((route, delegate))
     }
 
@@ -450,7 +418,6 @@ impl Lowerer<'_> {
         path: &FieldPath,
         mut http: wire::HttpRoute,
         ns: &str,
-        subsets: &SubsetIndex,
     ) -> Result<Route> {
         self.check_route_fields(path, &http)?;
         let mut matches = Vec::new();
@@ -476,7 +443,7 @@ impl Lowerer<'_> {
             None => None,
         };
         let legacy_mirror = (http.mirror, http.mirror_percentage, http.mirror_percent);
-        let mirrors = self.mirrors(path, legacy_mirror, http.mirrors, ns, subsets)?;
+        let mirrors = self.mirrors(path, legacy_mirror, http.mirrors, ns)?;
         let cors = match http.cors_policy {
             Some(c) => Some(self.cors(&path.key("corsPolicy"), c)?),
             None => None,
@@ -496,12 +463,7 @@ impl Lowerer<'_> {
         } else if let Some(d) = http.direct_response {
             self.direct_response(&path.key("directResponse"), d)?
         } else {
-            self.forward(
-                &path.key("route"),
-                http.route.unwrap_or_default(),
-                ns,
-                subsets,
-            )?
+            self.forward(&path.key("route"), http.route.unwrap_or_default(), ns)?
         };
         let name = http.name.map(|n| n.into());
         Ok(Route::new(
@@ -707,7 +669,6 @@ impl Lowerer<'_> {
         ),
         mirrors: Option<Vec<wire::HttpMirrorPolicy>>,
         ns: &str,
-        subsets: &SubsetIndex,
     ) -> Result<Vec<Mirror>> {
         // Both percentages are checked, and the deprecated one warned about, whether or not a
         // `mirror` is set (as Istio validates them); `mirrorPercentage` wins.
@@ -737,14 +698,13 @@ impl Lowerer<'_> {
         };
         let mut out = Vec::new();
         if let Some(m) = mirror {
-            let destination = self.destination(&path.key("mirror"), Some(m), ns, subsets)?;
+            let destination = self.destination(&path.key("mirror"), Some(m), ns)?;
             let ppm = from_percentage.or(from_percent).unwrap_or(PPM);
             out.push(Mirror::new(destination, ppm));
         }
         for (i, m) in mirrors.into_iter().flatten().enumerate() {
             let mpath = path.key("mirrors").index(i);
-            let destination =
-                self.destination(&mpath.key("destination"), m.destination, ns, subsets)?;
+            let destination = self.destination(&mpath.key("destination"), m.destination, ns)?;
             let ppm = match m.percentage {
                 Some(p) => self.percentage(
                     &mpath.key("percentage").key("value"),
@@ -763,11 +723,10 @@ impl Lowerer<'_> {
         rpath: &FieldPath,
         route: Vec<wire::HttpRouteDestination>,
         ns: &str,
-        subsets: &SubsetIndex,
     ) -> Result<Action> {
         let mut destinations = Vec::new();
         for (i, d) in route.into_iter().enumerate() {
-            destinations.push(self.weighted_destination(&rpath.index(i), d, ns, subsets)?);
+            destinations.push(self.weighted_destination(&rpath.index(i), d, ns)?);
         }
         let total: u64 = destinations.iter().map(|d| u64::from(d.weight())).sum();
         if destinations.len() > 1 && total == 0 {
@@ -793,7 +752,6 @@ impl Lowerer<'_> {
         p: &FieldPath,
         d: wire::HttpRouteDestination,
         ns: &str,
-        subsets: &SubsetIndex,
     ) -> Result<WeightedDestination> {
         let weight = d.weight.unwrap_or(0);
         if weight < 0 {
@@ -803,7 +761,7 @@ impl Lowerer<'_> {
                 "a weight must not be negative",
             ));
         }
-        let destination = self.destination(&p.key("destination"), d.destination, ns, subsets)?;
+        let destination = self.destination(&p.key("destination"), d.destination, ns)?;
         let mut headers = self.headers(&p.key("headers"), d.headers)?;
         let removed = [
             (
@@ -945,7 +903,6 @@ impl Lowerer<'_> {
         path: &FieldPath,
         d: Option<wire::Destination>,
         ns: &str,
-        subsets: &SubsetIndex,
     ) -> Result<Arc<Destination>> {
         let Some(d) = d else {
             return Err(self.missing(path, "`destination` is required"));
@@ -979,36 +936,24 @@ impl Lowerer<'_> {
             }
             None => None,
         };
-        let (subset, labels) = match d.subset.filter(|s| !s.is_empty()) {
-            Some(subset) => {
-                let canonical = service_host(&host, ns).canonical;
-                match subsets.find(&canonical, &subset) {
-                    Some(labels) => (Some(Arc::from(subset.as_str())), labels),
-                    None if subsets.broken.contains(&canonical) => (None, Labels::new()),
-                    None => {
-                        let message = match subsets.hosts.get(&canonical) {
-                            Some(k) => format!(
-                                "subset `{subset}` is not defined for host {host} by the DestinationRule in force, {}; it defines: {}",
-                                k.doc,
-                                k.names()
-                            ),
-                            None => format!(
-                                "subset `{subset}` is not defined: no DestinationRule for host {host} was loaded (load it in the same set)"
-                            ),
-                        };
-                        return Err(self.error(
-                            ErrorKind::UnknownSubset,
-                            &path.key("subset"),
-                            Some(&subset),
-                            message,
-                        ));
-                    }
-                }
-            }
-            None => (None, Labels::new()),
-        };
+        let subset = d.subset.filter(|s| !s.is_empty()).map(|subset| {
+            let at = path.key("subset");
+            let node = at.locate(self.root);
+            let subset: Arc<str> = subset.into();
+            self.subset_uses.push(SubsetUse {
+                route: 0,
+                canonical: service_host(&host, ns).canonical,
+                host: host.clone(),
+                subset: subset.clone(),
+                doc: self.doc.clone(),
+                path: at.to_string(),
+                line: node.line,
+                column: node.column,
+            });
+            subset
+        });
         Ok(Arc::new(
-            Destination::new(host, labels).in_subset(subset, port),
+            Destination::new(host, Labels::new()).in_subset(subset, port),
         ))
     }
 
