@@ -11,7 +11,7 @@ use super::error::{DocumentRef, LoadError, Warning};
 use super::lower::Lowerer;
 use super::lower::gateway::LoweredHttpRoute;
 use super::lower::legacy::LegacyRule;
-use super::lower::networking::{LoweredVirtualService, SubsetUse};
+use super::lower::networking::{LoweredDestinationRule, LoweredVirtualService, SubsetUse};
 use super::reader::{Entry, Gathered, Spec};
 use crate::model::{
     RankedRule, Resource, Route, RouteTable, TableBuilder, VirtualServiceRoutes, gateways_overlap,
@@ -44,18 +44,38 @@ pub(super) fn build(
     gathered: &mut Gathered,
     options: &LoadOptions,
 ) -> Result<(RouteTable, Vec<Warning>), LoadError> {
-    let mut warnings = Vec::new();
     let entries = std::mem::take(&mut gathered.entries);
-    let lowered = lower_all(entries, options, &mut warnings, gathered);
-    if let Err(e) = gathered.finish_errors() {
-        return Err(e.with_warnings(warnings));
-    }
+    let lowered = lower_all(entries, options, gathered);
+    assemble(lowered, gathered, options)
+}
+
+/// Assembles lowered documents into one table, with the warnings: the DestinationRules in
+/// force, the subsets VirtualServices name, delegation, which resources take a host, and the
+/// limits on the whole set. The errors of reading and lowering (in `gathered`) and of
+/// assembling, if any, in input order.
+pub(super) fn assemble(
+    lowered: Lowered,
+    gathered: &mut Gathered,
+    options: &LoadOptions,
+) -> Result<(RouteTable, Vec<Warning>), LoadError> {
     let Lowered {
         legacy,
         mut services,
+        uses,
         http_routes,
-        policies,
+        rules,
+        broken,
+        mut warnings,
+        regex_bytes: _,
     } = lowered;
+    let mut index = DestinationRules::new(rules, &mut warnings);
+    for (host, namespace) in &broken {
+        index.mark_broken(host, namespace);
+    }
+    resolve_subsets(&index, &mut services, uses, gathered);
+    if let Err(e) = gathered.finish_errors() {
+        return Err(e.with_warnings(warnings));
+    }
     let mut size = super::lower::delegate::Size::new(&options.limits);
     let sized = count_routes(&legacy, &mut size)
         .and_then(|()| super::lower::delegate::expand(&mut services, &mut warnings, &mut size));
@@ -64,9 +84,9 @@ pub(super) fn build(
     }
 
     let mut builder = TableBuilder::new();
-    policies
-        .into_iter()
-        .for_each(|(host, policy)| builder.add_destination_policy(&host, policy));
+    index
+        .policies()
+        .for_each(|(host, policy)| builder.add_destination_policy(host, policy.clone()));
     let vs_hosts = group_virtual_services(services, options, &mut warnings);
     let claimed: HashMap<&str, &Arc<VirtualServiceRoutes>> = vs_hosts
         .iter()
@@ -109,19 +129,18 @@ pub(super) fn build(
     Ok((builder.finish(size.routes), warnings))
 }
 
-/// Lowers every document in load order, each on its own, then resolves the subsets the
-/// VirtualServices name against the DestinationRules in force.
-fn lower_all(
+/// Lowers every document in load order, each on its own (no document reads another); the
+/// errors go to `gathered`.
+pub(super) fn lower_all(
     entries: Vec<Entry>,
     options: &LoadOptions,
-    warnings: &mut Vec<Warning>,
     gathered: &mut Gathered,
 ) -> Lowered {
     let regex_bytes = std::cell::Cell::new(0);
-    let mut lowered = Lowered::default();
-    let mut rules = Vec::new();
-    let mut broken = std::mem::take(&mut gathered.broken_hosts);
-    let mut services = Vec::new();
+    let mut lowered = Lowered {
+        broken: std::mem::take(&mut gathered.broken_hosts),
+        ..Lowered::default()
+    };
     for e in entries {
         let Entry {
             doc,
@@ -133,7 +152,7 @@ fn lower_all(
             doc: &doc,
             root: &root,
             options,
-            warnings,
+            warnings: &mut lowered.warnings,
             regex_bytes: &regex_bytes,
             subset_uses: Vec::new(),
         };
@@ -141,19 +160,27 @@ fn lower_all(
             Spec::DestinationRule(spec) => {
                 let host = spec.host.clone().unwrap_or_default();
                 let ns = resource.namespace().to_string();
-                let r = lw.destination_rule(resource, *spec);
-                if r.is_err() {
-                    broken.push((host, ns));
+                match lw.destination_rule(resource, *spec) {
+                    Ok(rule) => {
+                        lowered.rules.push(rule);
+                        None
+                    }
+                    Err(e) => {
+                        lowered.broken.push((host, ns));
+                        Some(e)
+                    }
                 }
-                r.map(|rule| rules.push(rule)).err()
             }
             Spec::VirtualService(spec) => {
                 let r = lw.virtual_service(resource, *spec);
                 let uses = std::mem::take(&mut lw.subset_uses);
-                services.push((r.is_ok(), uses));
+                lowered.uses.push((r.is_ok(), uses));
                 r.map(|vs| lowered.services.push((doc.clone(), vs))).err()
             }
-            spec => lower_route(&mut lw, doc.clone(), spec, resource, &mut lowered),
+            spec => {
+                let r = lower_route(&mut lw, doc.clone(), spec, resource);
+                r.map(|route| lowered.add(route)).err()
+            }
         };
         if let Some(err) = failed
             && gathered.errors.push(err)
@@ -161,15 +188,7 @@ fn lower_all(
             break;
         }
     }
-    let mut index = DestinationRules::new(rules, warnings);
-    for (host, namespace) in &broken {
-        index.mark_broken(host, namespace);
-    }
-    resolve_subsets(&index, &mut lowered.services, services, gathered);
-    lowered.policies = index
-        .policies()
-        .map(|(host, policy)| (host.to_string(), policy.clone()))
-        .collect();
+    lowered.regex_bytes = regex_bytes.get();
     lowered
 }
 
@@ -200,39 +219,71 @@ fn resolve_subsets(
     }
 }
 
-/// Lowers one RouteRule, HTTPRoute or GRPCRoute into `lowered`; the error, if any.
+/// A lowered RouteRule, HTTPRoute or GRPCRoute, with its document.
+enum LoweredRoute {
+    Legacy(DocumentRef, LegacyRule),
+    Gateway(DocumentRef, LoweredHttpRoute),
+}
+
+/// Lowers one RouteRule, HTTPRoute or GRPCRoute.
 fn lower_route(
     lw: &mut Lowerer<'_>,
     doc: DocumentRef,
     spec: Spec,
     resource: Arc<Resource>,
-    lowered: &mut Lowered,
-) -> Option<LoadError> {
+) -> Result<LoweredRoute, LoadError> {
     match spec {
-        Spec::RouteRule(spec) => lw
-            .route_rule(resource, *spec)
-            .map(|rule| lowered.legacy.push((doc, rule)))
-            .err(),
-        Spec::HttpRoute(spec, created) => lw
-            .gateway_http_route(resource, *spec, created)
-            .map(|route| lowered.http_routes.push((doc, route)))
-            .err(),
-        Spec::GrpcRoute(spec, created) => lw
-            .gateway_grpc_route(resource, *spec, created)
-            .map(|route| lowered.http_routes.push((doc, route)))
-            .err(),
-        Spec::VirtualService(_) | Spec::DestinationRule(_) => None,
+        Spec::RouteRule(spec) => Ok(LoweredRoute::Legacy(doc, lw.route_rule(resource, *spec)?)),
+        Spec::HttpRoute(spec, created) => Ok(LoweredRoute::Gateway(
+            doc,
+            lw.gateway_http_route(resource, *spec, created)?,
+        )),
+        Spec::GrpcRoute(spec, created) => Ok(LoweredRoute::Gateway(
+            doc,
+            lw.gateway_grpc_route(resource, *spec, created)?,
+        )),
+        Spec::VirtualService(_) | Spec::DestinationRule(_) => {
+            unreachable!("lowered by lower_all")
+        }
     }
 }
 
-/// Every RouteRule and VirtualService of a load, lowered, each with its document.
-#[derive(Default)]
-struct Lowered {
+/// Documents lowered each on its own, in load order, before what spans them is assembled.
+#[derive(Clone, Default)]
+pub(super) struct Lowered {
     legacy: Vec<(DocumentRef, LegacyRule)>,
     services: Vec<(DocumentRef, LoweredVirtualService)>,
+    /// For each VirtualService read: whether it lowered, and the subsets it names.
+    uses: Vec<(bool, Vec<SubsetUse>)>,
     http_routes: Vec<(DocumentRef, LoweredHttpRoute)>,
-    /// The DestinationRule in force for each service (by canonical host).
-    policies: Vec<(String, Arc<crate::model::DestinationPolicy>)>,
+    rules: Vec<LoweredDestinationRule>,
+    /// Host and namespace of each DestinationRule that failed to read or lower.
+    broken: Vec<(String, String)>,
+    warnings: Vec<Warning>,
+    /// Heap bytes of the regexes compiled.
+    pub(super) regex_bytes: usize,
+}
+
+impl Lowered {
+    fn add(&mut self, route: LoweredRoute) {
+        match route {
+            LoweredRoute::Legacy(doc, rule) => self.legacy.push((doc, rule)),
+            LoweredRoute::Gateway(doc, route) => self.http_routes.push((doc, route)),
+        }
+    }
+
+    /// Appends copies of `other`'s documents, after this one's.
+    #[cfg_attr(not(feature = "kube"), allow(dead_code))]
+    pub(super) fn extend_from(&mut self, other: &Lowered) {
+        self.legacy.extend(other.legacy.iter().cloned());
+        self.services.extend(other.services.iter().cloned());
+        self.uses.extend(other.uses.iter().cloned());
+        self.http_routes.extend(other.http_routes.iter().cloned());
+        self.rules.extend(other.rules.iter().cloned());
+        self.broken.extend(other.broken.iter().cloned());
+        self.warnings.extend(other.warnings.iter().cloned());
+        self.regex_bytes = self.regex_bytes.saturating_add(other.regex_bytes);
+    }
 }
 
 /// The VirtualServices of one host, in load order, with the names the host answers for.

@@ -462,6 +462,12 @@ impl Collector {
         });
     }
 
+    /// The errors recorded, one by one.
+    #[cfg_attr(not(feature = "kube"), allow(dead_code))]
+    pub(crate) fn into_vec(self) -> Vec<LoadError> {
+        self.errors
+    }
+
     /// `Err` with every error recorded, if there is one.
     pub(crate) fn finish(&mut self) -> Result<(), LoadError> {
         if self.errors.is_empty() {

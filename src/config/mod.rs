@@ -14,6 +14,8 @@ mod file;
 mod limits;
 mod lower;
 mod node;
+#[cfg(feature = "kube")]
+pub(crate) mod objects;
 mod path;
 mod reader;
 #[cfg(test)]

@@ -26,8 +26,6 @@ pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 pub(super) enum Source {
     Text(String),
     File(PathBuf),
-    /// A text with a name its errors give as their file (a cluster object, for one).
-    Named(PathBuf, String),
 }
 
 pub(super) enum Spec {
@@ -81,7 +79,6 @@ impl Gathered {
     ) -> Result<(), LoadError> {
         let (file, text) = match source {
             Source::Text(t) => (None, std::borrow::Cow::Borrowed(t.as_str())),
-            Source::Named(name, t) => (Some(name.clone()), std::borrow::Cow::Borrowed(t.as_str())),
             Source::File(p) => {
                 self.files.push(p.clone());
                 let text = super::file::read_text(p, options.limits.max_input_bytes)?;
@@ -131,19 +128,26 @@ impl Gathered {
                 line: document.line,
                 ..DocumentRef::default()
             };
-            let dr_host = destination_rule_host(&root);
-            match read_document(doc, root) {
-                Ok(Read::Skipped(doc)) => self.skipped.push(doc),
-                Ok(Read::Entry(entry)) => self.add(entry),
-                Err(e) => {
-                    self.broken_hosts.extend(dr_host);
-                    if self.errors.push(e) {
-                        break;
-                    }
-                }
+            if self.read_root(doc, root) {
+                break;
             }
         }
         Ok(())
+    }
+
+    /// Reads one document into an entry, or records it skipped or its error; true when the
+    /// load must stop (see [`Collector::push`]).
+    pub(super) fn read_root(&mut self, doc: DocumentRef, root: Node) -> bool {
+        let dr_host = destination_rule_host(&root);
+        match read_document(doc, root) {
+            Ok(Read::Skipped(doc)) => self.skipped.push(doc),
+            Ok(Read::Entry(entry)) => self.add(entry),
+            Err(e) => {
+                self.broken_hosts.extend(dr_host);
+                return self.errors.push(e);
+            }
+        }
+        false
     }
 
     /// The errors gathered, in input order (by file, then document and line), if any.

@@ -120,6 +120,26 @@ impl RuleSet {
         }
     }
 
+    /// Rules assembled from their parts (by the loader, or from objects one at a time).
+    pub(super) fn from_parts(
+        table: RouteTable,
+        warnings: Vec<Warning>,
+        skipped: Vec<DocumentRef>,
+        files: Vec<PathBuf>,
+        options: LoadOptions,
+        digest: u64,
+    ) -> Self {
+        RuleSet {
+            table: Arc::new(table),
+            warnings,
+            skipped,
+            files,
+            options,
+            digest,
+            revision: None,
+        }
+    }
+
     /// The same rules, marked as read from a cluster at `resource_version` (see
     /// [`version`](RuleSet::version)).
     #[cfg(feature = "kube")]
@@ -257,14 +277,6 @@ impl Loader {
         self
     }
 
-    /// Adds a text whose errors name `name` as their file; a text of its own, so the limits on
-    /// one text apply to it alone.
-    #[cfg_attr(not(feature = "kube"), allow(dead_code))]
-    pub(crate) fn named_text(mut self, name: impl Into<PathBuf>, text: impl Into<String>) -> Self {
-        self.sources.push(Source::Named(name.into(), text.into()));
-        self
-    }
-
     /// Adds a file (YAML or JSON). It is read by [`load`](Loader::load), and again by
     /// [`RuleSet::reload`].
     pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
@@ -296,14 +308,13 @@ impl Loader {
             }
         }
         let (table, warnings) = super::assemble::build(&mut gathered, &self.options)?;
-        Ok(RuleSet {
-            table: Arc::new(table),
+        Ok(RuleSet::from_parts(
+            table,
             warnings,
-            skipped: gathered.skipped,
-            files: gathered.files,
-            options: self.options,
-            digest: gathered.digest,
-            revision: None,
-        })
+            gathered.skipped,
+            gathered.files,
+            self.options,
+            gathered.digest,
+        ))
     }
 }

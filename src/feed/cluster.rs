@@ -14,7 +14,8 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use tokio::time::Instant;
 
-use crate::config::{LoadError, Loader};
+use crate::config::objects::{LoweredObject, assemble_objects};
+use crate::config::{LoadError, LoadOptions};
 use crate::reload::MeshRules;
 
 /// What a [`ClusterWatch`] watches and how it waits: the namespace, the kinds, the quiet time
@@ -299,12 +300,15 @@ async fn run(rules: MeshRules, client: kube::Client, options: ClusterOptions, sh
 /// `(kind index, namespace, name)`.
 type Key = (usize, String, String);
 
-/// An object as the loader reads it.
+/// An object as the loader reads it, and, once read, what reading and lowering it made.
 #[derive(Clone)]
 struct Object {
     /// The object as a JSON document: `apiVersion`, `kind`, `metadata` with the name,
     /// namespace and creation time only, and every other field but `status`.
-    json: Arc<str>,
+    document: Arc<serde_json::Value>,
+    /// The object read and lowered, with the options it was lowered with; made on the first
+    /// rule set the object is in, and kept while the object stays the same.
+    lowered: Arc<std::sync::Mutex<Option<(LoadOptions, Arc<LoweredObject>)>>>,
     resource_version: Option<String>,
     /// `metadata.creationTimestamp` as the API server writes it (RFC 3339, UTC, seconds), so
     /// that its text order is its time order.
@@ -404,12 +408,13 @@ impl Store {
         if let serde_json::Value::Object(fields) = object.data {
             document.extend(fields.into_iter().filter(|(k, _)| k != "status"));
         }
-        let json = serde_json::Value::Object(document).to_string().into();
+        let document = Arc::new(serde_json::Value::Object(document));
         let resource_version = object.metadata.resource_version;
         (
             (kind, namespace, name),
             Object {
-                json,
+                document,
+                lowered: Arc::default(),
                 resource_version,
                 created,
             },
@@ -486,21 +491,44 @@ fn object_name(kinds: &[String], key: &Key) -> String {
     format!("{} {}/{}", kinds[key.0], key.1, key.2)
 }
 
-/// Loads the objects `keep` picks out of `objects`, each as a text of its own (so that the
-/// limits on one text are the object's own).
+/// The object read and lowered (once: it is kept with the object for the next rule sets).
+fn lowered(
+    kinds: &[String],
+    key: &Key,
+    object: &Object,
+    options: &LoadOptions,
+) -> Arc<LoweredObject> {
+    let mut kept = object
+        .lowered
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*kept {
+        Some((with, lowered)) if with == options => lowered.clone(),
+        _ => {
+            let lowered = Arc::new(LoweredObject::new(
+                object_name(kinds, key),
+                &object.document,
+                options,
+            ));
+            *kept = Some((options.clone(), lowered.clone()));
+            lowered
+        }
+    }
+}
+
+/// Assembles the objects `keep` picks out of `objects` into one rule set; each object is read
+/// and lowered on its own, once.
 fn load_objects(
     objects: &[(Key, Object)],
     keep: &[usize],
     kinds: &[String],
-    options: &crate::config::LoadOptions,
+    options: &LoadOptions,
 ) -> Result<crate::config::RuleSet, LoadError> {
-    let loader = keep
+    let lowered: Vec<Arc<LoweredObject>> = keep
         .iter()
-        .fold(Loader::new().options(options.clone()), |l, &i| {
-            let (key, object) = &objects[i];
-            l.named_text(object_name(kinds, key), &*object.json)
-        });
-    let set = loader.load()?;
+        .map(|&i| lowered(kinds, &objects[i].0, &objects[i].1, options))
+        .collect();
+    let set = assemble_objects(&lowered, options)?;
     Ok(set.with_revision(newest(keep.iter().map(|&i| &objects[i].1))))
 }
 
@@ -513,11 +541,7 @@ fn whole_set_limit(e: &LoadError) -> bool {
 /// does not validate, or is over a limit of one object) is left out; when the set is over a
 /// limit of the whole set, the fewest newest objects without which it fits are left out. The
 /// result depends only on the objects, so replicas converge on the same set.
-fn assemble(
-    objects: Vec<(Key, Object)>,
-    kinds: &[String],
-    options: &crate::config::LoadOptions,
-) -> Assembled {
+fn assemble(objects: Vec<(Key, Object)>, kinds: &[String], options: &LoadOptions) -> Assembled {
     let mut keep: Vec<usize> = (0..objects.len()).collect();
     let mut left_out = Vec::new();
     loop {
@@ -577,7 +601,7 @@ fn newest_to_leave_out(
     objects: &[(Key, Object)],
     keep: &[usize],
     kinds: &[String],
-    options: &crate::config::LoadOptions,
+    options: &LoadOptions,
 ) -> usize {
     let fits = |n: usize| match load_objects(objects, &keep[..keep.len() - n], kinds, options) {
         Ok(_) => true,

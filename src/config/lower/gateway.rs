@@ -26,7 +26,7 @@ pub(crate) struct Parent {
 }
 
 /// One HTTPRoute, lowered: the Services it attaches to and its match entries.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct LoweredHttpRoute {
     pub(crate) resource: Arc<Resource>,
     pub(crate) parents: Vec<Parent>,

@@ -18,6 +18,7 @@ use crate::model::{
 };
 
 /// A lowered RouteRule, before rules are grouped by host and sorted.
+#[derive(Clone)]
 pub(crate) struct LegacyRule {
     pub(crate) host: ServiceHost,
     /// The destination host as the rule names it, for the default route.

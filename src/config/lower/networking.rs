@@ -51,6 +51,7 @@ pub(crate) struct LoweredDestinationRule {
 }
 
 /// A lowered VirtualService.
+#[derive(Clone)]
 pub(crate) struct LoweredVirtualService {
     pub(crate) resource: Arc<Resource>,
     pub(crate) hosts: Vec<ServiceHost>,
@@ -62,6 +63,7 @@ pub(crate) struct LoweredVirtualService {
 }
 
 /// A root route's `delegate`.
+#[derive(Clone)]
 pub(crate) struct DelegateRef {
     pub(crate) index: usize,
     pub(crate) namespace: String,
