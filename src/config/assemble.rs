@@ -14,7 +14,7 @@ use super::lower::legacy::LegacyRule;
 use super::lower::networking::{LoweredDestinationRule, LoweredVirtualService, SubsetUse};
 use super::reader::{Entry, Gathered, Spec};
 use crate::model::{
-    RankedRule, Resource, Route, RouteTable, TableBuilder, VirtualServiceRoutes, gateways_overlap,
+    RankedRule, Resource, RouteTable, TableBuilder, VirtualServiceRoutes, gateways_overlap,
 };
 
 fn doc_warning(doc: &DocumentRef, message: String) -> Warning {
@@ -174,7 +174,7 @@ pub(super) fn lower_all(
             Spec::VirtualService(spec) => {
                 let r = lw.virtual_service(resource, *spec);
                 let uses = std::mem::take(&mut lw.subset_uses);
-                lowered.uses.push((r.is_ok(), uses));
+                lowered.uses.push((r.is_ok(), uses.into()));
                 r.map(|vs| lowered.services.push((doc.clone(), vs))).err()
             }
             spec => {
@@ -198,18 +198,18 @@ pub(super) fn lower_all(
 fn resolve_subsets(
     index: &DestinationRules,
     lowered: &mut [(DocumentRef, LoweredVirtualService)],
-    uses: Vec<(bool, Vec<SubsetUse>)>,
+    uses: Vec<(bool, Arc<[SubsetUse]>)>,
     gathered: &mut Gathered,
 ) {
     let mut lowered = lowered.iter_mut();
     for (ok, uses) in uses {
         // One lowered VirtualService for each that lowered without error, in the same order.
         let next = if ok { lowered.next() } else { None };
-        let routes: &mut [Route] = match next {
-            Some((_, vs)) => &mut vs.routes,
-            None => &mut [],
+        let resolved = match next {
+            Some((_, vs)) => index.resolve_subsets(vs, &uses),
+            None => index.check_subsets(&uses).map(drop),
         };
-        if let Err(errors) = index.resolve_subsets(routes, &uses) {
+        if let Err(errors) = resolved {
             for e in errors {
                 if gathered.errors.push(e) {
                     return;
@@ -221,7 +221,7 @@ fn resolve_subsets(
 
 /// A lowered RouteRule, HTTPRoute or GRPCRoute, with its document.
 enum LoweredRoute {
-    Legacy(DocumentRef, LegacyRule),
+    Legacy(DocumentRef, Box<LegacyRule>),
     Gateway(DocumentRef, LoweredHttpRoute),
 }
 
@@ -233,7 +233,10 @@ fn lower_route(
     resource: Arc<Resource>,
 ) -> Result<LoweredRoute, LoadError> {
     match spec {
-        Spec::RouteRule(spec) => Ok(LoweredRoute::Legacy(doc, lw.route_rule(resource, *spec)?)),
+        Spec::RouteRule(spec) => Ok(LoweredRoute::Legacy(
+            doc,
+            Box::new(lw.route_rule(resource, *spec)?),
+        )),
         Spec::HttpRoute(spec, created) => Ok(LoweredRoute::Gateway(
             doc,
             lw.gateway_http_route(resource, *spec, created)?,
@@ -254,7 +257,7 @@ pub(super) struct Lowered {
     legacy: Vec<(DocumentRef, LegacyRule)>,
     services: Vec<(DocumentRef, LoweredVirtualService)>,
     /// For each VirtualService read: whether it lowered, and the subsets it names.
-    uses: Vec<(bool, Vec<SubsetUse>)>,
+    uses: Vec<(bool, Arc<[SubsetUse]>)>,
     http_routes: Vec<(DocumentRef, LoweredHttpRoute)>,
     rules: Vec<LoweredDestinationRule>,
     /// Host and namespace of each DestinationRule that failed to read or lower.
@@ -267,7 +270,7 @@ pub(super) struct Lowered {
 impl Lowered {
     fn add(&mut self, route: LoweredRoute) {
         match route {
-            LoweredRoute::Legacy(doc, rule) => self.legacy.push((doc, rule)),
+            LoweredRoute::Legacy(doc, rule) => self.legacy.push((doc, *rule)),
             LoweredRoute::Gateway(doc, route) => self.http_routes.push((doc, route)),
         }
     }
@@ -275,6 +278,11 @@ impl Lowered {
     /// Appends copies of `other`'s documents, after this one's.
     #[cfg_attr(not(feature = "kube"), allow(dead_code))]
     pub(super) fn extend_from(&mut self, other: &Lowered) {
+        self.legacy.reserve(other.legacy.len());
+        self.services.reserve(other.services.len());
+        self.uses.reserve(other.uses.len());
+        self.http_routes.reserve(other.http_routes.len());
+        self.rules.reserve(other.rules.len());
         self.legacy.extend(other.legacy.iter().cloned());
         self.services.extend(other.services.iter().cloned());
         self.uses.extend(other.uses.iter().cloned());
@@ -308,13 +316,7 @@ fn group_virtual_services(
         let routes = Arc::new(VirtualServiceRoutes::new(
             vs.resource.clone(),
             vs.gateways,
-            // Not collected in place: that would keep the routes' buffer, 80 times larger.
-            vs.routes
-                .into_iter()
-                .map(Arc::new)
-                .collect::<Vec<_>>()
-                .into_boxed_slice()
-                .into_vec(),
+            vs.routes.into_boxed_slice().into_vec(),
         ));
         for host in vs.hosts {
             let Some(&at) = by_host.get(&host.canonical) else {

@@ -2,12 +2,12 @@
 //! and the labels of the subsets VirtualServices name, resolved against it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use super::error::{ErrorKind, LoadError, Warning};
 use super::lower::hosts::service_host;
-use super::lower::networking::{LoweredDestinationRule, SubsetUse};
-use crate::model::{DestinationPolicy, Labels, Route};
+use super::lower::networking::{LoweredDestinationRule, LoweredVirtualService, SubsetUse};
+use crate::model::{DestinationPolicy, Labels};
 
 /// The DestinationRule in force for a host, with its subsets' names indexed.
 struct InForce {
@@ -113,25 +113,20 @@ impl DestinationRules {
         }
     }
 
-    /// Gives the destinations of one VirtualService's `routes` the labels of the subsets they
-    /// name (`uses`, as its lowering recorded them). An undefined subset is an error: the
-    /// first of each route, as lowering one route stops at its first mistake.
-    pub(super) fn resolve_subsets(
+    /// The labels of the subsets one VirtualService names (`uses`, as its lowering recorded
+    /// them), one per use (`None`: the subset is dropped). An undefined subset is an error:
+    /// the first of each route, as lowering one route stops at its first mistake.
+    pub(super) fn check_subsets(
         &self,
-        routes: &mut [Route],
         uses: &[SubsetUse],
-    ) -> Result<(), Vec<LoadError>> {
-        let mut found: HashMap<(&str, &str), Option<Labels>> = HashMap::new();
+    ) -> Result<Vec<Option<Labels>>, Vec<LoadError>> {
+        let mut found = Vec::with_capacity(uses.len());
         let mut errors: Vec<LoadError> = Vec::new();
         let mut failed_route = None;
         for u in uses {
             match self.resolve(&u.canonical, &u.host, &u.subset) {
-                Resolved::Labels(labels) => {
-                    found.insert((u.host.as_str(), &*u.subset), Some(labels));
-                }
-                Resolved::Dropped => {
-                    found.insert((u.host.as_str(), &*u.subset), None);
-                }
+                Resolved::Labels(labels) => found.push(Some(labels)),
+                Resolved::Dropped => found.push(None),
                 Resolved::Undefined(_) if failed_route == Some(u.route) => {}
                 Resolved::Undefined(message) => {
                     failed_route = Some(u.route);
@@ -139,13 +134,41 @@ impl DestinationRules {
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(errors);
+        match errors.is_empty() {
+            true => Ok(found),
+            false => Err(errors),
         }
-        if !found.is_empty() {
-            let labels = |host: &str, subset: &str| found.get(&(host, subset)).cloned().flatten();
-            routes.iter_mut().for_each(|r| r.resolve_subsets(&labels));
+    }
+
+    /// Gives the destinations of one VirtualService's routes the labels of the subsets they
+    /// name ([`check_subsets`](Self::check_subsets)). Where the VirtualService was resolved
+    /// before to the same labels, those routes are taken again as they are.
+    pub(super) fn resolve_subsets(
+        &self,
+        vs: &mut LoweredVirtualService,
+        uses: &[SubsetUse],
+    ) -> Result<(), Vec<LoadError>> {
+        let found = self.check_subsets(uses)?;
+        if uses.is_empty() {
+            return Ok(());
         }
+        let mut memo = vs.resolved.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((labels, routes)) = &*memo
+            && *labels == found
+        {
+            vs.routes.clone_from(routes);
+            return Ok(());
+        }
+        let labels = |host: &str, subset: &str| {
+            uses.iter()
+                .zip(&found)
+                .find(|(u, _)| u.host == host && &*u.subset == subset)
+                .and_then(|(_, l)| l.clone())
+        };
+        for route in &mut vs.routes {
+            Arc::make_mut(route).resolve_subsets(&labels);
+        }
+        *memo = Some((found, vs.routes.clone()));
         Ok(())
     }
 }

@@ -300,6 +300,9 @@ async fn run(rules: MeshRules, client: kube::Client, options: ClusterOptions, sh
 /// `(kind index, namespace, name)`.
 type Key = (usize, String, String);
 
+/// An object read and lowered, with the options it was lowered with.
+type Kept = (LoadOptions, Arc<LoweredObject>);
+
 /// An object as the loader reads it, and, once read, what reading and lowering it made.
 #[derive(Clone)]
 struct Object {
@@ -308,7 +311,7 @@ struct Object {
     document: Arc<serde_json::Value>,
     /// The object read and lowered, with the options it was lowered with; made on the first
     /// rule set the object is in, and kept while the object stays the same.
-    lowered: Arc<std::sync::Mutex<Option<(LoadOptions, Arc<LoweredObject>)>>>,
+    lowered: Arc<std::sync::Mutex<Option<Kept>>>,
     resource_version: Option<String>,
     /// `metadata.creationTimestamp` as the API server writes it (RFC 3339, UTC, seconds), so
     /// that its text order is its time order.

@@ -4,6 +4,7 @@
 //! (`model::delegation`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::networking::LoweredVirtualService;
 use crate::config::Limits;
@@ -143,7 +144,7 @@ pub(crate) fn expand(
 
 /// A VirtualService as a delegate: its routes, and whether it delegates in turn.
 struct Delegate {
-    routes: Vec<Route>,
+    routes: Vec<Arc<Route>>,
     delegates_again: bool,
 }
 
@@ -151,9 +152,9 @@ struct Delegate {
 /// delegate routes none of whose matches fits within the root's. Each merge is counted
 /// against the limits before it is built.
 fn merge_into(
-    routes: &mut Vec<Route>,
+    routes: &mut Vec<Arc<Route>>,
     root: &Route,
-    delegate_routes: &[Route],
+    delegate_routes: &[Arc<Route>],
     size: &mut Size<'_>,
 ) -> Result<Vec<String>, LoadError> {
     let mut dropped = Vec::new();
@@ -165,7 +166,7 @@ fn merge_into(
         match delegated_route(root, dr) {
             Some(merged) => {
                 size.add(merged.matches().len())?;
-                routes.push(merged);
+                routes.push(Arc::new(merged));
             }
             None => dropped.push(dr.path().to_string()),
         }

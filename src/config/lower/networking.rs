@@ -56,11 +56,20 @@ pub(crate) struct LoweredVirtualService {
     pub(crate) resource: Arc<Resource>,
     pub(crate) hosts: Vec<ServiceHost>,
     pub(crate) gateways: Vec<Box<str>>,
-    pub(crate) routes: Vec<Route>,
+    /// The routes, their destinations' subsets not yet given labels.
+    pub(crate) routes: Vec<Arc<Route>>,
+    /// The routes as last resolved, with the labels they were given (one per subset use):
+    /// kept with the lowered VirtualService, so that assembling it again with the same
+    /// DestinationRules in force copies nothing.
+    pub(crate) resolved: Arc<std::sync::Mutex<Option<Resolved>>>,
     /// Routes that hand over to a delegate VirtualService: (index in `routes`, namespace, name,
     /// the route's path and line for errors).
     pub(crate) delegates: Vec<DelegateRef>,
 }
+
+/// Routes whose destinations have their subsets' labels, and those labels, one per subset
+/// use (`None`: the subset is dropped).
+pub(crate) type Resolved = (Vec<Option<Labels>>, Vec<Arc<Route>>);
 
 /// A root route's `delegate`.
 #[derive(Clone)]
@@ -208,7 +217,7 @@ impl Lowerer<'_> {
         }
         let gateways = self.gateways(&spec_path.key("gateways"), spec.gateways.take())?;
         self.check_vs_shape(&spec_path, &hosts, &gateways, &spec)?;
-        let mut routes: Vec<Route> = Vec::new();
+        let mut routes: Vec<Arc<Route>> = Vec::new();
         let mut delegates = Vec::new();
         let mut unconditional: Option<String> = None;
         let mut errors = Vec::new();
@@ -242,7 +251,7 @@ impl Lowerer<'_> {
             } else if route.is_unconditional() {
                 unconditional = Some(path.to_string());
             }
-            routes.push(route);
+            routes.push(Arc::new(route));
         }
         if !errors.is_empty() {
             return Err(LoadError::several(errors, false));
@@ -252,6 +261,7 @@ impl Lowerer<'_> {
             hosts,
             gateways,
             routes,
+            resolved: Arc::default(),
             delegates,
         })
     }
