@@ -293,3 +293,32 @@ fn malformed_requests_never_panic_and_get_the_documented_decision() {
     // Explanations of all of them are printable.
     let _ = rules.explain(&req, &ctx, &ThreadSampler).to_string();
 }
+
+/// Two resources of one kind, namespace and name: an error naming both, in whichever order
+/// they come, and the mistakes of each are reported too (neither hides the other's).
+#[test]
+fn a_resource_defined_twice_hides_neither_ones_mistakes() {
+    let broken = vs("  - route: [{destination: {host: svc}, weight: -1}]\n");
+    let fine = vs("  - route: [{destination: {host: svc}}]\n");
+    for (first, second, broken_doc) in [(&broken, &fine, 1), (&fine, &broken, 2)] {
+        let err = RuleSet::from_yaml(&format!("{first}---\n{second}")).unwrap_err();
+        let errors: Vec<_> = err.errors().collect();
+        assert_eq!(errors.len(), 2, "{err}");
+        let duplicate = errors
+            .iter()
+            .find(|e| e.kind() == ErrorKind::DuplicateResource)
+            .unwrap_or_else(|| panic!("no duplicate error: {err}"));
+        assert_eq!(duplicate.document().unwrap().index, 2, "{err}");
+        assert!(
+            duplicate
+                .message()
+                .contains("VirtualService default/svc is defined again: first in document 1"),
+            "{err}"
+        );
+        let weight = errors
+            .iter()
+            .find(|e| e.kind() == ErrorKind::InvalidValue)
+            .unwrap_or_else(|| panic!("the broken document's error is missing: {err}"));
+        assert_eq!(weight.document().unwrap().index, broken_doc, "{err}");
+    }
+}

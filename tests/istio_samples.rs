@@ -429,8 +429,23 @@ fn load(dir: &Path, file: &str) -> RuleSet {
     } else {
         dir.join("destination-rule-all.yaml")
     };
-    RuleSet::from_files([base, dir.join(file)])
-        .unwrap_or_else(|e| panic!("{file} does not load: {e}"))
+    // The file applied after the base, as `kubectl apply` would: where it defines resources of
+    // the base's names, it takes the base's place (a resource may appear once in a load).
+    let path = dir.join(file);
+    let loaded = match base == path {
+        true => RuleSet::from_files([&path]),
+        false => RuleSet::from_files([&base, &path]),
+    };
+    match loaded {
+        Err(e)
+            if e.errors()
+                .all(|e| e.kind() == tower_mesh::ErrorKind::DuplicateResource) =>
+        {
+            RuleSet::from_files([&path])
+        }
+        other => other,
+    }
+    .unwrap_or_else(|e| panic!("{file} does not load: {e}"))
 }
 
 #[test]

@@ -19,6 +19,7 @@ fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidValue => "invalid_value",
         ErrorKind::UnknownSubset => "unknown_subset",
         ErrorKind::Conflict => "conflict",
+        ErrorKind::DuplicateResource => "duplicate_resource",
         ErrorKind::Io => "io",
         _ => "other",
     }

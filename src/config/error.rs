@@ -134,6 +134,8 @@ pub enum ErrorKind {
     UnknownSubset,
     /// Fields that cannot be used together.
     Conflict,
+    /// Two resources of one kind, namespace and name in one load.
+    DuplicateResource,
     /// A file could not be read.
     Io,
 }
@@ -150,6 +152,7 @@ impl ErrorKind {
             ErrorKind::InvalidValue => "invalid value",
             ErrorKind::UnknownSubset => "unknown subset",
             ErrorKind::Conflict => "conflicting fields",
+            ErrorKind::DuplicateResource => "duplicate resource",
             ErrorKind::Io => "cannot read",
         }
     }

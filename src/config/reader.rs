@@ -51,8 +51,8 @@ const NETWORKING_VERSIONS: [&str; 3] = [
     "networking.istio.io/v1",
 ];
 
-/// What reading the sources gathered: the documents to lower (a later document with the same
-/// kind, namespace and name replaces an earlier one), the skipped ones, and the errors.
+/// What reading the sources gathered: the documents to lower (each, also a second one of a
+/// kind, namespace and name, which is an error), the skipped ones, and the errors.
 #[derive(Default)]
 pub(super) struct Gathered {
     pub(super) entries: Vec<Entry>,
@@ -166,13 +166,24 @@ impl Gathered {
             entry.resource.name().to_string(),
             matches!(entry.spec, Spec::DestinationRule(_)),
         );
-        match self.by_key.get(&key) {
-            Some(&at) => self.entries[at] = entry,
-            None => {
-                self.by_key.insert(key, self.entries.len());
-                self.entries.push(entry);
-            }
+        // A second resource of one name is an error naming both; both are still lowered, so
+        // that the mistakes of each are reported (neither hides the other's).
+        if let Some(&at) = self.by_key.get(&key) {
+            let first = &self.entries[at];
+            let (kind, ns, name) = (&key.0, &key.1, &key.2);
+            let message = format!(
+                "{kind} {ns}/{name} is defined again: first in {}; a resource may appear once in a load (rename or remove one of them)",
+                first.doc
+            );
+            self.errors.push(
+                LoadError::new(ErrorKind::DuplicateResource, message)
+                    .with_document(entry.doc.clone())
+                    .at(entry.doc.line, 1),
+            );
+        } else {
+            self.by_key.insert(key, self.entries.len());
         }
+        self.entries.push(entry);
     }
 }
 

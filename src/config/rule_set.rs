@@ -231,8 +231,9 @@ impl Default for RuleSet {
 
 /// Loads texts and files together as one set of rules.
 ///
-/// A later document with the same kind, namespace and name replaces an earlier one, as
-/// `kubectl apply` would; it keeps the earlier one's place in the load order.
+/// A resource may appear once in a load: a second document with the same kind, namespace and
+/// name is an error ([`ErrorKind::DuplicateResource`](crate::ErrorKind::DuplicateResource))
+/// naming both, and the mistakes of both are reported.
 ///
 /// ```
 /// use tower_mesh::{LoadOptions, Loader};
