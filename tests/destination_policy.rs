@@ -376,3 +376,44 @@ fn the_policy_is_kept_as_a_model_value_for_its_service() {
             .is_none()
     );
 }
+
+/// DestinationRules for one host in one namespace with the same `exportTo` and no
+/// `workloadSelector` are merged: the first's subsets, then the later's new ones; the later's
+/// `trafficPolicy` where the first has none; the merged ones named.
+#[test]
+fn destination_rules_of_one_namespace_are_merged() {
+    let text = [
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: a, namespace: shop}\nspec:\n  host: reviews\n  exportTo: ['*', '.']\n  subsets: [{name: v1, labels: {version: v1}}]\n",
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: b, namespace: shop}\nspec:\n  host: reviews.shop.svc.cluster.local\n  exportTo: ['.', '*']\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n  subsets: [{name: v2, labels: {version: v2}}, {name: v1, labels: {version: x}}]\n",
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: c, namespace: shop}\nspec:\n  host: reviews\n  workloadSelector: {matchLabels: {app: front}}\n  subsets: [{name: v3, labels: {version: v3}}]\n",
+    ]
+    .join("---\n");
+    let rules = RuleSet::from_yaml(&text).unwrap();
+    let policy = rules
+        .table()
+        .destination_policy("reviews.shop.svc.cluster.local")
+        .expect("the merged policy");
+    let names: Vec<&str> = policy.subsets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["v1", "v2"]);
+    assert_eq!(policy.subsets[0].labels.get("version"), Some("v1"));
+    assert_eq!(policy.resource.name(), "a");
+    let merged: Vec<&str> = policy.merged_from.iter().map(|r| r.name()).collect();
+    assert_eq!(merged, ["b"]);
+    assert!(
+        policy.traffic_policy.is_some(),
+        "b's trafficPolicy fills a's gap"
+    );
+    let warnings: Vec<String> = rules.warnings().iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("Duplicate subset v1 found while merging destination rules")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("(DestinationRule shop/c)) is ignored")),
+        "the one with a workloadSelector is not merged: {warnings:#?}"
+    );
+}

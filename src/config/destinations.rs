@@ -29,6 +29,50 @@ impl InForce {
     }
 }
 
+/// Whether Istio merges `later` into `first` (its `mergeDestinationRule`, for one namespace):
+/// the same `exportTo` as a set, and neither has a `workloadSelector`.
+fn mergeable(first: &LoweredDestinationRule, later: &LoweredDestinationRule) -> bool {
+    let (a, b) = (&first.policy, &later.policy);
+    a.resource.namespace() == b.resource.namespace()
+        && as_set(&a.export_to) == as_set(&b.export_to)
+        && a.workload_selector.is_none()
+        && b.workload_selector.is_none()
+}
+
+fn as_set(entries: &[String]) -> std::collections::BTreeSet<&str> {
+    entries.iter().map(String::as_str).collect()
+}
+
+impl InForce {
+    /// Merges `later` into this DestinationRule: its subsets with new names (a name this one
+    /// has already is warned about, and the first definition kept), and its `trafficPolicy`
+    /// where this one has none.
+    fn merge(&mut self, later: LoweredDestinationRule, warnings: &mut Vec<Warning>) {
+        let merged = Arc::make_mut(&mut self.rule.policy);
+        for subset in &later.policy.subsets {
+            if self.by_name.contains_key(subset.name.as_str()) {
+                warnings.push(Warning {
+                    document: later.doc.clone(),
+                    path: Some("spec.subsets".to_string()),
+                    line: Some(later.host_line),
+                    message: format!(
+                        "Duplicate subset {} found while merging destination rules for {}: the one of {} is used, and this one is ignored",
+                        subset.name, later.host, self.rule.doc
+                    ),
+                });
+                continue;
+            }
+            self.by_name
+                .insert(Arc::from(subset.name.as_str()), merged.subsets.len());
+            merged.subsets.push(subset.clone());
+        }
+        if merged.traffic_policy.is_none() {
+            merged.traffic_policy = later.policy.traffic_policy.clone();
+        }
+        merged.merged_from.push(later.policy.resource.clone());
+    }
+}
+
 /// The DestinationRules in force, by canonical host.
 #[derive(Default)]
 pub(super) struct DestinationRules {
@@ -48,36 +92,43 @@ enum Resolved {
 }
 
 impl DestinationRules {
-    /// Takes the DestinationRules in load order: the first for a host is in force, and each
-    /// later one is named in a warning.
+    /// Takes the DestinationRules in load order. The first for a host is in force; a later one
+    /// of the same namespace with the same `exportTo` (as a set) and no `workloadSelector`
+    /// (nor the first) is merged into it, as Istio merges them: the subsets it adds whose
+    /// names are new, and its `trafficPolicy` where the first has none. Any other later one is
+    /// named in a warning and not used.
     pub(super) fn new(
         rules: impl IntoIterator<Item = LoweredDestinationRule>,
         warnings: &mut Vec<Warning>,
     ) -> Self {
         let mut index = DestinationRules::default();
         for rule in rules {
-            if let Some(first) = index.hosts.get(&rule.canonical) {
-                warnings.push(Warning {
-                    document: rule.doc.clone(),
-                    path: Some("spec.host".to_string()),
-                    line: Some(rule.host_line),
-                    message: format!(
-                        "two DestinationRules define subsets for host {}: {} is in force (loaded first), and this one ({}) is ignored",
-                        rule.host, first.rule.doc, rule.doc
-                    ),
-                });
+            let Some(first) = index.hosts.get_mut(&rule.canonical) else {
+                let by_name = rule
+                    .policy
+                    .subsets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (Arc::from(s.name.as_str()), i))
+                    .collect();
+                index
+                    .hosts
+                    .insert(rule.canonical.clone(), InForce { rule, by_name });
+                continue;
+            };
+            if mergeable(&first.rule, &rule) {
+                first.merge(rule, warnings);
                 continue;
             }
-            let by_name = rule
-                .policy
-                .subsets
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (Arc::from(s.name.as_str()), i))
-                .collect();
-            index
-                .hosts
-                .insert(rule.canonical.clone(), InForce { rule, by_name });
+            warnings.push(Warning {
+                document: rule.doc.clone(),
+                path: Some("spec.host".to_string()),
+                line: Some(rule.host_line),
+                message: format!(
+                    "two DestinationRules define subsets for host {}: {} is in force (loaded first), and this one ({}) is ignored; only DestinationRules of one namespace with the same exportTo and no workloadSelector are merged",
+                    rule.host, first.rule.doc, rule.doc
+                ),
+            });
         }
         index
     }

@@ -52,6 +52,10 @@ pub struct DestinationPolicy {
     pub export_to: Vec<String>,
     /// `workloadSelector.matchLabels`, when set.
     pub workload_selector: Option<Labels>,
+    /// The later DestinationRules of the same namespace, host and `exportTo` merged into this
+    /// one, in order (their subsets with new names, and their `trafficPolicy` where this one
+    /// has none).
+    pub merged_from: Vec<Arc<Resource>>,
 }
 
 /// One subset: its name, the labels that select its endpoints, and its own policy.

@@ -141,6 +141,7 @@ impl Lowerer<'_> {
             traffic_policy: spec.traffic_policy.as_ref().map(super::policy::to_model),
             export_to: spec.export_to.unwrap_or_default(),
             workload_selector,
+            merged_from: Vec::new(),
         };
         Ok(LoweredDestinationRule {
             canonical,
