@@ -16,12 +16,15 @@
 //!
 //! - [`model`] is the pure core: compiled routes, the table that holds them and
 //!   [`RouteTable::evaluate`], which turns an `http::Request` into a [`Decision`]. It builds
-//!   itself: the order of each host's routes, catch-all placement, host claiming and the host
-//!   index are the model's own, and each route works out the facts about itself (does it
-//!   change messages, retry, mirror) when it is made. It knows nothing of YAML, Tower, bodies,
-//!   tasks or timers.
-//! - [`config`] reads YAML or JSON into wire types that mirror Istio's schema, checks them,
-//!   and hands the model its values; the result is a [`RuleSet`] (the table, the warnings, the
+//!   itself: everything that spans resources is the model's assembly (which DestinationRule is
+//!   in force for a host and the labels of the subsets routes name, delegation, which
+//!   VirtualService or RouteRules take a host, Gateway API attachment, the limits on the whole
+//!   set, the findings about them), as are the order of each host's routes and the host index;
+//!   each route works out the facts about itself (does it change messages, retry, mirror) when
+//!   it is made. It knows nothing of YAML, Tower, bodies, tasks or timers.
+//! - [`config`] reads YAML or JSON into wire types that mirror Istio's schema and lowers each
+//!   document on its own into the model's values, checking it; it maps the assembly's findings
+//!   back to where they are written. The result is a [`RuleSet`] (the table, the warnings, the
 //!   files it came from). Errors name the document, line and field.
 //! - [`layer`] carries decisions out as Tower middleware: [`MeshLayer`] around one service,
 //!   [`MeshRouter`] in front of labelled destinations. It holds only the compiled table, behind

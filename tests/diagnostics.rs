@@ -193,7 +193,9 @@ fn two_destination_rules_for_one_host_are_both_named() {
         &format!(
             "{}---\n{}",
             vs("x", "  - route: [{destination: {host: x}}]\n"),
+            // Another exportTo: not merged with the first.
             dr("reviews-b", "v2")
+                .replace("  host: reviews\n", "  host: reviews\n  exportTo: [.]\n")
         ),
     );
     let rules = Loader::new().file(&first).file(&second).load().unwrap();

@@ -5,9 +5,7 @@
 //! [`model`](crate::model). Kinds that are not routing configuration are skipped and listed.
 
 mod assemble;
-mod attach;
 mod de;
-mod destinations;
 mod duration;
 mod error;
 mod file;

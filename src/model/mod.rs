@@ -5,6 +5,7 @@
 //! the [`Decision`]s that [`RouteTable::evaluate`] returns.
 
 mod action;
+pub(crate) mod assembly;
 mod builder;
 mod condition;
 mod context;
@@ -32,6 +33,7 @@ mod retry;
 mod rewrite;
 mod route;
 mod sampler;
+mod service_host;
 mod simple_regex;
 mod string_match;
 mod table;
@@ -49,7 +51,7 @@ pub use destination::{Destination, Mirror, WeightedDestination};
 pub use explain::{ExplainLine, Explanation, Verdict};
 pub use fault::{AbortFault, AbortStatus, DelayFault, Fault};
 pub use flags::ResponseFlags;
-pub(crate) use gateway::{GatewayEntry, Precedence};
+pub(crate) use gateway::Precedence;
 pub use header_policy::{HeaderOperations, HeaderPolicy};
 pub use labels::Labels;
 pub use path_rewrite::Rewrite;
@@ -70,10 +72,8 @@ pub use table::RouteTable;
 
 pub use rewrite::RewriteError;
 
-pub(crate) use builder::{RankedRule, TableBuilder};
-pub(crate) use condition::{LegacySource, gateways_overlap};
-pub(crate) use delegation::{delegated_route, merged_bound};
+pub(crate) use condition::LegacySource;
 pub(crate) use host::normalize_host;
 pub(crate) use path_rewrite::RegexRewrite;
 pub(crate) use route::Retries;
-pub(crate) use table::VirtualServiceRoutes;
+pub(crate) use service_host::{ServiceHost, service_host};

@@ -7,31 +7,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, StatusCode};
 
-use super::hosts::{ServiceHost, service_host};
 use super::{Lowerer, Result};
 use crate::config::path::FieldPath;
 use crate::config::wire::gateway as wire;
+use crate::model::assembly::{GatewayRouteIn, Parent};
+use crate::model::service_host;
 use crate::model::{
     Action, Condition, CorsPolicy, Destination, DirectResponse, Field, HeaderPolicy, Labels,
     Mirror, Precedence, Redirect, RequestMatch, Resource, Rewrite, Route, RoutePolicy, Selector,
     StringMatch, WeightedDestination,
 };
-
-/// A Service an HTTPRoute attaches to.
-#[derive(Debug, Clone)]
-pub(crate) struct Parent {
-    pub(crate) host: ServiceHost,
-    pub(crate) namespace: String,
-    pub(crate) port: Option<u32>,
-}
-
-/// One HTTPRoute, lowered: the Services it attaches to and its match entries.
-#[derive(Clone, Debug)]
-pub(crate) struct LoweredHttpRoute {
-    pub(crate) resource: Arc<Resource>,
-    pub(crate) parents: Vec<Parent>,
-    pub(crate) entries: Vec<(Route, Precedence)>,
-}
 
 const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
@@ -65,7 +50,7 @@ impl Lowerer<'_> {
         resource: Arc<Resource>,
         spec: wire::HttpRoute,
         created: Option<(i64, u32)>,
-    ) -> Result<LoweredHttpRoute> {
+    ) -> Result<GatewayRouteIn> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace().to_string();
         let parents = self.gateway_parents(
@@ -93,7 +78,7 @@ impl Lowerer<'_> {
             entries.extend(self.gateway_rule(&resource, &path, rule, base)?);
         }
         self.warn_unreachable_regexes(&entries);
-        Ok(LoweredHttpRoute {
+        Ok(GatewayRouteIn {
             resource,
             parents,
             entries,

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::gateway::{LoweredHttpRoute, MAX_RULES, route_per_match};
+use super::gateway::{MAX_RULES, route_per_match};
 use super::{Lowerer, Result};
 use crate::config::path::FieldPath;
 use crate::config::wire::gateway as wire;
+use crate::model::assembly::GatewayRouteIn;
 use crate::model::{
     Action, Condition, DirectResponse, Field, Precedence, RequestMatch, Resource, RetryPolicy,
     Route, RoutePolicy, Selector, StringMatch,
@@ -45,7 +46,7 @@ impl Lowerer<'_> {
         resource: Arc<Resource>,
         spec: wire::GrpcRoute,
         created: Option<(i64, u32)>,
-    ) -> Result<LoweredHttpRoute> {
+    ) -> Result<GatewayRouteIn> {
         let spec_path = FieldPath::root().key("spec");
         if self.root.get_str("apiVersion") == Some("gateway.networking.k8s.io/v1alpha2") {
             self.warn(
@@ -68,7 +69,7 @@ impl Lowerer<'_> {
                 "a GRPCRoute without `rules` routes nothing; it is ignored",
             );
             parents.clear();
-            return Ok(LoweredHttpRoute {
+            return Ok(GatewayRouteIn {
                 resource,
                 parents,
                 entries: Vec::new(),
@@ -82,7 +83,7 @@ impl Lowerer<'_> {
             let path = spec_path.key("rules").index(i);
             entries.extend(self.grpc_rule(&resource, &path, rule, base)?);
         }
-        Ok(LoweredHttpRoute {
+        Ok(GatewayRouteIn {
             resource,
             parents,
             entries,

@@ -5,28 +5,18 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, StatusCode};
 
-use super::hosts::{ServiceHost, service_host};
 use super::{Lowerer, Result};
 use crate::config::error::ErrorKind;
 use crate::config::path::FieldPath;
 use crate::config::wire::legacy as wire;
+use crate::model::assembly::RouteRuleIn;
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination, Fault, Field,
     HeaderOperations, HeaderPolicy, Labels, LegacySource, Mirror, PPM, Redirect, RedirectPath,
     RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy, Selector, StringMatch,
     WeightedDestination,
 };
-
-/// A lowered RouteRule, before rules are grouped by host and sorted.
-#[derive(Clone)]
-pub(crate) struct LegacyRule {
-    pub(crate) host: ServiceHost,
-    /// The destination host as the rule names it, for the default route.
-    pub(crate) display_host: Arc<str>,
-    pub(crate) precedence: i32,
-    pub(crate) key: String,
-    pub(crate) route: Route,
-}
+use crate::model::{ServiceHost, service_host};
 
 /// The RouteRule default route timeout (Envoy v1's default).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -81,7 +71,7 @@ impl Lowerer<'_> {
         &mut self,
         resource: Arc<Resource>,
         spec: wire::RouteRule,
-    ) -> Result<LegacyRule> {
+    ) -> Result<RouteRuleIn> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace().to_string();
         let dest_path = spec_path.key("destination");
@@ -124,7 +114,7 @@ impl Lowerer<'_> {
             Some(f) => Some(self.legacy_fault(&spec_path.key("httpFault"), f)?),
             None => None,
         };
-        Ok(LegacyRule {
+        Ok(RouteRuleIn {
             host,
             display_host,
             precedence: spec.precedence.unwrap_or(0),

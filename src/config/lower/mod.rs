@@ -1,11 +1,9 @@
 //! Lowering: wire types → model, with validation. Shared helpers live here; each resource kind
 //! has its own file.
 
-pub(crate) mod delegate;
 pub(crate) mod gateway;
 mod gateway_filters;
 mod gateway_grpc;
-pub(crate) mod hosts;
 pub(crate) mod legacy;
 pub(crate) mod networking;
 mod policy;
@@ -32,10 +30,39 @@ pub(crate) struct Lowerer<'a> {
     /// Heap bytes of the regexes compiled so far in this load, against `Limits::max_regex_total`.
     pub(crate) regex_bytes: &'a std::cell::Cell<usize>,
     /// The subsets the document's destinations name, in order, for the assembly to resolve.
-    pub(crate) subset_uses: Vec<networking::SubsetUse>,
+    pub(crate) subset_uses: Vec<crate::model::assembly::SubsetUse<Pos>>,
 }
 
 pub(crate) type Result<T> = std::result::Result<T, LoadError>;
+
+/// Where something is written: its document, and in it the field's path, line and column when
+/// it is a field. The tag config gives the model's assembly, and maps its findings back with.
+#[derive(Clone, Debug)]
+pub(crate) struct Pos {
+    pub(crate) doc: DocumentRef,
+    pub(crate) path: Option<String>,
+    pub(crate) line: usize,
+    pub(crate) column: Option<usize>,
+}
+
+impl Pos {
+    /// The document as a whole (its first line).
+    pub(crate) fn document(doc: &DocumentRef) -> Self {
+        Pos {
+            doc: doc.clone(),
+            path: None,
+            line: doc.line,
+            column: None,
+        }
+    }
+}
+
+/// The document, as messages name it.
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.doc.fmt(f)
+    }
+}
 
 impl Lowerer<'_> {
     pub(crate) fn error(
@@ -64,6 +91,17 @@ impl Lowerer<'_> {
             Some(value),
             format!("`{value}`: {problem}"),
         )
+    }
+
+    /// Where the field at `path` is written.
+    pub(crate) fn pos(&self, path: &FieldPath) -> Pos {
+        let node = path.locate(self.root);
+        Pos {
+            doc: self.doc.clone(),
+            path: Some(path.to_string()),
+            line: node.line,
+            column: Some(node.column),
+        }
     }
 
     pub(crate) fn missing(&self, path: &FieldPath, what: &str) -> LoadError {

@@ -6,81 +6,22 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::hosts::{ServiceHost, service_host};
+use super::Pos;
 use super::{Lowerer, Result, pseudo_header_field, syntax};
 use crate::config::de::from_node;
-use crate::config::error::{DocumentRef, ErrorKind, LoadError};
+use crate::config::error::{ErrorKind, LoadError};
 use crate::config::node::{Node, Value};
 use crate::config::path::FieldPath;
 use crate::config::wire::StringMatch as WireMatch;
 use crate::config::wire::networking as wire;
+use crate::model::assembly::{DelegateUse, DestinationRuleIn, SubsetUse, VirtualServiceIn};
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination,
     DestinationPolicy, DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect,
     RedirectPath, RedirectPort, RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route,
     RoutePolicy, Selector, StringMatch, SubsetPolicy, WeightedDestination,
 };
-
-/// A destination's `subset` as a VirtualService names it. The subset's labels come from the
-/// DestinationRule in force for the host, which the assembly of the rule set picks
-/// ([`crate::config::destinations`]); lowering one VirtualService reads no other resource.
-#[derive(Clone, Debug)]
-pub(crate) struct SubsetUse {
-    /// The index in `spec.http` of the route it is in.
-    pub(crate) route: usize,
-    /// The destination's host, canonical and as written.
-    pub(crate) canonical: String,
-    pub(crate) host: String,
-    pub(crate) subset: Arc<str>,
-    /// Where it is written, for the error when the subset is not defined.
-    pub(crate) doc: DocumentRef,
-    pub(crate) path: String,
-    pub(crate) line: usize,
-    pub(crate) column: usize,
-}
-
-/// A lowered DestinationRule: its host (canonical, and as written with the line of
-/// `spec.host`), its document, and the model's value.
-#[derive(Clone, Debug)]
-pub(crate) struct LoweredDestinationRule {
-    pub(crate) canonical: String,
-    pub(crate) host: String,
-    pub(crate) host_line: usize,
-    pub(crate) doc: DocumentRef,
-    pub(crate) policy: Arc<DestinationPolicy>,
-}
-
-/// A lowered VirtualService.
-#[derive(Clone)]
-pub(crate) struct LoweredVirtualService {
-    pub(crate) resource: Arc<Resource>,
-    pub(crate) hosts: Vec<ServiceHost>,
-    pub(crate) gateways: Vec<Box<str>>,
-    /// The routes, their destinations' subsets not yet given labels.
-    pub(crate) routes: Vec<Arc<Route>>,
-    /// The routes as last resolved, with the labels they were given (one per subset use):
-    /// kept with the lowered VirtualService, so that assembling it again with the same
-    /// DestinationRules in force copies nothing.
-    pub(crate) resolved: Arc<std::sync::Mutex<Option<Resolved>>>,
-    /// Routes that hand over to a delegate VirtualService: (index in `routes`, namespace, name,
-    /// the route's path and line for errors).
-    pub(crate) delegates: Vec<DelegateRef>,
-}
-
-/// Routes whose destinations have their subsets' labels, and those labels, one per subset
-/// use (`None`: the subset is dropped).
-pub(crate) type Resolved = (Vec<Option<Labels>>, Vec<Arc<Route>>);
-
-/// A root route's `delegate`.
-#[derive(Clone)]
-pub(crate) struct DelegateRef {
-    pub(crate) index: usize,
-    pub(crate) namespace: String,
-    pub(crate) name: String,
-    pub(crate) path: String,
-    pub(crate) line: usize,
-    pub(crate) column: usize,
-}
+use crate::model::{ServiceHost, service_host};
 
 /// The methods a CORS policy may allow, as Istio's validation lists them.
 const CORS_METHODS: [&str; 10] = [
@@ -115,7 +56,7 @@ impl Lowerer<'_> {
         &mut self,
         resource: Arc<Resource>,
         spec: wire::DestinationRule,
-    ) -> Result<LoweredDestinationRule> {
+    ) -> Result<DestinationRuleIn<Pos>> {
         let spec_path = FieldPath::root().key("spec");
         let Some(host) = spec.host.as_deref().filter(|h| !h.is_empty()) else {
             return Err(self.missing(&spec_path.key("host"), "`host` is required"));
@@ -133,7 +74,6 @@ impl Lowerer<'_> {
         };
         let subset_policies = self.subsets(&spec_path.key("subsets"), spec.subsets, &mut warned)?;
         let canonical = service_host(host, resource.namespace()).canonical;
-        let host_line = spec_path.key("host").locate(self.root).line;
         let policy = DestinationPolicy {
             resource,
             host: host.to_string(),
@@ -143,11 +83,10 @@ impl Lowerer<'_> {
             workload_selector,
             merged_from: Vec::new(),
         };
-        Ok(LoweredDestinationRule {
+        Ok(DestinationRuleIn {
             canonical,
             host: host.to_string(),
-            host_line,
-            doc: self.doc.clone(),
+            at: self.pos(&spec_path.key("host")),
             policy: Arc::new(policy),
         })
     }
@@ -204,7 +143,7 @@ impl Lowerer<'_> {
         &mut self,
         resource: Arc<Resource>,
         mut spec: wire::VirtualService,
-    ) -> Result<LoweredVirtualService> {
+    ) -> Result<VirtualServiceIn<Pos>> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace().to_string();
         let hosts = self.vs_hosts(&spec_path, spec.hosts.as_deref().unwrap_or_default(), &ns)?;
@@ -257,7 +196,7 @@ impl Lowerer<'_> {
         if !errors.is_empty() {
             return Err(LoadError::several(errors, false));
         }
-        Ok(LoweredVirtualService {
+        Ok(VirtualServiceIn {
             resource,
             hosts,
             gateways,
@@ -292,7 +231,7 @@ impl Lowerer<'_> {
         (index, path): (usize, &FieldPath),
         node: &Node,
         is_delegate: bool,
-    ) -> Result<(Route, Option<DelegateRef>)> {
+    ) -> Result<(Route, Option<DelegateUse<Pos>>)> {
         let http: wire::HttpRoute =
             from_node(node, &path.to_string()).map_err(|e| e.with_document(self.doc.clone()))?;
         let ns = resource.namespace().to_string();
@@ -407,21 +346,18 @@ impl Lowerer<'_> {
         d: &wire::Delegate,
         index: usize,
         ns: &str,
-    ) -> Result<DelegateRef> {
+    ) -> Result<DelegateUse<Pos>> {
         let Some(name) = d.name.clone().filter(|n| !n.is_empty()) else {
             return Err(self.missing(
                 &dpath.key("name"),
                 "a delegate needs the `name` of a VirtualService",
             ));
         };
-        let node = dpath.locate(self.root);
-        Ok(DelegateRef {
+        Ok(DelegateUse {
             index,
             namespace: d.namespace.clone().unwrap_or_else(|| ns.to_string()),
             name,
-            path: dpath.to_string(),
-            line: node.line,
-            column: node.column,
+            at: self.pos(dpath),
         })
     }
 
@@ -950,18 +886,13 @@ impl Lowerer<'_> {
             None => None,
         };
         let subset = d.subset.filter(|s| !s.is_empty()).map(|subset| {
-            let at = path.key("subset");
-            let node = at.locate(self.root);
             let subset: Arc<str> = subset.into();
             self.subset_uses.push(SubsetUse {
                 route: 0,
                 canonical: service_host(&host, ns).canonical,
                 host: host.clone(),
                 subset: subset.clone(),
-                doc: self.doc.clone(),
-                path: at.to_string(),
-                line: node.line,
-                column: node.column,
+                at: self.pos(&path.key("subset")),
             });
             subset
         });

@@ -3,17 +3,19 @@
 
 use std::collections::HashMap;
 
-use super::error::{DocumentRef, LoadError, Warning};
-use super::lower::delegate::Size;
-use super::lower::gateway::LoweredHttpRoute;
-use crate::model::{GatewayEntry, ResourceKind, TableBuilder};
+use super::Finding;
+use super::delegate::Size;
+use super::inputs::GatewayRouteIn;
+use crate::model::builder::TableBuilder;
+use crate::model::gateway::GatewayEntry;
+use crate::model::resource::{Resource, ResourceKind};
 
 /// One Service's attached routes: its names, namespace, and each route's entries.
-struct Attached {
+struct Attached<T> {
     names: Vec<String>,
     namespace: String,
-    /// The documents of the routes, to name them in warnings.
-    docs: Vec<DocumentRef>,
+    /// The routes' tags and resources, to name them in warnings.
+    docs: Vec<(T, std::sync::Arc<Resource>)>,
     entries: Vec<(Box<str>, GatewayEntry)>,
 }
 
@@ -23,14 +25,14 @@ struct Attached {
 /// warning names both. Each entry put under a Service counts as one route and one match entry
 /// in `size` (a route attached to several Services counts once for each); past a limit the
 /// error names the route. Linear in the entries and parentRefs.
-pub(super) fn add_http_routes(
+pub(super) fn add_http_routes<T: Clone + std::fmt::Display>(
     builder: &mut TableBuilder,
-    routes: Vec<(DocumentRef, LoweredHttpRoute)>,
-    other_hosts: &HashMap<String, DocumentRef>,
-    warnings: &mut Vec<Warning>,
-    size: &mut Size<'_>,
-) -> Result<(), LoadError> {
-    let mut services: Vec<(String, Attached)> = Vec::new();
+    routes: Vec<(T, GatewayRouteIn)>,
+    other_hosts: &HashMap<String, T>,
+    warnings: &mut Vec<Finding<T>>,
+    size: &mut Size,
+) -> Result<(), Finding<T>> {
+    let mut services: Vec<(String, Attached<T>)> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
     for (doc, route) in routes {
         for (canonical, ports) in parent_ports(&route) {
@@ -52,10 +54,10 @@ pub(super) fn add_http_routes(
                 services.len() - 1
             });
             let attached = &mut services[i].1;
-            attached.docs.push(doc.clone());
+            attached.docs.push((doc.clone(), route.resource.clone()));
             let ns: Box<str> = route.resource.namespace().into();
             for (r, precedence) in &route.entries {
-                size.add(1).map_err(|e| e.with_document(doc.clone()))?;
+                size.add(1).map_err(|e| Finding::over(&doc, e))?;
                 attached.entries.push((
                     ns.clone(),
                     GatewayEntry {
@@ -70,15 +72,13 @@ pub(super) fn add_http_routes(
     for (canonical, mut attached) in services {
         size.routes -= drop_http_beside_grpc(&mut attached, warnings);
         if let Some(other) = other_hosts.get(&canonical) {
-            warnings.push(Warning {
-                document: other.clone(),
-                path: None,
-                line: Some(other.line),
-                message: format!(
+            warnings.push(Finding::warning(
+                other.clone(),
+                format!(
                     "host {canonical} also has Gateway API routes ({}): they decide every request they apply to, and this resource only the others",
-                    attached.docs[0]
+                    attached.docs[0].0
                 ),
-            });
+            ));
         }
         builder.add_gateway_service(&attached.names, &attached.namespace, attached.entries);
     }
@@ -87,7 +87,7 @@ pub(super) fn add_http_routes(
 
 /// The Services one route attaches to, each once, with the ports its parentRefs name (`None`:
 /// every port, when one parentRef names no port).
-fn parent_ports(route: &LoweredHttpRoute) -> Vec<(String, Option<Vec<u32>>)> {
+fn parent_ports(route: &GatewayRouteIn) -> Vec<(String, Option<Vec<u32>>)> {
     let mut ports: Vec<(String, Option<Vec<u32>>)> = Vec::new();
     for parent in &route.parents {
         let canonical = &parent.host.canonical;
@@ -106,7 +106,10 @@ fn parent_ports(route: &LoweredHttpRoute) -> Vec<(String, Option<Vec<u32>>)> {
 /// Where one namespace's routes for a Service hold GRPCRoutes, its HTTPRoutes never apply
 /// (GRPCRoute wins the route-type conflict): they are dropped, each with a warning. Returns
 /// how many entries were dropped.
-fn drop_http_beside_grpc(attached: &mut Attached, warnings: &mut Vec<Warning>) -> usize {
+fn drop_http_beside_grpc<T: Clone>(
+    attached: &mut Attached<T>,
+    warnings: &mut Vec<Finding<T>>,
+) -> usize {
     let kind = |e: &GatewayEntry| e.route.resource().kind();
     let grpc_namespaces: Vec<Box<str>> = attached
         .entries
@@ -129,24 +132,15 @@ fn drop_http_beside_grpc(attached: &mut Attached, warnings: &mut Vec<Warning>) -
         }
         !loses
     });
-    for doc in &attached.docs {
-        let Some(name) = &doc.name else { continue };
-        let id = format!(
-            "{} {}/{}",
-            doc.kind.as_deref().unwrap_or(""),
-            doc.namespace.as_deref().unwrap_or("default"),
-            name
-        );
-        if dropped.contains(&id) {
-            warnings.push(Warning {
-                document: doc.clone(),
-                path: None,
-                line: Some(doc.line),
-                message: format!(
+    for (doc, resource) in &attached.docs {
+        if dropped.contains(&resource.to_string()) {
+            warnings.push(Finding::warning(
+                doc.clone(),
+                format!(
                     "GRPCRoutes of namespace {} are attached to the same Service: only they apply, and this HTTPRoute is ignored for it",
-                    doc.namespace.as_deref().unwrap_or("default")
+                    resource.namespace()
                 ),
-            });
+            ));
         }
     }
     before - attached.entries.len()

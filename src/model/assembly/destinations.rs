@@ -1,21 +1,23 @@
-//! DestinationRules across a rule set: which one is in force for a host (the first loaded),
-//! and the labels of the subsets VirtualServices name, resolved against it.
+//! DestinationRules across a rule set: which one is in force for a host (the first loaded,
+//! with the later ones Istio merges into it), and the labels of the subsets VirtualServices
+//! name, resolved against it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError};
 
-use super::error::{ErrorKind, LoadError, Warning};
-use super::lower::hosts::service_host;
-use super::lower::networking::{LoweredDestinationRule, LoweredVirtualService, SubsetUse};
-use crate::model::{DestinationPolicy, Labels};
+use super::inputs::{DestinationRuleIn, SubsetUse, VirtualServiceIn};
+use super::{Finding, FindingKind};
+use crate::model::labels::Labels;
+use crate::model::policy::DestinationPolicy;
 
 /// The DestinationRule in force for a host, with its subsets' names indexed.
-struct InForce {
-    rule: LoweredDestinationRule,
+#[derive(Clone, Debug)]
+struct InForce<T> {
+    rule: DestinationRuleIn<T>,
     by_name: HashMap<Arc<str>, usize>,
 }
 
-impl InForce {
+impl<T: Clone + std::fmt::Display> InForce<T> {
     /// The names in order, for an error message: at most 20, then how many more.
     fn names(&self) -> String {
         const SHOWN: usize = 20;
@@ -31,7 +33,7 @@ impl InForce {
 
 /// Whether Istio merges `later` into `first` (its `mergeDestinationRule`, for one namespace):
 /// the same `exportTo` as a set, and neither has a `workloadSelector`.
-fn mergeable(first: &LoweredDestinationRule, later: &LoweredDestinationRule) -> bool {
+fn mergeable<T>(first: &DestinationRuleIn<T>, later: &DestinationRuleIn<T>) -> bool {
     let (a, b) = (&first.policy, &later.policy);
     a.resource.namespace() == b.resource.namespace()
         && as_set(&a.export_to) == as_set(&b.export_to)
@@ -43,23 +45,21 @@ fn as_set(entries: &[String]) -> std::collections::BTreeSet<&str> {
     entries.iter().map(String::as_str).collect()
 }
 
-impl InForce {
+impl<T: Clone + std::fmt::Display> InForce<T> {
     /// Merges `later` into this DestinationRule: its subsets with new names (a name this one
     /// has already is warned about, and the first definition kept), and its `trafficPolicy`
     /// where this one has none.
-    fn merge(&mut self, later: LoweredDestinationRule, warnings: &mut Vec<Warning>) {
+    fn merge(&mut self, later: DestinationRuleIn<T>, warnings: &mut Vec<Finding<T>>) {
         let merged = Arc::make_mut(&mut self.rule.policy);
         for subset in &later.policy.subsets {
             if self.by_name.contains_key(subset.name.as_str()) {
-                warnings.push(Warning {
-                    document: later.doc.clone(),
-                    path: Some("spec.subsets".to_string()),
-                    line: Some(later.host_line),
-                    message: format!(
+                warnings.push(Finding::warning(
+                    later.at.clone(),
+                    format!(
                         "Duplicate subset {} found while merging destination rules for {}: the one of {} is used, and this one is ignored",
-                        subset.name, later.host, self.rule.doc
+                        subset.name, later.host, self.rule.at
                     ),
-                });
+                ));
                 continue;
             }
             self.by_name
@@ -74,9 +74,9 @@ impl InForce {
 }
 
 /// The DestinationRules in force, by canonical host.
-#[derive(Default)]
-pub(super) struct DestinationRules {
-    hosts: HashMap<String, InForce>,
+#[derive(Clone, Debug)]
+pub(crate) struct DestinationRules<T> {
+    hosts: HashMap<String, InForce<T>>,
     /// Canonical hosts of DestinationRules that failed to load: a subset of these is not
     /// reported unknown (the DestinationRule's own error is the one to fix).
     broken: HashSet<String>,
@@ -91,17 +91,30 @@ enum Resolved {
     Undefined(String),
 }
 
-impl DestinationRules {
+impl<T> Default for DestinationRules<T> {
+    fn default() -> Self {
+        DestinationRules {
+            hosts: HashMap::new(),
+            broken: HashSet::new(),
+        }
+    }
+}
+
+impl<T: Clone + std::fmt::Display> DestinationRules<T> {
     /// Takes the DestinationRules in load order. The first for a host is in force; a later one
     /// of the same namespace with the same `exportTo` (as a set) and no `workloadSelector`
     /// (nor the first) is merged into it, as Istio merges them: the subsets it adds whose
     /// names are new, and its `trafficPolicy` where the first has none. Any other later one is
     /// named in a warning and not used.
     pub(super) fn new(
-        rules: impl IntoIterator<Item = LoweredDestinationRule>,
-        warnings: &mut Vec<Warning>,
+        rules: impl IntoIterator<Item = DestinationRuleIn<T>>,
+        broken: impl IntoIterator<Item = String>,
+        warnings: &mut Vec<Finding<T>>,
     ) -> Self {
-        let mut index = DestinationRules::default();
+        let mut index = DestinationRules {
+            hosts: HashMap::new(),
+            broken: broken.into_iter().collect(),
+        };
         for rule in rules {
             let Some(first) = index.hosts.get_mut(&rule.canonical) else {
                 let by_name = rule
@@ -120,26 +133,17 @@ impl DestinationRules {
                 first.merge(rule, warnings);
                 continue;
             }
-            warnings.push(Warning {
-                document: rule.doc.clone(),
-                path: Some("spec.host".to_string()),
-                line: Some(rule.host_line),
-                message: format!(
-                    "two DestinationRules define subsets for host {}: {} is in force (loaded first), and this one ({}) is ignored; only DestinationRules of one namespace with the same exportTo and no workloadSelector are merged",
-                    rule.host, first.rule.doc, rule.doc
-                ),
-            });
+            let message = format!(
+                "two DestinationRules define subsets for host {}: {} is in force (loaded first), and this one ({}) is ignored; only DestinationRules of one namespace with the same exportTo and no workloadSelector are merged",
+                rule.host, first.rule.at, rule.at
+            );
+            warnings.push(Finding::warning(rule.at, message));
         }
         index
     }
 
-    /// Records that the DestinationRule for `host` (in `namespace`) failed to load.
-    pub(super) fn mark_broken(&mut self, host: &str, namespace: &str) {
-        self.broken.insert(service_host(host, namespace).canonical);
-    }
-
     /// The policy in force for each host, by canonical host.
-    pub(super) fn policies(&self) -> impl Iterator<Item = (&str, &Arc<DestinationPolicy>)> {
+    pub(crate) fn policies(&self) -> impl Iterator<Item = (&str, &Arc<DestinationPolicy>)> {
         self.hosts
             .iter()
             .map(|(host, f)| (host.as_str(), &f.rule.policy))
@@ -158,7 +162,7 @@ impl DestinationRules {
             Some(&at) => Resolved::Labels(in_force.rule.policy.subsets[at].labels.clone()),
             None => Resolved::Undefined(format!(
                 "subset `{subset}` is not defined for host {host} by the DestinationRule in force, {}; it defines: {}",
-                in_force.rule.doc,
+                in_force.rule.at,
                 in_force.names()
             )),
         }
@@ -169,10 +173,10 @@ impl DestinationRules {
     /// the first of each route, as lowering one route stops at its first mistake.
     pub(super) fn check_subsets(
         &self,
-        uses: &[SubsetUse],
-    ) -> Result<Vec<Option<Labels>>, Vec<LoadError>> {
+        uses: &[SubsetUse<T>],
+    ) -> Result<Vec<Option<Labels>>, Vec<Finding<T>>> {
         let mut found = Vec::with_capacity(uses.len());
-        let mut errors: Vec<LoadError> = Vec::new();
+        let mut errors: Vec<Finding<T>> = Vec::new();
         let mut failed_route = None;
         for u in uses {
             match self.resolve(&u.canonical, &u.host, &u.subset) {
@@ -196,9 +200,9 @@ impl DestinationRules {
     /// before to the same labels, those routes are taken again as they are.
     pub(super) fn resolve_subsets(
         &self,
-        vs: &mut LoweredVirtualService,
-        uses: &[SubsetUse],
-    ) -> Result<(), Vec<LoadError>> {
+        vs: &mut VirtualServiceIn<T>,
+        uses: &[SubsetUse<T>],
+    ) -> Result<(), Vec<Finding<T>>> {
         let found = self.check_subsets(uses)?;
         if uses.is_empty() {
             return Ok(());
@@ -224,10 +228,11 @@ impl DestinationRules {
     }
 }
 
-fn undefined(u: &SubsetUse, message: String) -> LoadError {
-    LoadError::new(ErrorKind::UnknownSubset, message)
-        .with_document(u.doc.clone())
-        .with_path(u.path.clone())
-        .at(u.line, u.column)
-        .with_value(&*u.subset)
+fn undefined<T: Clone>(u: &SubsetUse<T>, message: String) -> Finding<T> {
+    Finding {
+        at: u.at.clone(),
+        kind: FindingKind::UnknownSubset,
+        message,
+        value: Some(u.subset.to_string()),
+    }
 }

@@ -1,28 +1,30 @@
-//! Delegation (docs/semantics.md §3): a root route's place is taken by the delegate
-//! VirtualService's routes. Here: finding the delegate, refusing a second level, counting the
-//! result against the limits; merging each route with its root is the model's
-//! (`model::delegation`).
+//! Delegation across VirtualServices: a root route's place is taken by the delegate
+//! VirtualService's routes. Here: finding the delegate, refusing a second level, and counting
+//! the result against the limits; merging one route with its root is `model::delegation`'s.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::networking::LoweredVirtualService;
-use crate::config::Limits;
-use crate::config::error::{DocumentRef, ErrorKind, LoadError, Warning};
-use crate::model::{Route, delegated_route, merged_bound};
+use super::inputs::VirtualServiceIn;
+use super::{Finding, FindingKind, SetLimits};
+use crate::model::delegation::{delegated_route, merged_bound};
+use crate::model::route::Route;
 
 /// How many routes and match entries a rule set has, against `Limits::max_routes` and
 /// `Limits::max_matches`. Delegation is checked as it goes, before each merge allocates, so a
 /// delegate repeated under many roots fails at the limit instead of building every copy.
 #[derive(Debug)]
-pub(crate) struct Size<'l> {
+pub(crate) struct Size {
     pub(crate) routes: usize,
     pub(crate) matches: usize,
-    limits: &'l Limits,
+    limits: SetLimits,
 }
 
-impl<'l> Size<'l> {
-    pub(crate) fn new(limits: &'l Limits) -> Self {
+/// A limit the set is over: which, and the message.
+pub(crate) type Over = (FindingKind, String);
+
+impl Size {
+    pub(crate) fn new(limits: SetLimits) -> Self {
         Size {
             routes: 0,
             matches: 0,
@@ -31,33 +33,31 @@ impl<'l> Size<'l> {
     }
 
     /// Counts one route with `matches` match entries (a route without any counts one).
-    pub(crate) fn add(&mut self, matches: usize) -> Result<(), LoadError> {
+    pub(crate) fn add(&mut self, matches: usize) -> Result<(), Over> {
         self.routes += 1;
         self.matches = self.matches.saturating_add(matches.max(1));
         let l = self.limits;
         if self.routes > l.max_routes {
-            return Err(LoadError::new(
-                ErrorKind::Limit,
+            return Err((
+                FindingKind::Limit("max_routes"),
                 format!(
                     "the configuration has more than {} routes, counting each delegate's routes \
                      once for every route that delegates to it, and a Gateway API route once for \
                      each of its matches and each Service it attaches to (Limits::max_routes)",
                     l.max_routes
                 ),
-            )
-            .over_set_limit("max_routes"));
+            ));
         }
         if self.matches > l.max_matches {
-            return Err(LoadError::new(
-                ErrorKind::Limit,
+            return Err((
+                FindingKind::Limit("max_matches"),
                 format!(
                     "the configuration has more than {} match entries, counting those that \
                      delegation merges and those of Gateway API routes for each Service they \
                      attach to (Limits::max_matches)",
                     l.max_matches
                 ),
-            )
-            .over_set_limit("max_matches"));
+            ));
         }
         Ok(())
     }
@@ -69,11 +69,11 @@ impl<'l> Size<'l> {
 }
 
 /// Replaces every delegating route by the delegate's routes, counting every route into `size`.
-pub(crate) fn expand(
-    services: &mut [(DocumentRef, LoweredVirtualService)],
-    warnings: &mut Vec<Warning>,
-    size: &mut Size<'_>,
-) -> Result<(), LoadError> {
+pub(crate) fn expand<T: Clone>(
+    services: &mut [(T, VirtualServiceIn<T>)],
+    warnings: &mut Vec<Finding<T>>,
+    size: &mut Size,
+) -> Result<(), Finding<T>> {
     let by_name: HashMap<(String, String), usize> = services
         .iter()
         .enumerate()
@@ -87,7 +87,7 @@ pub(crate) fn expand(
         for (doc, vs) in services.iter() {
             for route in &vs.routes {
                 size.add(route.matches().len())
-                    .map_err(|e| e.with_document(doc.clone()))?;
+                    .map_err(|e| Finding::over(doc, e))?;
             }
         }
         return Ok(());
@@ -104,15 +104,15 @@ pub(crate) fn expand(
         for (i, route) in vs.routes.iter().enumerate() {
             let Some(d) = vs.delegates.iter().find(|d| d.index == i) else {
                 size.add(route.matches().len())
-                    .map_err(|e| e.with_document(doc.clone()))?;
+                    .map_err(|e| Finding::over(doc, e))?;
                 routes.push(route.clone());
                 continue;
             };
-            let err = |message: String| {
-                LoadError::new(ErrorKind::InvalidValue, message)
-                    .with_document(doc.clone())
-                    .with_path(d.path.clone())
-                    .at(d.line, d.column)
+            let err = |message: String| Finding {
+                at: d.at.clone(),
+                kind: FindingKind::BadDelegate,
+                message,
+                value: None,
             };
             let (ns, name) = (&d.namespace, &d.name);
             let Some(&target) = by_name.get(&(ns.clone(), name.clone())) else {
@@ -126,14 +126,14 @@ pub(crate) fn expand(
                 )));
             }
             let dropped = merge_into(&mut routes, route, &snapshot[target].routes, size)
-                .map_err(|e| e.with_document(doc.clone()))?;
-            warnings.extend(dropped.into_iter().map(|path| Warning {
-                document: doc.clone(),
-                path: Some(d.path.clone()),
-                line: Some(d.line),
-                message: format!(
-                    "delegate route {path} of {ns}/{name} is dropped: none of its matches fits within this route's"
-                ),
+                .map_err(|e| Finding::over(doc, e))?;
+            warnings.extend(dropped.into_iter().map(|path| {
+                Finding::warning(
+                    d.at.clone(),
+                    format!(
+                        "delegate route {path} of {ns}/{name} is dropped: none of its matches fits within this route's"
+                    ),
+                )
             }));
         }
         vs.routes = routes;
@@ -155,8 +155,8 @@ fn merge_into(
     routes: &mut Vec<Arc<Route>>,
     root: &Route,
     delegate_routes: &[Arc<Route>],
-    size: &mut Size<'_>,
-) -> Result<Vec<String>, LoadError> {
+    size: &mut Size,
+) -> Result<Vec<String>, Over> {
     let mut dropped = Vec::new();
     for dr in delegate_routes {
         if !size.fits(merged_bound(root, dr)) {
