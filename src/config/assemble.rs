@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use super::LoadOptions;
 use super::error::{DocumentRef, ErrorKind, LoadError, Warning};
-use super::lower::{Lowerer, Pos};
+use super::lower::{
+    DestinationRuleLowering, GatewayLowering, GrpcLowering, Lowerer, Pos, RouteRuleLowering,
+    VirtualServiceLowering,
+};
 use super::reader::{Entry, Gathered, Spec};
 use crate::model::assembly::{Assembly, Finding, FindingKind, SetLimits};
 use crate::model::{Resource, RouteTable, service_host};
@@ -121,7 +124,7 @@ pub(super) fn lower_all(
             Spec::DestinationRule(spec) => {
                 let host = spec.host.clone().unwrap_or_default();
                 let ns = resource.namespace().to_string();
-                match lw.destination_rule(resource, *spec) {
+                match DestinationRuleLowering(&mut lw).destination_rule(resource, *spec) {
                     Ok(rule) => {
                         assembly.destination_rules.push(rule);
                         None
@@ -133,7 +136,7 @@ pub(super) fn lower_all(
                 }
             }
             Spec::VirtualService(spec) => {
-                let r = lw.virtual_service(resource, *spec);
+                let r = VirtualServiceLowering(&mut lw).virtual_service(resource, *spec);
                 let uses = std::mem::take(&mut lw.subset_uses);
                 assembly.subset_uses.push((r.is_ok(), uses.into()));
                 let at = Pos::document(&doc);
@@ -162,15 +165,15 @@ fn lower_route(
     let at = Pos::document(doc);
     match spec {
         Spec::RouteRule(spec) => {
-            let rule = lw.route_rule(resource, *spec)?;
+            let rule = RouteRuleLowering(lw).route_rule(resource, *spec)?;
             assembly.route_rules.push((at, rule));
         }
         Spec::HttpRoute(spec, created) => {
-            let route = lw.gateway_http_route(resource, *spec, created)?;
+            let route = GatewayLowering(lw).http_route(resource, *spec, created)?;
             assembly.gateway_routes.push((at, route));
         }
         Spec::GrpcRoute(spec, created) => {
-            let route = lw.gateway_grpc_route(resource, *spec, created)?;
+            let route = GrpcLowering(&mut GatewayLowering(lw)).route(resource, *spec, created)?;
             assembly.gateway_routes.push((at, route));
         }
         Spec::VirtualService(_) | Spec::DestinationRule(_) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, StatusCode};
 
-use super::{Lowerer, Result};
+use super::{GatewayLowering, Result};
 use crate::config::path::FieldPath;
 use crate::config::wire::gateway as wire;
 use crate::model::assembly::{GatewayRouteIn, Parent};
@@ -43,9 +43,9 @@ pub(super) enum PathChange {
     Prefix(String),
 }
 
-impl Lowerer<'_> {
+impl GatewayLowering<'_, '_> {
     /// Lowers one HTTPRoute; `created` is its `metadata.creationTimestamp`.
-    pub(crate) fn gateway_http_route(
+    pub(crate) fn http_route(
         &mut self,
         resource: Arc<Resource>,
         spec: wire::HttpRoute,
@@ -53,7 +53,7 @@ impl Lowerer<'_> {
     ) -> Result<GatewayRouteIn> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace().to_string();
-        let parents = self.gateway_parents(
+        let parents = self.parents(
             &spec_path.key("parentRefs"),
             spec.parent_refs.unwrap_or_default(),
             &ns,
@@ -75,7 +75,7 @@ impl Lowerer<'_> {
         for (i, rule) in rules.into_iter().enumerate() {
             let path = spec_path.key("rules").index(i);
             let base = Precedence::rule_base(key.clone(), i, created, false);
-            entries.extend(self.gateway_rule(&resource, &path, rule, base)?);
+            entries.extend(self.rule(&resource, &path, rule, base)?);
         }
         self.warn_unreachable_regexes(&entries);
         Ok(GatewayRouteIn {
@@ -87,7 +87,7 @@ impl Lowerer<'_> {
 
     /// `parentRefs`: the Services the route attaches to; Gateways and other kinds are
     /// ignored with a warning.
-    pub(super) fn gateway_parents(
+    pub(super) fn parents(
         &mut self,
         path: &FieldPath,
         refs: Vec<wire::ParentRef>,
@@ -270,7 +270,7 @@ impl Lowerer<'_> {
     }
 
     /// One rule: a route per match entry, all sharing the rule's action and policy.
-    fn gateway_rule(
+    fn rule(
         &mut self,
         resource: &Arc<Resource>,
         path: &FieldPath,
@@ -281,7 +281,7 @@ impl Lowerer<'_> {
             Some(m) if !m.is_empty() => m,
             _ => vec![wire::Match::default()],
         };
-        let filters = self.gateway_filters(
+        let filters = self.filters(
             &path.key("filters"),
             rule.filters.unwrap_or_default(),
             &matches,
@@ -294,14 +294,14 @@ impl Lowerer<'_> {
                 "RequestRedirect filter must not be used together with backendRefs",
             ));
         }
-        let destinations = self.gateway_backends(
+        let destinations = self.backends(
             &path.key("backendRefs"),
             backends,
             resource.namespace(),
             &matches,
         )?;
-        let action = gateway_action(&filters, destinations);
-        let (timeout, retries) = self.gateway_timeouts(path, rule.timeouts, rule.retry)?;
+        let action = action_of(&filters, destinations);
+        let (timeout, retries) = self.timeouts(path, rule.timeouts, rule.retry)?;
         self.ignore_session_persistence(path, rule.session_persistence.is_some());
         let policy = RoutePolicy::default()
             .with_rewrite(filters.rewrite)
@@ -311,7 +311,7 @@ impl Lowerer<'_> {
             .with_mirrors(filters.mirrors)
             .with_cors(filters.cors);
         let lowered = (matches.into_iter().enumerate())
-            .map(|(j, m)| self.gateway_match(&path.key("matches").index(j), m, &base, j))
+            .map(|(j, m)| self.route_match(&path.key("matches").index(j), m, &base, j))
             .collect::<Result<_>>()?;
         Ok(route_per_match(
             resource, path, rule.name, action, policy, lowered,
@@ -319,7 +319,7 @@ impl Lowerer<'_> {
     }
 
     /// One `matches` entry, defaulted: its conditions and its precedence.
-    fn gateway_match(
+    fn route_match(
         &mut self,
         path: &FieldPath,
         m: wire::Match,
@@ -365,13 +365,13 @@ impl Lowerer<'_> {
             }
         };
         let mut conditions = vec![Condition::new(Field::Uri, matcher)];
-        key.headers = self.gateway_name_matches(
+        key.headers = self.name_matches(
             &path.key("headers"),
             m.headers.unwrap_or_default(),
             true,
             &mut conditions,
         )?;
-        key.queries = self.gateway_name_matches(
+        key.queries = self.name_matches(
             &path.key("queryParams"),
             m.query_params.unwrap_or_default(),
             false,
@@ -449,7 +449,7 @@ impl Lowerer<'_> {
 
     /// `headers` (`header` true) or `queryParams`: conditions added to `out`; returns how many
     /// count for precedence (header names equal but for case count once; the later is dropped).
-    pub(super) fn gateway_name_matches(
+    pub(super) fn name_matches(
         &mut self,
         path: &FieldPath,
         list: Vec<wire::NameMatch>,
@@ -581,7 +581,7 @@ pub(super) fn route_per_match(
 
 /// The rule's action: a redirect, a 500 when there is nothing to send (or an unresolved
 /// filter), else the weighted backends.
-fn gateway_action(filters: &RuleFilters, destinations: Vec<WeightedDestination>) -> Action {
+fn action_of(filters: &RuleFilters, destinations: Vec<WeightedDestination>) -> Action {
     let total: u64 = destinations.iter().map(|d| u64::from(d.weight())).sum();
     if filters.unresolved || (filters.redirect.is_none() && total == 0) {
         return Action::DirectResponse(DirectResponse::new(
@@ -611,7 +611,7 @@ pub(super) fn service_destination(
 }
 
 /// GEP-2257 durations: one to four `<1-5 digits><h|m|s|ms>` parts.
-pub(super) fn gateway_duration(text: &str) -> Option<Duration> {
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let mut rest = text;
     let mut total = Duration::ZERO;
     let mut parts = 0;
@@ -730,14 +730,11 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(gateway_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(
-            gateway_duration("1s500ms"),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(gateway_duration("00060m"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1s500ms"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("00060m"), Some(Duration::from_secs(3600)));
         for bad in ["1.5s", "-1s", "1d", "0", "", "1h1m1s1ms1h", "123456s"] {
-            assert_eq!(gateway_duration(bad), None, "{bad}");
+            assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, StatusCode};
 
-use super::gateway::{PathChange, RuleFilters, gateway_duration, service_destination};
-use super::{Lowerer, Result};
+use super::gateway::{PathChange, RuleFilters, parse_duration, service_destination};
+use super::{GatewayLowering, Result};
 use crate::config::path::FieldPath;
 use crate::config::wire::gateway as wire;
 use crate::model::{
@@ -49,9 +49,9 @@ fn one_prefix_match(matches: &[wire::Match]) -> bool {
             .is_none_or(|t| t == "PathPrefix")
 }
 
-impl Lowerer<'_> {
+impl GatewayLowering<'_, '_> {
     /// A rule's `filters`.
-    pub(super) fn gateway_filters(
+    pub(super) fn filters(
         &mut self,
         path: &FieldPath,
         filters: Vec<wire::Filter>,
@@ -78,17 +78,16 @@ impl Lowerer<'_> {
             }
             if let Some(m) = f.request_mirror {
                 out.mirrors
-                    .extend(self.gateway_mirror(&p.key("requestMirror"), m, route_ns)?);
+                    .extend(self.mirror(&p.key("requestMirror"), m, route_ns)?);
             }
             if let Some(r) = f.request_redirect {
-                out.redirect =
-                    Some(self.gateway_redirect(&p.key("requestRedirect"), r, matches)?);
+                out.redirect = Some(self.redirect(&p.key("requestRedirect"), r, matches)?);
             }
             if let Some(r) = f.url_rewrite {
-                out.rewrite = Some(self.gateway_rewrite(&p.key("urlRewrite"), r, matches)?);
+                out.rewrite = Some(self.rewrite(&p.key("urlRewrite"), r, matches)?);
             }
             if let Some(c) = f.cors {
-                out.cors = Some(self.gateway_cors(&p.key("cors"), c)?);
+                out.cors = Some(self.cors(&p.key("cors"), c)?);
             }
             if let Some(e) = &f.extension_ref
                 && (e.group.is_none()
@@ -197,7 +196,7 @@ impl Lowerer<'_> {
                     authority = Some(value.into_boxed_str());
                     continue;
                 }
-                let header = self.gateway_header_name(&p.key("name"), &name)?;
+                let header = self.header_name(&p.key("name"), &name)?;
                 let value = HeaderValue::from_str(&value).map_err(|_| {
                     self.invalid(&p.key("value"), &value, "not a valid header value")
                 })?;
@@ -211,12 +210,12 @@ impl Lowerer<'_> {
         for (i, name) in m.remove.into_iter().flatten().enumerate() {
             let p = path.key("remove").index(i);
             once(self, &p, &name)?;
-            remove.push(self.gateway_header_name(&p, &name)?);
+            remove.push(self.header_name(&p, &name)?);
         }
         Ok((HeaderOperations::new(set, add, remove), authority))
     }
 
-    fn gateway_header_name(&self, path: &FieldPath, name: &str) -> Result<HeaderName> {
+    fn header_name(&self, path: &FieldPath, name: &str) -> Result<HeaderName> {
         if name.starts_with(':') {
             return Err(self.invalid(
                 path,
@@ -229,7 +228,7 @@ impl Lowerer<'_> {
     }
 
     /// `RequestMirror`: the mirror, unless its backend is not a Service (dropped, warned).
-    fn gateway_mirror(
+    fn mirror(
         &mut self,
         path: &FieldPath,
         m: wire::Mirror,
@@ -306,7 +305,7 @@ impl Lowerer<'_> {
     }
 
     /// `RequestRedirect`: the `Location` rules and the status (302 by default).
-    fn gateway_redirect(
+    fn redirect(
         &mut self,
         path: &FieldPath,
         r: wire::Redirect,
@@ -379,7 +378,7 @@ impl Lowerer<'_> {
     }
 
     /// `URLRewrite`: the Host, and the path (whole, or the matched prefix).
-    fn gateway_rewrite(
+    fn rewrite(
         &mut self,
         path: &FieldPath,
         r: wire::Rewrite,
@@ -447,7 +446,7 @@ impl Lowerer<'_> {
     }
 
     /// `CORS` as the §2.5.9 policy; preflights from other origins are not forwarded.
-    fn gateway_cors(&self, path: &FieldPath, c: wire::Cors) -> Result<CorsPolicy> {
+    fn cors(&self, path: &FieldPath, c: wire::Cors) -> Result<CorsPolicy> {
         let alone = |list: &Option<Vec<String>>, message: &str| -> Result<()> {
             match list {
                 Some(l) if l.len() > 1 && l.iter().any(|v| v == "*") => {
@@ -567,7 +566,7 @@ impl Lowerer<'_> {
     }
 
     /// `backendRefs`: Services get their weight; other kinds keep theirs and answer 500.
-    pub(super) fn gateway_backends(
+    pub(super) fn backends(
         &mut self,
         path: &FieldPath,
         refs: Vec<wire::BackendRef>,
@@ -651,7 +650,7 @@ impl Lowerer<'_> {
 
     /// `timeouts` and `retry`: the route timeout and the retry policy (the mesh default when
     /// the rule has no `retry`).
-    pub(super) fn gateway_timeouts(
+    pub(super) fn timeouts(
         &self,
         path: &FieldPath,
         timeouts: Option<wire::Timeouts>,
@@ -660,7 +659,7 @@ impl Lowerer<'_> {
         let parse = |p: FieldPath, text: Option<String>| -> Result<Option<Duration>> {
             match text {
                 None => Ok(None),
-                Some(t) => gateway_duration(&t).map(Some).ok_or_else(|| self.invalid(&p, &t, "a duration is 1 to 4 parts of up to 5 digits with h, m, s or ms, such as \"1s500ms\"")),
+                Some(t) => parse_duration(&t).map(Some).ok_or_else(|| self.invalid(&p, &t, "a duration is 1 to 4 parts of up to 5 digits with h, m, s or ms, such as \"1s500ms\"")),
             }
         };
         let t = timeouts.unwrap_or(wire::Timeouts {
@@ -686,12 +685,12 @@ impl Lowerer<'_> {
         let policy = match retry {
             None if per_try.is_none() => RetryPolicy::mesh_default(),
             None => RetryPolicy::new(2, per_try, RetryPolicy::default_retry_on(), None),
-            Some(r) => self.gateway_retry(&path.key("retry"), r, per_try)?,
+            Some(r) => self.retry(&path.key("retry"), r, per_try)?,
         };
         Ok((request.filter(|r| !r.is_zero()), policy))
     }
 
-    fn gateway_retry(
+    fn retry(
         &self,
         path: &FieldPath,
         r: wire::Retry,
@@ -730,7 +729,7 @@ impl Lowerer<'_> {
         }
         let backoff = match r.backoff {
             None => None,
-            Some(b) => Some(gateway_duration(&b).ok_or_else(|| {
+            Some(b) => Some(parse_duration(&b).ok_or_else(|| {
                 self.invalid(&path.key("backoff"), &b, "not a duration such as \"100ms\"")
             })?),
         };

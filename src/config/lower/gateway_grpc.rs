@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use super::gateway::{MAX_RULES, route_per_match};
-use super::{Lowerer, Result};
+use super::{GrpcLowering, Result};
 use crate::config::path::FieldPath;
 use crate::config::wire::gateway as wire;
 use crate::model::assembly::GatewayRouteIn;
@@ -39,9 +39,9 @@ fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl Lowerer<'_> {
+impl GrpcLowering<'_, '_, '_> {
     /// Lowers one GRPCRoute; `created` is its `metadata.creationTimestamp`.
-    pub(crate) fn gateway_grpc_route(
+    pub(crate) fn route(
         &mut self,
         resource: Arc<Resource>,
         spec: wire::GrpcRoute,
@@ -55,7 +55,7 @@ impl Lowerer<'_> {
             );
         }
         let ns = resource.namespace().to_string();
-        let mut parents = self.gateway_parents(
+        let mut parents = self.parents(
             &spec_path.key("parentRefs"),
             spec.parent_refs.unwrap_or_default(),
             &ns,
@@ -81,7 +81,7 @@ impl Lowerer<'_> {
         for (i, rule) in rules.into_iter().enumerate() {
             let base = Precedence::rule_base(key.clone(), i, created, true);
             let path = spec_path.key("rules").index(i);
-            entries.extend(self.grpc_rule(&resource, &path, rule, base)?);
+            entries.extend(self.rule(&resource, &path, rule, base)?);
         }
         Ok(GatewayRouteIn {
             resource,
@@ -98,7 +98,7 @@ impl Lowerer<'_> {
     }
 
     /// One GRPCRoute rule: a route per match entry.
-    fn grpc_rule(
+    fn rule(
         &mut self,
         resource: &Arc<Resource>,
         path: &FieldPath,
@@ -115,10 +115,9 @@ impl Lowerer<'_> {
                 ));
             }
         }
-        let filters =
-            self.gateway_filters(&path.key("filters"), filters, &[], resource.namespace())?;
+        let filters = self.filters(&path.key("filters"), filters, &[], resource.namespace())?;
         let backends = rule.backend_refs.unwrap_or_default();
-        let destinations = self.gateway_backends(
+        let destinations = self.backends(
             &path.key("backendRefs"),
             backends,
             resource.namespace(),
@@ -144,7 +143,7 @@ impl Lowerer<'_> {
             _ => vec![wire::GrpcMatch::default()],
         };
         let lowered = (matches.into_iter().enumerate())
-            .map(|(j, m)| self.grpc_match(&path.key("matches").index(j), m, &base, j))
+            .map(|(j, m)| self.route_match(&path.key("matches").index(j), m, &base, j))
             .collect::<Result<_>>()?;
         Ok(route_per_match(
             resource, path, rule.name, action, policy, lowered,
@@ -152,7 +151,7 @@ impl Lowerer<'_> {
     }
 
     /// One GRPCRoute match: the method as conditions on the path, and the headers.
-    fn grpc_match(
+    fn route_match(
         &mut self,
         path: &FieldPath,
         m: wire::GrpcMatch,
@@ -166,12 +165,12 @@ impl Lowerer<'_> {
         let mut conditions = Vec::new();
         if let Some(method) = m.method {
             let (service_len, method_len) =
-                self.grpc_method(&path.key("method"), method, &mut conditions)?;
+                self.method(&path.key("method"), method, &mut conditions)?;
             // The GRPCRoute order: service length, method length, then header matches.
             key.path_len = service_len;
             key.headers = method_len;
         }
-        key.queries = self.gateway_name_matches(
+        key.queries = self.name_matches(
             &path.key("headers"),
             m.headers.unwrap_or_default(),
             true,
@@ -185,7 +184,7 @@ impl Lowerer<'_> {
 
     /// A method match: conditions on `/service/method`, and the lengths of the configured
     /// service and method.
-    fn grpc_method(
+    fn method(
         &mut self,
         path: &FieldPath,
         m: wire::GrpcMethodMatch,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, StatusCode};
 
-use super::{Lowerer, Result};
+use super::{Lowerer, Result, RouteRuleLowering};
 use crate::config::error::ErrorKind;
 use crate::config::path::FieldPath;
 use crate::config::wire::legacy as wire;
@@ -21,7 +21,7 @@ use crate::model::{ServiceHost, service_host};
 /// The RouteRule default route timeout (Envoy v1's default).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
-impl Lowerer<'_> {
+impl RouteRuleLowering<'_, '_> {
     fn istio_service(
         &mut self,
         path: &FieldPath,
@@ -97,21 +97,21 @@ impl Lowerer<'_> {
             ));
         }
         let matches = match &spec.match_ {
-            Some(m) => self.legacy_match(&spec_path.key("match"), m, &ns)?,
+            Some(m) => self.request_match(&spec_path.key("match"), m, &ns)?,
             None => Vec::new(),
         };
         let action = match &spec.redirect {
-            Some(redirect) => self.legacy_redirect(&spec_path, &spec, redirect)?,
-            None => self.legacy_destinations(
+            Some(redirect) => self.redirect(&spec_path, &spec, redirect)?,
+            None => self.destinations(
                 &spec_path.key("route"),
                 spec.route.as_deref().unwrap_or_default(),
                 &display_host,
                 &ns,
             )?,
         };
-        let policy = self.legacy_policy(&spec_path, &spec, &ns)?;
+        let policy = self.policy(&spec_path, &spec, &ns)?;
         let fault = match &spec.http_fault {
-            Some(f) => Some(self.legacy_fault(&spec_path.key("httpFault"), f)?),
+            Some(f) => Some(self.fault(&spec_path.key("httpFault"), f)?),
             None => None,
         };
         Ok(RouteRuleIn {
@@ -125,7 +125,7 @@ impl Lowerer<'_> {
 
     /// `match`: the request's header conditions and the calling service (a selector); no
     /// entry at all when it has neither.
-    fn legacy_match(
+    fn request_match(
         &mut self,
         mpath: &FieldPath,
         m: &wire::MatchCondition,
@@ -156,7 +156,7 @@ impl Lowerer<'_> {
         if let Some(req) = &m.request {
             for (name, sm) in req.headers.iter().flatten() {
                 let hpath = mpath.key("request").key("headers").key(name);
-                conditions.push(self.legacy_condition(&hpath, name, sm)?);
+                conditions.push(self.condition(&hpath, name, sm)?);
             }
         }
         if conditions.is_empty() && selector.is_empty() {
@@ -166,7 +166,7 @@ impl Lowerer<'_> {
     }
 
     /// `redirect`, alone (no route, fault, rewrite or websocket upgrade beside it).
-    fn legacy_redirect(
+    fn redirect(
         &mut self,
         spec_path: &FieldPath,
         spec: &wire::RouteRule,
@@ -203,7 +203,7 @@ impl Lowerer<'_> {
     }
 
     /// Rewrite, timeout (15 s by default), retries, mirror, CORS and `appendHeaders`.
-    fn legacy_policy(
+    fn policy(
         &mut self,
         spec_path: &FieldPath,
         spec: &wire::RouteRule,
@@ -222,12 +222,12 @@ impl Lowerer<'_> {
             policy = policy.with_rewrite(Some(Rewrite::new(uri, authority, None)));
         }
         if let Some(t) = &spec.http_req_timeout
-            && let Some(d) = self.legacy_timeout(&spec_path.key("httpReqTimeout"), t)?
+            && let Some(d) = self.timeout(&spec_path.key("httpReqTimeout"), t)?
         {
             policy = policy.with_timeout(Some(d));
         }
         if let Some(r) = &spec.http_req_retries {
-            policy = policy.with_retries(self.legacy_retries(&spec_path.key("httpReqRetries"), r)?);
+            policy = policy.with_retries(self.retries(&spec_path.key("httpReqRetries"), r)?);
         }
         if let Some(mirror) = &spec.mirror {
             let mpath = spec_path.key("mirror");
@@ -237,7 +237,7 @@ impl Lowerer<'_> {
             policy = policy.with_mirrors(vec![Mirror::new(destination, PPM)]);
         }
         if let Some(cors) = &spec.cors_policy {
-            policy = policy.with_cors(Some(self.legacy_cors(&spec_path.key("corsPolicy"), cors)?));
+            policy = policy.with_cors(Some(self.cors(&spec_path.key("corsPolicy"), cors)?));
         }
         if let Some(headers) = &spec.append_headers {
             let hpath = spec_path.key("appendHeaders");
@@ -260,7 +260,7 @@ impl Lowerer<'_> {
     }
 
     /// `httpReqTimeout`: only `simpleTimeout.timeout` counts, as in Pilot.
-    fn legacy_timeout(
+    fn timeout(
         &mut self,
         tpath: &FieldPath,
         t: &wire::HttpTimeout,
@@ -289,11 +289,7 @@ impl Lowerer<'_> {
     }
 
     /// `httpReqRetries`: `simpleRetry.attempts` more tries on the conditions Pilot hard-coded.
-    fn legacy_retries(
-        &mut self,
-        rpath: &FieldPath,
-        r: &wire::HttpRetry,
-    ) -> Result<Option<RetryPolicy>> {
+    fn retries(&mut self, rpath: &FieldPath, r: &wire::HttpRetry) -> Result<Option<RetryPolicy>> {
         if r.custom.is_some() {
             self.warn(
                 Some(&rpath.key("custom")),
@@ -328,7 +324,7 @@ impl Lowerer<'_> {
     }
 
     /// `corsPolicy`: exact origins (`*` for any).
-    fn legacy_cors(&mut self, cpath: &FieldPath, cors: &wire::CorsPolicy) -> Result<CorsPolicy> {
+    fn cors(&mut self, cpath: &FieldPath, cors: &wire::CorsPolicy) -> Result<CorsPolicy> {
         let max_age = match &cors.max_age {
             Some(d) => Some(self.duration(&cpath.key("maxAge"), d)?),
             None => None,
@@ -351,7 +347,7 @@ impl Lowerer<'_> {
         ))
     }
 
-    fn legacy_condition(
+    fn condition(
         &mut self,
         path: &FieldPath,
         name: &str,
@@ -385,7 +381,7 @@ impl Lowerer<'_> {
         Ok(Condition::new(field, matcher))
     }
 
-    fn legacy_destinations(
+    fn destinations(
         &mut self,
         path: &FieldPath,
         routes: &[wire::DestinationWeight],
@@ -438,7 +434,7 @@ impl Lowerer<'_> {
         Ok(Action::forward(destinations))
     }
 
-    fn legacy_fault(&mut self, path: &FieldPath, f: &wire::HttpFaultInjection) -> Result<Fault> {
+    fn fault(&mut self, path: &FieldPath, f: &wire::HttpFaultInjection) -> Result<Fault> {
         if f.delay.is_none() && f.abort.is_none() {
             return Err(self.missing(path, "a fault needs `delay`, `abort` or both"));
         }
@@ -507,7 +503,11 @@ impl Lowerer<'_> {
         }
         Ok(fault)
     }
+}
 
+/// Shared with VirtualServices.
+impl Lowerer<'_> {
+    /// An abort's HTTP status: 200 to 599.
     pub(crate) fn abort_status(&self, path: &FieldPath, status: i32) -> Result<StatusCode> {
         u16::try_from(status)
             .ok()

@@ -1,6 +1,7 @@
 //! Lowering: wire types → model, with validation. Shared helpers live here; each resource kind
 //! has its own file.
 
+mod destination_rule;
 pub(crate) mod gateway;
 mod gateway_filters;
 mod gateway_grpc;
@@ -34,6 +35,50 @@ pub(crate) struct Lowerer<'a> {
 }
 
 pub(crate) type Result<T> = std::result::Result<T, LoadError>;
+
+/// A lowering context of one resource kind, over a more general one whose helpers it reaches
+/// through `Deref`: each kind names its own steps (`rule`, `route_match`, ...) without
+/// clashing with another kind's.
+macro_rules! context {
+    ($(#[$doc:meta])* $name:ident<$($l:lifetime),+> over $target:ty) => {
+        $(#[$doc])*
+        pub(crate) struct $name<$($l),+>(pub(crate) &'x mut $target);
+
+        impl<$($l),+> std::ops::Deref for $name<$($l),+> {
+            type Target = $target;
+            fn deref(&self) -> &Self::Target {
+                self.0
+            }
+        }
+
+        impl<$($l),+> std::ops::DerefMut for $name<$($l),+> {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                self.0
+            }
+        }
+    };
+}
+
+context!(
+    /// Lowering a VirtualService.
+    VirtualServiceLowering<'x, 'a> over Lowerer<'a>
+);
+context!(
+    /// Lowering a DestinationRule and its traffic policy.
+    DestinationRuleLowering<'x, 'a> over Lowerer<'a>
+);
+context!(
+    /// Lowering a RouteRule (`config.istio.io/v1alpha2`).
+    RouteRuleLowering<'x, 'a> over Lowerer<'a>
+);
+context!(
+    /// Lowering a Gateway API HTTPRoute, and what GRPCRoutes share with it.
+    GatewayLowering<'x, 'a> over Lowerer<'a>
+);
+context!(
+    /// Lowering a Gateway API GRPCRoute.
+    GrpcLowering<'x, 'g, 'a> over GatewayLowering<'g, 'a>
+);
 
 /// Where something is written: its document, and in it the field's path, line and column when
 /// it is a field. The tag config gives the model's assembly, and maps its findings back with.

@@ -1,4 +1,4 @@
-//! VirtualService and DestinationRule → model (docs/semantics.md §3).
+//! VirtualService → model (docs/semantics.md §3).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -7,19 +7,19 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use super::Pos;
-use super::{Lowerer, Result, pseudo_header_field, syntax};
+use super::{Result, VirtualServiceLowering, pseudo_header_field, syntax};
 use crate::config::de::from_node;
 use crate::config::error::{ErrorKind, LoadError};
 use crate::config::node::{Node, Value};
 use crate::config::path::FieldPath;
 use crate::config::wire::StringMatch as WireMatch;
 use crate::config::wire::networking as wire;
-use crate::model::assembly::{DelegateUse, DestinationRuleIn, SubsetUse, VirtualServiceIn};
+use crate::model::assembly::{DelegateUse, SubsetUse, VirtualServiceIn};
 use crate::model::{
     AbortFault, AbortStatus, Action, Condition, CorsPolicy, DelayFault, Destination,
-    DestinationPolicy, DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect,
-    RedirectPath, RedirectPort, RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route,
-    RoutePolicy, Selector, StringMatch, SubsetPolicy, WeightedDestination,
+    DirectResponse, Fault, Field, HeaderPolicy, Labels, Mirror, PPM, Redirect, RedirectPath,
+    RedirectPort, RegexRewrite, RequestMatch, Resource, RetryPolicy, Rewrite, Route, RoutePolicy,
+    Selector, StringMatch, WeightedDestination,
 };
 use crate::model::{ServiceHost, service_host};
 
@@ -50,94 +50,7 @@ const RETRY_ON: &[&str] = &[
     "unavailable",
 ];
 
-impl Lowerer<'_> {
-    /// Lowers one DestinationRule.
-    pub(crate) fn destination_rule(
-        &mut self,
-        resource: Arc<Resource>,
-        spec: wire::DestinationRule,
-    ) -> Result<DestinationRuleIn<Pos>> {
-        let spec_path = FieldPath::root().key("spec");
-        let Some(host) = spec.host.as_deref().filter(|h| !h.is_empty()) else {
-            return Err(self.missing(&spec_path.key("host"), "`host` is required"));
-        };
-        let mut warned = std::collections::BTreeSet::new();
-        if let Some(tp) = &spec.traffic_policy {
-            self.traffic_policy(&spec_path.key("trafficPolicy"), tp, &mut warned)?;
-        }
-        let workload_selector = match spec.workload_selector.and_then(|w| w.match_labels) {
-            Some(labels) => Some(self.labels(
-                &spec_path.key("workloadSelector").key("matchLabels"),
-                Some(labels),
-            )?),
-            None => None,
-        };
-        let subset_policies = self.subsets(&spec_path.key("subsets"), spec.subsets, &mut warned)?;
-        let canonical = service_host(host, resource.namespace()).canonical;
-        let policy = DestinationPolicy {
-            resource,
-            host: host.to_string(),
-            subsets: subset_policies,
-            traffic_policy: spec.traffic_policy.as_ref().map(super::policy::to_model),
-            export_to: spec.export_to.unwrap_or_default(),
-            workload_selector,
-            merged_from: Vec::new(),
-        };
-        Ok(DestinationRuleIn {
-            canonical,
-            host: host.to_string(),
-            at: self.pos(&spec_path.key("host")),
-            policy: Arc::new(policy),
-        })
-    }
-
-    /// A DestinationRule's subsets (at most `Limits::max_subsets`, names unique), each with its
-    /// checked policy.
-    fn subsets(
-        &mut self,
-        path: &FieldPath,
-        subsets: Option<Vec<wire::Subset>>,
-        warned: &mut std::collections::BTreeSet<&'static str>,
-    ) -> Result<Vec<SubsetPolicy>> {
-        let max = self.options.limits.max_subsets;
-        if let Some(all) = subsets.as_ref().filter(|s| s.len() > max) {
-            return Err(self.error(
-                ErrorKind::Limit,
-                path,
-                None,
-                format!(
-                    "the DestinationRule has {} subsets; at most {max} are accepted (Limits::max_subsets)",
-                    all.len()
-                ),
-            ));
-        }
-        let mut out: Vec<SubsetPolicy> = Vec::new();
-        let mut names = std::collections::HashSet::new();
-        for (i, s) in subsets.into_iter().flatten().enumerate() {
-            let p = path.index(i);
-            let Some(name) = s.name.filter(|n| !n.is_empty()) else {
-                return Err(self.missing(&p.key("name"), "a subset needs a `name`"));
-            };
-            if !names.insert(name.clone()) {
-                return Err(self.invalid(
-                    &p.key("name"),
-                    &name,
-                    "this subset name is already defined above",
-                ));
-            }
-            let labels = self.labels(&p.key("labels"), s.labels)?;
-            if let Some(tp) = &s.traffic_policy {
-                self.traffic_policy(&p.key("trafficPolicy"), tp, warned)?;
-            }
-            out.push(SubsetPolicy {
-                name,
-                labels,
-                traffic_policy: s.traffic_policy.as_ref().map(super::policy::to_model),
-            });
-        }
-        Ok(out)
-    }
-
+impl VirtualServiceLowering<'_, '_> {
     /// Lowers one VirtualService.
     pub(crate) fn virtual_service(
         &mut self,
@@ -887,12 +800,13 @@ impl Lowerer<'_> {
         };
         let subset = d.subset.filter(|s| !s.is_empty()).map(|subset| {
             let subset: Arc<str> = subset.into();
+            let at = self.pos(&path.key("subset"));
             self.subset_uses.push(SubsetUse {
                 route: 0,
                 canonical: service_host(&host, ns).canonical,
                 host: host.clone(),
                 subset: subset.clone(),
-                at: self.pos(&path.key("subset")),
+                at,
             });
             subset
         });

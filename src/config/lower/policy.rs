@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Lowerer, Result};
+use super::{DestinationRuleLowering, Result};
 use crate::config::path::FieldPath;
 use crate::config::wire::Duration;
 use crate::config::wire::policy as wire;
@@ -40,7 +40,7 @@ fn is_prime(n: i64) -> bool {
     true
 }
 
-impl Lowerer<'_> {
+impl DestinationRuleLowering<'_, '_> {
     /// Checks a `trafficPolicy` at `path`; `warned` holds the blocks already warned about in
     /// this DestinationRule.
     pub(crate) fn traffic_policy(
@@ -197,7 +197,7 @@ impl Lowerer<'_> {
     }
 }
 
-impl Lowerer<'_> {
+impl DestinationRuleLowering<'_, '_> {
     fn load_balancer(
         &mut self,
         path: &FieldPath,
@@ -444,7 +444,7 @@ impl Lowerer<'_> {
     }
 }
 
-impl Lowerer<'_> {
+impl DestinationRuleLowering<'_, '_> {
     fn outlier_detection(&mut self, path: &FieldPath, od: &wire::OutlierDetection) -> Result<()> {
         for (field, v) in [
             ("consecutiveErrors", od.consecutive_errors),
@@ -605,7 +605,7 @@ fn locality_problem(l: &str) -> Option<String> {
     None
 }
 
-impl Lowerer<'_> {
+impl DestinationRuleLowering<'_, '_> {
     fn locality(
         &mut self,
         path: &FieldPath,
