@@ -9,6 +9,8 @@ pub(crate) mod legacy;
 pub(crate) mod networking;
 mod policy;
 pub(crate) mod syntax;
+mod vs_actions;
+mod vs_forward;
 
 use std::time::Duration;
 
