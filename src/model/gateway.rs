@@ -8,48 +8,122 @@ use super::hash::FxHashMap;
 use super::index::RouteIndex;
 use super::route::Route;
 
-/// Where a match entry stands in the Gateway API's order; entries sort best first.
+/// How an HTTPRoute match entry tests the path, with the value as written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PathMatch<'v> {
+    Exact(&'v str),
+    Prefix(&'v str),
+    Regex(&'v str),
+}
+
+/// Where a match entry stands in the Gateway API's order; entries sort best first. Made by
+/// [`Precedence::http`] or [`Precedence::grpc`] from what the entry tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Precedence {
     /// `Exact` 3, `PathPrefix` 2, `RegularExpression` 1.
-    pub(crate) path_rank: u8,
+    path_rank: u8,
     /// Characters of the path value (a prefix without its trailing `/`, a regex's pattern).
-    pub(crate) path_len: usize,
-    pub(crate) has_method: bool,
-    pub(crate) headers: usize,
-    pub(crate) queries: usize,
+    path_len: usize,
+    has_method: bool,
+    headers: usize,
+    queries: usize,
     /// `metadata.creationTimestamp` as (seconds, nanoseconds) since the epoch; none is newest.
-    pub(crate) created: Option<(i64, u32)>,
+    created: Option<(i64, u32)>,
     /// `namespace/name` of the route.
-    pub(crate) route: Arc<str>,
-    pub(crate) rule: usize,
-    pub(crate) entry: usize,
+    pub(super) route: Arc<str>,
+    pub(super) rule: usize,
+    entry: usize,
     /// A GRPCRoute entry: `path_len` holds the service's length, `headers` the method's and
     /// `queries` the number of header matches, which is the GRPCRoute order.
-    pub(crate) grpc: bool,
+    grpc: bool,
+}
+
+/// Where a rule stands among all: its route's `namespace/name` and creation time, its index.
+#[derive(Clone, Debug)]
+pub(crate) struct RuleAt {
+    pub(crate) route: Arc<str>,
+    pub(crate) created: Option<(i64, u32)>,
+    pub(crate) rule: usize,
 }
 
 impl Precedence {
-    /// The key every match entry of one rule starts from: nothing matched yet, only where the
-    /// rule stands (its route's age and name, its index) and whether it is a GRPCRoute's.
-    pub(crate) fn rule_base(
-        route: Arc<str>,
-        rule: usize,
-        created: Option<(i64, u32)>,
-        grpc: bool,
-    ) -> Precedence {
+    fn base(at: &RuleAt, entry: usize, grpc: bool) -> Precedence {
         Precedence {
             path_rank: 0,
             path_len: 0,
             has_method: false,
             headers: 0,
             queries: 0,
-            created,
-            route,
-            rule,
-            entry: 0,
+            created: at.created,
+            route: at.route.clone(),
+            rule: at.rule,
+            entry,
             grpc,
         }
+    }
+
+    /// An HTTPRoute match entry (`entry` of its rule): its path match, whether it tests the
+    /// method, and how many headers and query parameters it tests.
+    pub(crate) fn http(
+        at: &RuleAt,
+        entry: usize,
+        path: PathMatch<'_>,
+        has_method: bool,
+        headers: usize,
+        queries: usize,
+    ) -> Precedence {
+        let (path_rank, path_len) = match path {
+            PathMatch::Exact(v) => (3, v.len()),
+            // A prefix counts without its trailing `/`.
+            PathMatch::Prefix(v) => (
+                2,
+                v.strip_suffix('/')
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or(v)
+                    .len(),
+            ),
+            PathMatch::Regex(v) => (1, v.len()),
+        };
+        Precedence {
+            path_rank,
+            path_len,
+            has_method,
+            headers,
+            queries,
+            ..Precedence::base(at, entry, false)
+        }
+    }
+
+    /// A GRPCRoute match entry: the lengths of the service and method it names (0 when it
+    /// names none), and how many headers it tests; GRPCRoute's order weighs them in turn.
+    pub(crate) fn grpc(
+        at: &RuleAt,
+        entry: usize,
+        service_len: usize,
+        method_len: usize,
+        headers: usize,
+    ) -> Precedence {
+        Precedence {
+            path_len: service_len,
+            headers: method_len,
+            queries: headers,
+            ..Precedence::base(at, entry, true)
+        }
+    }
+
+    /// A `PathPrefix /` entry, which every request's path matches.
+    pub(crate) fn is_catch_all_prefix(&self) -> bool {
+        !self.grpc && self.path_rank == 2 && self.path_len <= 1
+    }
+
+    /// A `RegularExpression` path entry.
+    pub(crate) fn is_regex_path(&self) -> bool {
+        !self.grpc && self.path_rank == 1
+    }
+
+    /// The indexes of its rule and of its entry in the rule.
+    pub(crate) fn position(&self) -> (usize, usize) {
+        (self.rule, self.entry)
     }
 
     /// Compares two entries key by key; `Less` is the better one. Returns the ordering and the

@@ -51,7 +51,7 @@ pub use destination::{Destination, Mirror, WeightedDestination};
 pub use explain::{ExplainLine, Explanation, Verdict};
 pub use fault::{AbortFault, AbortStatus, DelayFault, Fault};
 pub use flags::ResponseFlags;
-pub(crate) use gateway::Precedence;
+pub(crate) use gateway::{PathMatch, Precedence, RuleAt};
 pub use header_policy::{HeaderOperations, HeaderPolicy};
 pub use labels::Labels;
 pub use path_rewrite::Rewrite;

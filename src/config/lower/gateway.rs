@@ -14,8 +14,8 @@ use crate::model::assembly::{GatewayRouteIn, Parent};
 use crate::model::service_host;
 use crate::model::{
     Action, Condition, CorsPolicy, Destination, DirectResponse, Field, HeaderPolicy, Labels,
-    Mirror, Precedence, Redirect, RequestMatch, Resource, Rewrite, Route, RoutePolicy, Selector,
-    StringMatch, WeightedDestination,
+    Mirror, PathMatch, Precedence, Redirect, RequestMatch, Resource, Rewrite, Route, RoutePolicy,
+    RuleAt, Selector, StringMatch, WeightedDestination,
 };
 
 const METHODS: [&str; 9] = [
@@ -74,7 +74,11 @@ impl GatewayLowering<'_, '_> {
         let mut entries = Vec::new();
         for (i, rule) in rules.into_iter().enumerate() {
             let path = spec_path.key("rules").index(i);
-            let base = Precedence::rule_base(key.clone(), i, created, false);
+            let base = RuleAt {
+                route: key.clone(),
+                created,
+                rule: i,
+            };
             entries.extend(self.rule(&resource, &path, rule, base)?);
         }
         self.warn_unreachable_regexes(&entries);
@@ -275,7 +279,7 @@ impl GatewayLowering<'_, '_> {
         resource: &Arc<Resource>,
         path: &FieldPath,
         rule: wire::Rule,
-        base: Precedence,
+        base: RuleAt,
     ) -> Result<Vec<(Route, Precedence)>> {
         let matches = match rule.matches {
             Some(m) if !m.is_empty() => m,
@@ -323,13 +327,9 @@ impl GatewayLowering<'_, '_> {
         &mut self,
         path: &FieldPath,
         m: wire::Match,
-        base: &Precedence,
+        base: &RuleAt,
         j: usize,
     ) -> Result<(RequestMatch, Precedence)> {
-        let mut key = Precedence {
-            entry: j,
-            ..base.clone()
-        };
         let pm = m.path.unwrap_or_default();
         let kind = pm.type_.unwrap_or_else(|| "PathPrefix".into());
         let value = pm.value.unwrap_or_else(|| "/".into());
@@ -338,24 +338,12 @@ impl GatewayLowering<'_, '_> {
             "Exact" | "PathPrefix" => {
                 self.check_match_path(&ppath.key("value"), &value)?;
                 if kind == "Exact" {
-                    key.path_rank = 3;
-                    key.path_len = value.len();
                     StringMatch::exact(&value)
                 } else {
-                    key.path_rank = 2;
-                    key.path_len = value
-                        .strip_suffix('/')
-                        .filter(|v| !v.is_empty())
-                        .unwrap_or(&value)
-                        .len();
                     StringMatch::path_segments(&value)
                 }
             }
-            "RegularExpression" => {
-                key.path_rank = 1;
-                key.path_len = value.len();
-                self.regex(&ppath.key("value"), &value)?
-            }
+            "RegularExpression" => self.regex(&ppath.key("value"), &value)?,
             other => {
                 return Err(self.invalid(
                     &ppath.key("type"),
@@ -365,13 +353,14 @@ impl GatewayLowering<'_, '_> {
             }
         };
         let mut conditions = vec![Condition::new(Field::Uri, matcher)];
-        key.headers = self.name_matches(
+        let has_method = m.method.is_some();
+        let headers = self.name_matches(
             &path.key("headers"),
             m.headers.unwrap_or_default(),
             true,
             &mut conditions,
         )?;
-        key.queries = self.name_matches(
+        let queries = self.name_matches(
             &path.key("queryParams"),
             m.query_params.unwrap_or_default(),
             false,
@@ -385,9 +374,14 @@ impl GatewayLowering<'_, '_> {
                     &format!("allowed: {}", METHODS.join(", ")),
                 ));
             }
-            key.has_method = true;
             conditions.push(Condition::new(Field::Method, StringMatch::exact(&method)));
         }
+        let path_match = match kind.as_str() {
+            "Exact" => PathMatch::Exact(&value),
+            "PathPrefix" => PathMatch::Prefix(&value),
+            _ => PathMatch::Regex(&value),
+        };
+        let key = Precedence::http(base, j, path_match, has_method, headers, queries);
         Ok((
             RequestMatch::new(None, conditions, Selector::default()),
             key,
@@ -525,23 +519,22 @@ impl GatewayLowering<'_, '_> {
     /// A RegularExpression path entry behind a catch-all `PathPrefix /` entry never matches.
     fn warn_unreachable_regexes(&mut self, entries: &[(Route, Precedence)]) {
         let catch_all = entries.iter().any(|(r, k)| {
-            k.path_rank == 2
-                && k.path_len <= 1
+            k.is_catch_all_prefix()
                 && r.matches().iter().all(|m| m.conditions().len() == 1)
                 && r.matches()[0].conditions()[0].matcher().source() == "/"
         });
         if !catch_all {
             return;
         }
-        for (r, k) in entries.iter().filter(|(_, k)| k.path_rank == 1) {
+        for (_, k) in entries.iter().filter(|(_, k)| k.is_regex_path()) {
+            let (rule, entry) = k.position();
             let path = FieldPath::root()
                 .key("spec")
                 .key("rules")
-                .index(k.rule)
+                .index(rule)
                 .key("matches")
-                .index(k.entry)
+                .index(entry)
                 .key("path");
-            let _ = r;
             self.warn(Some(&path), "a RegularExpression path ranks below every PathPrefix, and this route has a catch-all `PathPrefix /` rule: this match can never win");
         }
     }

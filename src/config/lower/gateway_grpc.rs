@@ -13,7 +13,7 @@ use crate::config::wire::gateway as wire;
 use crate::model::assembly::GatewayRouteIn;
 use crate::model::{
     Action, Condition, DirectResponse, Field, Precedence, RequestMatch, Resource, RetryPolicy,
-    Route, RoutePolicy, Selector, StringMatch,
+    Route, RoutePolicy, RuleAt, Selector, StringMatch,
 };
 
 /// The filter types a GRPCRoute allows.
@@ -79,7 +79,11 @@ impl GrpcLowering<'_, '_, '_> {
         let key: Arc<str> = format!("{ns}/{}", resource.name()).into();
         let mut entries = Vec::new();
         for (i, rule) in rules.into_iter().enumerate() {
-            let base = Precedence::rule_base(key.clone(), i, created, true);
+            let base = RuleAt {
+                route: key.clone(),
+                created,
+                rule: i,
+            };
             let path = spec_path.key("rules").index(i);
             entries.extend(self.rule(&resource, &path, rule, base)?);
         }
@@ -103,7 +107,7 @@ impl GrpcLowering<'_, '_, '_> {
         resource: &Arc<Resource>,
         path: &FieldPath,
         rule: wire::GrpcRule,
-        base: Precedence,
+        base: RuleAt,
     ) -> Result<Vec<(Route, Precedence)>> {
         let filters = rule.filters.unwrap_or_default();
         for (k, f) in filters.iter().enumerate() {
@@ -155,27 +159,22 @@ impl GrpcLowering<'_, '_, '_> {
         &mut self,
         path: &FieldPath,
         m: wire::GrpcMatch,
-        base: &Precedence,
+        base: &RuleAt,
         j: usize,
     ) -> Result<(RequestMatch, Precedence)> {
-        let mut key = Precedence {
-            entry: j,
-            ..base.clone()
-        };
         let mut conditions = Vec::new();
+        let (mut service_len, mut method_len) = (0, 0);
         if let Some(method) = m.method {
-            let (service_len, method_len) =
+            (service_len, method_len) =
                 self.method(&path.key("method"), method, &mut conditions)?;
-            // The GRPCRoute order: service length, method length, then header matches.
-            key.path_len = service_len;
-            key.headers = method_len;
         }
-        key.queries = self.name_matches(
+        let headers = self.name_matches(
             &path.key("headers"),
             m.headers.unwrap_or_default(),
             true,
             &mut conditions,
         )?;
+        let key = Precedence::grpc(base, j, service_len, method_len, headers);
         Ok((
             RequestMatch::new(None, conditions, Selector::default()),
             key,
