@@ -151,7 +151,29 @@ impl VirtualServiceLowering<'_, '_> {
                 ));
             }
         };
-        let port = match (r.port, r.derive_port.as_deref()) {
+        let port = self.redirect_port(path, r.port, r.derive_port.as_deref())?;
+        let path_rule = match (r.uri, r.prefix_rewrite) {
+            (Some(uri), _) => RedirectPath::Replace(uri.into_boxed_str()),
+            (None, Some(prefix)) => RedirectPath::ReplacePrefix(prefix.into_boxed_str()),
+            (None, None) => RedirectPath::Keep,
+        };
+        Ok(Action::Redirect(Redirect::new(
+            path_rule,
+            r.authority.map(String::into_boxed_str),
+            port,
+            r.scheme.map(String::into_boxed_str),
+            code,
+        )))
+    }
+
+    /// A redirect's `port` or `derivePort` (not both).
+    fn redirect_port(
+        &self,
+        path: &FieldPath,
+        port: Option<u32>,
+        derive_port: Option<&str>,
+    ) -> Result<Option<RedirectPort>> {
+        let port = match (port, derive_port) {
             (Some(_), Some(_)) => {
                 return Err(self.conflict(path, "`port` and `derivePort` cannot be used together"));
             }
@@ -176,18 +198,7 @@ impl VirtualServiceLowering<'_, '_> {
             }
             (None, None) => None,
         };
-        let path_rule = match (r.uri, r.prefix_rewrite) {
-            (Some(uri), _) => RedirectPath::Replace(uri.into_boxed_str()),
-            (None, Some(prefix)) => RedirectPath::ReplacePrefix(prefix.into_boxed_str()),
-            (None, None) => RedirectPath::Keep,
-        };
-        Ok(Action::Redirect(Redirect::new(
-            path_rule,
-            r.authority.map(String::into_boxed_str),
-            port,
-            r.scheme.map(String::into_boxed_str),
-            code,
-        )))
+        Ok(port)
     }
 
     pub(super) fn direct_response(
