@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 
 pub(crate) const CHECK_HELP: &str = "\
-Usage: tower-mesh check [--format text|json] [--deny-warnings] FILE...
+Usage: tower-mesh check [-n NAMESPACE] [--format text|json] [--deny-warnings] FILE...
 
-Loads FILE... as one rule set and prints every error and warning with its place.
+Loads FILE... as one rule set (Istio's RouteRule, VirtualService and DestinationRule; the
+Gateway API's HTTPRoute and GRPCRoute) and prints every error and warning with its place.
+  -n, --namespace NS  the namespace of documents that name none (default: `default`), as
+                    `kubectl apply -n NS` would give them
   --format text     one line per finding (the default)
   --format json     one JSON object per line per finding: severity, kind, file, document,
                     resource, line, column, path, value, message
@@ -50,6 +53,7 @@ pub(crate) enum Format {
 
 pub(crate) struct Check {
     pub(crate) files: Vec<PathBuf>,
+    pub(crate) namespace: Option<String>,
     pub(crate) format: Format,
     pub(crate) deny_warnings: bool,
 }
@@ -88,6 +92,7 @@ fn value(args: &mut impl Iterator<Item = String>, option: &str) -> Result<String
 fn check(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> {
     let mut c = Check {
         files: Vec::new(),
+        namespace: None,
         format: Format::Text,
         deny_warnings: false,
     };
@@ -95,6 +100,10 @@ fn check(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help(Some(CHECK_HELP))),
             "--deny-warnings" => c.deny_warnings = true,
+            "-n" | "--namespace" => c.namespace = Some(value(&mut args, "--namespace")?),
+            option if option.starts_with("--namespace=") => {
+                c.namespace = Some(option["--namespace=".len()..].to_string());
+            }
             "--format" => {
                 c.format = match value(&mut args, "--format")?.as_str() {
                     "text" => Format::Text,

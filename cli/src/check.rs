@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use tower_mesh::{DocumentRef, ErrorKind, LoadError, Loader, Warning};
+use tower_mesh::{DocumentRef, ErrorKind, LoadError, LoadOptions, Loader, Warning};
 
 use crate::args::{Check, Format};
 use crate::json::Object;
@@ -69,7 +69,14 @@ fn warning_json(w: &Warning) -> String {
 
 /// Loads `c.files` as one rule set and prints what the load found.
 pub(crate) fn run(c: &Check) -> ExitCode {
-    let loader = c.files.iter().fold(Loader::new(), |l, f| l.file(f));
+    let mut options = LoadOptions::default();
+    if let Some(ns) = &c.namespace {
+        options = options.with_default_namespace(ns);
+    }
+    let loader = c
+        .files
+        .iter()
+        .fold(Loader::new().options(options), |l, f| l.file(f));
     let (warnings, errors, skipped): (Vec<Warning>, Vec<LoadError>, Vec<DocumentRef>) =
         match loader.load() {
             Ok(rules) => (

@@ -14,13 +14,15 @@ const HELP: &str = "\
 tower-mesh: Istio routing rules, checked and explained offline, as the tower-mesh crate reads them
 
 Usage:
-  tower-mesh check [--format text|json] [--deny-warnings] FILE...
+  tower-mesh check [-n NAMESPACE] [--format text|json] [--deny-warnings] FILE...
   tower-mesh explain FILE... --target HOST [-H 'name: value']... [--seed N]
                      [--gateway NAME] [--port N] [--source-label KEY=VALUE]... METHOD URI
   tower-mesh --help | --version
 
-check    Loads the files as one rule set (RouteRule, VirtualService, DestinationRule; YAML or
-         JSON) and prints every error and warning with its file, document, line and field.
+check    Loads the files as one rule set (Istio's RouteRule, VirtualService, DestinationRule;
+         the Gateway API's HTTPRoute and GRPCRoute; YAML or JSON) and prints every error and
+         warning with its file, document, line and field. -n NS gives documents without a
+         namespace the namespace NS.
          Exit status: 0 when the rules load, 1 when they do not (or, with --deny-warnings,
          when there is a warning), 2 for a usage error.
          --format json prints one JSON object per line for each finding.

@@ -268,3 +268,45 @@ fn a_file_name_cannot_start_a_line_of_its_own() {
         "{text}"
     );
 }
+
+/// A file written for `kubectl apply -n bookinfo` (no namespace in it): its DestinationRule
+/// names the full host in `bookinfo`, so it loads only when `-n bookinfo` says where it goes.
+#[test]
+fn namespace_option_places_documents_without_one() {
+    let file = fixture("fault-no-namespace.yaml");
+    let out = run(&["check", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("subset `v1` is not defined"),
+        "{}",
+        stdout(&out)
+    );
+    for flag in [
+        &["-n", "bookinfo"][..],
+        &["--namespace", "bookinfo"],
+        &["--namespace=bookinfo"],
+    ] {
+        let args: Vec<&str> = ["check"]
+            .iter()
+            .chain(flag)
+            .copied()
+            .chain([file.as_str()])
+            .collect();
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("the rules load; 0 warnings"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let out = run(&["check", "-n", "Not_A_Namespace", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("is not a namespace name"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["check", "-n"]);
+    assert_eq!(out.status.code(), Some(2));
+}

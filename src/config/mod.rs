@@ -80,12 +80,41 @@ pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, L
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadOptions {
+    pub(crate) default_namespace: Option<String>,
     pub(crate) gateway_merge: bool,
     pub(crate) pilot_fault_compat: bool,
     pub(crate) limits: Limits,
 }
 
 impl LoadOptions {
+    /// The namespace of documents that name none in `metadata.namespace` (`default` unless
+    /// set), as `kubectl apply -n NAMESPACE` gives them one. It must be a namespace name (a
+    /// DNS label: 1 to 63 lower-case letters, digits or `-`, starting and ending with a letter
+    /// or digit), or the load fails saying so.
+    ///
+    /// ```
+    /// use tower_mesh::{Context, LoadOptions, Loader, NeverSampler, Outcome};
+    ///
+    /// let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http: [{route: [{destination: {host: reviews}}]}]\n";
+    /// let options = LoadOptions::default().with_default_namespace("bookinfo");
+    /// assert_eq!(options.default_namespace(), "bookinfo");
+    /// let rules = Loader::new().options(options).text(text).load()?;
+    /// let req = http::Request::get("/").body(())?;
+    /// let outcome = |host: &str| rules.evaluate(&req, &Context::new().with_host(host), &NeverSampler).outcome();
+    /// assert_eq!(outcome("reviews.bookinfo.svc.cluster.local"), Outcome::Forward);
+    /// assert_eq!(outcome("reviews.default.svc.cluster.local"), Outcome::PassThrough);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_default_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.default_namespace = Some(namespace.into());
+        self
+    }
+
+    /// The namespace of documents that name none.
+    pub fn default_namespace(&self) -> &str {
+        self.default_namespace.as_deref().unwrap_or("default")
+    }
+
     /// Several VirtualServices for one host are merged as on an ingress gateway (their routes
     /// concatenated in load order, catch-all routes last) instead of the first one winning as on
     /// a sidecar.

@@ -62,7 +62,7 @@ impl LoweredObject {
         } else {
             match to_node(object, limits, &mut values, 1) {
                 Ok(root) => {
-                    gathered.read_root(doc, root);
+                    gathered.read_root(doc, root, options);
                 }
                 Err(message) => {
                     gathered.errors.push(doc_error(&doc, message));

@@ -128,7 +128,7 @@ impl Gathered {
                 line: document.line,
                 ..DocumentRef::default()
             };
-            if self.read_root(doc, root) {
+            if self.read_root(doc, root, options) {
                 break;
             }
         }
@@ -137,9 +137,15 @@ impl Gathered {
 
     /// Reads one document into an entry, or records it skipped or its error; true when the
     /// load must stop (see [`Collector::push`]).
-    pub(super) fn read_root(&mut self, doc: DocumentRef, root: Node) -> bool {
-        let dr_host = destination_rule_host(&root);
-        match read_document(doc, root) {
+    pub(super) fn read_root(
+        &mut self,
+        doc: DocumentRef,
+        root: Node,
+        options: &LoadOptions,
+    ) -> bool {
+        let namespace = options.default_namespace();
+        let dr_host = destination_rule_host(&root, namespace);
+        match read_document(doc, root, namespace) {
             Ok(Read::Skipped(doc)) => self.skipped.push(doc),
             Ok(Read::Entry(entry)) => self.add(entry),
             Err(e) => {
@@ -188,13 +194,13 @@ impl Gathered {
 }
 
 /// For a DestinationRule document: its `spec.host` and namespace, as written.
-fn destination_rule_host(root: &Node) -> Option<(String, String)> {
+fn destination_rule_host(root: &Node, default_namespace: &str) -> Option<(String, String)> {
     if root.get_str("kind") != Some("DestinationRule") {
         return None;
     }
     let host = root.get("spec")?.get_str("host")?.to_string();
     let namespace = root.get("metadata").and_then(|m| m.get_str("namespace"));
-    Some((host, namespace.unwrap_or("default").to_string()))
+    Some((host, namespace.unwrap_or(default_namespace).to_string()))
 }
 
 enum Read {
@@ -215,7 +221,11 @@ fn doc_error(
         .at(node.line, node.column)
 }
 
-fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
+fn read_document(
+    mut doc: DocumentRef,
+    root: Node,
+    default_namespace: &str,
+) -> Result<Read, LoadError> {
     let Value::Map(entries) = &root.value else {
         return Err(doc_error(
             &doc,
@@ -270,7 +280,7 @@ fn read_document(mut doc: DocumentRef, root: Node) -> Result<Read, LoadError> {
         Spec::RouteRule(r) => Some(r.precedence.unwrap_or(0)),
         _ => None,
     };
-    let namespace = doc.namespace.as_deref().unwrap_or("default");
+    let namespace = doc.namespace.as_deref().unwrap_or(default_namespace);
     let resource = Arc::new(Resource::new(kind_enum, namespace, name, precedence));
     Ok(Read::Entry(Entry {
         doc,

@@ -291,6 +291,7 @@ impl Loader {
     /// goes on to the next document after an error, and to the next file after a file that
     /// cannot be read or parsed.
     pub fn load(self) -> Result<RuleSet, LoadError> {
+        check_namespace(self.options.default_namespace())?;
         let mut gathered = Gathered {
             errors: Collector::new(self.options.limits.max_errors),
             digest: FNV_OFFSET,
@@ -318,4 +319,25 @@ impl Loader {
             gathered.digest,
         ))
     }
+}
+
+/// The default namespace must be a namespace name: a DNS label (RFC 1123).
+fn check_namespace(namespace: &str) -> Result<(), LoadError> {
+    let bytes = namespace.as_bytes();
+    let ok = (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-';
+    if ok {
+        return Ok(());
+    }
+    Err(LoadError::new(
+        super::error::ErrorKind::InvalidValue,
+        format!(
+            "the default namespace `{namespace}` (LoadOptions::with_default_namespace) is not a namespace name: 1 to 63 lower-case letters, digits or `-`, starting and ending with a letter or digit"
+        ),
+    )
+    .with_value(namespace))
 }
