@@ -16,9 +16,17 @@ const CLUSTER_SUFFIX: &str = ".svc.cluster.local";
 /// that namespace.
 pub(crate) fn service_host(host: &str, namespace: &str) -> ServiceHost {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let is_special =
-        host.contains('*') || host.contains(':') || host.parse::<std::net::IpAddr>().is_ok();
+    let is_special = host == "*" || host.contains(':') || host.parse::<std::net::IpAddr>().is_ok();
     if !is_special && !host.contains('.') {
+        if host.starts_with('*') {
+            // A short wildcard (`*foo`) is a suffix wildcard in the namespace, as Pilot
+            // expands it; a request names the full host.
+            let fqdn = format!("{host}.{namespace}{CLUSTER_SUFFIX}");
+            return ServiceHost {
+                canonical: fqdn.clone(),
+                names: vec![fqdn],
+            };
+        }
         return mesh_names(&host, namespace);
     }
     if let Some(rest) = host.strip_suffix(CLUSTER_SUFFIX)
@@ -58,6 +66,9 @@ mod tests {
         assert_eq!(a.names[0], "reviews");
         let w = service_host("*.example.com", "default");
         assert_eq!(w.names, vec!["*.example.com".to_string()]);
+        let short = service_host("*foo", "bar");
+        assert_eq!(short.names, vec!["*foo.bar.svc.cluster.local".to_string()]);
+        assert_eq!(service_host("*", "bar").names, vec!["*".to_string()]);
         assert_eq!(
             service_host("Api.Example.COM.", "x").canonical,
             "api.example.com"

@@ -41,6 +41,14 @@ impl VirtualServiceLowering<'_, '_> {
         }
         let gateways = self.gateways(&spec_path.key("gateways"), spec.gateways.take())?;
         self.check_vs_shape(&spec_path, &hosts, &gateways, &spec)?;
+        let written = spec.hosts.as_deref().unwrap_or_default();
+        if let Some((i, j)) = syntax::overlapping_hosts(written) {
+            let problem = format!(
+                "duplicate hosts in virtual service: {} & {} (they overlap: one covers the other)",
+                written[i], written[j]
+            );
+            return Err(self.invalid(&spec_path.key("hosts").index(j), &written[j], &problem));
+        }
         let mut routes: Vec<Arc<Route>> = Vec::new();
         let mut delegates = Vec::new();
         let mut unconditional: Option<String> = None;
@@ -215,11 +223,10 @@ impl VirtualServiceLowering<'_, '_> {
                 return Err(self.invalid(&p, h, &problem));
             }
             let host = service_host(h, ns);
-            if let Some(first) = seen.insert(host.canonical.clone(), i) {
-                let problem = format!("the same host as hosts[{first}]; a host is listed once");
-                return Err(self.invalid(&p, h, &problem));
+            // Two spellings of one host (`reviews`, `reviews.shop.svc.cluster.local`) are one.
+            if seen.insert(host.canonical.clone(), i).is_none() {
+                out.push(host);
             }
-            out.push(host);
         }
         if out.is_empty() {
             self.warn(

@@ -49,32 +49,103 @@ fn dns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A VirtualService host: `*`, an IP address, a DNS name, or a DNS name whose first label is
-/// `*` (`*.example.com`).
+/// A VirtualService host: `*`, an IP address, or a name whose first label may start with a
+/// wildcard (Istio's `ValidateWildcardDomain`).
 pub(crate) fn virtual_service_host(host: &str) -> Result<(), String> {
     if host == "*" || host.parse::<std::net::IpAddr>().is_ok() {
         return Ok(());
     }
-    let rest = host.strip_prefix("*.").unwrap_or(host);
-    if rest.contains('*') {
-        return Err(
-            "a wildcard is allowed only as the whole first label (`*.example.com`) or as the host `*`"
-                .into(),
-        );
-    }
-    dns_name(rest)
+    wildcard_domain(host)
 }
 
-/// A destination host (of a route, a mirror): a DNS name, short or fully qualified. Wildcards
-/// and `namespace/name` are not hosts.
+/// A name whose first label is `*`, a DNS label, or a DNS label after `*` or `*-` (`*foo`,
+/// `*-foo`), and whose other labels are DNS labels without any `*`.
+fn wildcard_domain(host: &str) -> Result<(), String> {
+    const WHERE: &str = "a wildcard is allowed only at the start of the first label (`*.example.com`, `*foo.example.com`, `*-foo.example.com`) or as the host `*`";
+    let (first, rest) = match host.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (host, None),
+    };
+    let label = first
+        .strip_prefix("*-")
+        .or_else(|| first.strip_prefix('*'))
+        .unwrap_or(first);
+    let first_ok = first == "*" || (first.len() <= MAX_LABEL && is_label(label, false));
+    if !first_ok || rest.is_some_and(|r| r.contains('*')) {
+        if host.contains('*') {
+            return Err(WHERE.into());
+        }
+        return dns_name(host);
+    }
+    if host.len() > MAX_HOST {
+        return dns_name(host);
+    }
+    match rest {
+        // The rest, as a DNS name (checked with a stand-in first label).
+        Some(rest) => dns_name(&format!("x.{rest}")),
+        None => Ok(()),
+    }
+}
+
+/// A destination host (of a route, a mirror): a DNS name, short or fully qualified, whose
+/// first label may start with a wildcard, as Istio accepts it (the name is taken literally,
+/// never as a pattern); `*` alone and `namespace/name` are not destination hosts.
 pub(crate) fn destination_host(host: &str) -> Result<(), String> {
-    if host.contains('*') {
-        return Err("a destination is one service: wildcards are not allowed".into());
+    if host == "*" {
+        return Err("`*` is not a destination host: a destination is one service".into());
     }
     if host.contains('/') {
         return Err("a destination host is a DNS name (`reviews` or `reviews.shop.svc.cluster.local`), not `namespace/name`".into());
     }
-    dns_name(host)
+    wildcard_domain(host)
+}
+
+/// The first pair of VirtualService hosts (as written) that overlap as Istio's validation
+/// compares them (`host.Name.Matches`): equal names, a wildcard and a name it covers (the
+/// empty prefix counts: `*foo.com` covers `foo.com`), or two wildcards one of which covers the
+/// other. `(i, j)` with `i < j`, the smallest `j` first. Sorted by reversed name, so a long
+/// list costs `n log n`, not a comparison of every pair.
+pub(crate) fn overlapping_hosts(hosts: &[String]) -> Option<(usize, usize)> {
+    let core = |h: &str| {
+        h.strip_prefix('*')
+            .unwrap_or(h)
+            .chars()
+            .rev()
+            .collect::<String>()
+    };
+    let mut by_suffix: Vec<(String, usize)> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (core(h), i))
+        .collect();
+    by_suffix.sort();
+    let mut best: Option<(usize, usize)> = None;
+    let mut consider = |a: usize, b: usize| {
+        let pair = (a.min(b), a.max(b));
+        if best.is_none_or(|(bi, bj)| (pair.1, pair.0) < (bj, bi)) {
+            best = Some(pair);
+        }
+    };
+    for (i, h) in hosts.iter().enumerate() {
+        let reversed = core(h);
+        let from = by_suffix.partition_point(|(r, _)| r.as_str() < reversed.as_str());
+        // A wildcard covers every name or wildcard whose text ends with its own; a name
+        // overlaps another name only when they are equal (wildcards that cover it are found
+        // from their side). Either way the candidates start at `from`, and the first other one
+        // decides.
+        let wildcard = h.starts_with('*');
+        let found = by_suffix[from..]
+            .iter()
+            .take_while(|(r, _)| match wildcard {
+                true => r.starts_with(reversed.as_str()),
+                false => *r == reversed,
+            })
+            .find(|(_, j)| *j != i && (wildcard || hosts[*j] == *h));
+        if let Some(&(_, j)) = found {
+            consider(i, j);
+        }
+    }
+    best
 }
 
 /// A gateway reference: `mesh`, `namespace/name` with DNS labels on both sides, or (the older
@@ -158,6 +229,11 @@ mod tests {
             "*",
             "reviews",
             "*.example.com",
+            "*foo.bar.com",
+            "*-foo.bar.com",
+            "*foo",
+            "*9",
+            "foo.com.",
             "a-b.example.com.",
             "10.0.0.1",
             "::1",
@@ -170,6 +246,14 @@ mod tests {
         for bad in [
             "foo.*.com",
             "foo*.bar.com",
+            "*.*.com",
+            "foo.bar.*",
+            "**",
+            "*-",
+            "*_x",
+            "*foo-.com",
+            "foo.com:80",
+            "ns/foo",
             "-a.com",
             "a-.com",
             "a..b",
@@ -183,9 +267,45 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_hosts_as_istio_compares_them() {
+        let pair = |hosts: &[&str]| {
+            let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+            overlapping_hosts(&hosts)
+        };
+        assert_eq!(pair(&["*.foo.bar", "*.bar"]), Some((0, 1)));
+        assert_eq!(pair(&["*foo.com", "foo.com"]), Some((0, 1)));
+        assert_eq!(pair(&["foo.com", "*foo.com"]), Some((0, 1)));
+        assert_eq!(pair(&["*", "foo.com"]), Some((0, 1)));
+        assert_eq!(pair(&["*-foo.bar.com", "*foo.bar.com"]), Some((0, 1)));
+        assert_eq!(pair(&["a.com", "b.com", "a.com"]), Some((0, 2)));
+        assert_eq!(pair(&["*.foo.com", "foo.com"]), None);
+        assert_eq!(
+            pair(&["reviews", "reviews.default.svc.cluster.local"]),
+            None
+        );
+        assert_eq!(pair(&["Foo.com", "foo.com"]), None);
+        assert_eq!(pair(&["a.com", "b.com", "*.c.com"]), None);
+    }
+
+    #[test]
     fn destination_hosts() {
-        assert_eq!(destination_host("reviews.shop.svc.cluster.local"), Ok(()));
-        for bad in ["*", "*.foo", "foo.*", "shop/reviews", "10.0.0.1"] {
+        for ok in [
+            "reviews.shop.svc.cluster.local",
+            "*.foo",
+            "*foo.baz",
+            "*-foo.baz",
+            "*foo",
+        ] {
+            assert_eq!(destination_host(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "*",
+            "foo.*",
+            "foo*.bar",
+            "shop/reviews",
+            "reviews:9080",
+            "10.0.0.1",
+        ] {
             assert!(destination_host(bad).is_err(), "{bad}");
         }
     }
