@@ -243,3 +243,79 @@ fn a_failed_load_keeps_the_warnings_it_found() {
         ["`mirrorPercent` is deprecated; use `mirrorPercentage`"]
     );
 }
+
+/// A VirtualService without hosts is warned about only when no root delegates to it.
+#[test]
+fn only_an_unused_delegate_is_warned_about() {
+    let doc = |name: &str, body: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}\nspec:\n{body}"
+        )
+    };
+    let text = [
+        doc(
+            "root",
+            "  hosts: [shop.example.com]\n  http:\n  - delegate: {name: cart}\n",
+        ),
+        doc(
+            "cart",
+            "  http:\n  - route: [{destination: {host: cart}}]\n",
+        ),
+        doc(
+            "orphan",
+            "  http:\n  - route: [{destination: {host: orphan}}]\n",
+        ),
+    ]
+    .join("---\n");
+    let rules = tower_mesh::RuleSet::from_yaml(&text).unwrap();
+    let warnings: Vec<String> = rules.warnings().iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("default/orphan has no `hosts`"),
+        "{warnings:#?}"
+    );
+}
+
+/// IST0109 is for VirtualServices that apply to the mesh with HTTP routes: none for a
+/// gateway-only or a TCP-only VirtualService beside a mesh one; one for two mesh ones, which
+/// names both, whether or not gateway merge is on.
+#[test]
+fn ist0109_only_between_mesh_virtual_services_with_http_routes() {
+    let doc = |name: &str, body: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}\nspec:\n  hosts: [svc]\n{body}"
+        )
+    };
+    let mesh = doc("mesh-a", "  http:\n  - route: [{destination: {host: a}}]\n");
+    let edge = doc(
+        "edge",
+        "  gateways: [istio-system/edge]\n  http:\n  - route: [{destination: {host: b}}]\n",
+    );
+    let tcp = doc("tcp", "  tcp:\n  - route: [{destination: {host: c}}]\n");
+    let mesh_b = doc(
+        "mesh-b",
+        "  gateways: [mesh, istio-system/edge]\n  http:\n  - route: [{destination: {host: d}}]\n",
+    );
+    let ist0109 = |text: String, merge: bool| -> Vec<String> {
+        let options = tower_mesh::LoadOptions::default().with_gateway_merge(merge);
+        let rules = Loader::new().options(options).text(text).load().unwrap();
+        rules
+            .warnings()
+            .iter()
+            .map(|w| w.message().to_string())
+            .filter(|m| m.starts_with("IST0109"))
+            .collect()
+    };
+    assert_eq!(
+        ist0109([mesh.clone(), edge, tcp].join("---\n"), false),
+        Vec::<String>::new()
+    );
+    for merge in [false, true] {
+        let found = ist0109([mesh.clone(), mesh_b.clone()].join("---\n"), merge);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].contains("default/mesh-a, default/mesh-b"),
+            "{found:#?}"
+        );
+    }
+}

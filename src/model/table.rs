@@ -59,6 +59,11 @@ impl VirtualServiceRoutes {
         &self.gateways
     }
 
+    /// The HTTP routes.
+    pub(crate) fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+
     fn applies_to(&self, ctx: &Context) -> bool {
         if self.gateways.is_empty() {
             return ctx.gateway_unset() || gateway_is("mesh", ctx.gateway());

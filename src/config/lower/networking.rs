@@ -228,12 +228,6 @@ impl VirtualServiceLowering<'_, '_> {
                 out.push(host);
             }
         }
-        if out.is_empty() {
-            self.warn(
-                Some(spec_path),
-                "the VirtualService has no `hosts`: it can only be used as a delegate",
-            );
-        }
         Ok(out)
     }
 

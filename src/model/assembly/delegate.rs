@@ -69,19 +69,44 @@ impl Size {
 }
 
 /// Replaces every delegating route by the delegate's routes, counting every route into `size`.
+/// Only a VirtualService without hosts is a delegate. As istiod does, a route whose delegate
+/// is not loaded, or has hosts, is dropped (with a warning here); a root left with no routes
+/// takes no host. A host-less VirtualService that no root delegates to is warned about.
 pub(crate) fn expand<T: Clone>(
     services: &mut [(T, VirtualServiceIn<T>)],
     warnings: &mut Vec<Finding<T>>,
     size: &mut Size,
 ) -> Result<(), Finding<T>> {
-    let by_name: HashMap<(String, String), usize> = services
+    let by_name: HashMap<(&str, &str), usize> = services
         .iter()
         .enumerate()
-        .map(|(i, (_, vs))| {
-            let r = &vs.resource;
-            ((r.namespace().to_string(), r.name().to_string()), i)
-        })
+        .map(|(i, (_, vs))| ((vs.resource.namespace(), vs.resource.name()), i))
         .collect();
+    let mut used = vec![false; services.len()];
+    let mut targets: Vec<Vec<Result<usize, String>>> = Vec::with_capacity(services.len());
+    for (_, vs) in services.iter() {
+        let found = vs.delegates.iter().map(|d| {
+            let (ns, name) = (d.namespace.as_str(), d.name.as_str());
+            match by_name.get(&(ns, name)) {
+                Some(&t) if services[t].1.hosts.is_empty() => {
+                    used[t] = true;
+                    Ok(t)
+                }
+                Some(_) => Err(format!("the VirtualService {ns}/{name} has hosts, so it is not a delegate (only a VirtualService without hosts is): this route is dropped, as istiod drops it")),
+                None => Err(format!("the delegate VirtualService {ns}/{name} is not loaded: this route is dropped, as istiod drops it (load the delegate in the same set)")),
+            }
+        });
+        targets.push(found.collect());
+    }
+    for (i, (at, vs)) in services.iter().enumerate() {
+        if vs.hosts.is_empty() && !used[i] {
+            let message = format!(
+                "{} has no `hosts` and no root VirtualService delegates to it: it has no effect",
+                vs.resource
+            );
+            warnings.push(Finding::warning(at.clone(), message));
+        }
+    }
     if services.iter().all(|(_, vs)| vs.delegates.is_empty()) {
         // Nothing to merge: only the routes to count.
         for (doc, vs) in services.iter() {
@@ -99,31 +124,34 @@ pub(crate) fn expand<T: Clone>(
             delegates_again: !vs.delegates.is_empty(),
         })
         .collect();
-    for (doc, vs) in services.iter_mut() {
+    for ((doc, vs), targets) in services.iter_mut().zip(targets) {
+        let delegating = !vs.delegates.is_empty();
         let mut routes = Vec::with_capacity(vs.routes.len());
         for (i, route) in vs.routes.iter().enumerate() {
-            let Some(d) = vs.delegates.iter().find(|d| d.index == i) else {
+            let Some(at) = vs.delegates.iter().position(|d| d.index == i) else {
                 size.add(route.matches().len())
                     .map_err(|e| Finding::over(doc, e))?;
                 routes.push(route.clone());
                 continue;
             };
-            let err = |message: String| Finding {
-                at: d.at.clone(),
-                kind: FindingKind::BadDelegate,
-                message,
-                value: None,
+            let d = &vs.delegates[at];
+            let target = match &targets[at] {
+                Ok(t) => *t,
+                Err(message) => {
+                    warnings.push(Finding::warning(d.at.clone(), message.clone()));
+                    continue;
+                }
             };
             let (ns, name) = (&d.namespace, &d.name);
-            let Some(&target) = by_name.get(&(ns.clone(), name.clone())) else {
-                return Err(err(format!(
-                    "the delegate VirtualService {ns}/{name} is not loaded (load it in the same set)"
-                )));
-            };
             if snapshot[target].delegates_again {
-                return Err(err(format!(
-                    "{ns}/{name} delegates again; Istio allows one level of delegation"
-                )));
+                return Err(Finding {
+                    at: d.at.clone(),
+                    kind: FindingKind::BadDelegate,
+                    message: format!(
+                        "{ns}/{name} delegates again; Istio allows one level of delegation"
+                    ),
+                    value: None,
+                });
             }
             let dropped = merge_into(&mut routes, route, &snapshot[target].routes, size)
                 .map_err(|e| Finding::over(doc, e))?;
@@ -138,6 +166,10 @@ pub(crate) fn expand<T: Clone>(
         }
         vs.routes = routes;
         vs.delegates.clear();
+        if delegating && vs.routes.is_empty() {
+            // No route survived: the root takes no host, which falls to the next resource.
+            vs.hosts.clear();
+        }
     }
     Ok(())
 }

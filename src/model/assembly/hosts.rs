@@ -46,16 +46,42 @@ pub(super) fn group_virtual_services<T: Clone>(
                 continue;
             };
             let earlier = &hosts[at].services;
+            // Istio's IST0109: VirtualServices with HTTP routes that both apply to `mesh`
+            // (gateway-only and TCP- or TLS-only ones do not conflict in a sidecar).
             if let Some(first) = earlier
                 .iter()
-                .find(|f| gateways_overlap(f.gateways(), routes.gateways()))
-                && !gateway_merge
+                .find(|f| in_mesh_with_routes(f) && in_mesh_with_routes(&routes))
+            {
+                let outcome = match gateway_merge {
+                    true => "with gateway merge their routes are concatenated here".to_string(),
+                    false => format!(
+                        "{} was loaded first and is used, and this one is ignored where both apply; set gateway merge to combine them",
+                        first.resource()
+                    ),
+                };
+                warnings.push(Finding::warning(
+                    doc.clone(),
+                    format!(
+                        "IST0109: the VirtualServices {}/{}, {}/{} associated with mesh gateway define the same host {}, which can lead to undefined behavior; merge them into a single resource. {outcome}",
+                        first.resource().namespace(),
+                        first.resource().name(),
+                        routes.resource().namespace(),
+                        routes.resource().name(),
+                        host.canonical
+                    ),
+                ));
+            } else if !gateway_merge
+                && let Some(first) = earlier
+                    .iter()
+                    .find(|f| gateways_overlap(f.gateways(), routes.gateways()))
+                    .filter(|f| !f.routes().is_empty() && !routes.routes().is_empty())
             {
                 warnings.push(Finding::warning(
                     doc.clone(),
                     format!(
-                        "several VirtualServices for host {}: {} was loaded first, so this one is ignored where both apply (Istio IST0109); set gateway merge to combine them",
-                        host.names[0], first.resource()
+                        "several VirtualServices for host {} on the same gateways: {} was loaded first, so this one is ignored where both apply; set gateway merge to combine them",
+                        host.names[0],
+                        first.resource()
                     ),
                 ));
             }
@@ -124,4 +150,11 @@ pub(super) fn warn_taken<T: Clone>(warnings: &mut Vec<Finding<T>>, doc: &T, take
             ),
         ));
     }
+}
+
+/// A VirtualService that applies to `mesh` (no `gateways`, or `mesh` among them) and has HTTP
+/// routes.
+fn in_mesh_with_routes(vs: &VirtualServiceRoutes) -> bool {
+    let gateways = vs.gateways();
+    !vs.routes().is_empty() && (gateways.is_empty() || gateways.iter().any(|g| &**g == "mesh"))
 }
