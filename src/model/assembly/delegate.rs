@@ -77,36 +77,7 @@ pub(crate) fn expand<T: Clone>(
     warnings: &mut Vec<Finding<T>>,
     size: &mut Size,
 ) -> Result<(), Finding<T>> {
-    let by_name: HashMap<(&str, &str), usize> = services
-        .iter()
-        .enumerate()
-        .map(|(i, (_, vs))| ((vs.resource.namespace(), vs.resource.name()), i))
-        .collect();
-    let mut used = vec![false; services.len()];
-    let mut targets: Vec<Vec<Result<usize, String>>> = Vec::with_capacity(services.len());
-    for (_, vs) in services.iter() {
-        let found = vs.delegates.iter().map(|d| {
-            let (ns, name) = (d.namespace.as_str(), d.name.as_str());
-            match by_name.get(&(ns, name)) {
-                Some(&t) if services[t].1.hosts.is_empty() => {
-                    used[t] = true;
-                    Ok(t)
-                }
-                Some(_) => Err(format!("the VirtualService {ns}/{name} has hosts, so it is not a delegate (only a VirtualService without hosts is): this route is dropped, as istiod drops it")),
-                None => Err(format!("the delegate VirtualService {ns}/{name} is not loaded: this route is dropped, as istiod drops it (load the delegate in the same set)")),
-            }
-        });
-        targets.push(found.collect());
-    }
-    for (i, (at, vs)) in services.iter().enumerate() {
-        if vs.hosts.is_empty() && !used[i] {
-            let message = format!(
-                "{} has no `hosts` and no root VirtualService delegates to it: it has no effect",
-                vs.resource
-            );
-            warnings.push(Finding::warning(at.clone(), message));
-        }
-    }
+    let targets = delegate_targets(services, warnings);
     if services.iter().all(|(_, vs)| vs.delegates.is_empty()) {
         // Nothing to merge: only the routes to count.
         for (doc, vs) in services.iter() {
@@ -172,6 +143,45 @@ pub(crate) fn expand<T: Clone>(
         }
     }
     Ok(())
+}
+
+/// For each VirtualService, the index of each of its delegates, or why the route is dropped;
+/// a warning for each host-less VirtualService that no root delegates to.
+fn delegate_targets<T: Clone>(
+    services: &[(T, VirtualServiceIn<T>)],
+    warnings: &mut Vec<Finding<T>>,
+) -> Vec<Vec<Result<usize, String>>> {
+    let by_name: HashMap<(&str, &str), usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, (_, vs))| ((vs.resource.namespace(), vs.resource.name()), i))
+        .collect();
+    let mut used = vec![false; services.len()];
+    let mut targets: Vec<Vec<Result<usize, String>>> = Vec::with_capacity(services.len());
+    for (_, vs) in services.iter() {
+        let found = vs.delegates.iter().map(|d| {
+            let (ns, name) = (d.namespace.as_str(), d.name.as_str());
+            match by_name.get(&(ns, name)) {
+                Some(&t) if services[t].1.hosts.is_empty() => {
+                    used[t] = true;
+                    Ok(t)
+                }
+                Some(_) => Err(format!("the VirtualService {ns}/{name} has hosts, so it is not a delegate (only a VirtualService without hosts is): this route is dropped, as istiod drops it")),
+                None => Err(format!("the delegate VirtualService {ns}/{name} is not loaded: this route is dropped, as istiod drops it (load the delegate in the same set)")),
+            }
+        });
+        targets.push(found.collect());
+    }
+    for (i, (at, vs)) in services.iter().enumerate() {
+        if vs.hosts.is_empty() && !used[i] {
+            let message = format!(
+                "{} has no `hosts` and no root VirtualService delegates to it: it has no effect",
+                vs.resource
+            );
+            warnings.push(Finding::warning(at.clone(), message));
+        }
+    }
+    targets
 }
 
 /// A VirtualService as a delegate: its routes, and whether it delegates in turn.
