@@ -10,7 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tower_mesh::{ClusterOptions, MeshRules, RuleSet};
 
-#[path = "../tests/apiserver/mod.rs"]
+#[path = "../integration/tests/apiserver/mod.rs"]
 #[allow(dead_code)]
 mod apiserver;
 

@@ -1,6 +1,6 @@
 //! Structured random configurations for fuzzing: Istio resources built from `arbitrary` values
 //! and written out as YAML. Shared by the `load_structured` fuzz target and the proptest
-//! version in `tests/fuzz_props.rs`.
+//! version in `integration/tests/fuzz_props.rs`.
 
 #![allow(dead_code)]
 

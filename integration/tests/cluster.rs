@@ -3,6 +3,7 @@
 //! `410 Gone` relist, and the API server going away and coming back.
 
 mod apiserver;
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

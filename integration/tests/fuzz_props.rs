@@ -7,10 +7,10 @@ use tower_mesh::{
     Caller, Context, Limits, LoadOptions, Loader, RuleSet, ScriptedSampler, ThreadSampler,
 };
 
-#[path = "../fuzz/structured.rs"]
+#[path = "../../fuzz/structured.rs"]
 mod structured;
 
-const RICH: &str = include_str!("../fuzz/rich-rules.yaml");
+const RICH: &str = include_str!("../../fuzz/rich-rules.yaml");
 
 fn tight() -> LoadOptions {
     LoadOptions::default().with_limits(Limits {
