@@ -1,5 +1,5 @@
 //! Evaluation cost: the walkthrough's rules, generated rule sets from 1 to 10,000 routes,
-//! generated Gateway API routes competing for one Service, and bookinfo's reviews rules. Run with `cargo bench --bench evaluate`.
+//! generated Gateway API routes competing for one Service, and bookinfo's reviews rules. Run with `cargo bench -p tower-mesh-benches --bench evaluate`.
 
 use std::hint::black_box;
 

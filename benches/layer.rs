@@ -1,5 +1,5 @@
 //! The middleware's cost per request, and the cost of loading rules. Run with
-//! `cargo bench --bench layer`.
+//! `cargo bench -p tower-mesh-benches --bench layer`.
 
 use std::hint::black_box;
 
