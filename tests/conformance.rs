@@ -24,6 +24,8 @@ struct Case {
     options: Option<CaseOptions>,
     load_error: Option<String>,
     warnings: Option<Vec<String>>,
+    /// Substrings each of which a scope note must contain.
+    notes: Option<Vec<String>>,
     requests: Option<Vec<CaseRequest>>,
 }
 
@@ -219,14 +221,18 @@ fn run_case(file: &Path, case: &Case, tally: &mut Tally) -> Result<(), String> {
         };
     }
     let rules = loaded.map_err(|e| format!("the configuration does not load: {e}"))?;
-    for want in case.warnings.iter().flatten() {
-        let found = rules
-            .warnings()
-            .iter()
-            .any(|w| w.to_string().to_lowercase().contains(&want.to_lowercase()));
-        if !found {
-            let all: Vec<String> = rules.warnings().iter().map(|w| w.to_string()).collect();
-            return Err(format!("no warning contains {want:?}; warnings: {all:#?}"));
+    for (wanted, found, what) in [
+        (&case.warnings, rules.warnings(), "warning"),
+        (&case.notes, rules.notes(), "note"),
+    ] {
+        for want in wanted.iter().flatten() {
+            let hit = found
+                .iter()
+                .any(|w| w.to_string().to_lowercase().contains(&want.to_lowercase()));
+            if !hit {
+                let all: Vec<String> = found.iter().map(|w| w.to_string()).collect();
+                return Err(format!("no {what} contains {want:?}; {what}s: {all:#?}"));
+            }
         }
     }
     let Some(requests) = &case.requests else {

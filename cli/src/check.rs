@@ -55,10 +55,16 @@ fn error_json(e: &LoadError) -> String {
         .finish()
 }
 
-fn warning_json(w: &Warning) -> String {
+/// A warning (`severity` `warning`) or a scope note (`severity` `info`, kind `scope`).
+fn warning_json(w: &Warning, note: bool) -> String {
+    let (severity, kind) = if note {
+        ("info", "scope")
+    } else {
+        ("warning", "warning")
+    };
     let o = Object::new()
-        .str("severity", Some("warning"))
-        .str("kind", Some("warning"));
+        .str("severity", Some(severity))
+        .str("kind", Some(kind));
     with_document(o, Some(w.document()))
         .num("line", w.line())
         .str("path", w.path())
@@ -67,8 +73,16 @@ fn warning_json(w: &Warning) -> String {
         .finish()
 }
 
-/// Loads `c.files` as one rule set and prints what the load found.
-pub(crate) fn run(c: &Check) -> ExitCode {
+/// What one load found.
+struct Found {
+    errors: Vec<LoadError>,
+    warnings: Vec<Warning>,
+    notes: Vec<Warning>,
+    skipped: Vec<DocumentRef>,
+}
+
+/// Loads `c.files` as one rule set.
+fn load(c: &Check) -> Found {
     let mut options = LoadOptions::default();
     if let Some(ns) = &c.namespace {
         options = options.with_default_namespace(ns);
@@ -77,41 +91,64 @@ pub(crate) fn run(c: &Check) -> ExitCode {
         .files
         .iter()
         .fold(Loader::new().options(options), |l, f| l.file(f));
-    let (warnings, errors, skipped): (Vec<Warning>, Vec<LoadError>, Vec<DocumentRef>) =
-        match loader.load() {
-            Ok(rules) => (
-                rules.warnings().to_vec(),
-                Vec::new(),
-                rules.skipped().to_vec(),
-            ),
-            Err(e) => (
-                e.warnings().to_vec(),
-                e.errors().cloned().collect(),
-                Vec::new(),
-            ),
-        };
-    for e in &errors {
-        match c.format {
-            Format::Text => println!("error: {e}"),
-            Format::Json => println!("{}", error_json(e)),
+    match loader.load() {
+        Ok(rules) => Found {
+            errors: Vec::new(),
+            warnings: rules.warnings().to_vec(),
+            notes: rules.notes().to_vec(),
+            skipped: rules.skipped().to_vec(),
+        },
+        Err(e) => Found {
+            errors: e.errors().cloned().collect(),
+            warnings: e.warnings().to_vec(),
+            notes: Vec::new(),
+            skipped: Vec::new(),
+        },
+    }
+}
+
+/// A skipped document as a JSON finding: `severity` `info`, kind `skipped`.
+fn skipped_json(doc: &DocumentRef) -> String {
+    let o = Object::new()
+        .str("severity", Some("info"))
+        .str("kind", Some("skipped"));
+    with_document(o, Some(doc))
+        .num("line", Some(doc.line))
+        .str("message", Some("not routing configuration"))
+        .str("text", Some(&format!("{doc}: not routing configuration")))
+        .finish()
+}
+
+/// Loads `c.files` as one rule set and prints what the load found: errors, warnings, scope
+/// notes and skipped documents. Notes never fail the check.
+pub(crate) fn run(c: &Check) -> ExitCode {
+    let found = load(c);
+    let json = c.format == Format::Json;
+    for e in &found.errors {
+        match json {
+            false => println!("error: {e}"),
+            true => println!("{}", error_json(e)),
         }
     }
-    for w in &warnings {
-        match c.format {
-            Format::Text => println!("warning: {w}"),
-            Format::Json => println!("{}", warning_json(w)),
+    for (list, note) in [(&found.warnings, false), (&found.notes, true)] {
+        for w in list {
+            match (json, note) {
+                (true, _) => println!("{}", warning_json(w, note)),
+                (false, false) => println!("warning: {w}"),
+                (false, true) => println!("info: {w}"),
+            }
         }
     }
-    if c.format == Format::Text {
-        for doc in &skipped {
-            println!("skipped: {doc}: not routing configuration");
+    for doc in &found.skipped {
+        match json {
+            false => println!("skipped: {doc}: not routing configuration"),
+            true => println!("{}", skipped_json(doc)),
         }
-        println!(
-            "{}",
-            summary(c.files.len(), errors.len(), warnings.len(), skipped.len())
-        );
     }
-    let failed = !errors.is_empty() || (c.deny_warnings && !warnings.is_empty());
+    if !json {
+        println!("{}", summary(c.files.len(), &found));
+    }
+    let failed = !found.errors.is_empty() || (c.deny_warnings && !found.warnings.is_empty());
     if failed {
         ExitCode::FAILURE
     } else {
@@ -127,18 +164,19 @@ fn plural(n: usize, one: &str) -> String {
     }
 }
 
-fn summary(files: usize, errors: usize, warnings: usize, skipped: usize) -> String {
+fn summary(files: usize, found: &Found) -> String {
     let files = plural(files, "file");
-    let warnings = plural(warnings, "warning");
-    if errors > 0 {
+    let warnings = plural(found.warnings.len(), "warning");
+    if !found.errors.is_empty() {
         format!(
             "{files}: {}, {warnings}; the rules do not load",
-            plural(errors, "error")
+            plural(found.errors.len(), "error")
         )
     } else {
         format!(
-            "{files}: the rules load; {warnings}, {} skipped",
-            plural(skipped, "document")
+            "{files}: the rules load; {warnings}, {}, {} skipped",
+            plural(found.notes.len(), "note"),
+            plural(found.skipped.len(), "document")
         )
     }
 }

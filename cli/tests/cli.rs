@@ -95,7 +95,7 @@ fn warnings_fail_the_check_only_when_denied() {
         "{text}"
     );
     assert!(
-        text.ends_with("1 file: the rules load; 1 warning, 0 documents skipped\n"),
+        text.ends_with("1 file: the rules load; 1 warning, 0 notes, 0 documents skipped\n"),
         "{text}"
     );
     assert_eq!(
@@ -309,4 +309,40 @@ fn namespace_option_places_documents_without_one() {
     );
     let out = run(&["check", "-n"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A VirtualService's `tcp` section is a scope note, not a warning: `--deny-warnings` passes,
+/// the note is printed (`info:`, JSON `severity: info`), and the skipped Service is listed in
+/// text and JSON.
+#[test]
+fn scope_notes_never_fail_deny_warnings() {
+    let file = fixture("tcp-section.yaml");
+    let out = run(&["check", "--deny-warnings", &file]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("info: ") && text.contains("spec.tcp: `tcp` routes are not HTTP"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skipped: ") && text.contains("(Service db): not routing configuration"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("1 file: the rules load; 0 warnings, 1 note, 1 document skipped\n"),
+        "{text}"
+    );
+    let out = run(&["check", "--deny-warnings", "--format", "json", &file]);
+    let json = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    let lines: Vec<&str> = json.lines().collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    assert!(
+        lines[0].starts_with(r#"{"severity":"info","kind":"scope""#),
+        "{json}"
+    );
+    assert!(
+        lines[1].starts_with(r#"{"severity":"info","kind":"skipped""#),
+        "{json}"
+    );
 }

@@ -19,22 +19,30 @@ use crate::model::{Resource, RouteTable, service_host};
 pub(super) fn build(
     gathered: &mut Gathered,
     options: &LoadOptions,
-) -> Result<(RouteTable, Vec<Warning>), LoadError> {
+) -> Result<Assembled, LoadError> {
     let entries = std::mem::take(&mut gathered.entries);
     let lowered = lower_all(entries, options, gathered);
     assemble(lowered, gathered, options)
 }
 
-/// Assembles lowered documents into one table, with the warnings. The errors of reading and
-/// lowering (in `gathered`) and of assembling, if any, in input order.
+/// A table with the warnings and the scope notes of the load.
+pub(super) struct Assembled {
+    pub(super) table: RouteTable,
+    pub(super) warnings: Vec<Warning>,
+    pub(super) notes: Vec<Warning>,
+}
+
+/// Assembles lowered documents into one table, with the warnings and notes. The errors of
+/// reading and lowering (in `gathered`) and of assembling, if any, in input order.
 pub(super) fn assemble(
     lowered: Lowered,
     gathered: &mut Gathered,
     options: &LoadOptions,
-) -> Result<(RouteTable, Vec<Warning>), LoadError> {
+) -> Result<Assembled, LoadError> {
     let Lowered {
         mut assembly,
         mut warnings,
+        mut notes,
         regex_bytes: _,
     } = lowered;
     let mut found = Vec::new();
@@ -44,7 +52,7 @@ pub(super) fn assemble(
         }
     }
     if let Err(e) = gathered.finish_errors() {
-        warnings.extend(found.into_iter().map(to_warning));
+        split(found, &mut warnings, &mut notes);
         return Err(e.with_warnings(warnings));
     }
     let limits = SetLimits {
@@ -52,10 +60,24 @@ pub(super) fn assemble(
         max_matches: options.limits.max_matches,
     };
     let built = assembly.build(limits, options.gateway_merge, &mut found);
-    warnings.extend(found.into_iter().map(to_warning));
+    split(found, &mut warnings, &mut notes);
     match built {
-        Ok(table) => Ok((table, warnings)),
+        Ok(table) => Ok(Assembled {
+            table,
+            warnings,
+            notes,
+        }),
         Err(e) => Err(to_error(e).with_warnings(warnings)),
+    }
+}
+
+/// The assembly's warnings and notes, each to its list.
+fn split(found: Vec<Finding<Pos>>, warnings: &mut Vec<Warning>, notes: &mut Vec<Warning>) {
+    for f in found {
+        match f.kind {
+            FindingKind::Note => notes.push(to_warning(f)),
+            _ => warnings.push(to_warning(f)),
+        }
     }
 }
 
@@ -72,7 +94,9 @@ fn to_error(f: Finding<Pos>) -> LoadError {
     let kind = match f.kind {
         FindingKind::UnknownSubset => ErrorKind::UnknownSubset,
         FindingKind::Limit(_) => ErrorKind::Limit,
-        FindingKind::BadDelegate | FindingKind::Warning => ErrorKind::InvalidValue,
+        FindingKind::BadDelegate | FindingKind::Warning | FindingKind::Note => {
+            ErrorKind::InvalidValue
+        }
     };
     let mut err = LoadError::new(kind, f.message).with_document(f.at.doc);
     if let FindingKind::Limit(limit) = f.kind {
@@ -117,6 +141,7 @@ pub(super) fn lower_all(
             options,
             warnings: &mut lowered.warnings,
             regex_bytes: &regex_bytes,
+            notes: Vec::new(),
             subset_uses: Vec::new(),
         };
         let assembly = &mut lowered.assembly;
@@ -144,6 +169,7 @@ pub(super) fn lower_all(
             }
             spec => lower_route(&mut lw, &doc, spec, resource, assembly).err(),
         };
+        lowered.notes.append(&mut lw.notes);
         if let Some(err) = failed
             && gathered.errors.push(err)
         {
@@ -189,6 +215,7 @@ fn lower_route(
 pub(super) struct Lowered {
     pub(super) assembly: Assembly<Pos>,
     pub(super) warnings: Vec<Warning>,
+    pub(super) notes: Vec<Warning>,
     /// Heap bytes of the regexes compiled.
     pub(super) regex_bytes: usize,
 }
@@ -199,6 +226,7 @@ impl Lowered {
     pub(super) fn extend_from(&mut self, other: &Lowered) {
         self.assembly.extend_from(&other.assembly);
         self.warnings.extend(other.warnings.iter().cloned());
+        self.notes.extend(other.notes.iter().cloned());
         self.regex_bytes = self.regex_bytes.saturating_add(other.regex_bytes);
     }
 }

@@ -226,10 +226,9 @@ pub(crate) fn assemble_objects(
             .push(LoadError::new(ErrorKind::Limit, message).over_set_limit(limit));
     }
     let skipped = std::mem::take(&mut gathered.skipped);
-    let (table, warnings) = assemble(lowered, &mut gathered, options)?;
+    let assembled = assemble(lowered, &mut gathered, options)?;
     Ok(RuleSet::from_parts(
-        table,
-        warnings,
+        assembled,
         skipped,
         Vec::new(),
         options.clone(),

@@ -48,6 +48,7 @@ use crate::model::{Context, Decision, Explanation, RouteTable, Sampler};
 pub struct RuleSet {
     table: Arc<RouteTable>,
     warnings: Vec<Warning>,
+    notes: Vec<Warning>,
     skipped: Vec<DocumentRef>,
     files: Vec<PathBuf>,
     options: LoadOptions,
@@ -89,6 +90,7 @@ impl RuleSet {
         RuleSet {
             table: Arc::new(RouteTable::default()),
             warnings: Vec::new(),
+            notes: Vec::new(),
             skipped: Vec::new(),
             files: Vec::new(),
             options: LoadOptions::default(),
@@ -122,16 +124,16 @@ impl RuleSet {
 
     /// Rules assembled from their parts (by the loader, or from objects one at a time).
     pub(super) fn from_parts(
-        table: RouteTable,
-        warnings: Vec<Warning>,
+        assembled: super::assemble::Assembled,
         skipped: Vec<DocumentRef>,
         files: Vec<PathBuf>,
         options: LoadOptions,
         digest: u64,
     ) -> Self {
         RuleSet {
-            table: Arc::new(table),
-            warnings,
+            table: Arc::new(assembled.table),
+            warnings: assembled.warnings,
+            notes: assembled.notes,
             skipped,
             files,
             options,
@@ -165,6 +167,29 @@ impl RuleSet {
     /// What the load found suspicious or mapped, each naming its resource.
     pub fn warnings(&self) -> &[Warning] {
         &self.warnings
+    }
+
+    /// Scope notes, each naming its resource: what Istio would act on but tower-mesh does not
+    /// evaluate in-process (a VirtualService's `tcp` and `tls` routes, a Gateway API route's
+    /// Gateway parents, a wildcard destination host, a VirtualService without hosts that no root
+    /// delegates to). The rest of each document applies; notes are not warnings.
+    ///
+    /// ```
+    /// let rules = tower_mesh::RuleSet::from_yaml(r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: db}
+    /// spec:
+    ///   hosts: [db]
+    ///   http: [{route: [{destination: {host: db}}]}]
+    ///   tcp: [{route: [{destination: {host: db}}]}]
+    /// "#)?;
+    /// assert!(rules.warnings().is_empty());
+    /// assert!(rules.notes()[0].message().contains("`tcp` routes are not HTTP"));
+    /// # Ok::<(), tower_mesh::LoadError>(())
+    /// ```
+    pub fn notes(&self) -> &[Warning] {
+        &self.notes
     }
 
     /// Documents of other kinds (Service, Deployment, Gateway, ...), skipped.
@@ -309,10 +334,9 @@ impl Loader {
                 break;
             }
         }
-        let (table, warnings) = super::assemble::build(&mut gathered, &self.options)?;
+        let assembled = super::assemble::build(&mut gathered, &self.options)?;
         Ok(RuleSet::from_parts(
-            table,
-            warnings,
+            assembled,
             gathered.skipped,
             gathered.files,
             self.options,

@@ -115,7 +115,10 @@ impl GatewayLowering<'_, '_> {
                     (_, "Service") => format!("parent kind Service in group `{group}` is not a Service; this parentRef is ignored (did you mean `group: \"\"`?)"),
                     _ => format!("parent {group}/{kind} is not supported; this parentRef is ignored"),
                 };
-                self.warn(Some(&p), message);
+                match (group, kind) {
+                    (_, "Service") => self.warn(Some(&p), message),
+                    _ => self.note(Some(&p), message),
+                }
                 continue;
             }
             if r.section_name.is_some() {

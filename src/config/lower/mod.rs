@@ -32,6 +32,8 @@ pub(crate) struct Lowerer<'a> {
     pub(crate) warnings: &'a mut Vec<Warning>,
     /// Heap bytes of the regexes compiled so far in this load, against `Limits::max_regex_total`.
     pub(crate) regex_bytes: &'a std::cell::Cell<usize>,
+    /// Scope notes: what Istio would act on and tower-mesh does not evaluate in-process.
+    pub(crate) notes: Vec<Warning>,
     /// The subsets the document's destinations name, in order, for the assembly to resolve.
     pub(crate) subset_uses: Vec<crate::model::assembly::SubsetUse<Pos>>,
 }
@@ -162,6 +164,18 @@ impl Lowerer<'_> {
     pub(crate) fn warn(&mut self, path: Option<&FieldPath>, message: impl Into<String>) {
         let line = path.map(|p| p.locate(self.root).line);
         self.warnings.push(Warning {
+            document: self.doc.clone(),
+            path: path.map(|p| p.to_string()),
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// A scope note: Istio would act on this, tower-mesh does not evaluate it in-process (the
+    /// rest of the document applies). Notes never fail `check --deny-warnings`.
+    pub(crate) fn note(&mut self, path: Option<&FieldPath>, message: impl Into<String>) {
+        let line = path.map(|p| p.locate(self.root).line);
+        self.notes.push(Warning {
             document: self.doc.clone(),
             path: path.map(|p| p.to_string()),
             line,

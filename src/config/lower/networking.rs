@@ -33,9 +33,9 @@ impl VirtualServiceLowering<'_, '_> {
         let hosts = self.vs_hosts(&spec_path, spec.hosts.as_deref().unwrap_or_default(), &ns)?;
         for (present, field) in [(spec.tls.is_some(), "tls"), (spec.tcp.is_some(), "tcp")] {
             if present {
-                self.warn(
+                self.note(
                     Some(&spec_path.key(field)),
-                    format!("`{field}` routes are not HTTP and are ignored"),
+                    format!("`{field}` routes are not HTTP and are not evaluated in-process; the `http` routes apply"),
                 );
             }
         }

@@ -186,6 +186,12 @@ impl VirtualServiceLowering<'_, '_> {
             }
             None => None,
         };
+        if host.starts_with('*') {
+            self.note(
+                Some(&path.key("host")),
+                format!("destination host {host} is a name, not a pattern: requests go to the destination registered under exactly this name (with Istio, a wildcard ServiceEntry of that name)"),
+            );
+        }
         let subset = d.subset.filter(|s| !s.is_empty()).map(|subset| {
             let subset: Arc<str> = subset.into();
             let at = self.pos(&path.key("subset"));

@@ -178,7 +178,7 @@ fn delegate_targets<T: Clone>(
                 "{} has no `hosts` and no root VirtualService delegates to it: it has no effect",
                 vs.resource
             );
-            warnings.push(Finding::warning(at.clone(), message));
+            warnings.push(Finding::note(at.clone(), message));
         }
     }
     targets

@@ -34,6 +34,8 @@ use destinations::DestinationRules;
 pub(crate) enum FindingKind {
     /// The set loads, but probably not as its author meant.
     Warning,
+    /// A scope note: something without effect in-process (the set loads).
+    Note,
     /// A route names a subset that the DestinationRule in force does not define.
     UnknownSubset,
     /// A route delegates to a VirtualService that is not loaded, or that delegates again.
@@ -57,6 +59,15 @@ impl<T: Clone> Finding<T> {
         Finding {
             at,
             kind: FindingKind::Warning,
+            message,
+            value: None,
+        }
+    }
+
+    pub(crate) fn note(at: T, message: String) -> Self {
+        Finding {
+            at,
+            kind: FindingKind::Note,
             message,
             value: None,
         }
