@@ -161,26 +161,26 @@ impl Lowerer<'_> {
         self.error(ErrorKind::Conflict, path, None, what)
     }
 
-    pub(crate) fn warn(&mut self, path: Option<&FieldPath>, message: impl Into<String>) {
-        let line = path.map(|p| p.locate(self.root).line);
-        self.warnings.push(Warning {
+    /// A finding about the field at `path` (the document, when `None`).
+    fn finding(&self, path: Option<&FieldPath>, message: String) -> Warning {
+        Warning {
             document: self.doc.clone(),
             path: path.map(|p| p.to_string()),
-            line,
-            message: message.into(),
-        });
+            line: path.map(|p| p.locate(self.root).line),
+            message,
+        }
+    }
+
+    pub(crate) fn warn(&mut self, path: Option<&FieldPath>, message: impl Into<String>) {
+        let w = self.finding(path, message.into());
+        self.warnings.push(w);
     }
 
     /// A scope note: Istio would act on this, tower-mesh does not evaluate it in-process (the
     /// rest of the document applies). Notes never fail `check --deny-warnings`.
     pub(crate) fn note(&mut self, path: Option<&FieldPath>, message: impl Into<String>) {
-        let line = path.map(|p| p.locate(self.root).line);
-        self.notes.push(Warning {
-            document: self.doc.clone(),
-            path: path.map(|p| p.to_string()),
-            line,
-            message: message.into(),
-        });
+        let n = self.finding(path, message.into());
+        self.notes.push(n);
     }
 
     /// A duration of at least 1 ms in whole milliseconds (Istio's `ValidateDuration`).
