@@ -203,6 +203,8 @@ spec:
 /// Ported from the Gateway API conformance tests HTTPRouteTimeoutRequest and
 /// HTTPRouteTimeoutBackendRequest: `timeouts.request` bounds the whole call (504 when it runs
 /// out); a call that finishes in time is answered.
+/// (The timeout needs the `tokio` feature's timer.)
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_rule_timeout_answers_504() {
     let rules = RuleSet::from_yaml(

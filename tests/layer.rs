@@ -260,6 +260,7 @@ async fn no_sleep_is_created_when_no_delay_fires() {
     );
 }
 
+#[cfg(feature = "tokio")] // the delay needs the `tokio` feature's timer
 #[tokio::test(start_paused = true)]
 async fn a_seven_second_delay_takes_seven_virtual_seconds() {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -295,6 +296,7 @@ async fn a_seven_second_delay_takes_seven_virtual_seconds() {
     assert_eq!(body(res).await, "rated");
 }
 
+#[cfg(feature = "tokio")] // the delay needs the `tokio` feature's timer
 #[tokio::test(start_paused = true)]
 async fn a_delayed_abort_answers_after_the_delay() {
     let rules = RuleSet::from_yaml(&virtual_service(
@@ -683,6 +685,7 @@ spec:
     );
 }
 
+#[cfg(feature = "tokio")] // the delay needs the `tokio` feature's timer
 #[tokio::test(start_paused = true)]
 async fn a_route_timeout_answers_504_and_does_not_count_the_injected_delay() {
     let rules = RuleSet::from_yaml(&virtual_service(

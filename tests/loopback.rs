@@ -99,6 +99,7 @@ async fn the_503_rule_aborts_every_request() {
     }
 }
 
+#[cfg(feature = "tokio")] // the delay needs the `tokio` feature's timer
 #[tokio::test(start_paused = true)]
 async fn a_delay_over_loopback_holds_the_response() {
     let delay = r#"

@@ -131,6 +131,7 @@ async fn the_decision_in_the_response_carries_envoys_flags() {
     );
 }
 
+#[cfg(feature = "tokio")] // the delay needs the `tokio` feature's timer
 #[test]
 fn the_access_log_has_a_line_per_request() {
     let lines = Lines::default();

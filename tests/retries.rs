@@ -1,5 +1,7 @@
 //! Retries as Tower services, without a network, on tokio's paused clock: which results are
 //! tried again, how often, with which body, and how per-try and route timeouts bound them.
+//! They need the `tokio` feature (its timer), a default one.
+#![cfg(feature = "tokio")]
 
 mod common;
 

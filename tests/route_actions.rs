@@ -2,6 +2,8 @@
 //! `MeshRouter` whose destinations are hyper clients to upstream servers, also on 127.0.0.1.
 //! Retries against an upstream that fails twice, a route timeout on the paused clock, mirrored
 //! copies to a shadow server, and CORS preflights. Every loop is bounded.
+//! They need the `tokio` feature (its timer), a default one.
+#![cfg(feature = "tokio")]
 
 mod common;
 
