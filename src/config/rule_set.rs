@@ -345,23 +345,15 @@ impl Loader {
     }
 }
 
-/// The default namespace must be a namespace name: a DNS label (RFC 1123).
+/// The default namespace must be a namespace name (the lowering's own check).
 fn check_namespace(namespace: &str) -> Result<(), LoadError> {
-    let bytes = namespace.as_bytes();
-    let ok = (1..=63).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-';
-    if ok {
-        return Ok(());
-    }
-    Err(LoadError::new(
-        super::error::ErrorKind::InvalidValue,
-        format!(
-            "the default namespace `{namespace}` (LoadOptions::with_default_namespace) is not a namespace name: 1 to 63 lower-case letters, digits or `-`, starting and ending with a letter or digit"
-        ),
-    )
-    .with_value(namespace))
+    super::lower::syntax::namespace(namespace).map_err(|problem| {
+        LoadError::new(
+            super::error::ErrorKind::InvalidValue,
+            format!(
+                "the default namespace `{namespace}` (LoadOptions::with_default_namespace) is {problem}"
+            ),
+        )
+        .with_value(namespace)
+    })
 }

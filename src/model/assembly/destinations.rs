@@ -214,12 +214,15 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
             vs.routes.clone_from(routes);
             return Ok(());
         }
-        let labels = |host: &str, subset: &str| {
-            uses.iter()
-                .zip(&found)
-                .find(|(u, _)| u.host == host && &*u.subset == subset)
-                .and_then(|(_, l)| l.clone())
-        };
+        // By (host, subset): a VirtualService may name many subsets, and each destination
+        // looks its own up.
+        let by_use: HashMap<(&str, &str), &Option<Labels>> = uses
+            .iter()
+            .zip(&found)
+            .map(|(u, l)| ((u.host.as_str(), &*u.subset), l))
+            .collect();
+        let labels =
+            |host: &str, subset: &str| by_use.get(&(host, subset)).and_then(|l| (*l).clone());
         for route in &mut vs.routes {
             Arc::make_mut(route).resolve_subsets(&labels);
         }
