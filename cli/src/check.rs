@@ -49,18 +49,21 @@ fn error_json(e: &LoadError) -> String {
         .num("line", e.line())
         .num("column", e.column())
         .str("path", e.path())
+        .str("code", e.code())
         .str("value", e.value())
         .str("message", Some(e.message()))
         .str("text", Some(&e.to_string()))
         .finish()
 }
 
-/// A warning (`severity` `warning`) or a scope note (`severity` `info`, kind `scope`).
+/// A warning (`severity` `warning`) or a note (`severity` `info`: kind `scope`, or `analysis`
+/// for Istio's info-level findings), with its analyzer `code` when it has one.
 fn warning_json(w: &Warning, note: bool) -> String {
-    let (severity, kind) = if note {
-        ("info", "scope")
-    } else {
-        ("warning", "warning")
+    // An info finding with an analyzer code (IST0131) is Istio's analysis, not a scope note.
+    let (severity, kind) = match (note, w.code()) {
+        (true, None) => ("info", "scope"),
+        (true, Some(_)) => ("info", "analysis"),
+        (false, _) => ("warning", "warning"),
     };
     let o = Object::new()
         .str("severity", Some(severity))
@@ -68,6 +71,7 @@ fn warning_json(w: &Warning, note: bool) -> String {
     with_document(o, Some(w.document()))
         .num("line", w.line())
         .str("path", w.path())
+        .str("code", w.code())
         .str("message", Some(w.message()))
         .str("text", Some(&w.to_string()))
         .finish()
@@ -101,8 +105,8 @@ fn load(c: &Check) -> Found {
         Err(e) => Found {
             errors: e.errors().cloned().collect(),
             warnings: e.warnings().to_vec(),
-            notes: Vec::new(),
-            skipped: Vec::new(),
+            notes: e.notes().to_vec(),
+            skipped: e.skipped().to_vec(),
         },
     }
 }
@@ -126,7 +130,10 @@ pub(crate) fn run(c: &Check) -> ExitCode {
     let json = c.format == Format::Json;
     for e in &found.errors {
         match json {
-            false => println!("error: {e}"),
+            false => match e.code() {
+                Some(code) => println!("error: [{code}] {e}"),
+                None => println!("error: {e}"),
+            },
             true => println!("{}", error_json(e)),
         }
     }
@@ -167,16 +174,14 @@ fn plural(n: usize, one: &str) -> String {
 fn summary(files: usize, found: &Found) -> String {
     let files = plural(files, "file");
     let warnings = plural(found.warnings.len(), "warning");
+    let notes = plural(found.notes.len(), "note");
+    let skipped = plural(found.skipped.len(), "document");
     if !found.errors.is_empty() {
         format!(
-            "{files}: {}, {warnings}; the rules do not load",
+            "{files}: {}, {warnings}, {notes}, {skipped} skipped; the rules do not load",
             plural(found.errors.len(), "error")
         )
     } else {
-        format!(
-            "{files}: the rules load; {warnings}, {}, {} skipped",
-            plural(found.notes.len(), "note"),
-            plural(found.skipped.len(), "document")
-        )
+        format!("{files}: the rules load; {warnings}, {notes}, {skipped} skipped")
     }
 }

@@ -43,7 +43,9 @@ fn check_reports_all_three_mistakes_and_exits_1() {
         "{text}"
     );
     assert!(
-        text.ends_with("1 file: 3 errors, 0 warnings; the rules do not load\n"),
+        text.ends_with(
+            "1 file: 3 errors, 0 warnings, 0 notes, 0 documents skipped; the rules do not load\n"
+        ),
         "{text}"
     );
 }
@@ -344,5 +346,74 @@ fn scope_notes_never_fail_deny_warnings() {
     assert!(
         lines[1].starts_with(r#"{"severity":"info","kind":"skipped""#),
         "{json}"
+    );
+}
+
+/// Istio's analyzer codes appear in the text (`[IST0130]`) and as `code` in JSON; IST0130 is a
+/// warning (it fails `--deny-warnings`), IST0131 information (kind `analysis`).
+#[test]
+fn analyzer_codes_in_text_and_json() {
+    let file = fixture("unused-rules.yaml");
+    let out = run(&["check", &file]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(r#"warning: [IST0130] "#)
+            && text.contains(r#"spec.http[1]: VirtualService rule "shadowed" not used (all matches used by prior rules)."#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"info: [IST0131] "#) && text.contains("of prefix /api/beta is not used"),
+        "{text}"
+    );
+    assert_eq!(
+        run(&["check", "--deny-warnings", &file]).status.code(),
+        Some(1)
+    );
+    let json = stdout(&run(&["check", "--format", "json", &file]));
+    let codes: Vec<&str> = json
+        .lines()
+        .map(|l| {
+            let at = l.find(r#""code":""#).map_or(0, |i| i + 8);
+            &l[at..at + 7]
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        ["IST0130", "IST0130", "IST0131", "IST0131"],
+        "{json}"
+    );
+    assert!(
+        json.lines()
+            .nth(2)
+            .unwrap()
+            .starts_with(r#"{"severity":"info","kind":"analysis""#),
+        "{json}"
+    );
+}
+
+/// A set that does not load still lists its notes and skipped documents.
+#[test]
+fn notes_and_skipped_documents_are_listed_when_the_rules_do_not_load() {
+    let out = run(&[
+        "check",
+        &fixture("three-mistakes.yaml"),
+        &fixture("tcp-section.yaml"),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("info: ") && text.contains("spec.tcp"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(Service db): not routing configuration"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "2 files: 3 errors, 0 warnings, 1 note, 1 document skipped; the rules do not load\n"
+        ),
+        "{text}"
     );
 }

@@ -53,7 +53,8 @@ pub(super) fn assemble(
     }
     if let Err(e) = gathered.finish_errors() {
         split(found, &mut warnings, &mut notes);
-        return Err(e.with_warnings(warnings));
+        let skipped = std::mem::take(&mut gathered.skipped);
+        return Err(e.with_warnings(warnings).with_notes(notes, skipped));
     }
     let limits = SetLimits {
         max_routes: options.limits.max_routes,
@@ -67,7 +68,12 @@ pub(super) fn assemble(
             warnings,
             notes,
         }),
-        Err(e) => Err(to_error(e).with_warnings(warnings)),
+        Err(e) => {
+            let skipped = std::mem::take(&mut gathered.skipped);
+            Err(to_error(e)
+                .with_warnings(warnings)
+                .with_notes(notes, skipped))
+        }
     }
 }
 
@@ -87,6 +93,7 @@ fn to_warning(f: Finding<Pos>) -> Warning {
         path: f.at.path,
         line: Some(f.at.line),
         message: f.message,
+        code: f.code,
     }
 }
 

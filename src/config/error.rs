@@ -201,6 +201,9 @@ struct Inner {
     truncated: bool,
     /// The warnings the load had produced when it failed.
     warnings: Vec<Warning>,
+    /// The scope notes and the skipped documents of the load, likewise.
+    notes: Vec<Warning>,
+    skipped: Vec<DocumentRef>,
     /// For an error of kind `Limit` on the whole rule set, the limit's field in [`Limits`]
     /// (`"max_routes"`), so that callers tell them apart without reading the message.
     ///
@@ -221,6 +224,8 @@ impl LoadError {
             all: Vec::new(),
             truncated: false,
             warnings: Vec::new(),
+            notes: Vec::new(),
+            skipped: Vec::new(),
             set_limit: None,
         }))
     }
@@ -285,6 +290,15 @@ impl LoadError {
     /// What kind of problem this is.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
+    }
+
+    /// Istio's analyzer code for the same problem, when `istioctl analyze` has one: `IST0101`
+    /// (referenced resource not found) for a subset no DestinationRule defines.
+    pub fn code(&self) -> Option<&'static str> {
+        match self.0.kind {
+            ErrorKind::UnknownSubset => Some("IST0101"),
+            _ => None,
+        }
     }
 
     /// The document the problem is in, when it is in one.
@@ -360,8 +374,26 @@ impl LoadError {
         &self.0.warnings
     }
 
+    /// The scope notes of the documents read before the load failed (as
+    /// [`RuleSet::notes`](crate::RuleSet::notes)).
+    pub fn notes(&self) -> &[Warning] {
+        &self.0.notes
+    }
+
+    /// The documents the load skipped, not being routing configuration (as
+    /// [`RuleSet::skipped`](crate::RuleSet::skipped)).
+    pub fn skipped(&self) -> &[DocumentRef] {
+        &self.0.skipped
+    }
+
     pub(crate) fn with_warnings(mut self, warnings: Vec<Warning>) -> Self {
         self.0.warnings = warnings;
+        self
+    }
+
+    pub(crate) fn with_notes(mut self, notes: Vec<Warning>, skipped: Vec<DocumentRef>) -> Self {
+        self.0.notes = notes;
+        self.0.skipped = skipped;
         self
     }
 }
@@ -509,9 +541,16 @@ pub struct Warning {
     pub(crate) path: Option<String>,
     pub(crate) line: Option<usize>,
     pub(crate) message: String,
+    pub(crate) code: Option<&'static str>,
 }
 
 impl Warning {
+    /// Istio's analyzer code for this finding (`IST0109`, `IST0130`, `IST0131`, ...), when
+    /// `istioctl analyze` reports the same thing under a code.
+    pub fn code(&self) -> Option<&'static str> {
+        self.code
+    }
+
     /// The document (resource) the warning is about.
     pub fn document(&self) -> &DocumentRef {
         &self.document
@@ -535,6 +574,9 @@ impl Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(code) = self.code {
+            write!(f, "[{code}] ")?;
+        }
         write!(f, "{}", self.document)?;
         if let Some(line) = self.line {
             write!(f, ", line {line}")?;

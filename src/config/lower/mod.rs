@@ -10,6 +10,7 @@ pub(crate) mod networking;
 mod policy;
 pub(crate) mod syntax;
 mod vs_actions;
+mod vs_analyze;
 mod vs_forward;
 
 use std::time::Duration;
@@ -168,12 +169,30 @@ impl Lowerer<'_> {
             path: path.map(|p| p.to_string()),
             line: path.map(|p| p.locate(self.root).line),
             message,
+            code: None,
         }
     }
 
     pub(crate) fn warn(&mut self, path: Option<&FieldPath>, message: impl Into<String>) {
         let w = self.finding(path, message.into());
         self.warnings.push(w);
+    }
+
+    /// A warning (`note`: a note) that `istioctl analyze` reports under `code`.
+    pub(crate) fn analyzer(
+        &mut self,
+        code: &'static str,
+        note: bool,
+        path: &FieldPath,
+        message: String,
+    ) {
+        let mut w = self.finding(Some(path), message);
+        w.code = Some(code);
+        if note {
+            self.notes.push(w)
+        } else {
+            self.warnings.push(w)
+        }
     }
 
     /// A scope note: Istio would act on this, tower-mesh does not evaluate it in-process (the

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Pos;
+use super::vs_analyze::{self, RouteShape};
 use super::vs_forward::{adding, removing};
 use super::{Result, VirtualServiceLowering, pseudo_header_field, syntax};
 use crate::config::de::from_node;
@@ -50,8 +51,8 @@ impl VirtualServiceLowering<'_, '_> {
             return Err(self.invalid(&spec_path.key("hosts").index(j), &written[j], &problem));
         }
         let mut routes: Vec<Arc<Route>> = Vec::new();
+        let mut shapes = Vec::new();
         let mut delegates = Vec::new();
-        let mut unconditional: Option<String> = None;
         let mut errors = Vec::new();
         let max_errors = self.options.limits.max_errors;
         // Each route is read on its own, so that one load reports the mistakes of them all.
@@ -63,7 +64,7 @@ impl VirtualServiceLowering<'_, '_> {
             for u in &mut self.subset_uses[uses_before..] {
                 u.route = i;
             }
-            let (route, delegate) = match lowered {
+            let (route, delegate, shape) = match lowered {
                 Ok(r) => r,
                 Err(e) => {
                     let stop = e.kind() == ErrorKind::Limit;
@@ -75,15 +76,11 @@ impl VirtualServiceLowering<'_, '_> {
                 }
             };
             delegates.extend(delegate);
-            if let Some(first) = &unconditional {
-                self.warn(
-                    Some(&path),
-                    format!("this route is unreachable: {first} matches every request before it"),
-                );
-            } else if route.is_unconditional() {
-                unconditional = Some(path.to_string());
-            }
+            shapes.push(shape);
             routes.push(Arc::new(route));
+        }
+        if errors.is_empty() {
+            self.analyze_routes(&spec_path, &routes, &shapes);
         }
         if !errors.is_empty() {
             return Err(LoadError::several(errors, false));
@@ -96,6 +93,43 @@ impl VirtualServiceLowering<'_, '_> {
             resolved: Arc::default(),
             delegates,
         })
+    }
+
+    /// IST0130 for each route no request reaches (after a catch-all, or whose entries all
+    /// repeat earlier ones) and IST0131 for each match entry an earlier one takes.
+    fn analyze_routes(
+        &mut self,
+        spec_path: &FieldPath,
+        routes: &[Arc<Route>],
+        shapes: &[RouteShape],
+    ) {
+        let mut found = vs_analyze::analyze(shapes).into_iter().peekable();
+        let mut catch_all: Option<usize> = None;
+        for (i, route) in routes.iter().enumerate() {
+            let path = spec_path.key("http").index(i);
+            let mut ours = catch_all.map(|c| {
+                format!(
+                    "this route is unreachable: {} matches every request before it",
+                    spec_path.key("http").index(c)
+                )
+            });
+            catch_all = catch_all.or(route.is_unconditional().then_some(i));
+            while let Some(f) = found.next_if(|f| f.route == i) {
+                match f.entry {
+                    Some(j) => self.analyzer(f.code, true, &path.key("match").index(j), f.message),
+                    None => {
+                        let message = match ours.take() {
+                            Some(o) => format!("{o}; Istio: {}", f.message),
+                            None => f.message,
+                        };
+                        self.analyzer(f.code, false, &path, message);
+                    }
+                }
+            }
+            if let Some(o) = ours {
+                self.analyzer("IST0130", false, &path, o);
+            }
+        }
     }
 
     /// The items of `spec.http` as read (each is deserialized on its own).
@@ -127,9 +161,13 @@ impl VirtualServiceLowering<'_, '_> {
         (index, path): (usize, &FieldPath),
         node: &Node,
         is_delegate: bool,
-    ) -> Result<(Route, Option<DelegateUse<Pos>>)> {
+    ) -> Result<(Route, Option<DelegateUse<Pos>>, RouteShape)> {
         let http: wire::HttpRoute =
             from_node(node, &path.to_string()).map_err(|e| e.with_document(self.doc.clone()))?;
+        let shape = RouteShape {
+            name: http.name.clone(),
+            matches: http.match_.clone().unwrap_or_default(),
+        };
         let ns = resource.namespace().to_string();
         let mut delegate = None;
         if let Some(d) = &http.delegate {
@@ -144,7 +182,7 @@ impl VirtualServiceLowering<'_, '_> {
             delegate = Some(self.delegate_ref(&path.key("delegate"), d, index, &ns)?);
         }
         let route = self.http_route(resource, path, http, &ns)?;
-        Ok((route, delegate))
+        Ok((route, delegate, shape))
     }
 
     /// `gateways` (of a VirtualService or of a match), each `mesh` or `[namespace/]name`.

@@ -16,7 +16,7 @@ use serde::de::{self, MapAccess, Visitor};
 
 /// A `StringMatch`: `{exact|prefix|regex: ...}`, `{}` (presence), or, leniently for the
 /// RouteRule docs' shorthand, a bare string.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct StringMatch {
     pub(crate) exact: Option<String>,
     pub(crate) prefix: Option<String>,

@@ -50,7 +50,7 @@ pub(crate) struct HttpRoute {
     pub(crate) remove_response_headers: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct HttpMatchRequest {
     pub(crate) name: Option<String>,

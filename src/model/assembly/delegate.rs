@@ -122,6 +122,7 @@ pub(crate) fn expand<T: Clone>(
                         "{ns}/{name} delegates again; Istio allows one level of delegation"
                     ),
                     value: None,
+                    code: None,
                 });
             }
             let dropped = merge_into(&mut routes, route, &snapshot[target].routes, size)

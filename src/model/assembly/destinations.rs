@@ -237,5 +237,6 @@ fn undefined<T: Clone>(u: &SubsetUse<T>, message: String) -> Finding<T> {
         kind: FindingKind::UnknownSubset,
         message,
         value: Some(u.subset.to_string()),
+        code: Some("IST0101"),
     }
 }

@@ -59,17 +59,20 @@ pub(super) fn group_virtual_services<T: Clone>(
                         first.resource()
                     ),
                 };
-                warnings.push(Finding::warning(
-                    doc.clone(),
-                    format!(
-                        "IST0109: the VirtualServices {}/{}, {}/{} associated with mesh gateway define the same host {}, which can lead to undefined behavior; merge them into a single resource. {outcome}",
-                        first.resource().namespace(),
-                        first.resource().name(),
-                        routes.resource().namespace(),
-                        routes.resource().name(),
-                        host.canonical
-                    ),
-                ));
+                let mut names = [first.resource(), routes.resource()]
+                    .map(|r| format!("{}/{}", r.namespace(), r.name()));
+                names.sort();
+                warnings.push(
+                    Finding::warning(
+                        doc.clone(),
+                        format!(
+                            "The VirtualServices {} associated with mesh gateway define the same host */{} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource. ({outcome})",
+                            names.join(","),
+                            host.canonical
+                        ),
+                    )
+                    .coded("IST0109"),
+                );
             } else if !gateway_merge
                 && let Some(first) = earlier
                     .iter()

@@ -52,6 +52,8 @@ pub(crate) struct Finding<T> {
     pub(crate) message: String,
     /// The value at fault, when one is.
     pub(crate) value: Option<String>,
+    /// Istio's analyzer code for the same finding, when it has one.
+    pub(crate) code: Option<&'static str>,
 }
 
 impl<T: Clone> Finding<T> {
@@ -61,6 +63,7 @@ impl<T: Clone> Finding<T> {
             kind: FindingKind::Warning,
             message,
             value: None,
+            code: None,
         }
     }
 
@@ -70,7 +73,14 @@ impl<T: Clone> Finding<T> {
             kind: FindingKind::Note,
             message,
             value: None,
+            code: None,
         }
+    }
+
+    /// The same finding, under Istio's analyzer code.
+    pub(crate) fn coded(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// The set is over a limit, at `at`.
@@ -80,6 +90,7 @@ impl<T: Clone> Finding<T> {
             kind,
             message,
             value: None,
+            code: None,
         }
     }
 }
