@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::hash::FxHashMap;
 use super::index::RouteIndex;
+use super::resource::ResourceKind;
 use super::route::Route;
 
 /// How an HTTPRoute match entry tests the path, with the value as written.
@@ -221,7 +222,15 @@ impl Group {
         ports.sort_unstable();
         ports.dedup();
         let select = |keep: &dyn Fn(&Option<Vec<u32>>) -> bool| {
-            let chosen: Vec<_> = entries.iter().filter(|(p, _, _)| keep(p)).collect();
+            let mut chosen: Vec<_> = entries.iter().filter(|(p, _, _)| keep(p)).collect();
+            // Routes of both types at one Service and port: only the GRPCRoutes apply.
+            let kind = |r: &Route| r.resource().kind();
+            if chosen
+                .iter()
+                .any(|(_, r, _)| kind(r) == ResourceKind::GrpcRoute)
+            {
+                chosen.retain(|(_, r, _)| kind(r) != ResourceKind::HttpRoute);
+            }
             let routes: Vec<Arc<Route>> = chosen.iter().map(|(_, r, _)| r.clone()).collect();
             Entries {
                 index: RouteIndex::build(&routes),

@@ -166,17 +166,24 @@ impl GatewayLowering<'_, '_> {
             )
         };
         for (i, a) in refs.iter().enumerate() {
-            for b in &refs[..i] {
+            for (j, b) in refs[..i].iter().enumerate() {
                 if id(a) != id(b) {
                     continue;
                 }
                 let unset = |r: &wire::ParentRef| r.section_name.is_none() && r.port.is_none();
-                if unset(a) || unset(b) {
-                    return Err(self.invalid(path, "", "sectionName or port must be specified when parentRefs includes 2 or more references to the same parent"));
-                }
-                if (&a.section_name, a.port) == (&b.section_name, b.port) {
-                    return Err(self.invalid(path, "", "sectionName or port must be unique when parentRefs includes 2 or more references to the same parent"));
-                }
+                let problem = if unset(a) || unset(b) {
+                    "specified"
+                } else if (&a.section_name, a.port) == (&b.section_name, b.port) {
+                    "unique"
+                } else {
+                    continue;
+                };
+                return Err(self.error(
+                    crate::config::error::ErrorKind::InvalidValue,
+                    &path.index(i),
+                    None,
+                    format!("this parentRef and {} name the same parent: sectionName or port must be {problem} when parentRefs includes 2 or more references to the same parent", path.index(j)),
+                ));
             }
         }
         Ok(())

@@ -69,8 +69,8 @@ pub(super) fn add_http_routes<T: Clone + std::fmt::Display>(
             }
         }
     }
-    for (canonical, mut attached) in services {
-        size.routes -= drop_http_beside_grpc(&mut attached, warnings);
+    for (canonical, attached) in services {
+        warn_http_beside_grpc(&attached, warnings);
         if let Some(other) = other_hosts.get(&canonical) {
             warnings.push(Finding::warning(
                 other.clone(),
@@ -103,45 +103,71 @@ fn parent_ports(route: &GatewayRouteIn) -> Vec<(String, Option<Vec<u32>>)> {
     ports
 }
 
-/// Where one namespace's routes for a Service hold GRPCRoutes, its HTTPRoutes never apply
-/// (GRPCRoute wins the route-type conflict): they are dropped, each with a warning. Returns
-/// how many entries were dropped.
-fn drop_http_beside_grpc<T: Clone>(
-    attached: &mut Attached<T>,
-    warnings: &mut Vec<Finding<T>>,
-) -> usize {
+/// Where one namespace's routes for a Service and port hold GRPCRoutes, its HTTPRoutes there
+/// never apply (GRPCRoute wins the route-type conflict, per Service and port; the table drops
+/// them). Each HTTPRoute that loses somewhere gets a warning saying where.
+fn warn_http_beside_grpc<T: Clone>(attached: &Attached<T>, warnings: &mut Vec<Finding<T>>) {
     let kind = |e: &GatewayEntry| e.route.resource().kind();
-    let grpc_namespaces: Vec<Box<str>> = attached
+    let grpc: Vec<(&str, &Option<Vec<u32>>)> = attached
         .entries
         .iter()
         .filter(|(_, e)| kind(e) == ResourceKind::GrpcRoute)
-        .map(|(ns, _)| ns.clone())
+        .map(|(ns, e)| (&**ns, &e.ports))
         .collect();
-    if grpc_namespaces.is_empty() {
-        return 0;
+    if grpc.is_empty() {
+        return;
     }
-    let before = attached.entries.len();
-    let mut dropped: Vec<String> = Vec::new();
-    attached.entries.retain(|(ns, e)| {
-        let loses = kind(e) == ResourceKind::HttpRoute && grpc_namespaces.contains(ns);
-        if loses {
-            let name = e.route.resource().to_string();
-            if !dropped.contains(&name) {
-                dropped.push(name);
+    // Where a GRPCRoute and an HTTPRoute entry of one namespace both apply: every port
+    // (`None`), or these.
+    let shared = |a: &Option<Vec<u32>>, b: &Option<Vec<u32>>| -> Option<Option<Vec<u32>>> {
+        match (a, b) {
+            (None, None) => Some(None),
+            (Some(p), None) | (None, Some(p)) => Some(Some(p.clone())),
+            (Some(a), Some(b)) => {
+                let both: Vec<u32> = a.iter().filter(|p| b.contains(p)).copied().collect();
+                (!both.is_empty()).then_some(Some(both))
             }
         }
-        !loses
-    });
-    for (doc, resource) in &attached.docs {
-        if dropped.contains(&resource.to_string()) {
-            warnings.push(Finding::warning(
-                doc.clone(),
-                format!(
-                    "GRPCRoutes of namespace {} are attached to the same Service: only they apply, and this HTTPRoute is ignored for it",
-                    resource.namespace()
-                ),
-            ));
+    };
+    let mut losing: Vec<(String, Option<Vec<u32>>)> = Vec::new();
+    for (ns, e) in &attached.entries {
+        if kind(e) != ResourceKind::HttpRoute {
+            continue;
+        }
+        for (_, g) in grpc.iter().filter(|(g_ns, _)| *g_ns == &**ns) {
+            if let Some(ports) = shared(&e.ports, g) {
+                let name = e.route.resource().to_string();
+                match losing.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, known)) => match (known.as_mut(), ports) {
+                        (Some(k), Some(p)) => k.extend(p),
+                        (_, None) => *known = None,
+                        (None, Some(_)) => {}
+                    },
+                    None => losing.push((name, ports)),
+                }
+            }
         }
     }
-    before - attached.entries.len()
+    for (doc, resource) in &attached.docs {
+        let Some((_, ports)) = losing.iter().find(|(n, _)| *n == resource.to_string()) else {
+            continue;
+        };
+        let at = match ports {
+            None => String::new(),
+            Some(p) => {
+                let mut p = p.clone();
+                p.sort_unstable();
+                p.dedup();
+                let list: Vec<String> = p.iter().map(u32::to_string).collect();
+                format!(" at port {}", list.join(", "))
+            }
+        };
+        warnings.push(Finding::warning(
+            doc.clone(),
+            format!(
+                "GRPCRoutes of namespace {} are attached to the same Service{at}: there only they apply, and this HTTPRoute is ignored",
+                resource.namespace()
+            ),
+        ));
+    }
 }
