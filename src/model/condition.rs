@@ -168,17 +168,23 @@ impl Selector {
 
     /// Whether the entry exists for this context ([PILOT] `TranslateRoute`,
     /// `sourceMatchHTTP`). Allocates nothing.
+    /// `port` is compared with the port the request is addressed to ([`service_port`]).
     #[inline]
-    pub(super) fn fits(&self, ctx: &Context) -> bool {
-        self.is_empty() || self.misfit(ctx).is_none()
+    pub(super) fn fits(&self, ctx: &Context, view: &RequestView<'_>) -> bool {
+        self.is_empty() || self.misfit(ctx, view).is_none()
     }
 
-    /// Why the entry does not exist for this context, if it does not.
-    pub(super) fn misfit<'a>(&'a self, ctx: &'a Context) -> Option<Misfit<'a>> {
-        if let Some(port) = self.port
-            && ctx.port() != Some(port)
-        {
-            return Some(Misfit::Port(port, ctx.port()));
+    /// Why the entry does not exist for this context and service port, if it does not.
+    pub(super) fn misfit<'a>(
+        &'a self,
+        ctx: &'a Context,
+        view: &RequestView<'_>,
+    ) -> Option<Misfit<'a>> {
+        if let Some(port) = self.port {
+            let service = service_port(view, ctx);
+            if service != port {
+                return Some(Misfit::Port(port, service, ctx.port().is_some()));
+            }
         }
         if let Some(source) = &self.legacy_source {
             // The caller's service: as set, else its `app` label (Kubernetes' convention).
@@ -218,7 +224,8 @@ impl Selector {
 
 /// Why a match entry does not exist for a context.
 pub(super) enum Misfit<'a> {
-    Port(u32, Option<u32>),
+    /// The entry's port, the request's service port, whether the context set it.
+    Port(u32, u32, bool),
     SourceService(&'a str, Option<&'a str>),
     SourceLabels(&'a Labels, &'a Labels),
     Gateways(&'a [Box<str>], &'a str),
@@ -228,10 +235,13 @@ pub(super) enum Misfit<'a> {
 impl fmt::Display for Misfit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Misfit::Port(want, got) => match got {
-                Some(p) => write!(f, "port {want} does not fit the local port {p}"),
-                None => write!(f, "port {want} does not fit: no local port is set"),
-            },
+            Misfit::Port(want, got, true) => {
+                write!(f, "port {want} does not fit the context's port {got}")
+            }
+            Misfit::Port(want, got, false) => write!(
+                f,
+                "port {want} does not fit the port the request is addressed to, {got}"
+            ),
             Misfit::SourceService(want, got) => write!(
                 f,
                 "match.source {want} does not fit the caller service {}",
@@ -423,4 +433,19 @@ mod tests {
             "two namespaces' gateways of one name are two gateways"
         );
     }
+}
+
+/// The service port a request is addressed to: the context's port when set, else the port of
+/// the request's authority, else the scheme's default (443 for `https`, else 80). Both
+/// VirtualService `match.port` and Gateway API parentRef ports compare with it.
+pub(super) fn service_port(view: &RequestView<'_>, ctx: &Context) -> u32 {
+    if let Some(port) = ctx.port() {
+        return port;
+    }
+    let from_authority = view.authority().and_then(|a| {
+        let a = std::str::from_utf8(a).ok()?;
+        let (host, port) = a.rsplit_once(':')?;
+        (!host.contains(':') || host.ends_with(']')).then(|| port.parse().ok())?
+    });
+    from_authority.unwrap_or(if view.scheme() == "https" { 443 } else { 80 })
 }

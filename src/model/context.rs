@@ -135,7 +135,10 @@ impl Context {
         self
     }
 
-    /// Sets the local port the request arrived on (matched by `match.port`).
+    /// Sets the service port the requests are addressed to, compared with a VirtualService's
+    /// `match.port` and a Gateway API parentRef's `port`. Without it, the port in the request's
+    /// authority counts, else 80 (443 for `https`); set it on a gateway identity to the
+    /// listener's port, since a load balancer in front may name another one.
     pub fn with_port(mut self, port: u32) -> Self {
         self.port = Some(port);
         self

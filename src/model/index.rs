@@ -363,7 +363,7 @@ impl RouteIndex {
             let (r, e) = self.slots[pos as usize];
             e == u32::MAX || {
                 let m = &routes[r as usize].matches[e as usize];
-                m.selector.fits(ctx)
+                m.selector.fits(ctx, view)
                     && match known {
                         Some((field, value)) => m.matches_knowing(view, field, value),
                         None => m.matches(view),

@@ -77,7 +77,7 @@ fn reference_first(routes: &[Arc<Route>], view: &RequestView<'_>, ctx: &Context)
     routes.iter().position(|r| {
         r.matches.is_empty()
             || r.matches.iter().any(|m| {
-                m.selector.misfit(ctx).is_none()
+                m.selector.misfit(ctx, view).is_none()
                     && m.conditions.iter().all(|c| reference_condition(c, view))
             })
     })
@@ -130,7 +130,9 @@ fn reference_route_inner<B>(
                 }
                 let exists = vs.routes.iter().any(|r| {
                     r.matches.is_empty()
-                        || r.matches.iter().any(|m| m.selector.misfit(ctx).is_none())
+                        || r.matches
+                            .iter()
+                            .any(|m| m.selector.misfit(ctx, &view).is_none())
                 });
                 if exists {
                     return Some(Expected::NotFound);

@@ -321,7 +321,7 @@ impl Evaluation<'_, '_> {
                 return execute(&vs.routes[i], entry, self, t);
             }
             let survived = if vs.has_selectors {
-                vs.routes.iter().any(|r| route_exists(r, ctx))
+                vs.routes.iter().any(|r| route_exists(r, ctx, self.view))
             } else {
                 !vs.routes.is_empty()
             };
@@ -357,7 +357,7 @@ impl Evaluation<'_, '_> {
             if !vs.applies_to(self.ctx) {
                 continue;
             }
-            if route_exists(route, self.ctx) {
+            if route_exists(route, self.ctx, self.view) {
                 first.get_or_insert(&vs.resource);
             }
             if let Some(entry) = route_matches(route, self.view, self.ctx, t, false) {
@@ -387,7 +387,7 @@ impl Evaluation<'_, '_> {
             return None;
         }
         let service = gateway.lookup(host)?;
-        let port = service_port(self.view, ctx);
+        let port = super::condition::service_port(self.view, ctx);
         let caller = ctx.caller().and_then(|c| c.namespace());
         let (namespace, entries) = service.entries(caller, port)?;
         t.line(0, Verdict::Info, || {
@@ -486,20 +486,6 @@ fn grpc_unavailable(decision: &mut Decision, route: &Route, view: &RequestView<'
     }
 }
 
-/// The port a request is addressed to: the context's, else the authority's, else the
-/// scheme's default.
-fn service_port(view: &RequestView<'_>, ctx: &Context) -> u32 {
-    if let Some(port) = ctx.port() {
-        return port;
-    }
-    let from_authority = view.authority().and_then(|a| {
-        let a = std::str::from_utf8(a).ok()?;
-        let (host, port) = a.rsplit_once(':')?;
-        (!host.contains(':') || host.ends_with(']')).then(|| port.parse().ok())?
-    });
-    from_authority.unwrap_or(if view.scheme() == "https" { 443 } else { 80 })
-}
-
 fn gateways_text(g: &[Box<str>]) -> String {
     if g.is_empty() {
         "mesh".into()
@@ -567,8 +553,8 @@ fn route_title(route: &Route) -> String {
 }
 
 /// Whether some match entry of the route exists for this context.
-fn route_exists(route: &Route, ctx: &Context) -> bool {
-    route.matches.is_empty() || route.matches.iter().any(|m| m.selector.fits(ctx))
+fn route_exists(route: &Route, ctx: &Context, view: &RequestView<'_>) -> bool {
+    route.matches.is_empty() || route.matches.iter().any(|m| m.selector.fits(ctx, view))
 }
 
 #[inline]
@@ -591,7 +577,7 @@ fn route_matches<T: Tracer>(
     t.line(1, Verdict::Info, || route_title(route));
     for (i, m) in route.matches.iter().enumerate() {
         if !T::ON {
-            if m.selector.fits(ctx) && m.matches(view) {
+            if m.selector.fits(ctx, view) && m.matches(view) {
                 return Some(i);
             }
             continue;
@@ -604,7 +590,7 @@ fn route_matches<T: Tracer>(
                 None => format!("match[{i}]"),
             }
         };
-        if let Some(why) = m.selector.misfit(ctx) {
+        if let Some(why) = m.selector.misfit(ctx, view) {
             t.push(2, Verdict::Skipped, format!("{label}: {why}"));
             continue;
         }
