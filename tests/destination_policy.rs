@@ -383,8 +383,8 @@ fn the_policy_is_kept_as_a_model_value_for_its_service() {
 #[test]
 fn destination_rules_of_one_namespace_are_merged() {
     let text = [
-        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: a, namespace: shop}\nspec:\n  host: reviews\n  exportTo: ['*', '.']\n  subsets: [{name: v1, labels: {version: v1}}]\n",
-        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: b, namespace: shop}\nspec:\n  host: reviews.shop.svc.cluster.local\n  exportTo: ['.', '*']\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n  subsets: [{name: v2, labels: {version: v2}}, {name: v1, labels: {version: x}}]\n",
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: a, namespace: shop}\nspec:\n  host: reviews\n  exportTo: ['frontend', '.']\n  subsets: [{name: v1, labels: {version: v1}}]\n",
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: b, namespace: shop}\nspec:\n  host: reviews.shop.svc.cluster.local\n  exportTo: ['.', 'frontend']\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n  subsets: [{name: v2, labels: {version: v2}}, {name: v1, labels: {version: x}}]\n",
         "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: c, namespace: shop}\nspec:\n  host: reviews\n  workloadSelector: {matchLabels: {app: front}}\n  subsets: [{name: v3, labels: {version: v3}}]\n",
     ]
     .join("---\n");

@@ -320,3 +320,76 @@ fn ist0109_only_between_mesh_virtual_services_with_http_routes() {
         );
     }
 }
+
+/// IST0109 only between VirtualServices that meet in one group of Istio's order: a consumer's
+/// private override beside the owner's public VirtualService is none; two private ones of
+/// one namespace are.
+#[test]
+fn ist0109_follows_export_groups() {
+    let vs = |name: &str, ns: &str, export: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  hosts: [reviews.bookinfo.svc.cluster.local]\n{export}  http:\n  - route: [{{destination: {{host: a}}}}]\n"
+        )
+    };
+    let codes = |docs: &[String]| -> Vec<String> {
+        let rules = Loader::new().text(docs.join("---\n")).load().unwrap();
+        rules
+            .warnings()
+            .iter()
+            .filter(|w| w.code() == Some("IST0109"))
+            .map(|w| w.message().to_string())
+            .collect()
+    };
+    let owner = vs("reviews", "bookinfo", "");
+    let canary = vs("canary", "frontend", "  exportTo: [.]\n");
+    let canary2 = vs("canary2", "frontend", "  exportTo: [frontend]\n");
+    assert_eq!(
+        codes(&[owner.clone(), canary.clone()]),
+        Vec::<String>::new()
+    );
+    let found = codes(&[owner, canary, canary2]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("frontend/canary,frontend/canary2"),
+        "{found:#?}"
+    );
+}
+
+/// `exportTo` is checked as Istio's webhook checks it, with its messages.
+#[test]
+fn export_to_is_validated() {
+    for (export, message) in [
+        (
+            "[\"~\"]",
+            "exportTo ~ (none) is not allowed for Istio configuration objects",
+        ),
+        (
+            "[Bad_NS]",
+            "only .,*, or a valid DNS 1123 label is allowed as exportTo entry",
+        ),
+        ("[a, a]", "duplicate entries in exportTo for entry a"),
+        (
+            "[., shop]",
+            "duplicate entries in exportTo: . and current namespace shop",
+        ),
+        (
+            "[\"*\", a]",
+            "cannot have both public (*) and non-public exportTo values for a resource",
+        ),
+    ] {
+        let text = format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: r, namespace: shop}}\nspec:\n  hosts: [r]\n  exportTo: {export}\n  http:\n  - route: [{{destination: {{host: r}}}}]\n"
+        );
+        let err = RuleSet::from_yaml(&text).unwrap_err();
+        assert!(err.to_string().contains(message), "{export}: {err}");
+        assert!(err.path().unwrap().starts_with("spec.exportTo["), "{err}");
+    }
+    let dr = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r, namespace: shop}\nspec:\n  host: r\n  workloadSelector: {matchLabels: {app: a}}\n  exportTo: [other]\n";
+    let err = RuleSet::from_yaml(dr).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "destination rule with workload selector cannot have exportTo beyond current namespace"
+        ),
+        "{err}"
+    );
+}

@@ -115,7 +115,15 @@ impl TableBuilder {
             specific.extend(catch_alls);
             specific
         });
-        self.claim(names, HostTable::Virtual { services, merged })
+        let restricted = services.iter().any(|vs| vs.export.is_some());
+        self.claim(
+            names,
+            HostTable::Virtual {
+                services,
+                merged,
+                restricted,
+            },
+        )
     }
 
     /// Adds the Gateway API routes attached to one Service of `namespace`, answering for

@@ -411,6 +411,21 @@ impl Field {
     }
 }
 
+/// The service port a request is addressed to: the context's port when set, else the port of
+/// the request's authority, else the scheme's default (443 for `https`, else 80). Both
+/// VirtualService `match.port` and Gateway API parentRef ports compare with it.
+pub(super) fn service_port(view: &RequestView<'_>, ctx: &Context) -> u32 {
+    if let Some(port) = ctx.port() {
+        return port;
+    }
+    let from_authority = view.authority().and_then(|a| {
+        let a = std::str::from_utf8(a).ok()?;
+        let (host, port) = a.rsplit_once(':')?;
+        (!host.contains(':') || host.ends_with(']')).then(|| port.parse().ok())?
+    });
+    from_authority.unwrap_or(if view.scheme() == "https" { 443 } else { 80 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::gateways_overlap;
@@ -433,19 +448,4 @@ mod tests {
             "two namespaces' gateways of one name are two gateways"
         );
     }
-}
-
-/// The service port a request is addressed to: the context's port when set, else the port of
-/// the request's authority, else the scheme's default (443 for `https`, else 80). Both
-/// VirtualService `match.port` and Gateway API parentRef ports compare with it.
-pub(super) fn service_port(view: &RequestView<'_>, ctx: &Context) -> u32 {
-    if let Some(port) = ctx.port() {
-        return port;
-    }
-    let from_authority = view.authority().and_then(|a| {
-        let a = std::str::from_utf8(a).ok()?;
-        let (host, port) = a.rsplit_once(':')?;
-        (!host.contains(':') || host.ends_with(']')).then(|| port.parse().ok())?
-    });
-    from_authority.unwrap_or(if view.scheme() == "https" { 443 } else { 80 })
 }

@@ -115,8 +115,16 @@ fn reference_route_inner<B>(
         HostTable::Virtual {
             services,
             merged: None,
+            ..
         } => {
-            for vs in services {
+            // The caller's view: the VirtualServices exported to its namespace, by group.
+            let caller = ctx.caller().and_then(|c| c.namespace());
+            let mut visible: Vec<_> = services
+                .iter()
+                .filter_map(|vs| Some((vs.group(caller)?, vs)))
+                .collect();
+            visible.sort_by_key(|(group, _)| *group);
+            for (_, vs) in visible {
                 let applies = if vs.gateways.is_empty() {
                     ctx.gateway() == "mesh"
                 } else {

@@ -30,6 +30,8 @@ pub(crate) struct VirtualServiceRoutes {
     pub(super) index: Option<RouteIndex>,
     /// Whether some match entry has a config-time selector.
     pub(super) has_selectors: bool,
+    /// `exportTo` with `.` made the VirtualService's namespace; `None`: every namespace (`*`).
+    pub(super) export: Option<Box<[Box<str>]>>,
 }
 
 impl VirtualServiceRoutes {
@@ -46,6 +48,42 @@ impl VirtualServiceRoutes {
             resource,
             gateways,
             routes,
+            export: None,
+        }
+    }
+
+    /// The same routes, visible only to callers of these namespaces (`exportTo` without `*`,
+    /// `.` already made the VirtualService's namespace).
+    pub(crate) fn exported_to(mut self, namespaces: Vec<Box<str>>) -> Self {
+        self.export = Some(namespaces.into_boxed_slice());
+        self
+    }
+
+    /// Whether some caller sees this VirtualService and `other` in the same group of Istio's
+    /// order (IST0109's condition): both public, or both exported to one namespace and either
+    /// both of it or both of others. A consumer's private override meets no public one.
+    pub(crate) fn meets(&self, other: &VirtualServiceRoutes) -> bool {
+        match (&self.export, &other.export) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.iter().any(|n| {
+                b.contains(n)
+                    && (self.resource.namespace() == &**n) == (other.resource.namespace() == &**n)
+            }),
+            _ => false,
+        }
+    }
+
+    /// Where a caller of namespace `caller` sees this VirtualService in Istio's order (`None`:
+    /// not at all): 1, the caller's own namespace exports it to itself; 2, another namespace
+    /// exports it to the caller's; 3, it is exported to every namespace. A caller without a
+    /// namespace sees only the last.
+    pub(super) fn group(&self, caller: Option<&str>) -> Option<u8> {
+        match (&self.export, caller) {
+            (None, _) => Some(3),
+            (Some(list), Some(c)) if list.iter().any(|n| &**n == c) => {
+                Some(if self.resource.namespace() == c { 1 } else { 2 })
+            }
+            (Some(_), _) => None,
         }
     }
 
@@ -85,6 +123,9 @@ pub(super) enum HostTable {
     /// VirtualServices in load order: the first that applies claims the host.
     Virtual {
         services: Vec<Arc<VirtualServiceRoutes>>,
+        /// Whether one of them is exported to some namespaces only: then the caller's
+        /// namespace decides which apply and in what order.
+        restricted: bool,
         /// Gateway-merge mode: every route of every service, catch-alls last.
         merged: Option<Vec<(Arc<VirtualServiceRoutes>, Arc<Route>)>>,
     },
@@ -232,7 +273,8 @@ impl RouteTable {
             HostTable::Virtual {
                 services,
                 merged: None,
-            } => on.virtual_services(&host, services, t),
+                restricted,
+            } => on.virtual_services(&host, services, *restricted, t),
             HostTable::Virtual {
                 merged: Some(routes),
                 ..
@@ -296,47 +338,83 @@ impl Evaluation<'_, '_> {
         &self,
         host: &str,
         services: &[Arc<VirtualServiceRoutes>],
+        restricted: bool,
         t: &mut T,
     ) -> Decision {
-        let ctx = self.ctx;
         t.line(0, Verdict::Info, || {
             format!("host {host}: {} VirtualService(s)", services.len())
         });
-        for vs in services {
-            if !vs.applies_to(ctx) {
+        if !restricted {
+            for vs in services {
+                if let Some(d) = self.one_virtual_service(vs, t) {
+                    return d;
+                }
+            }
+        } else {
+            // Istio's order for the caller's namespace: its own namespace's private ones,
+            // then those other namespaces export to it, then the public ones.
+            let caller = self.ctx.caller().and_then(|c| c.namespace());
+            for vs in services.iter().filter(|vs| vs.group(caller).is_none()) {
                 t.line(1, Verdict::Skipped, || {
-                    let gateways = gateways_text(&vs.gateways);
                     format!(
-                        "{}: gateways [{gateways}] do not include {}",
+                        "{}: not exported to the caller's namespace ({})",
                         vs.resource,
-                        ctx.gateway()
+                        caller.unwrap_or("none set")
                     )
                 });
-                continue;
             }
-            t.line(1, Verdict::Info, || vs.resource.to_string());
-            if let Some((i, entry)) =
-                first_match(&vs.routes, vs.index.as_ref(), self.view, ctx, t, false)
-            {
-                return execute(&vs.routes[i], entry, self, t);
+            for group in 1..=3 {
+                for vs in services.iter().filter(|vs| vs.group(caller) == Some(group)) {
+                    if let Some(d) = self.one_virtual_service(vs, t) {
+                        return d;
+                    }
+                }
             }
-            let survived = if vs.has_selectors {
-                vs.routes.iter().any(|r| route_exists(r, ctx, self.view))
-            } else {
-                !vs.routes.is_empty()
-            };
-            if survived {
-                t.line(1, Verdict::NotMatched, || "no route matched: 404".into());
-                return not_found(&vs.resource);
-            }
-            t.line(1, Verdict::Skipped, || {
-                "no route exists for this caller: the VirtualService does not apply".into()
-            });
         }
         t.line(0, Verdict::Info, || {
             "no VirtualService applies: passthrough".into()
         });
         Decision::pass_through()
+    }
+
+    /// One VirtualService's say: the route that matches, a 404 when it has routes for this
+    /// gateway, caller and port but none matches, or nothing (the next one is asked).
+    fn one_virtual_service<T: Tracer>(
+        &self,
+        vs: &VirtualServiceRoutes,
+        t: &mut T,
+    ) -> Option<Decision> {
+        let ctx = self.ctx;
+        if !vs.applies_to(ctx) {
+            t.line(1, Verdict::Skipped, || {
+                let gateways = gateways_text(&vs.gateways);
+                format!(
+                    "{}: gateways [{gateways}] do not include {}",
+                    vs.resource,
+                    ctx.gateway()
+                )
+            });
+            return None;
+        }
+        t.line(1, Verdict::Info, || vs.resource.to_string());
+        if let Some((i, entry)) =
+            first_match(&vs.routes, vs.index.as_ref(), self.view, ctx, t, false)
+        {
+            return Some(execute(&vs.routes[i], entry, self, t));
+        }
+        let survived = if vs.has_selectors {
+            vs.routes.iter().any(|r| route_exists(r, ctx, self.view))
+        } else {
+            !vs.routes.is_empty()
+        };
+        if survived {
+            t.line(1, Verdict::NotMatched, || "no route matched: 404".into());
+            return Some(not_found(&vs.resource));
+        }
+        t.line(1, Verdict::Skipped, || {
+            "no route exists for this caller: the VirtualService does not apply".into()
+        });
+        None
     }
 
     /// Gateway merge: every route of every VirtualService that applies, catch-alls last.
@@ -353,8 +431,9 @@ impl Evaluation<'_, '_> {
             )
         });
         let mut first: Option<&Arc<Resource>> = None;
+        let caller = self.ctx.caller().and_then(|c| c.namespace());
         for (vs, route) in routes {
-            if !vs.applies_to(self.ctx) {
+            if !vs.applies_to(self.ctx) || vs.group(caller).is_none() {
                 continue;
             }
             if route_exists(route, self.ctx, self.view) {

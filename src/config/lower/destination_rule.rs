@@ -32,6 +32,27 @@ impl DestinationRuleLowering<'_, '_> {
             )?),
             None => None,
         };
+        let export = spec.export_to.unwrap_or_default();
+        self.export_to(&spec_path.key("exportTo"), &export, resource.namespace())?;
+        if workload_selector.is_some() {
+            let beyond = export
+                .iter()
+                .position(|e| e != "." && e != resource.namespace());
+            let problem = match (beyond, export.len()) {
+                (Some(i), _) => Some((
+                    i,
+                    "destination rule with workload selector cannot have exportTo beyond current namespace",
+                )),
+                (None, 2..) => Some((
+                    1,
+                    "destination rule with workload selector cannot have multiple entries in exportTo",
+                )),
+                _ => None,
+            };
+            if let Some((i, problem)) = problem {
+                return Err(self.invalid(&spec_path.key("exportTo").index(i), &export[i], problem));
+            }
+        }
         let subset_policies = self.subsets(&spec_path.key("subsets"), spec.subsets, &mut warned)?;
         let canonical = service_host(host, resource.namespace()).canonical;
         let policy = DestinationPolicy {
@@ -39,7 +60,7 @@ impl DestinationRuleLowering<'_, '_> {
             host: host.to_string(),
             subsets: subset_policies,
             traffic_policy: spec.traffic_policy.as_ref().map(super::policy::to_model),
-            export_to: spec.export_to.unwrap_or_default(),
+            export_to: export,
             workload_selector,
             merged_from: Vec::new(),
         };

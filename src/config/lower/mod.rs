@@ -202,6 +202,24 @@ impl Lowerer<'_> {
         self.notes.push(n);
     }
 
+    /// `exportTo` checked as Istio does, with `.` made `ns`; `None` when it is empty or `*`
+    /// (every namespace).
+    pub(crate) fn export_to(
+        &self,
+        path: &FieldPath,
+        list: &[String],
+        ns: &str,
+    ) -> Result<Option<Vec<Box<str>>>> {
+        if let Err((i, problem)) = syntax::export_to(list, ns) {
+            return Err(self.invalid(&path.index(i), &list[i], &problem));
+        }
+        if list.is_empty() || list.iter().any(|e| e == "*") {
+            return Ok(None);
+        }
+        let named = list.iter().map(|e| if e == "." { ns } else { e.as_str() });
+        Ok(Some(named.map(Box::from).collect()))
+    }
+
     /// A duration of at least 1 ms in whole milliseconds (Istio's `ValidateDuration`).
     pub(crate) fn duration(&self, path: &FieldPath, text: &str) -> Result<Duration> {
         let d = parse_go_duration(text).map_err(|m| {

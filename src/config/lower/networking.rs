@@ -41,6 +41,17 @@ impl VirtualServiceLowering<'_, '_> {
             }
         }
         let gateways = self.gateways(&spec_path.key("gateways"), spec.gateways.take())?;
+        let export = self.export_to(
+            &spec_path.key("exportTo"),
+            spec.export_to.as_deref().unwrap_or_default(),
+            &ns,
+        )?;
+        if let Some(list) = &export {
+            self.note(
+                Some(&spec_path.key("exportTo")),
+                format!("exported to {} only: it applies to callers of those namespaces (Caller::with_namespace), never to a caller without one", list.join(", ")),
+            );
+        }
         self.check_vs_shape(&spec_path, &hosts, &gateways, &spec)?;
         let written = spec.hosts.as_deref().unwrap_or_default();
         if let Some((i, j)) = syntax::overlapping_hosts(written) {
@@ -92,6 +103,7 @@ impl VirtualServiceLowering<'_, '_> {
             routes,
             resolved: Arc::default(),
             delegates,
+            export,
         })
     }
 

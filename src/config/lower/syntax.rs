@@ -169,9 +169,6 @@ pub(crate) fn gateway(reference: &str) -> Result<(), String> {
     }
 }
 
-/// A header value as Istio's `validateHeaderValue` reads it: no control characters but tab,
-/// and every `%` either doubled or opening a `%NAME%` / `%NAME(args)%` variable that a later
-/// `%` closes.
 /// A Kubernetes namespace name: a DNS label of lower-case letters, digits and `-`.
 pub(crate) fn namespace(ns: &str) -> Result<(), String> {
     if is_label(ns, true) {
@@ -183,6 +180,48 @@ pub(crate) fn namespace(ns: &str) -> Result<(), String> {
     }
 }
 
+/// A resource's `exportTo` (Istio's `validateExportTo`), for a resource of namespace `ns`:
+/// entries `.`, `*` or namespace names, none twice (`.` counts as `ns`), and `*` alone. On a
+/// problem, the index of the entry at fault and what is wrong.
+pub(crate) fn export_to(list: &[String], ns: &str) -> Result<(), (usize, String)> {
+    for (i, e) in list.iter().enumerate() {
+        if e == "~" {
+            return Err((
+                i,
+                "exportTo ~ (none) is not allowed for Istio configuration objects".into(),
+            ));
+        }
+        if e != "." && e != "*" && !is_label(e, true) {
+            return Err((
+                i,
+                "only .,*, or a valid DNS 1123 label is allowed as exportTo entry".into(),
+            ));
+        }
+        if list[..i].contains(e) {
+            return Err((i, format!("duplicate entries in exportTo for entry {e}")));
+        }
+        let same = |a: &str, b: &str| a == "." && b == ns;
+        if list[..i].iter().any(|b| same(e, b) || same(b, e)) {
+            return Err((
+                i,
+                format!("duplicate entries in exportTo: . and current namespace {ns}"),
+            ));
+        }
+    }
+    if list.len() > 1
+        && let Some(i) = list.iter().position(|e| e == "*")
+    {
+        return Err((
+            i,
+            "cannot have both public (*) and non-public exportTo values for a resource".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A header value as Istio's `validateHeaderValue` reads it: no control characters but tab,
+/// and every `%` either doubled or opening a `%NAME%` / `%NAME(args)%` variable that a later
+/// `%` closes.
 pub(crate) fn header_value(value: &str) -> Result<(), String> {
     if let Some(c) = value
         .chars()

@@ -160,11 +160,16 @@ fn delegate_targets<T: Clone>(
     let mut used = vec![false; services.len()];
     let mut targets: Vec<Vec<Result<usize, String>>> = Vec::with_capacity(services.len());
     for (_, vs) in services.iter() {
+        let root_ns = vs.resource.namespace();
         let found = vs.delegates.iter().map(|d| {
             let (ns, name) = (d.namespace.as_str(), d.name.as_str());
             match by_name.get(&(ns, name)) {
                 Some(&t) if services[t].1.hosts.is_empty() => {
                     used[t] = true;
+                    let exported = services[t].1.export.as_ref();
+                    if exported.is_some_and(|list| !list.iter().any(|n| &**n == root_ns)) {
+                        return Err(format!("the delegate VirtualService {ns}/{name} is not exported to {root_ns}: this route is dropped, as istiod drops it"));
+                    }
                     Ok(t)
                 }
                 Some(_) => Err(format!("the VirtualService {ns}/{name} has hosts, so it is not a delegate (only a VirtualService without hosts is): this route is dropped, as istiod drops it")),

@@ -29,11 +29,15 @@ pub(super) fn group_virtual_services<T: Clone>(
     let mut hosts: Vec<VirtualHost<T>> = Vec::new();
     let mut by_host: HashMap<String, usize> = HashMap::new();
     for (doc, vs) in services {
-        let routes = Arc::new(VirtualServiceRoutes::new(
+        let mut routes = VirtualServiceRoutes::new(
             vs.resource.clone(),
             vs.gateways,
             vs.routes.into_boxed_slice().into_vec(),
-        ));
+        );
+        if let Some(namespaces) = vs.export {
+            routes = routes.exported_to(namespaces);
+        }
+        let routes = Arc::new(routes);
         for host in vs.hosts {
             let Some(&at) = by_host.get(&host.canonical) else {
                 by_host.insert(host.canonical.clone(), hosts.len());
@@ -48,10 +52,9 @@ pub(super) fn group_virtual_services<T: Clone>(
             let earlier = &hosts[at].services;
             // Istio's IST0109: VirtualServices with HTTP routes that both apply to `mesh`
             // (gateway-only and TCP- or TLS-only ones do not conflict in a sidecar).
-            if let Some(first) = earlier
-                .iter()
-                .find(|f| in_mesh_with_routes(f) && in_mesh_with_routes(&routes))
-            {
+            if let Some(first) = earlier.iter().find(|f| {
+                in_mesh_with_routes(f) && in_mesh_with_routes(&routes) && f.meets(&routes)
+            }) {
                 let outcome = match gateway_merge {
                     true => "with gateway merge their routes are concatenated here".to_string(),
                     false => format!(

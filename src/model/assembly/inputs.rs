@@ -52,6 +52,8 @@ pub(crate) struct VirtualServiceIn<T> {
     pub(crate) resolved: Arc<Mutex<Option<Resolved>>>,
     /// Routes that hand over to a delegate VirtualService.
     pub(crate) delegates: Vec<DelegateUse<T>>,
+    /// The namespaces it is exported to (`.` made its own); `None`: every namespace.
+    pub(crate) export: Option<Vec<Box<str>>>,
 }
 
 /// A root route's `delegate`: the route's index, the delegate's namespace and name, and where
