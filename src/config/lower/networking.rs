@@ -32,26 +32,8 @@ impl VirtualServiceLowering<'_, '_> {
         let spec_path = FieldPath::root().key("spec");
         let ns = resource.namespace().to_string();
         let hosts = self.vs_hosts(&spec_path, spec.hosts.as_deref().unwrap_or_default(), &ns)?;
-        for (present, field) in [(spec.tls.is_some(), "tls"), (spec.tcp.is_some(), "tcp")] {
-            if present {
-                self.note(
-                    Some(&spec_path.key(field)),
-                    format!("`{field}` routes are not HTTP and are not evaluated in-process; the `http` routes apply"),
-                );
-            }
-        }
         let gateways = self.gateways(&spec_path.key("gateways"), spec.gateways.take())?;
-        let export = self.export_to(
-            &spec_path.key("exportTo"),
-            spec.export_to.as_deref().unwrap_or_default(),
-            &ns,
-        )?;
-        if let Some(list) = &export {
-            self.note(
-                Some(&spec_path.key("exportTo")),
-                format!("exported to {} only: it applies to callers of those namespaces (Caller::with_namespace), never to a caller without one", list.join(", ")),
-            );
-        }
+        let export = self.scope(&spec_path, &spec, &ns)?;
         self.check_vs_shape(&spec_path, &hosts, &gateways, &spec)?;
         let written = spec.hosts.as_deref().unwrap_or_default();
         if let Some((i, j)) = syntax::overlapping_hosts(written) {
@@ -105,6 +87,33 @@ impl VirtualServiceLowering<'_, '_> {
             delegates,
             export,
         })
+    }
+
+    /// The notes on what the VirtualService holds that a caller may not see (`tcp` and `tls`
+    /// sections, a restricted `exportTo`), and its `exportTo` checked.
+    fn scope(
+        &mut self,
+        spec_path: &FieldPath,
+        spec: &wire::VirtualService,
+        ns: &str,
+    ) -> Result<Option<Vec<Box<str>>>> {
+        for (present, field) in [(spec.tls.is_some(), "tls"), (spec.tcp.is_some(), "tcp")] {
+            if present {
+                self.note(
+                    Some(&spec_path.key(field)),
+                    format!("`{field}` routes are not HTTP and are not evaluated in-process; the `http` routes apply"),
+                );
+            }
+        }
+        let path = spec_path.key("exportTo");
+        let export = self.export_to(&path, spec.export_to.as_deref().unwrap_or_default(), ns)?;
+        if let Some(list) = &export {
+            self.note(
+                Some(&path),
+                format!("exported to {} only: it applies to callers of those namespaces (Caller::with_namespace), never to a caller without one", list.join(", ")),
+            );
+        }
+        Ok(export)
     }
 
     /// IST0130 for each route no request reaches (after a catch-all, or whose entries all
