@@ -50,6 +50,47 @@ pub struct Destination {
     pub(super) subset: Option<Arc<str>>,
     pub(super) labels: Labels,
     pub(super) port: Option<u32>,
+    /// Where callers of some namespaces get the subset from another DestinationRule.
+    pub(super) callers: Option<Arc<CallerSubsets>>,
+}
+
+/// A subset's labels for every caller, as the assembly resolved them: for a caller without a
+/// namespace (`default`; `None`: its DestinationRule lacks the subset), and for each
+/// namespace whose callers get something else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SubsetLabels {
+    pub(crate) default: Option<Labels>,
+    pub(crate) by_namespace: Vec<(Box<str>, Option<Labels>)>,
+}
+
+/// A namespace, and the destination its callers get (`None`: none, a 503).
+pub(crate) type NamespaceView = (Box<str>, Option<Arc<Destination>>);
+
+/// The destination as the callers of some namespaces see it (`None`: their DestinationRule
+/// lacks the subset, so the request is answered 503), and whether a caller of any other
+/// namespace, or without one, lacks it too.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct CallerSubsets {
+    pub(crate) by_namespace: Box<[NamespaceView]>,
+    pub(crate) default_missing: bool,
+}
+
+impl CallerSubsets {
+    /// The destination a caller of `namespace` gets: `Ok(None)` the default one, `Ok(Some)`
+    /// another, `Err(())` none (its DestinationRule lacks the subset).
+    #[allow(clippy::result_unit_err)]
+    pub(crate) fn for_caller(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Option<&Arc<Destination>>, ()> {
+        let found = namespace.and_then(|ns| self.by_namespace.iter().find(|(n, _)| &**n == ns));
+        match found {
+            Some((_, Some(d))) => Ok(Some(d)),
+            Some((_, None)) => Err(()),
+            None if self.default_missing => Err(()),
+            None => Ok(None),
+        }
+    }
 }
 
 impl Destination {
@@ -60,6 +101,7 @@ impl Destination {
             subset: None,
             labels,
             port: None,
+            callers: None,
         }
     }
 

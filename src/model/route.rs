@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::action::Action;
 use super::condition::RequestMatch;
 use super::cors::CorsPolicy;
-use super::destination::{Destination, Mirror};
+use super::destination::{CallerSubsets, Destination, Mirror, SubsetLabels};
 use super::fault::Fault;
 use super::header_policy::HeaderPolicy;
 use super::labels::Labels;
@@ -252,14 +252,35 @@ impl Route {
     /// for the destination's host (as written) and subset; where it finds none, the
     /// destination names no subset (its DestinationRule did not load, and the error that
     /// matters is that one's).
-    pub(crate) fn resolve_subsets(&mut self, labels: &dyn Fn(&str, &str) -> Option<Labels>) {
+    pub(crate) fn resolve_subsets(&mut self, labels: &dyn Fn(&str, &str) -> Option<SubsetLabels>) {
         let fill = |d: &mut Arc<Destination>| {
             let Some(subset) = d.subset.clone() else {
                 return;
             };
             let mut resolved = Destination::clone(d);
             match labels(&d.host, &subset) {
-                Some(l) => resolved.labels = l,
+                Some(l) => {
+                    resolved.labels = l.default.clone().unwrap_or_default();
+                    resolved.callers = None;
+                    if l.default.is_none() || !l.by_namespace.is_empty() {
+                        let view = |labels: Labels| {
+                            Arc::new(Destination {
+                                labels,
+                                callers: None,
+                                ..resolved.clone()
+                            })
+                        };
+                        let by_namespace = l
+                            .by_namespace
+                            .into_iter()
+                            .map(|(ns, l)| (ns, l.map(view)))
+                            .collect();
+                        resolved.callers = Some(Arc::new(CallerSubsets {
+                            by_namespace,
+                            default_missing: l.default.is_none(),
+                        }));
+                    }
+                }
                 None => resolved.subset = None,
             }
             *d = Arc::new(resolved);

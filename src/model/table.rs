@@ -546,6 +546,27 @@ fn choose_destination<T: Tracer>(
     }
     let Some(i) = picked else { return };
     decision.destination = DestinationRef::Route(i);
+    if let Some(callers) = &destinations[i].destination.callers {
+        let caller = on.ctx.caller().and_then(|c| c.namespace());
+        match callers.for_caller(caller) {
+            Ok(None) => {}
+            Ok(Some(seen)) => decision.destination = DestinationRef::Shared(seen.clone()),
+            Err(()) => {
+                t.line(1, Verdict::Info, || {
+                    format!(
+                        "the DestinationRule a caller of namespace {} gets for {} has no subset {}: 503, as Envoy answers a missing cluster",
+                        caller.unwrap_or("(none)"),
+                        destinations[i].destination.host,
+                        destinations[i].destination.subset.as_deref().unwrap_or("")
+                    )
+                });
+                decision.outcome = Outcome::DirectResponse;
+                decision.destination = DestinationRef::None;
+                decision.status = Some(StatusCode::SERVICE_UNAVAILABLE);
+                return;
+            }
+        }
+    }
     if destinations[i].unusable {
         decision.outcome = Outcome::DirectResponse;
         decision.destination = DestinationRef::None;

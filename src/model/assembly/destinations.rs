@@ -1,23 +1,47 @@
-//! DestinationRules across a rule set: which one is in force for a host (the first loaded,
-//! with the later ones Istio merges into it), and the labels of the subsets VirtualServices
-//! name, resolved against it.
+//! DestinationRules across a rule set: Istio's index of them by namespace, host and
+//! `exportTo` (merging those Istio merges), the one each caller namespace gets for a host, and
+//! the labels of the subsets VirtualServices name, resolved for every caller.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, PoisonError};
 
 use super::inputs::{DestinationRuleIn, SubsetUse, VirtualServiceIn};
 use super::{Finding, FindingKind};
+use crate::model::destination::SubsetLabels;
 use crate::model::labels::Labels;
 use crate::model::policy::DestinationPolicy;
 
-/// The DestinationRule in force for a host, with its subsets' names indexed.
+/// The mesh's root namespace (Istio's default `rootNamespace`).
+const ROOT: &str = "istio-system";
+
+/// One entry of the index: a DestinationRule with those merged into it, its raw `exportTo`,
+/// its load position, and its subsets' names indexed.
 #[derive(Clone, Debug)]
-struct InForce<T> {
+struct Entry<T> {
     rule: DestinationRuleIn<T>,
+    export: BTreeSet<String>,
+    order: usize,
     by_name: HashMap<Arc<str>, usize>,
 }
 
-impl<T: Clone + std::fmt::Display> InForce<T> {
+impl<T: Clone + std::fmt::Display> Entry<T> {
+    fn new(rule: DestinationRuleIn<T>, order: usize) -> Self {
+        let by_name = rule
+            .policy
+            .subsets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (Arc::from(s.name.as_str()), i))
+            .collect();
+        let export = rule.policy.export_to.iter().cloned().collect();
+        Entry {
+            rule,
+            export,
+            order,
+            by_name,
+        }
+    }
+
     /// The names in order, for an error message: at most 20, then how many more.
     fn names(&self) -> String {
         const SHOWN: usize = 20;
@@ -29,27 +53,11 @@ impl<T: Clone + std::fmt::Display> InForce<T> {
         }
         names.join(", ")
     }
-}
 
-/// Whether Istio merges `later` into `first` (its `mergeDestinationRule`, for one namespace):
-/// the same `exportTo` as a set, and neither has a `workloadSelector`.
-fn mergeable<T>(first: &DestinationRuleIn<T>, later: &DestinationRuleIn<T>) -> bool {
-    let (a, b) = (&first.policy, &later.policy);
-    a.resource.namespace() == b.resource.namespace()
-        && as_set(&a.export_to) == as_set(&b.export_to)
-        && a.workload_selector.is_none()
-        && b.workload_selector.is_none()
-}
-
-fn as_set(entries: &[String]) -> std::collections::BTreeSet<&str> {
-    entries.iter().map(String::as_str).collect()
-}
-
-impl<T: Clone + std::fmt::Display> InForce<T> {
-    /// Merges `later` into this DestinationRule: its subsets with new names (a name this one
-    /// has already is warned about, and the first definition kept), and its `trafficPolicy`
-    /// where this one has none.
-    fn merge(&mut self, later: DestinationRuleIn<T>, warnings: &mut Vec<Finding<T>>) {
+    /// Merges `later` into this entry: its subsets with new names (a name this one has
+    /// already is warned about, and the first definition kept), and its `trafficPolicy` where
+    /// this one has none.
+    fn merge(&mut self, later: &DestinationRuleIn<T>, warnings: &mut Vec<Finding<T>>) {
         let merged = Arc::make_mut(&mut self.rule.policy);
         for subset in &later.policy.subsets {
             if self.by_name.contains_key(subset.name.as_str()) {
@@ -71,99 +79,278 @@ impl<T: Clone + std::fmt::Display> InForce<T> {
         }
         merged.merged_from.push(later.policy.resource.clone());
     }
+
+    /// Whether a caller of namespace `caller` may use this entry of another namespace.
+    fn visible(&self, caller: Option<&str>) -> bool {
+        self.export.is_empty()
+            || self.export.contains("*")
+            || caller.is_some_and(|c| self.export.contains(c))
+    }
 }
 
-/// The DestinationRules in force, by canonical host.
+/// Entries by host, for one namespace (or the root's private ones).
+type ByHost<T> = HashMap<String, Vec<Entry<T>>>;
+
+/// The DestinationRules of a set, indexed as Istio indexes them.
 #[derive(Clone, Debug)]
 pub(crate) struct DestinationRules<T> {
-    hosts: HashMap<String, InForce<T>>,
+    /// Per namespace, the entries its own callers use.
+    local: HashMap<String, ByHost<T>>,
+    /// Per namespace, the entries it exports to others.
+    exported: HashMap<String, ByHost<T>>,
+    /// The root namespace's private entries, for callers in the root namespace.
+    root_local: ByHost<T>,
+    /// Namespaces whose callers may get another DestinationRule than a caller without a
+    /// namespace: those with their own, and those some `exportTo` names.
+    namespaces: BTreeSet<String>,
+    /// DestinationRules with a `workloadSelector`: they apply to the workloads they select,
+    /// which an in-process caller is not; listed by `policies` only.
+    selected: Vec<DestinationRuleIn<T>>,
     /// Canonical hosts of DestinationRules that failed to load: a subset of these is not
     /// reported unknown (the DestinationRule's own error is the one to fix).
     broken: HashSet<String>,
 }
 
-/// What a subset a destination names comes to.
-enum Resolved {
-    Labels(Labels),
-    /// The host's DestinationRule failed to load: the destination names no subset.
-    Dropped,
-    /// Not defined: the error's message.
-    Undefined(String),
-}
-
 impl<T> Default for DestinationRules<T> {
     fn default() -> Self {
         DestinationRules {
-            hosts: HashMap::new(),
+            local: HashMap::new(),
+            exported: HashMap::new(),
+            root_local: HashMap::new(),
+            namespaces: BTreeSet::new(),
+            selected: Vec::new(),
             broken: HashSet::new(),
         }
     }
 }
 
+/// Istio's `mergeDestinationRule` for one list: `rule` goes into each entry with the same
+/// raw `exportTo`, or one whose (non-empty) `exportTo` it covers; otherwise it stands apart.
+fn merge_into<T: Clone + std::fmt::Display>(
+    list: &mut Vec<Entry<T>>,
+    rule: &DestinationRuleIn<T>,
+    order: usize,
+    warnings: &mut Vec<Finding<T>>,
+) {
+    let export: BTreeSet<String> = rule.policy.export_to.iter().cloned().collect();
+    let mut merged = false;
+    for m in list.iter_mut() {
+        if export == m.export || (!m.export.is_empty() && export.is_superset(&m.export)) {
+            m.merge(rule, warnings);
+            merged = true;
+        }
+    }
+    if !merged {
+        list.push(Entry::new(rule.clone(), order));
+    }
+}
+
+/// Whether the DestinationRule host `key` covers `host`: equal, or a wildcard whose suffix
+/// `host` ends with.
+fn covers(key: &str, host: &str) -> bool {
+    key == host
+        || key
+            .strip_prefix('*')
+            .is_some_and(|suffix| host.ends_with(suffix))
+}
+
+/// Istio's `MostSpecificHostMatch`: the entries of `host` itself, else of the longest
+/// wildcard key that covers it.
+fn best<'a, T>(index: Option<&'a ByHost<T>>, host: &str) -> &'a [Entry<T>] {
+    let Some(index) = index else { return &[] };
+    if let Some(list) = index.get(host) {
+        return list;
+    }
+    index
+        .iter()
+        .filter(|(k, _)| k.starts_with('*') && covers(k, host))
+        .max_by_key(|(k, _)| k.len())
+        .map_or(&[], |(_, list)| list.as_slice())
+}
+
+/// The namespace of a Kubernetes service host `<name>.<ns>.svc.cluster.local`.
+fn service_namespace(host: &str) -> Option<&str> {
+    let rest = host.strip_suffix(".svc.cluster.local")?;
+    let (_, ns) = rest.rsplit_once('.')?;
+    (!ns.is_empty() && !ns.contains('*')).then_some(ns)
+}
+
+/// What a subset a destination names comes to.
+enum Resolved {
+    Labels(SubsetLabels),
+    /// The host's DestinationRule failed to load: the destination names no subset.
+    Dropped,
+    /// Not defined for any caller: the error's message.
+    Undefined(String),
+}
+
 impl<T: Clone + std::fmt::Display> DestinationRules<T> {
-    /// Takes the DestinationRules in load order. The first for a host is in force; a later one
-    /// of the same namespace with the same `exportTo` (as a set) and no `workloadSelector`
-    /// (nor the first) is merged into it, as Istio merges them: the subsets it adds whose
-    /// names are new, and its `trafficPolicy` where the first has none. Any other later one is
-    /// named in a warning and not used.
+    /// Indexes the DestinationRules, in load order (Istio's creation order), as Istio does:
+    /// by namespace for that namespace's callers, and by namespace for the others they are
+    /// exported to, merging those of one namespace and host whose `exportTo` agree.
     pub(super) fn new(
         rules: impl IntoIterator<Item = DestinationRuleIn<T>>,
         broken: impl IntoIterator<Item = String>,
         warnings: &mut Vec<Finding<T>>,
     ) -> Self {
         let mut index = DestinationRules {
-            hosts: HashMap::new(),
             broken: broken.into_iter().collect(),
+            ..DestinationRules::default()
         };
-        for rule in rules {
-            let Some(first) = index.hosts.get_mut(&rule.canonical) else {
-                let by_name = rule
-                    .policy
-                    .subsets
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (Arc::from(s.name.as_str()), i))
-                    .collect();
-                index
-                    .hosts
-                    .insert(rule.canonical.clone(), InForce { rule, by_name });
-                continue;
-            };
-            if mergeable(&first.rule, &rule) {
-                first.merge(rule, warnings);
+        index.namespaces.insert(ROOT.to_string());
+        for (order, rule) in rules.into_iter().enumerate() {
+            if rule.policy.workload_selector.is_some() {
+                warnings.push(Finding::note(
+                    rule.at.clone(),
+                    format!("{} has a workloadSelector: Istio applies it to the sidecars of the workloads it selects, which a caller in-process is not; subsets come from the DestinationRules without one", rule.policy.resource),
+                ));
+                index.selected.push(rule);
                 continue;
             }
-            let message = format!(
-                "two DestinationRules define subsets for host {}: {} is in force (loaded first), and this one ({}) is ignored; only DestinationRules of one namespace with the same exportTo and no workloadSelector are merged",
-                rule.host, first.rule.at, rule.at
-            );
-            warnings.push(Finding::warning(rule.at, message));
+            let ns = rule.policy.resource.namespace().to_string();
+            let export = &rule.policy.export_to;
+            index.namespaces.insert(ns.clone());
+            index
+                .namespaces
+                .extend(export.iter().filter(|e| *e != "." && *e != "*").cloned());
+            let host = rule.canonical.clone();
+            let local_too =
+                export.is_empty() || export.iter().any(|e| e == "*" || e == "." || *e == ns);
+            if local_too {
+                let list = index
+                    .local
+                    .entry(ns.clone())
+                    .or_default()
+                    .entry(host.clone());
+                merge_into(list.or_default(), &rule, order, warnings);
+            }
+            let private = export.len() == 1 && (export[0] == "." || export[0] == ns);
+            let list = if !private {
+                index.exported.entry(ns.clone()).or_default().entry(host)
+            } else if ns == ROOT {
+                index.root_local.entry(host)
+            } else {
+                continue;
+            };
+            // Warnings of the merge were given for the local list already, if it has one.
+            let mut quiet = Vec::new();
+            let to = if local_too {
+                &mut quiet
+            } else {
+                &mut *warnings
+            };
+            merge_into(list.or_default(), &rule, order, to);
         }
+        index.warn_kept_apart(warnings);
         index
     }
 
-    /// The policy in force for each host, by canonical host.
-    pub(crate) fn policies(&self) -> impl Iterator<Item = (&str, &Arc<DestinationPolicy>)> {
-        self.hosts
-            .iter()
-            .map(|(host, f)| (host.as_str(), &f.rule.policy))
+    /// A warning for each namespace and host whose DestinationRules Istio keeps apart (their
+    /// `exportTo` differ): callers see only one of them.
+    fn warn_kept_apart(&self, warnings: &mut Vec<Finding<T>>) {
+        for by_host in self.local.values().chain(self.exported.values()) {
+            for list in by_host.values().filter(|l| l.len() > 1) {
+                let (first, last) = (&list[0], &list[list.len() - 1]);
+                let message = format!(
+                    "DestinationRules for host {} in one namespace have different exportTo ({} and {}), so Istio does not merge them: a caller that may see both uses {} only",
+                    last.rule.host, first.rule.at, last.rule.at, last.rule.at,
+                );
+                if !warnings.iter().any(|w| w.message == message) {
+                    warnings.push(Finding::warning(last.rule.at.clone(), message));
+                }
+            }
+        }
     }
 
-    fn resolve(&self, canonical: &str, host: &str, subset: &str) -> Resolved {
-        let Some(in_force) = self.hosts.get(canonical) else {
-            if self.broken.contains(canonical) {
-                return Resolved::Dropped;
-            }
-            return Resolved::Undefined(format!(
-                "subset `{subset}` is not defined: no DestinationRule for host {host} was loaded (load it in the same set)"
-            ));
+    /// Istio's lookup: the DestinationRule a caller of namespace `caller` (`None`: not known)
+    /// gets for `host`.
+    fn rule_for(&self, host: &str, caller: Option<&str>) -> Option<&Entry<T>> {
+        let own = match caller {
+            Some(ROOT) => best(Some(&self.root_local), host),
+            Some(c) => best(self.local.get(c), host),
+            None => &[],
         };
-        match in_force.by_name.get(subset) {
-            Some(&at) => Resolved::Labels(in_force.rule.policy.subsets[at].labels.clone()),
+        if let Some(e) = own.last() {
+            return Some(e);
+        }
+        let visible = |ns: &str| {
+            best(self.exported.get(ns), host)
+                .iter()
+                .rfind(|e| e.visible(caller))
+        };
+        service_namespace(host)
+            .and_then(visible)
+            .or_else(|| visible(ROOT))
+    }
+
+    /// For each host, the DestinationRule it has (the first loaded, with those merged into
+    /// it), whoever the caller.
+    pub(crate) fn policies(&self) -> impl Iterator<Item = (&str, &Arc<DestinationPolicy>)> {
+        let mut first: HashMap<&str, &Entry<T>> = HashMap::new();
+        let all = self.local.values().chain(self.exported.values());
+        for (host, list) in all.flat_map(|m| m.iter()).chain(&self.root_local) {
+            for e in list {
+                let slot = first.entry(host.as_str()).or_insert(e);
+                if e.order < slot.order {
+                    *slot = e;
+                }
+            }
+        }
+        let selected = self
+            .selected
+            .iter()
+            .filter(|r| !first.contains_key(r.canonical.as_str()))
+            .map(|r| (r.canonical.as_str(), &r.policy))
+            .collect::<Vec<_>>();
+        first
+            .into_iter()
+            .map(|(h, e)| (h, &e.rule.policy))
+            .chain(selected)
+    }
+
+    /// The subset's labels for every caller: as a caller without a namespace (or of any
+    /// namespace the rules do not single out) gets them, and where a namespace gets others.
+    fn resolve(&self, canonical: &str, host: &str, subset: &str) -> Resolved {
+        if self.broken.contains(canonical) {
+            return Resolved::Dropped;
+        }
+        let labels = |e: Option<&Entry<T>>| {
+            e.and_then(|e| {
+                e.by_name
+                    .get(subset)
+                    .map(|&i| e.rule.policy.subsets[i].labels.clone())
+            })
+        };
+        let default_rule = self.rule_for(canonical, None);
+        let default = labels(default_rule);
+        let mut by_namespace: Vec<(Box<str>, Option<Labels>)> = Vec::new();
+        let mut anywhere = default.is_some();
+        for ns in &self.namespaces {
+            let got = labels(self.rule_for(canonical, Some(ns)));
+            anywhere |= got.is_some();
+            if got != default {
+                by_namespace.push((ns.as_str().into(), got));
+            }
+        }
+        if anywhere {
+            return Resolved::Labels(SubsetLabels {
+                default,
+                by_namespace,
+            });
+        }
+        let seen = default_rule.or_else(|| {
+            self.namespaces
+                .iter()
+                .find_map(|ns| self.rule_for(canonical, Some(ns)))
+        });
+        match seen {
             None => Resolved::Undefined(format!(
+                "subset `{subset}` is not defined: no DestinationRule for host {host} was loaded (load it in the same set)"
+            )),
+            Some(e) => Resolved::Undefined(format!(
                 "subset `{subset}` is not defined for host {host} by the DestinationRule in force, {}; it defines: {}",
-                in_force.rule.at,
-                in_force.names()
+                e.rule.at,
+                e.names()
             )),
         }
     }
@@ -174,7 +361,7 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
     pub(super) fn check_subsets(
         &self,
         uses: &[SubsetUse<T>],
-    ) -> Result<Vec<Option<Labels>>, Vec<Finding<T>>> {
+    ) -> Result<Vec<Option<SubsetLabels>>, Vec<Finding<T>>> {
         let mut found = Vec::with_capacity(uses.len());
         let mut errors: Vec<Finding<T>> = Vec::new();
         let mut failed_route = None;
@@ -216,7 +403,7 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
         }
         // By (host, subset): a VirtualService may name many subsets, and each destination
         // looks its own up.
-        let by_use: HashMap<(&str, &str), &Option<Labels>> = uses
+        let by_use: HashMap<(&str, &str), &Option<SubsetLabels>> = uses
             .iter()
             .zip(&found)
             .map(|(u, l)| ((u.host.as_str(), &*u.subset), l))

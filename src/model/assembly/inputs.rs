@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::super::destination::SubsetLabels;
 use super::super::gateway::Precedence;
-use super::super::labels::Labels;
 use super::super::policy::DestinationPolicy;
 use super::super::resource::Resource;
 use super::super::route::Route;
@@ -36,7 +36,7 @@ pub(crate) struct DestinationRuleIn<T> {
 
 /// Routes whose destinations have their subsets' labels, and those labels, one per subset
 /// use (`None`: the subset is dropped).
-pub(crate) type Resolved = (Vec<Option<Labels>>, Vec<Arc<Route>>);
+pub(crate) type Resolved = (Vec<Option<SubsetLabels>>, Vec<Arc<Route>>);
 
 /// A VirtualService.
 #[derive(Clone, Debug)]
