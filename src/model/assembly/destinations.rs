@@ -18,13 +18,15 @@ const ROOT: &str = "istio-system";
 /// its load position, and its subsets' names indexed.
 #[derive(Clone, Debug)]
 struct Entry<T> {
-    rule: DestinationRuleIn<T>,
-    export: BTreeSet<String>,
+    rule: Arc<DestinationRuleIn<T>>,
+    export: Arc<BTreeSet<String>>,
     order: usize,
-    by_name: HashMap<Arc<str>, usize>,
+    by_name: Arc<HashMap<Arc<str>, usize>>,
 }
 
 impl<T: Clone + std::fmt::Display> Entry<T> {
+    /// A DestinationRule with its `exportTo` as a set and its subsets indexed, shared by the
+    /// lists it enters until one of them merges another into it.
     fn new(rule: DestinationRuleIn<T>, order: usize) -> Self {
         let by_name = rule
             .policy
@@ -35,10 +37,10 @@ impl<T: Clone + std::fmt::Display> Entry<T> {
             .collect();
         let export = rule.policy.export_to.iter().cloned().collect();
         Entry {
-            rule,
-            export,
+            rule: Arc::new(rule),
+            export: Arc::new(export),
             order,
-            by_name,
+            by_name: Arc::new(by_name),
         }
     }
 
@@ -58,20 +60,22 @@ impl<T: Clone + std::fmt::Display> Entry<T> {
     /// already is warned about, and the first definition kept), and its `trafficPolicy` where
     /// this one has none.
     fn merge(&mut self, later: &DestinationRuleIn<T>, warnings: &mut Vec<Finding<T>>) {
-        let merged = Arc::make_mut(&mut self.rule.policy);
+        let rule = Arc::make_mut(&mut self.rule);
+        let at = rule.at.clone();
+        let merged = Arc::make_mut(&mut rule.policy);
+        let by_name = Arc::make_mut(&mut self.by_name);
         for subset in &later.policy.subsets {
-            if self.by_name.contains_key(subset.name.as_str()) {
+            if by_name.contains_key(subset.name.as_str()) {
                 warnings.push(Finding::warning(
                     later.at.clone(),
                     format!(
                         "Duplicate subset {} found while merging destination rules for {}: the one of {} is used, and this one is ignored",
-                        subset.name, later.host, self.rule.at
+                        subset.name, later.host, at
                     ),
                 ));
                 continue;
             }
-            self.by_name
-                .insert(Arc::from(subset.name.as_str()), merged.subsets.len());
+            by_name.insert(Arc::from(subset.name.as_str()), merged.subsets.len());
             merged.subsets.push(subset.clone());
         }
         if merged.traffic_policy.is_none() {
@@ -88,8 +92,36 @@ impl<T: Clone + std::fmt::Display> Entry<T> {
     }
 }
 
-/// Entries by host, for one namespace (or the root's private ones).
-type ByHost<T> = HashMap<String, Vec<Entry<T>>>;
+/// Entries by host, for one namespace (or the root's private ones); wildcard hosts apart, so
+/// that a miss does not look at every host.
+#[derive(Clone, Debug)]
+struct ByHost<T> {
+    exact: HashMap<String, Vec<Entry<T>>>,
+    wildcards: HashMap<String, Vec<Entry<T>>>,
+}
+
+impl<T> Default for ByHost<T> {
+    fn default() -> Self {
+        ByHost {
+            exact: HashMap::new(),
+            wildcards: HashMap::new(),
+        }
+    }
+}
+
+impl<T> ByHost<T> {
+    fn slot(&mut self, host: String) -> &mut Vec<Entry<T>> {
+        let map = match host.starts_with('*') {
+            true => &mut self.wildcards,
+            false => &mut self.exact,
+        };
+        map.entry(host).or_default()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Vec<Entry<T>>)> {
+        self.exact.iter().chain(&self.wildcards)
+    }
+}
 
 /// The DestinationRules of a set, indexed as Istio indexes them.
 #[derive(Clone, Debug)]
@@ -101,8 +133,12 @@ pub(crate) struct DestinationRules<T> {
     /// The root namespace's private entries, for callers in the root namespace.
     root_local: ByHost<T>,
     /// Namespaces whose callers may get another DestinationRule than a caller without a
-    /// namespace: those with their own, and those some `exportTo` names.
+    /// namespace for any host: the root and those some `exportTo` names.
     namespaces: BTreeSet<String>,
+    /// For each host with a DestinationRule of its own, the namespaces that have one (their
+    /// callers may get it); wildcard hosts apart, with their namespace.
+    local_hosts: HashMap<String, Vec<String>>,
+    local_wildcards: Vec<(String, String)>,
     /// DestinationRules with a `workloadSelector`: they apply to the workloads they select,
     /// which an in-process caller is not; listed by `policies` only.
     selected: Vec<DestinationRuleIn<T>>,
@@ -116,8 +152,10 @@ impl<T> Default for DestinationRules<T> {
         DestinationRules {
             local: HashMap::new(),
             exported: HashMap::new(),
-            root_local: HashMap::new(),
+            root_local: ByHost::default(),
             namespaces: BTreeSet::new(),
+            local_hosts: HashMap::new(),
+            local_wildcards: Vec::new(),
             selected: Vec::new(),
             broken: HashSet::new(),
         }
@@ -128,20 +166,19 @@ impl<T> Default for DestinationRules<T> {
 /// raw `exportTo`, or one whose (non-empty) `exportTo` it covers; otherwise it stands apart.
 fn merge_into<T: Clone + std::fmt::Display>(
     list: &mut Vec<Entry<T>>,
-    rule: &DestinationRuleIn<T>,
-    order: usize,
+    entry: &Entry<T>,
     warnings: &mut Vec<Finding<T>>,
 ) {
-    let export: BTreeSet<String> = rule.policy.export_to.iter().cloned().collect();
+    let export = &*entry.export;
     let mut merged = false;
     for m in list.iter_mut() {
-        if export == m.export || (!m.export.is_empty() && export.is_superset(&m.export)) {
-            m.merge(rule, warnings);
+        if *export == *m.export || (!m.export.is_empty() && export.is_superset(&m.export)) {
+            m.merge(&entry.rule, warnings);
             merged = true;
         }
     }
     if !merged {
-        list.push(Entry::new(rule.clone(), order));
+        list.push(entry.clone());
     }
 }
 
@@ -158,12 +195,13 @@ fn covers(key: &str, host: &str) -> bool {
 /// wildcard key that covers it.
 fn best<'a, T>(index: Option<&'a ByHost<T>>, host: &str) -> &'a [Entry<T>] {
     let Some(index) = index else { return &[] };
-    if let Some(list) = index.get(host) {
+    if let Some(list) = index.exact.get(host) {
         return list;
     }
     index
+        .wildcards
         .iter()
-        .filter(|(k, _)| k.starts_with('*') && covers(k, host))
+        .filter(|(k, _)| covers(k, host))
         .max_by_key(|(k, _)| k.len())
         .map_or(&[], |(_, list)| list.as_slice())
 }
@@ -209,26 +247,33 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
             }
             let ns = rule.policy.resource.namespace().to_string();
             let export = &rule.policy.export_to;
-            index.namespaces.insert(ns.clone());
+            if rule.canonical.starts_with('*') {
+                index
+                    .local_wildcards
+                    .push((rule.canonical.clone(), ns.clone()));
+            } else {
+                let list = index.local_hosts.entry(rule.canonical.clone()).or_default();
+                if !list.contains(&ns) {
+                    list.push(ns.clone());
+                }
+            }
             index
                 .namespaces
                 .extend(export.iter().filter(|e| *e != "." && *e != "*").cloned());
             let host = rule.canonical.clone();
+            let entry = Entry::new(rule, order);
+            let export = &entry.rule.policy.export_to;
             let local_too =
                 export.is_empty() || export.iter().any(|e| e == "*" || e == "." || *e == ns);
             if local_too {
-                let list = index
-                    .local
-                    .entry(ns.clone())
-                    .or_default()
-                    .entry(host.clone());
-                merge_into(list.or_default(), &rule, order, warnings);
+                let list = index.local.entry(ns.clone()).or_default();
+                merge_into(list.slot(host.clone()), &entry, warnings);
             }
             let private = export.len() == 1 && (export[0] == "." || export[0] == ns);
             let list = if !private {
-                index.exported.entry(ns.clone()).or_default().entry(host)
+                index.exported.entry(ns.clone()).or_default().slot(host)
             } else if ns == ROOT {
-                index.root_local.entry(host)
+                index.root_local.slot(host)
             } else {
                 continue;
             };
@@ -239,7 +284,7 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
             } else {
                 &mut *warnings
             };
-            merge_into(list.or_default(), &rule, order, to);
+            merge_into(list, &entry, to);
         }
         index.warn_kept_apart(warnings);
         index
@@ -249,7 +294,7 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
     /// `exportTo` differ): callers see only one of them.
     fn warn_kept_apart(&self, warnings: &mut Vec<Finding<T>>) {
         for by_host in self.local.values().chain(self.exported.values()) {
-            for list in by_host.values().filter(|l| l.len() > 1) {
+            for (_, list) in by_host.iter().filter(|(_, l)| l.len() > 1) {
                 let (first, last) = (&list[0], &list[list.len() - 1]);
                 let message = format!(
                     "DestinationRules for host {} in one namespace have different exportTo ({} and {}), so Istio does not merge them: a caller that may see both uses {} only",
@@ -288,7 +333,7 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
     pub(crate) fn policies(&self) -> impl Iterator<Item = (&str, &Arc<DestinationPolicy>)> {
         let mut first: HashMap<&str, &Entry<T>> = HashMap::new();
         let all = self.local.values().chain(self.exported.values());
-        for (host, list) in all.flat_map(|m| m.iter()).chain(&self.root_local) {
+        for (host, list) in all.flat_map(|m| m.iter()).chain(self.root_local.iter()) {
             for e in list {
                 let slot = first.entry(host.as_str()).or_insert(e);
                 if e.order < slot.order {
@@ -314,34 +359,43 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
         if self.broken.contains(canonical) {
             return Resolved::Dropped;
         }
-        let labels = |e: Option<&Entry<T>>| {
+        fn labels<'a, T>(e: Option<&'a Entry<T>>, subset: &str) -> Option<&'a Labels> {
             e.and_then(|e| {
-                e.by_name
-                    .get(subset)
-                    .map(|&i| e.rule.policy.subsets[i].labels.clone())
+                let i = *e.by_name.get(subset)?;
+                Some(&e.rule.policy.subsets[i].labels)
             })
-        };
+        }
         let default_rule = self.rule_for(canonical, None);
-        let default = labels(default_rule);
+        let default = labels(default_rule, subset);
         let mut by_namespace: Vec<(Box<str>, Option<Labels>)> = Vec::new();
         let mut anywhere = default.is_some();
-        for ns in &self.namespaces {
-            let got = labels(self.rule_for(canonical, Some(ns)));
+        // The namespaces whose callers may see another DestinationRule for this host.
+        let wildcards = self
+            .local_wildcards
+            .iter()
+            .filter(|(key, _)| covers(key, canonical))
+            .map(|(_, ns)| ns);
+        let candidates = self
+            .namespaces
+            .iter()
+            .chain(self.local_hosts.get(canonical).into_iter().flatten())
+            .chain(wildcards);
+        for ns in candidates {
+            let got = labels(self.rule_for(canonical, Some(ns)), subset);
             anywhere |= got.is_some();
-            if got != default {
-                by_namespace.push((ns.as_str().into(), got));
+            if got != default && !by_namespace.iter().any(|(n, _)| **n == **ns) {
+                by_namespace.push((ns.as_str().into(), got.cloned()));
             }
         }
         if anywhere {
             return Resolved::Labels(SubsetLabels {
-                default,
+                default: default.cloned(),
                 by_namespace,
             });
         }
         let seen = default_rule.or_else(|| {
-            self.namespaces
-                .iter()
-                .find_map(|ns| self.rule_for(canonical, Some(ns)))
+            let mut owners = self.local_hosts.get(canonical).into_iter().flatten();
+            owners.find_map(|ns| self.rule_for(canonical, Some(ns)))
         });
         match seen {
             None => Resolved::Undefined(format!(
