@@ -151,6 +151,10 @@ spec:
     let req = Request::get("/api/v2/x").body(()).unwrap();
     let text = rules.explain(&req, &ctx, &NeverSampler).to_string();
     assert!(
+        text.starts_with("GET /api/v2/x to api.shop (gateway mesh)\n"),
+        "the header line comes first: {text}"
+    );
+    assert!(
         text.contains("rule 1 of route shop/b wins over rule 0 of route shop/a, which also matches: longer path"),
         "{text}"
     );

@@ -249,6 +249,15 @@ impl RouteTable {
             ctx,
             sampler,
         };
+        t.line(0, Verdict::Info, || {
+            let (method, uri, gateway) = (req.method(), req.uri(), ctx.gateway());
+            match ctx.caller().and_then(|c| c.namespace()) {
+                Some(ns) => {
+                    format!("{method} {uri} to {host} (gateway {gateway}, caller namespace {ns})")
+                }
+                None => format!("{method} {uri} to {host} (gateway {gateway})"),
+            }
+        });
         if !self.gateway.is_empty()
             && let Some(decision) = on.gateway_routes(&self.gateway, &host, t)
         {
@@ -260,10 +269,6 @@ impl RouteTable {
             });
             return Decision::pass_through();
         };
-        t.line(0, Verdict::Info, || {
-            let (method, uri, gateway) = (req.method(), req.uri(), ctx.gateway());
-            format!("{method} {uri} to {host} (gateway {gateway})")
-        });
         match &self.tables[id] {
             HostTable::Legacy {
                 routes,
