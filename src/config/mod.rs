@@ -115,9 +115,10 @@ impl LoadOptions {
         self.default_namespace.as_deref().unwrap_or("default")
     }
 
-    /// Several VirtualServices for one host are merged as on an ingress gateway (their routes
-    /// concatenated in load order, catch-all routes last) instead of the first one winning as on
-    /// a sidecar.
+    /// Several VirtualServices for one host are merged on the mesh too, as on an ingress
+    /// gateway (their routes concatenated in load order, catch-all routes last), instead of the
+    /// first one winning as on a sidecar. A `Context` that names a gateway always merges the
+    /// VirtualServices bound to it, as Istio's gateways do.
     pub fn with_gateway_merge(mut self, on: bool) -> Self {
         self.gateway_merge = on;
         self

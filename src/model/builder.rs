@@ -106,21 +106,20 @@ impl TableBuilder {
         services: Vec<Arc<VirtualServiceRoutes>>,
         merge: bool,
     ) -> Vec<String> {
-        let merged = merge.then(|| {
-            let all = services
-                .iter()
-                .flat_map(|vs| vs.routes.iter().map(move |r| (vs.clone(), r.clone())));
-            let (mut specific, catch_alls): (Vec<_>, Vec<_>) =
-                all.partition(|(_, r)| !r.is_catch_all());
-            specific.extend(catch_alls);
-            specific
-        });
+        // Gateways always merge (Istio concatenates per host on a gateway); the sidecar
+        // (`mesh`) merges only with `merge`.
+        let all = services
+            .iter()
+            .flat_map(|vs| vs.routes.iter().map(move |r| (vs.clone(), r.clone())));
+        let (mut merged, catch_alls): (Vec<_>, Vec<_>) = all.partition(|(_, r)| !r.is_catch_all());
+        merged.extend(catch_alls);
         let restricted = services.iter().any(|vs| vs.export.is_some());
         self.claim(
             names,
             HostTable::Virtual {
                 services,
                 merged,
+                merge_mesh: merge,
                 restricted,
             },
         )

@@ -278,22 +278,6 @@ pub(super) fn gateway_is(listed: &str, ours: &str) -> bool {
     }
 }
 
-/// Whether two resources' `gateways` lists (empty: the mesh) name a gateway in common, by
-/// the same rule a request's gateway is matched with ([`gateway_is`]): `ns/gw` and `gw` are
-/// the same gateway, `a/gw` and `b/gw` are not.
-pub(crate) fn gateways_overlap(a: &[Box<str>], b: &[Box<str>]) -> bool {
-    let listed = |g: &[Box<str>]| -> Vec<Box<str>> {
-        if g.is_empty() {
-            vec!["mesh".into()]
-        } else {
-            g.to_vec()
-        }
-    };
-    let (a, b) = (listed(a), listed(b));
-    a.iter()
-        .any(|x| b.iter().any(|y| gateway_is(x, y) || gateway_is(y, x)))
-}
-
 /// One match entry: runtime conditions (all must hold) and the config-time selector.
 ///
 /// ```
@@ -424,28 +408,4 @@ pub(super) fn service_port(view: &RequestView<'_>, ctx: &Context) -> u32 {
         (!host.contains(':') || host.ends_with(']')).then(|| port.parse().ok())?
     });
     from_authority.unwrap_or(if view.scheme() == "https" { 443 } else { 80 })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::gateways_overlap;
-
-    fn gw(names: &[&str]) -> Vec<Box<str>> {
-        names.iter().map(|n| (*n).into()).collect()
-    }
-
-    #[test]
-    fn gateways_overlap_as_requests_match_them() {
-        assert!(
-            gateways_overlap(&gw(&[]), &gw(&["mesh"])),
-            "no list is the mesh"
-        );
-        assert!(!gateways_overlap(&gw(&[]), &gw(&["gw"])));
-        assert!(gateways_overlap(&gw(&["gw"]), &gw(&["shop/gw"])));
-        assert!(gateways_overlap(&gw(&["shop/gw"]), &gw(&["gw", "other"])));
-        assert!(
-            !gateways_overlap(&gw(&["a/gw"]), &gw(&["b/gw"])),
-            "two namespaces' gateways of one name are two gateways"
-        );
-    }
 }

@@ -114,9 +114,9 @@ fn reference_route_inner<B>(
         }),
         HostTable::Virtual {
             services,
-            merged: None,
+            merge_mesh: false,
             ..
-        } => {
+        } if ctx.gateway() == "mesh" => {
             // The caller's view: the VirtualServices exported to its namespace, by group.
             let caller = ctx.caller().and_then(|c| c.namespace());
             let mut visible: Vec<_> = services

@@ -126,8 +126,10 @@ pub(super) enum HostTable {
         /// Whether one of them is exported to some namespaces only: then the caller's
         /// namespace decides which apply and in what order.
         restricted: bool,
-        /// Gateway-merge mode: every route of every service, catch-alls last.
-        merged: Option<Vec<(Arc<VirtualServiceRoutes>, Arc<Route>)>>,
+        /// Every route of every service, catch-alls last: what a gateway evaluates, and the
+        /// sidecar too with `merge_mesh` (gateway merge).
+        merged: Vec<(Arc<VirtualServiceRoutes>, Arc<Route>)>,
+        merge_mesh: bool,
     },
 }
 
@@ -277,13 +279,16 @@ impl RouteTable {
             } => on.route_rules(&host, routes, index.as_ref(), default, t),
             HostTable::Virtual {
                 services,
-                merged: None,
+                merged,
+                merge_mesh,
                 restricted,
-            } => on.virtual_services(&host, services, *restricted, t),
-            HostTable::Virtual {
-                merged: Some(routes),
-                ..
-            } => on.merged(&host, routes, t),
+            } => {
+                let sidecar = ctx.gateway_unset() || gateway_is("mesh", ctx.gateway());
+                match sidecar && !merge_mesh {
+                    true => on.virtual_services(&host, services, *restricted, t),
+                    false => on.merged(&host, merged, t),
+                }
+            }
         }
     }
 
@@ -431,7 +436,7 @@ impl Evaluation<'_, '_> {
     ) -> Decision {
         t.line(0, Verdict::Info, || {
             format!(
-                "host {host}: {} merged route(s) (gateway merge)",
+                "host {host}: {} merged route(s) (on a gateway, or with gateway merge)",
                 routes.len()
             )
         });

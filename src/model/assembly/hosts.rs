@@ -7,7 +7,6 @@ use std::sync::Arc;
 use super::Finding;
 use super::inputs::{RouteRuleIn, VirtualServiceIn};
 use crate::model::builder::RankedRule;
-use crate::model::condition::gateways_overlap;
 use crate::model::table::VirtualServiceRoutes;
 
 /// The VirtualServices of one host, in load order, with the names the host answers for.
@@ -76,20 +75,6 @@ pub(super) fn group_virtual_services<T: Clone>(
                     )
                     .coded("IST0109"),
                 );
-            } else if !gateway_merge
-                && let Some(first) = earlier
-                    .iter()
-                    .find(|f| gateways_overlap(f.gateways(), routes.gateways()))
-                    .filter(|f| !f.routes().is_empty() && !routes.routes().is_empty())
-            {
-                warnings.push(Finding::warning(
-                    doc.clone(),
-                    format!(
-                        "several VirtualServices for host {} on the same gateways: {} was loaded first, so this one is ignored where both apply; set gateway merge to combine them",
-                        host.names[0],
-                        first.resource()
-                    ),
-                ));
             }
             hosts[at].services.push(routes.clone());
         }
