@@ -271,6 +271,17 @@ fn only_an_unused_delegate_gets_a_note() {
     );
 }
 
+/// The messages of the IST0109 warnings of a load.
+fn ist0109_messages(loader: Loader) -> Vec<String> {
+    let rules = loader.load().unwrap();
+    rules
+        .warnings()
+        .iter()
+        .filter(|w| w.code() == Some("IST0109"))
+        .map(|w| w.message().to_string())
+        .collect()
+}
+
 /// IST0109 is for VirtualServices that apply to the mesh with HTTP routes: none for a
 /// gateway-only or a TCP-only VirtualService beside a mesh one; one for two mesh ones, which
 /// names both, whether or not gateway merge is on.
@@ -291,15 +302,9 @@ fn ist0109_only_between_mesh_virtual_services_with_http_routes() {
         "mesh-b",
         "  gateways: [mesh, istio-system/edge]\n  http:\n  - route: [{destination: {host: d}}]\n",
     );
-    let ist0109 = |text: String, merge: bool| -> Vec<String> {
+    let ist0109 = |text: String, merge: bool| {
         let options = tower_mesh::LoadOptions::default().with_gateway_merge(merge);
-        let rules = Loader::new().options(options).text(text).load().unwrap();
-        rules
-            .warnings()
-            .iter()
-            .filter(|w| w.code() == Some("IST0109"))
-            .map(|w| w.message().to_string())
-            .collect()
+        ist0109_messages(Loader::new().options(options).text(text))
     };
     assert_eq!(
         ist0109([mesh.clone(), edge, tcp].join("---\n"), false),
@@ -325,15 +330,7 @@ fn ist0109_follows_export_groups() {
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  hosts: [reviews.bookinfo.svc.cluster.local]\n{export}  http:\n  - route: [{{destination: {{host: a}}}}]\n"
         )
     };
-    let codes = |docs: &[String]| -> Vec<String> {
-        let rules = Loader::new().text(docs.join("---\n")).load().unwrap();
-        rules
-            .warnings()
-            .iter()
-            .filter(|w| w.code() == Some("IST0109"))
-            .map(|w| w.message().to_string())
-            .collect()
-    };
+    let codes = |docs: &[String]| ist0109_messages(Loader::new().text(docs.join("---\n")));
     let owner = vs("reviews", "bookinfo", "");
     let canary = vs("canary", "frontend", "  exportTo: [.]\n");
     let canary2 = vs("canary2", "frontend", "  exportTo: [frontend]\n");
