@@ -384,3 +384,28 @@ fn export_to_is_validated() {
         "{err}"
     );
 }
+
+/// `explain` names a VirtualService it passed over because it is not exported to the caller.
+#[test]
+fn explain_names_a_virtual_service_not_exported_to_the_caller() {
+    let rules = RuleSet::from_yaml(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings, namespace: bookinfo}\nspec:\n  hosts: [ratings]\n  exportTo: [.]\n  http:\n  - route: [{destination: {host: ratings}}]\n",
+    )
+    .unwrap();
+    let ctx = tower_mesh::Context::new()
+        .with_host("ratings.bookinfo.svc.cluster.local")
+        .with_caller(tower_mesh::Caller::new().with_namespace("shop"));
+    let req = http::Request::get("/").body(()).unwrap();
+    let explanation = rules.explain(&req, &ctx, &tower_mesh::NeverSampler);
+    let text = explanation.to_string();
+    assert!(
+        text.contains(
+            "VirtualService bookinfo/ratings: not exported to the caller's namespace (shop)"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        explanation.decision().outcome(),
+        tower_mesh::Outcome::PassThrough
+    );
+}

@@ -132,9 +132,8 @@ pub(crate) struct DestinationRules<T> {
     exported: HashMap<String, ByHost<T>>,
     /// The root namespace's private entries, for callers in the root namespace.
     root_local: ByHost<T>,
-    /// Namespaces whose callers may get another DestinationRule than a caller without a
-    /// namespace for any host: the root and those some `exportTo` names.
-    namespaces: BTreeSet<String>,
+    /// The root namespace, whose callers have their own lookup.
+    root: String,
     /// For each host with a DestinationRule of its own, the namespaces that have one (their
     /// callers may get it); wildcard hosts apart, with their namespace.
     local_hosts: HashMap<String, Vec<String>>,
@@ -153,7 +152,7 @@ impl<T> Default for DestinationRules<T> {
             local: HashMap::new(),
             exported: HashMap::new(),
             root_local: ByHost::default(),
-            namespaces: BTreeSet::new(),
+            root: ROOT.to_string(),
             local_hosts: HashMap::new(),
             local_wildcards: Vec::new(),
             selected: Vec::new(),
@@ -235,7 +234,6 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
             broken: broken.into_iter().collect(),
             ..DestinationRules::default()
         };
-        index.namespaces.insert(ROOT.to_string());
         for (order, rule) in rules.into_iter().enumerate() {
             if rule.policy.workload_selector.is_some() {
                 warnings.push(Finding::note(
@@ -246,7 +244,6 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
                 continue;
             }
             let ns = rule.policy.resource.namespace().to_string();
-            let export = &rule.policy.export_to;
             if rule.canonical.starts_with('*') {
                 index
                     .local_wildcards
@@ -257,9 +254,6 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
                     list.push(ns.clone());
                 }
             }
-            index
-                .namespaces
-                .extend(export.iter().filter(|e| *e != "." && *e != "*").cloned());
             let host = rule.canonical.clone();
             let entry = Entry::new(rule, order);
             let export = &entry.rule.policy.export_to;
@@ -375,11 +369,18 @@ impl<T: Clone + std::fmt::Display> DestinationRules<T> {
             .iter()
             .filter(|(key, _)| covers(key, canonical))
             .map(|(_, ns)| ns);
-        let candidates = self
-            .namespaces
-            .iter()
+        // Exported entries name the namespaces they reach: only those for this host count, so
+        // the work per subset is bounded by the DestinationRules of its host.
+        let exported = [service_namespace(canonical), Some(ROOT)]
+            .into_iter()
+            .flatten()
+            .flat_map(|ns| best(self.exported.get(ns), canonical))
+            .flat_map(|e| e.export.iter());
+        let candidates = std::iter::once(&self.root)
             .chain(self.local_hosts.get(canonical).into_iter().flatten())
-            .chain(wildcards);
+            .chain(wildcards)
+            .chain(exported)
+            .filter(|ns| *ns != "." && *ns != "*");
         for ns in candidates {
             let got = labels(self.rule_for(canonical, Some(ns)), subset);
             anywhere |= got.is_some();
